@@ -1,0 +1,191 @@
+// Package cli is the respond command line: one file per command, all output through IO, and the
+// only place exit codes are chosen. Nothing here calls os.Exit; cmd/respond does, with the code
+// Main returns.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/journal"
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/steps"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitStepFailed  = 1
+	ExitUsage       = 2
+	ExitDenied      = 3
+	ExitCredentials = 4
+)
+
+// Version is set at build time with -ldflags "-X github.com/respond-sec/respond/internal/cli.Version=…".
+var Version = "dev"
+
+// IO is where a command reads and writes. Data goes to Out; progress and errors go to Err.
+type IO struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	InTTY  bool
+	ErrTTY bool
+}
+
+// Factory is what every command shares: streams, environment, clock and the run-wide
+// redaction set.
+type Factory struct {
+	IO      IO
+	Getenv  func(string) string
+	Now     func() time.Time
+	Secrets *redact.Set
+}
+
+// StdIO returns the process's streams with terminal detection.
+func StdIO() IO {
+	return IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// exitError carries an exit code chosen here.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string, f *Factory) int {
+	if f.Getenv == nil {
+		f.Getenv = os.Getenv
+	}
+	if f.Now == nil {
+		f.Now = time.Now
+	}
+	if f.Secrets == nil {
+		f.Secrets = redact.New()
+	}
+	errw := f.Secrets.Writer(f.IO.Err)
+	defer errw.Flush()
+	outw := f.Secrets.Writer(f.IO.Out)
+	defer outw.Flush()
+	f.IO.Err, f.IO.Out = errw, outw
+	app := NewApp(f)
+	err := app.RunContext(ctx, args)
+	code := ExitCode(err)
+	if err != nil && !errors.Is(err, errAlreadyReported) {
+		fmt.Fprintf(f.IO.Err, "respond: %v\n", f.Secrets.String(err.Error()))
+	}
+	return code
+}
+
+// errAlreadyReported marks an error whose details a command has printed itself.
+var errAlreadyReported = errors.New("reported")
+
+type reported struct {
+	code int
+	err  error
+}
+
+func (r *reported) Error() string { return r.err.Error() }
+func (r *reported) Unwrap() []error {
+	return []error{r.err, errAlreadyReported}
+}
+
+// ExitCode maps an error to the documented exit codes.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var rep *reported
+	if errors.As(err, &rep) && rep.code != 0 {
+		return rep.code
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var pe playbook.Errors
+	switch {
+	case errors.As(err, &pe):
+		return ExitUsage
+	case errors.Is(err, steps.ErrCredentials):
+		return ExitCredentials
+	case errors.Is(err, engine.ErrDenied), errors.Is(err, engine.ErrNoApprover), errors.Is(err, engine.ErrCancelled):
+		return ExitDenied
+	case errors.Is(err, engine.ErrStepFailed), errors.Is(err, engine.ErrPreflight):
+		return ExitStepFailed
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return ExitUsage
+}
+
+// NewApp builds the urfave/cli application.
+func NewApp(f *Factory) *cli.App {
+	app := &cli.App{
+		Name:                      "respond",
+		Usage:                     "run the incident response to a leaked API key",
+		Version:                   Version,
+		Writer:                    f.IO.Out,
+		ErrWriter:                 f.IO.Err,
+		HideVersion:               true,
+		DisableSliceFlagSeparator: true,
+		// Without this handler urfave/cli calls os.Exit itself (see API-NOTES); Main chooses codes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageErr("%v (see `respond %s --help`)", err, c.Command.Name)
+		},
+		Commands: []*cli.Command{
+			newRunCmd(f, false),
+			newRunCmd(f, true),
+			newValidateCmd(f),
+			newPlaybooksCmd(f),
+			newRunsCmd(f),
+			newResumeCmd(f),
+			newVersionCmd(f),
+		},
+	}
+	for _, c := range app.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = app.OnUsageError
+		}
+	}
+	return app
+}
+
+func newVersionCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(f.IO.Out, "respond %s\n", Version)
+			return nil
+		},
+	}
+}
+
+func (f *Factory) stateDir() (string, error) {
+	return journal.DefaultDir(f.Getenv)
+}

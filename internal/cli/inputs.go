@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/redact"
+)
+
+// inputSources are the places inputs come from, highest precedence first: --input, then
+// --input-file, then RESPOND_INPUT_<NAME>, then the playbook's default.
+type inputSources struct {
+	args   []string // k=v, k=@file, k=-
+	files  []string
+	getenv func(string) string
+	stdin  io.Reader
+}
+
+// resolveInputs returns every input's value, registering secret ones for redaction. It refuses a
+// secret passed as a plain argument (argv is visible to every user through ps) and names every
+// missing required input.
+func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set) (map[string]any, error) {
+	declared := map[string]*playbook.Input{}
+	for _, in := range pb.Inputs {
+		declared[in.Name] = in
+	}
+	raw := map[string]any{}
+	from := map[string]string{}
+
+	for _, file := range src.files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageErr("--input-file: %v", err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, usageErr("--input-file %s: not a YAML mapping of input names to values: %v", file, err)
+		}
+		for k, v := range m {
+			if _, ok := declared[k]; !ok {
+				return nil, usageErr("--input-file %s: playbook %s has no input %q (it has: %s)", file, pb.Name, k, inputNames(pb))
+			}
+			raw[k], from[k] = v, "file"
+		}
+	}
+	stdinUsed := false
+	for _, a := range src.args {
+		name, val, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, usageErr("--input %q: write NAME=VALUE, NAME=@FILE or NAME=- (stdin)", redact.Mask(a))
+		}
+		in, known := declared[name]
+		if !known {
+			return nil, usageErr("--input %s: playbook %s has no input %q (it has: %s)", name, pb.Name, name, inputNames(pb))
+		}
+		switch {
+		case val == "-":
+			if stdinUsed {
+				return nil, usageErr("--input %s=-: only one input can come from stdin", name)
+			}
+			stdinUsed = true
+			b, err := io.ReadAll(src.stdin)
+			if err != nil {
+				return nil, usageErr("--input %s=-: read stdin: %v", name, err)
+			}
+			raw[name], from[name] = strings.TrimRight(string(b), "\r\n"), "stdin"
+		case strings.HasPrefix(val, "@"):
+			b, err := os.ReadFile(val[1:])
+			if err != nil {
+				return nil, usageErr("--input %s=@…: %v", name, err)
+			}
+			raw[name], from[name] = strings.TrimRight(string(b), "\r\n"), "file"
+		default:
+			if in.Secret {
+				secrets.Add(val)
+				return nil, usageErr("input %q is secret and was given on the command line, where every user "+
+					"of this machine can read it (ps, shell history). Pass it as %s=@FILE, %s=- (stdin), "+
+					"in --input-file, or in the environment as RESPOND_INPUT_%s. If it is a live key, treat "+
+					"it as exposed on this machine too.", name, name, name, strings.ToUpper(name))
+			}
+			raw[name], from[name] = val, "arg"
+		}
+	}
+	for _, in := range pb.Inputs {
+		if _, ok := raw[in.Name]; ok {
+			continue
+		}
+		if v := src.getenv("RESPOND_INPUT_" + strings.ToUpper(in.Name)); v != "" {
+			raw[in.Name], from[in.Name] = v, "env"
+		}
+	}
+
+	out := map[string]any{}
+	var missing []string
+	for _, in := range pb.Inputs {
+		v, ok := raw[in.Name]
+		if !ok {
+			if in.Required {
+				missing = append(missing, in.Name)
+				continue
+			}
+			v = in.Default
+			if v == nil {
+				v = zeroOf(in.Type)
+			}
+			out[in.Name] = v
+			continue
+		}
+		cv, err := convert(in, v, from[in.Name])
+		if err != nil {
+			return nil, usageErr("input %s: %v", in.Name, err)
+		}
+		if in.Secret {
+			s, _ := cv.(string)
+			if strings.TrimSpace(s) == "" {
+				missing = append(missing, in.Name)
+				continue
+			}
+			secrets.Add(s)
+		}
+		out[in.Name] = cv
+	}
+	if len(missing) > 0 {
+		var lines []string
+		for _, m := range missing {
+			in := declared[m]
+			hint := fmt.Sprintf("--input %s=VALUE", m)
+			if in.Secret {
+				hint = fmt.Sprintf("--input %s=@FILE, --input %s=- or RESPOND_INPUT_%s", m, m, strings.ToUpper(m))
+			}
+			lines = append(lines, fmt.Sprintf("  %s: %s (%s)", m, in.Description, hint))
+		}
+		return nil, usageErr("missing required %s:\n%s", pluralWord(len(missing), "input"), strings.Join(lines, "\n"))
+	}
+	return out, nil
+}
+
+func pluralWord(n int, w string) string {
+	if n == 1 {
+		return w
+	}
+	return w + "s"
+}
+
+func inputNames(pb *playbook.Playbook) string {
+	var names []string
+	for _, in := range pb.Inputs {
+		names = append(names, in.Name)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+func zeroOf(t string) any {
+	switch t {
+	case "list":
+		return []any{}
+	case "bool":
+		return false
+	case "number":
+		return 0
+	}
+	return ""
+}
+
+// convert turns a raw value (a string from argv, env or a file, or a YAML value from an input
+// file) into the input's declared type.
+func convert(in *playbook.Input, v any, from string) (any, error) {
+	s, isString := v.(string)
+	switch in.Type {
+	case "list":
+		if isString {
+			if strings.TrimSpace(s) == "" {
+				return []any{}, nil
+			}
+			var out []any
+			for _, part := range strings.Split(s, ",") {
+				if p := strings.TrimSpace(part); p != "" {
+					out = append(out, p)
+				}
+			}
+			return out, nil
+		}
+		if l, ok := v.([]any); ok {
+			return l, nil
+		}
+		return nil, fmt.Errorf("expected a list (comma-separated from %s)", from)
+	case "bool":
+		if isString {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return nil, fmt.Errorf("expected true or false, got %q", s)
+			}
+			return b, nil
+		}
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("expected true or false")
+	case "number":
+		if isString {
+			n, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("expected a number, got %q", s)
+			}
+			return n, nil
+		}
+		switch n := v.(type) {
+		case int:
+			return float64(n), nil
+		case float64:
+			return n, nil
+		}
+		return nil, fmt.Errorf("expected a number")
+	default:
+		if isString {
+			return s, nil
+		}
+		switch v.(type) {
+		case int, float64, bool:
+			return fmt.Sprint(v), nil
+		}
+		return nil, fmt.Errorf("expected a string")
+	}
+}

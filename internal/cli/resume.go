@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/journal"
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/steps/catalog"
+)
+
+func newResumeCmd(f *Factory) *cli.Command {
+	flags := append([]cli.Flag{}, inputFlags...)
+	flags = append(flags,
+		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "approve every approval-gated step (recorded as --yes)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+	)
+	return &cli.Command{
+		Name:      "resume",
+		Usage:     "continue an interrupted or failed run at its first unfinished step",
+		ArgsUsage: "RUN",
+		Description: "The playbook and non-secret inputs come from the run's journal. Secret inputs are never\n" +
+			"journaled: pass them again (their fingerprints must match the original run's).",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("resume takes one RUN (flags go before it)")
+			}
+			return runResume(c.Context, f, c.Args().First(), c.StringSlice("input"), c.StringSlice("input-file"), c.Bool("yes"), c.String("output"))
+		},
+	}
+}
+
+// resumeState is what a journal says about how to continue a run.
+type resumeState struct {
+	pb        *playbook.Playbook
+	inputs    map[string]any
+	secretFPs map[string]string
+	mode      string
+	dryRun    bool
+	startedBy string
+	prior     []event.Event
+	extra     map[string]any
+}
+
+func loadResume(dir, runID string) (*resumeState, error) {
+	if _, err := journal.Verify(dir, runID); err != nil {
+		return nil, usageErr("cannot resume %s: %v", runID, err)
+	}
+	recs, err := journal.Read(dir, runID)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if len(recs) == 0 || recs[0].Kind != event.RunStarted {
+		return nil, usageErr("cannot resume %s: its journal does not start with run.started", runID)
+	}
+	sum := journal.Summarize(runID, recs)
+	if sum.Status == "succeeded" {
+		return nil, usageErr("run %s already succeeded; nothing to resume", runID)
+	}
+	start := recs[0].Data
+	src, _ := start["source"].(string)
+	file, _ := start["file"].(string)
+	pb, err := playbook.Load(file, []byte(src), catalog.Lookup)
+	if err != nil {
+		return nil, fmt.Errorf("the playbook recorded in %s no longer loads: %w", runID, err)
+	}
+	st := &resumeState{pb: pb, inputs: map[string]any{}, secretFPs: map[string]string{}, extra: start}
+	st.mode, _ = start["mode"].(string)
+	st.dryRun, _ = start["dry_run"].(bool)
+	st.startedBy, _ = start["started_by"].(string)
+	if in, ok := start["inputs"].(map[string]any); ok {
+		st.inputs = in
+	}
+	if fps, ok := start["secret_inputs"].(map[string]any); ok {
+		for k, v := range fps {
+			st.secretFPs[k], _ = v.(string)
+		}
+	}
+	for _, r := range recs {
+		st.prior = append(st.prior, r.Event)
+	}
+	return st, nil
+}
+
+// resumeInputs rebuilds the inputs: non-secret ones from the journal, secret ones supplied again
+// and checked against the recorded fingerprints.
+func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string]any, error) {
+	supplied := map[string]any{}
+	var secretArgs []string
+	for _, a := range args {
+		secretArgs = append(secretArgs, a)
+	}
+	needed := false
+	for _, in := range st.pb.Inputs {
+		if in.Secret && st.secretFPs[in.Name] != "" {
+			needed = true
+		}
+	}
+	if needed || len(args) > 0 || len(files) > 0 {
+		// Resolve with everything optional: only secret inputs are taken from here.
+		relaxed := *st.pb
+		relaxed.Inputs = nil
+		for _, in := range st.pb.Inputs {
+			cp := *in
+			cp.Required = false
+			relaxed.Inputs = append(relaxed.Inputs, &cp)
+		}
+		got, err := resolveInputs(&relaxed, inputSources{args: secretArgs, files: files, getenv: f.Getenv, stdin: f.IO.In}, f.Secrets)
+		if err != nil {
+			return nil, err
+		}
+		supplied = got
+	}
+	out := map[string]any{}
+	var missing []string
+	for _, in := range st.pb.Inputs {
+		if !in.Secret {
+			out[in.Name] = st.inputs[in.Name]
+			continue
+		}
+		want := st.secretFPs[in.Name]
+		v, _ := supplied[in.Name].(string)
+		if want == "" {
+			out[in.Name] = v
+			continue
+		}
+		if v == "" {
+			missing = append(missing, fmt.Sprintf("  %s: pass it again with --input %s=@FILE, --input %s=- or RESPOND_INPUT_%s",
+				in.Name, in.Name, in.Name, strings.ToUpper(in.Name)))
+			continue
+		}
+		if redact.Fingerprint(v) != want {
+			return nil, usageErr("input %s does not match the value the run started with (fingerprint %s, expected %s)",
+				in.Name, redact.Fingerprint(v), want)
+		}
+		out[in.Name] = v
+	}
+	if len(missing) > 0 {
+		return nil, usageErr("secret inputs are not journaled; resuming needs them again:\n%s", strings.Join(missing, "\n"))
+	}
+	return out, nil
+}
+
+func runResume(ctx context.Context, f *Factory, runID string, args, files []string, yes bool, output string) error {
+	dir, err := f.stateDir()
+	if err != nil {
+		return err
+	}
+	st, err := loadResume(dir, runID)
+	if err != nil {
+		return err
+	}
+	if st.mode == "rehearsal" {
+		return usageErr("run %s is a rehearsal: continue it with `respond rehearse --resume %s`", runID, runID)
+	}
+	inputs, err := resumeInputs(f, st, args, files)
+	if err != nil {
+		return err
+	}
+	spec := runSpec{pb: st.pb, inputs: inputs, dryRun: st.dryRun, mode: st.mode, output: output,
+		startedBy: st.startedBy, runID: runID, prior: st.prior}
+	if yes {
+		spec.approver = engine.AutoApprover{By: currentUser(f.Getenv), Via: "--yes"}
+	}
+	_, err = f.execute(ctx, spec)
+	return err
+}

@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/journal"
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/redact"
+)
+
+// runOptions are the flags of run and plan.
+type runOptions struct {
+	Playbook   string
+	Inputs     []string
+	InputFiles []string
+	DryRun     bool
+	Yes        bool
+	Output     string
+}
+
+var inputFlags = []cli.Flag{
+	&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "input `NAME=VALUE`, NAME=@FILE or NAME=- (stdin); repeatable. Secret inputs only from a file, stdin or the environment"},
+	&cli.StringSliceFlag{Name: "input-file", Usage: "YAML `FILE` mapping input names to values"},
+}
+
+func newRunCmd(f *Factory, plan bool) *cli.Command {
+	name, usage := "run", "run a playbook"
+	if plan {
+		name, usage = "plan", "show what a playbook would do, changing nothing (run --dry-run)"
+	}
+	flags := append([]cli.Flag{}, inputFlags...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json for one JSON summary on stdout at the end"},
+	)
+	if !plan {
+		flags = append(flags,
+			&cli.BoolFlag{Name: "dry-run", Usage: "plan every changing step instead of running it; read-only steps still run"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "approve every approval-gated step (recorded as --yes)"},
+		)
+	}
+	return &cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "PLAYBOOK",
+		Description: "PLAYBOOK is a file, a name in ./playbooks, or a built-in name (respond playbooks list).\n" +
+			"Flags go before PLAYBOOK.",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("%s takes one PLAYBOOK (flags go before it); got %d arguments", name, c.NArg())
+			}
+			o := runOptions{Playbook: c.Args().First(), Inputs: c.StringSlice("input"), InputFiles: c.StringSlice("input-file"),
+				DryRun: plan || c.Bool("dry-run"), Yes: c.Bool("yes"), Output: c.String("output")}
+			return runRun(c.Context, f, o)
+		},
+	}
+}
+
+func runRun(ctx context.Context, f *Factory, o runOptions) error {
+	if o.Output != "text" && o.Output != "json" {
+		return usageErr("--output must be text or json, got %q", o.Output)
+	}
+	pb, err := loadPlaybook(o.Playbook)
+	if err != nil {
+		return err
+	}
+	inputs, err := resolveInputs(pb, inputSources{args: o.Inputs, files: o.InputFiles, getenv: f.Getenv, stdin: f.IO.In}, f.Secrets)
+	if err != nil {
+		return err
+	}
+	mode := "real"
+	if o.DryRun {
+		mode = "dry-run"
+	}
+	spec := runSpec{pb: pb, inputs: inputs, dryRun: o.DryRun, mode: mode, output: o.Output, startedBy: currentUser(f.Getenv)}
+	if o.Yes {
+		spec.approver = engine.AutoApprover{By: spec.startedBy, Via: "--yes"}
+	}
+	_, err = f.execute(ctx, spec)
+	return err
+}
+
+func currentUser(getenv func(string) string) string {
+	for _, k := range []string{"RESPOND_USER", "USER", "LOGNAME"} {
+		if u := getenv(k); u != "" {
+			return u
+		}
+	}
+	return "unknown"
+}
+
+// runSpec is everything one execution of a playbook needs: fresh runs, resumes, rehearsals and
+// Slack-started runs all go through Factory.execute.
+type runSpec struct {
+	pb        *playbook.Playbook
+	inputs    map[string]any
+	dryRun    bool
+	mode      string
+	output    string
+	startedBy string
+	approver  engine.Approver // nil: a TTY prompt when there is a terminal
+	getenv    func(string) string
+	runID     string        // set when resuming
+	prior     []event.Event // set when resuming
+	sinks     []event.Sink
+	quiet     bool // no terminal progress (the caller prints its own)
+}
+
+func newRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error) {
+	dir, err := f.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	var j *journal.Journal
+	if s.runID == "" {
+		s.runID = newRunID(f.Now())
+		j, err = journal.Create(dir, s.runID)
+	} else {
+		j, _, err = journal.Open(dir, s.runID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	j.AfterAppend = crashHook(f.Getenv("RESPOND_TEST_CRASH_AFTER"))
+
+	bus := event.NewBus(s.runID, f.Secrets, len(s.prior), f.Now)
+	bus.Require(j)
+	var term *termSink
+	if !s.quiet {
+		term = newTermSink(f.IO.Err, f.IO.ErrTTY, s.pb, f.Now)
+		defer term.Close()
+		bus.Attach(term)
+	}
+	for _, sink := range s.sinks {
+		bus.Attach(sink)
+	}
+	bus.OnSinkError = func(_ event.Sink, err error) {
+		fmt.Fprintf(f.IO.Err, "respond: warning: a progress sink failed (the run goes on): %v\n", err)
+	}
+
+	approver := s.approver
+	if approver == nil && f.IO.InTTY && f.IO.ErrTTY {
+		approver = &ttyApprover{in: bufio.NewReader(f.IO.In), out: f.IO.Err, term: term, user: s.startedBy}
+	}
+	getenv := f.Getenv
+	if s.getenv != nil {
+		getenv = s.getenv
+	}
+	secretFPs := map[string]string{}
+	for _, in := range s.pb.Inputs {
+		if v, ok := s.inputs[in.Name].(string); ok && in.Secret {
+			secretFPs[in.Name] = redact.Fingerprint(v)
+		}
+	}
+	res, runErr := engine.Run(ctx, engine.Options{
+		Playbook: s.pb, Inputs: s.inputs, RunID: s.runID, Mode: s.mode, DryRun: s.dryRun,
+		StartedBy: s.startedBy, Approver: approver, Events: bus, Secrets: f.Secrets, Getenv: getenv,
+		Now: f.Now, WorkDir: engine.RunDir(dir, s.runID), Prior: s.prior,
+		Extra: map[string]any{"secret_inputs": secretFPs, "dry_run": s.dryRun},
+	})
+	if term != nil {
+		term.Close()
+	}
+	if s.output == "json" {
+		b, _ := json.MarshalIndent(jsonSummary(res), "", "  ")
+		fmt.Fprintln(f.IO.Out, f.Secrets.String(string(b)))
+	} else if !s.quiet {
+		printSummary(f.IO.Err, res, dir)
+	}
+	if runErr != nil {
+		return res, &reported{code: ExitCode(runErr), err: runErr}
+	}
+	return res, nil
+}
+
+// crashHook returns a journal hook that kills the process with SIGKILL right after a matching
+// line is durable: "KIND:STEP" or "KIND:STEP:N" (the Nth match). Only tests set
+// RESPOND_TEST_CRASH_AFTER; it exists so crash-and-resume is proven against a real process.
+func crashHook(spec string) func(event.Event) {
+	if spec == "" {
+		return nil
+	}
+	parts := strings.Split(spec, ":")
+	kind, step, nth := parts[0], "", 1
+	if len(parts) > 1 {
+		step = parts[1]
+	}
+	if len(parts) > 2 {
+		nth, _ = strconv.Atoi(parts[2])
+	}
+	seen := 0
+	return func(e event.Event) {
+		if string(e.Kind) != kind || (step != "" && e.Step != step) {
+			return
+		}
+		if seen++; seen == nth {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never run past the crash point
+		}
+	}
+}
+
+type summaryJSON struct {
+	*engine.Result
+	DurationMS int64             `json:"duration_ms"`
+	Steps      []stepSummaryJSON `json:"steps"`
+}
+
+type stepSummaryJSON struct {
+	*engine.StepResult
+	DurationMS int64 `json:"duration_ms"`
+}
+
+func jsonSummary(r *engine.Result) summaryJSON {
+	s := summaryJSON{Result: r}
+	if r == nil {
+		return s
+	}
+	s.DurationMS = r.Finished.Sub(r.Started).Milliseconds()
+	for _, st := range r.Steps {
+		s.Steps = append(s.Steps, stepSummaryJSON{StepResult: st, DurationMS: st.Duration.Milliseconds()})
+	}
+	return s
+}
+
+func printSummary(w io.Writer, r *engine.Result, dir string) {
+	if r == nil {
+		return
+	}
+	for _, st := range r.Steps {
+		if st.Status == event.Failed && st.Error != "" {
+			fmt.Fprintf(w, "\nstep %s failed:\n  %s\n", st.ID, strings.ReplaceAll(st.Error, "\n", "\n  "))
+		}
+	}
+	fmt.Fprintf(w, "\nrun %s: %s. Journal: %s\n", r.RunID, r.Outcome, journal.Path(dir, r.RunID))
+	if r.Outcome == "failed" || r.Outcome == "cancelled" {
+		fmt.Fprintf(w, "Fix the cause, then continue where it stopped: respond resume %s\n", r.RunID)
+	}
+}
+
+// ttyApprover asks on the terminal, showing the plan first.
+type ttyApprover struct {
+	in   *bufio.Reader
+	out  io.Writer
+	term *termSink
+	user string
+}
+
+func (a *ttyApprover) Available() error { return nil }
+
+func (a *ttyApprover) Approve(ctx context.Context, req engine.ApprovalRequest) (engine.Decision, error) {
+	type answer struct {
+		line string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	ask := func() {
+		fmt.Fprintf(a.out, "\nApproval needed for step %s (%s).\n", req.StepID, req.Uses)
+		if req.Message != "" {
+			fmt.Fprintf(a.out, "  %s\n", req.Message)
+		}
+		if req.Plan != nil {
+			fmt.Fprintf(a.out, "  It will: %s\n", req.Plan.Summary)
+			b, _ := json.Marshal(req.Plan)
+			var generic any
+			_ = json.Unmarshal(b, &generic)
+			for _, l := range planLines(generic) {
+				fmt.Fprintf(a.out, "  %s\n", l)
+			}
+		}
+		fmt.Fprintf(a.out, "Approve? [y/N] ")
+		go func() {
+			line, err := a.in.ReadString('\n')
+			ch <- answer{line, err}
+		}()
+	}
+	if a.term != nil {
+		a.term.Suspend(ask)
+	} else {
+		ask()
+	}
+	select {
+	case <-ctx.Done():
+		return engine.Decision{}, ctx.Err()
+	case ans := <-ch:
+		if ans.err != nil && ans.line == "" {
+			if errors.Is(ans.err, io.EOF) {
+				return engine.Decision{Approved: false, By: a.user, Via: "terminal", Reason: "no answer (end of input)"}, nil
+			}
+			return engine.Decision{}, ans.err
+		}
+		yes := strings.EqualFold(strings.TrimSpace(ans.line), "y") || strings.EqualFold(strings.TrimSpace(ans.line), "yes")
+		d := engine.Decision{Approved: yes, By: a.user, Via: "terminal"}
+		if !yes {
+			d.Reason = "answered no"
+		}
+		return d, nil
+	}
+}

@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/steps"
+)
+
+// termSink shows a run on the terminal. On a TTY it keeps a live step list at the bottom of the
+// screen, redrawn in place, with logs and plans scrolling above it; elsewhere it prints one line
+// per event, which reads well in CI logs and `script` captures.
+type termSink struct {
+	mu      sync.Mutex
+	w       io.Writer
+	live    bool
+	header  string
+	order   []string
+	rows    map[string]*termRow
+	drawn   int // lines of the live block currently on screen
+	stop    chan struct{}
+	stopped bool
+	now     func() time.Time
+}
+
+type termRow struct {
+	id, uses string
+	status   event.Status
+	started  time.Time
+	took     time.Duration
+	note     string
+}
+
+func newTermSink(w io.Writer, live bool, pb *playbook.Playbook, now func() time.Time) *termSink {
+	t := &termSink{w: w, live: live, rows: map[string]*termRow{}, now: now, stop: make(chan struct{})}
+	for _, s := range pb.Steps {
+		t.order = append(t.order, s.ID)
+		t.rows[s.ID] = &termRow{id: s.ID, uses: s.Uses, status: event.Pending}
+	}
+	if live {
+		go t.tick()
+	}
+	return t
+}
+
+// tick refreshes running durations twice a second so a slow step visibly is still alive.
+func (t *termSink) tick() {
+	tk := time.NewTicker(500 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tk.C:
+			t.mu.Lock()
+			if t.drawn > 0 {
+				t.redraw(nil)
+			}
+			t.mu.Unlock()
+		}
+	}
+}
+
+// Close stops the refresher and leaves the final block on screen.
+func (t *termSink) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		close(t.stop)
+	}
+}
+
+// Suspend runs fn (a prompt) with the live block parked, then draws the block again below.
+func (t *termSink) Suspend(fn func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fn()
+	t.drawn = 0
+	if t.live {
+		t.redraw(nil)
+	}
+}
+
+// Emit implements event.Sink.
+func (t *termSink) Emit(e event.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.apply(e)
+	lines := describe(e)
+	if !t.live {
+		stamp := e.Time.Local().Format("15:04:05.000")
+		for i, l := range lines {
+			if i == 0 {
+				fmt.Fprintf(t.w, "%s %s\n", stamp, l)
+			} else {
+				fmt.Fprintf(t.w, "             %s\n", l)
+			}
+		}
+		return nil
+	}
+	if e.Kind == event.StepStarted || e.Kind == event.StepSucceeded || e.Kind == event.StepIntent || e.Kind == event.StepResult {
+		lines = nil // the block shows these
+	}
+	t.redraw(lines)
+	if e.Kind == event.RunFinished {
+		t.drawn = 0 // leave the final block in the scrollback
+	}
+	return nil
+}
+
+func (t *termSink) apply(e event.Event) {
+	if e.Kind == event.RunStarted || e.Kind == event.RunResumed {
+		mode, _ := e.Data["mode"].(string)
+		t.header = fmt.Sprintf("respond · %s · run %s", e.Message, e.RunID)
+		if mode != "" {
+			t.header = fmt.Sprintf("respond · run %s · %s", e.RunID, e.Message)
+		}
+	}
+	r := t.rows[e.Step]
+	if r == nil {
+		return
+	}
+	switch e.Kind {
+	case event.StepStarted:
+		r.status, r.started, r.note = event.Running, e.Time, ""
+	case event.StepPlanned:
+		r.status, r.note = event.Planned, e.Message
+	case event.ApprovalWaiting:
+		r.status, r.note = event.Waiting, "waiting for approval"
+	case event.StepApproved:
+		r.status, r.note = event.Running, "approved by "+e.Message
+	case event.StepRetried:
+		r.note = e.Message
+	case event.StepSucceeded:
+		r.status, r.took, r.note = event.Succeeded, time.Duration(e.Duration), ""
+	case event.StepFailed:
+		r.status, r.took, r.note = event.Failed, time.Duration(e.Duration), firstLine(e.Error)
+	case event.StepSkipped:
+		r.status, r.took, r.note = event.Skipped, time.Duration(e.Duration), firstLine(e.Message)
+	}
+}
+
+var symbols = map[event.Status]string{
+	event.Pending: "·", event.Running: "▶", event.Waiting: "⏸", event.Planned: "◇",
+	event.Succeeded: "✓", event.Failed: "✗", event.Skipped: "⊘",
+}
+
+// redraw erases the live block, prints the scrolling lines, and draws the block again.
+func (t *termSink) redraw(scroll []string) {
+	var b strings.Builder
+	if t.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", t.drawn)
+	}
+	for _, l := range scroll {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	block := t.block()
+	for _, l := range block {
+		b.WriteString(l)
+		b.WriteString("\x1b[K\n")
+	}
+	t.drawn = len(block)
+	io.WriteString(t.w, b.String())
+}
+
+func (t *termSink) block() []string {
+	width := 4
+	uw := 4
+	for _, id := range t.order {
+		width = max(width, len(id))
+		uw = max(uw, len(t.rows[id].uses))
+	}
+	out := []string{t.header}
+	for _, id := range t.order {
+		r := t.rows[id]
+		took := ""
+		switch {
+		case r.status == event.Running || r.status == event.Waiting:
+			took = fmtDur(t.now().Sub(r.started))
+		case r.took > 0:
+			took = fmtDur(r.took)
+		}
+		line := fmt.Sprintf("  %s %-*s  %-*s  %-9s %6s", symbols[r.status], width, id, uw, r.uses, r.status, took)
+		if r.note != "" {
+			line += "  " + truncate(r.note, 70)
+		}
+		out = append(out, strings.TrimRight(line, " "))
+	}
+	return out
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// describe renders an event as text lines: the first is the event, the rest its details.
+func describe(e event.Event) []string {
+	step := func(verb string) string {
+		s := fmt.Sprintf("%-14s %-10s %s", e.Step, verb, e.Uses)
+		if e.Duration > 0 {
+			s += " (" + fmtDur(time.Duration(e.Duration)) + ")"
+		}
+		return s
+	}
+	switch e.Kind {
+	case event.RunStarted:
+		return []string{fmt.Sprintf("run %s started: %s", e.RunID, e.Message)}
+	case event.RunResumed:
+		return []string{fmt.Sprintf("run %s resumed: %s", e.RunID, e.Message)}
+	case event.RunFinished:
+		l := fmt.Sprintf("run %s finished: %s in %s", e.RunID, e.Message, fmtDur(time.Duration(e.Duration)))
+		if e.Error != "" {
+			return []string{l, "error: " + e.Error}
+		}
+		return []string{l}
+	case event.StepStarted:
+		return []string{step("started")}
+	case event.StepPlanned:
+		lines := []string{step("planned") + ": " + e.Message}
+		return append(lines, planLines(e.Data["plan"])...)
+	case event.StepIntent:
+		return []string{step("intent") + ": " + e.Message}
+	case event.StepResult:
+		if e.Error != "" {
+			return []string{step("result") + ": " + firstLine(e.Error)}
+		}
+		return []string{step("result") + ": " + e.Message}
+	case event.StepLog:
+		lines := strings.Split(e.Message, "\n")
+		out := []string{fmt.Sprintf("%-14s %-10s %s", e.Step, "·", lines[0])}
+		for _, l := range lines[1:] {
+			out = append(out, fmt.Sprintf("%-14s %-10s %s", "", "", l))
+		}
+		return out
+	case event.StepRetried:
+		return []string{step("retry") + ": " + e.Message, "  after: " + firstLine(e.Error)}
+	case event.StepReconciled:
+		return []string{step("reconcile") + ": " + e.Message}
+	case event.ApprovalWaiting:
+		return []string{step("waiting") + ": approval needed"}
+	case event.StepApproved:
+		return []string{step("approved") + ": by " + e.Message}
+	case event.StepDenied:
+		return []string{step("denied") + ": by " + e.Message}
+	case event.StepSkipped:
+		return []string{step("skipped") + ": " + e.Message}
+	case event.StepSucceeded:
+		return []string{step("ok")}
+	case event.StepFailed:
+		lines := strings.Split(e.Error, "\n")
+		out := []string{step("FAILED") + ": " + lines[0]}
+		for _, l := range lines[1:] {
+			out = append(out, "  "+l)
+		}
+		return out
+	}
+	return []string{fmt.Sprintf("%s %s %s", e.Kind, e.Step, e.Message)}
+}
+
+// planLines renders a plan's actions, one per line, with their parameters.
+func planLines(v any) []string {
+	var p steps.Plan
+	b, err := json.Marshal(v)
+	if err != nil || json.Unmarshal(b, &p) != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range p.Actions {
+		l := "  → " + strings.TrimSpace(a.Method+" "+a.Target)
+		if len(a.Params) > 0 {
+			l += " " + formatParams(a.Params)
+		}
+		if a.Note != "" {
+			l += "  # " + a.Note
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func formatParams(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		b, _ := json.Marshal(m[k])
+		parts[i] = k + "=" + string(b)
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,628 @@
+// Package engine runs a playbook: preflight every step, then run the steps in order with their
+// conditions, approvals, retries and timeouts, recording every state change as an event. Dry-run
+// is enforced here and only here: a step that can Plan is planned, never Run. The engine knows
+// step kinds only through the steps interfaces.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/steps"
+)
+
+// Errors the CLI maps to exit codes.
+var (
+	// ErrPreflight wraps preflight failures; errors.Is(err, steps.ErrCredentials) tells a
+	// missing credential apart.
+	ErrPreflight = errors.New("preflight failed")
+	// ErrNoApprover means a step needs an approval and nobody can be asked.
+	ErrNoApprover = errors.New("approval needed but nobody can be asked")
+	// ErrStepFailed means a step failed and the run stopped or finished with failures.
+	ErrStepFailed = errors.New("a step failed")
+	// ErrDenied means an approval was denied (the step was skipped).
+	ErrDenied = errors.New("an approval was denied")
+	// ErrCancelled means the run was interrupted (signal or cancelled context).
+	ErrCancelled = errors.New("run cancelled")
+)
+
+// Emitter receives the run's events (an *event.Bus).
+type Emitter interface {
+	Emit(event.Event) (event.Event, error)
+}
+
+// Options configure one run.
+type Options struct {
+	Playbook *playbook.Playbook
+	Inputs   map[string]any
+	RunID    string
+	Mode     string // real | dry-run | rehearsal
+	DryRun   bool
+	// StartedBy names who started the run (a user, a Slack user, "rehearsal").
+	StartedBy string
+	Approver  Approver
+	Events    Emitter
+	Secrets   *redact.Set
+	Getenv    func(string) string
+	Now       func() time.Time
+	// WorkDir is the run's private directory for artefacts.
+	WorkDir string
+	// Prior holds the events already journaled when resuming.
+	Prior []event.Event
+	// Sleep waits between retries (tests make it instant).
+	Sleep func(context.Context, time.Duration) error
+	// Extra is recorded in run.started (e.g. the secret inputs' fingerprints).
+	Extra map[string]any
+}
+
+// StepResult is one step's outcome.
+type StepResult struct {
+	ID       string        `json:"id"`
+	Uses     string        `json:"uses"`
+	Status   event.Status  `json:"status"`
+	Attempts int           `json:"attempts"`
+	Duration time.Duration `json:"-"`
+	Reason   string        `json:"reason,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Outputs  steps.Outputs `json:"outputs,omitempty"`
+	Plan     *steps.Plan   `json:"plan,omitempty"`
+	Approval *Decision     `json:"approval,omitempty"`
+}
+
+// Result is a run's outcome.
+type Result struct {
+	RunID    string        `json:"run_id"`
+	Playbook string        `json:"playbook"`
+	Mode     string        `json:"mode"`
+	Outcome  string        `json:"outcome"` // succeeded | failed | denied | cancelled | preflight-failed
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Steps    []*StepResult `json:"steps"`
+}
+
+type runner struct {
+	o       Options
+	pb      *playbook.Playbook
+	results map[string]*StepResult
+	res     *Result
+	shared  sync.Map
+	sharedM sync.Mutex
+	prior   map[string]*priorStep
+}
+
+// Run executes the playbook. The returned error is one of the Err* values (wrapped) when the run
+// did not succeed; the Result is always returned.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Secrets == nil {
+		o.Secrets = redact.New()
+	}
+	if o.Mode == "" {
+		o.Mode = "real"
+		if o.DryRun {
+			o.Mode = "dry-run"
+		}
+	}
+	r := &runner{o: o, pb: o.Playbook, results: map[string]*StepResult{}}
+	r.res = &Result{RunID: o.RunID, Playbook: o.Playbook.Name, Mode: o.Mode, Started: o.Now().UTC()}
+	for _, s := range r.pb.Steps {
+		sr := &StepResult{ID: s.ID, Uses: s.Uses, Status: event.Pending}
+		r.results[s.ID] = sr
+		r.res.Steps = append(r.res.Steps, sr)
+	}
+	err := r.run(ctx)
+	r.res.Finished = o.Now().UTC()
+	return r.res, err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (r *runner) emit(e event.Event) error {
+	if _, err := r.o.Events.Emit(e); err != nil {
+		return fmt.Errorf("record event %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+func (r *runner) data() playbook.Data {
+	d := playbook.Data{Inputs: r.o.Inputs, Steps: map[string]playbook.StepData{},
+		Run: playbook.RunData{ID: r.o.RunID, Playbook: r.pb.Name, Mode: r.o.Mode, DryRun: r.o.DryRun, Started: r.res.Started}}
+	for id, sr := range r.results {
+		if sr.Status == event.Pending {
+			continue
+		}
+		d.Steps[id] = playbook.StepData{Status: string(sr.Status), Outputs: sr.Outputs}
+	}
+	return d
+}
+
+func (r *runner) run(ctx context.Context) error {
+	resuming := len(r.o.Prior) > 0
+	if resuming {
+		r.prior = replay(r.o.Prior)
+		for id, p := range r.prior {
+			if sr, ok := r.results[id]; ok && p.done {
+				*sr = *p.result
+			}
+		}
+		if err := r.emit(event.Event{Kind: event.RunResumed, Message: "resuming " + r.pb.Name}); err != nil {
+			return err
+		}
+	} else {
+		data := map[string]any{"playbook": r.pb.Name, "file": r.pb.File, "source": string(r.pb.Source),
+			"mode": r.o.Mode, "started_by": r.o.StartedBy, "inputs": r.o.Inputs}
+		for k, v := range r.o.Extra {
+			data[k] = v
+		}
+		if err := r.emit(event.Event{Kind: event.RunStarted, Message: fmt.Sprintf("%s (%s)", r.pb.Name, r.o.Mode), Data: data}); err != nil {
+			return err
+		}
+	}
+
+	if err := r.preflight(ctx); err != nil {
+		r.res.Outcome = "preflight-failed"
+		r.finish(err)
+		return err
+	}
+
+	var failed, denied bool
+	for _, s := range r.pb.Steps {
+		sr := r.results[s.ID]
+		if sr.Status != event.Pending {
+			continue // finished before a resume
+		}
+		if err := ctx.Err(); err != nil {
+			r.res.Outcome = "cancelled"
+			err = fmt.Errorf("%w before step %s: %v", ErrCancelled, s.ID, err)
+			r.finish(err)
+			return err
+		}
+		err := r.step(ctx, s, sr)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrDenied):
+			denied = true
+		case errors.Is(err, ErrCancelled), errors.Is(err, ErrNoApprover), isJournalError(err):
+			r.res.Outcome = "cancelled"
+			r.finish(err)
+			return err
+		default:
+			failed = true
+			if s.OnFailure != "continue" {
+				r.res.Outcome = "failed"
+				err = fmt.Errorf("%w: %s: %v", ErrStepFailed, s.ID, err)
+				r.finish(err)
+				return err
+			}
+		}
+	}
+	var err error
+	switch {
+	case failed:
+		r.res.Outcome = "failed"
+		err = fmt.Errorf("%w (on_failure: continue let the run finish)", ErrStepFailed)
+	case denied:
+		r.res.Outcome = "denied"
+		err = ErrDenied
+	default:
+		r.res.Outcome = "succeeded"
+	}
+	r.finish(err)
+	return err
+}
+
+type journalError struct{ error }
+
+func (e journalError) Unwrap() error { return e.error }
+
+func isJournalError(err error) bool {
+	var j journalError
+	return errors.As(err, &j)
+}
+
+func (r *runner) finish(runErr error) {
+	d := map[string]any{"outcome": r.res.Outcome}
+	counts := map[string]int{}
+	for _, sr := range r.res.Steps {
+		counts[string(sr.Status)]++
+	}
+	d["steps"] = counts
+	e := event.Event{Kind: event.RunFinished, Message: r.res.Outcome, Data: d,
+		Duration: event.Duration(r.o.Now().Sub(r.res.Started))}
+	if runErr != nil {
+		e.Error = runErr.Error()
+	}
+	_ = r.emit(e) // the run is over either way; a journal failure here was already reported
+}
+
+// env builds the steps.Env for one step attempt.
+func (r *runner) env(s *playbook.Step, attempt int) *steps.Env {
+	return &steps.Env{
+		RunID: r.o.RunID, StepID: s.ID, Attempt: attempt, DryRun: r.o.DryRun,
+		Getenv: r.o.Getenv, Now: r.o.Now, WorkDir: r.workDir(),
+		Secret: func(values ...string) { r.o.Secrets.Add(values...) },
+		Log: func(msg string, data map[string]any) {
+			_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: msg, Data: data})
+		},
+		Intent: func(name string, data map[string]any) error {
+			d := map[string]any{"name": name}
+			if data != nil {
+				d["data"] = data
+			}
+			if err := r.emit(event.Event{Kind: event.StepIntent, Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: name, Data: d}); err != nil {
+				return journalError{err}
+			}
+			return nil
+		},
+		Shared: r.sharedValue,
+	}
+}
+
+func (r *runner) workDir() string {
+	if r.o.WorkDir == "" {
+		return ""
+	}
+	_ = os.MkdirAll(r.o.WorkDir, 0o700)
+	return r.o.WorkDir
+}
+
+func (r *runner) sharedValue(key string, build func() (any, error)) (any, error) {
+	r.sharedM.Lock()
+	defer r.sharedM.Unlock()
+	if v, ok := r.shared.Load(key); ok {
+		return v, nil
+	}
+	v, err := build()
+	if err != nil {
+		return nil, err
+	}
+	r.shared.Store(key, v)
+	return v, nil
+}
+
+// preflight binds every pending step with what is known before the run (inputs) and runs its
+// read-only checks, all before the first step, so a missing credential fails in second one.
+func (r *runner) preflight(ctx context.Context) error {
+	var errs []error
+	needApproval := false
+	for _, s := range r.pb.Steps {
+		if r.results[s.ID].Status != event.Pending {
+			continue
+		}
+		if s.Approval != nil && s.Approval.Required && !r.o.DryRun {
+			needApproval = true
+		}
+		st := s.Kind.New()
+		if err := playbook.Bind(r.pb.File, s, r.data(), st, true); err != nil {
+			errs = append(errs, fmt.Errorf("step %s: %w", s.ID, err))
+			continue
+		}
+		if p, ok := st.(steps.Preflighter); ok {
+			if err := p.Preflight(ctx, r.env(s, 0)); err != nil {
+				errs = append(errs, fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
+			}
+		}
+	}
+	if needApproval {
+		if r.o.Approver == nil {
+			errs = append(errs, fmt.Errorf("%w: run on a terminal, pass --yes, or start the run from Slack", ErrNoApprover))
+		} else if a, ok := r.o.Approver.(interface{ Available() error }); ok {
+			if err := a.Available(); err != nil {
+				errs = append(errs, fmt.Errorf("%w: %v", ErrNoApprover, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	joined := errors.Join(errs...)
+	if errors.Is(joined, ErrNoApprover) && len(errs) == 1 {
+		return joined
+	}
+	return fmt.Errorf("%w:\n%w", ErrPreflight, joined)
+}
+
+// step runs one step through condition, binding, plan or approval, and attempts.
+func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) error {
+	start := r.o.Now()
+	if err := r.emit(event.Event{Kind: event.StepStarted, Step: s.ID, Uses: s.Uses}); err != nil {
+		return journalError{err}
+	}
+	sr.Status = event.Running
+	fail := func(err error) error {
+		sr.Status = event.Failed
+		sr.Error = r.o.Secrets.String(err.Error())
+		sr.Duration = r.o.Now().Sub(start)
+		if e := r.emit(event.Event{Kind: event.StepFailed, Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts,
+			Error: err.Error(), Duration: event.Duration(sr.Duration)}); e != nil {
+			return journalError{e}
+		}
+		return err
+	}
+	skip := func(reason string) error {
+		sr.Status = event.Skipped
+		sr.Reason = reason
+		sr.Duration = r.o.Now().Sub(start)
+		if e := r.emit(event.Event{Kind: event.StepSkipped, Step: s.ID, Uses: s.Uses, Message: reason,
+			Duration: event.Duration(sr.Duration)}); e != nil {
+			return journalError{e}
+		}
+		return nil
+	}
+
+	if s.If != "" {
+		ok, err := playbook.EvalIf(r.pb.File, s, r.data())
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			return skip("condition is false: " + s.If)
+		}
+	}
+	st := s.Kind.New()
+	if err := playbook.Bind(r.pb.File, s, r.data(), st, false); err != nil {
+		return fail(err)
+	}
+	if v, ok := st.(steps.Validator); ok {
+		if err := v.Validate(); err != nil {
+			return fail(fmt.Errorf("%s:%d:%d: with: %w", r.pb.File, s.Line, s.Col, err))
+		}
+	}
+	planner, mutating := st.(steps.Planner)
+
+	// A mutating step shows its plan before anything happens: in a dry run that is all it does,
+	// and in a real run the plan is what an approver approves.
+	var plan *steps.Plan
+	if mutating && (r.o.DryRun || (s.Approval != nil && s.Approval.Required)) {
+		p, err := planner.Plan(ctx, r.env(s, 0))
+		if err != nil {
+			return fail(fmt.Errorf("plan: %w", err))
+		}
+		plan = p
+		sr.Plan = p
+		if err := r.emit(event.Event{Kind: event.StepPlanned, Step: s.ID, Uses: s.Uses, Message: p.Summary,
+			Data: map[string]any{"plan": p}}); err != nil {
+			return journalError{err}
+		}
+		if r.o.DryRun {
+			sr.Status = event.Planned
+			sr.Outputs = r.normalize(p.Outputs)
+			sr.Duration = r.o.Now().Sub(start)
+			return nil
+		}
+	}
+
+	if s.Approval != nil && s.Approval.Required && !r.o.DryRun {
+		d, err := r.approve(ctx, s, plan)
+		if err != nil {
+			return fail(err)
+		}
+		sr.Approval = &d
+		if !d.Approved {
+			if err := skip(fmt.Sprintf("approval denied by %s via %s: %s", d.By, d.Via, d.Reason)); err != nil {
+				return err
+			}
+			return ErrDenied
+		}
+	}
+
+	out, err := r.attempts(ctx, s, sr, st, mutating)
+	sr.Duration = r.o.Now().Sub(start)
+	if err != nil {
+		if sk, ok := steps.IsSkip(err); ok {
+			return skip(sk.Reason)
+		}
+		if isJournalError(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			_ = fail(err)
+			return fmt.Errorf("%w during step %s: %v", ErrCancelled, s.ID, err)
+		}
+		return fail(err)
+	}
+	sr.Status = event.Succeeded
+	sr.Outputs = r.normalize(out)
+	return r.emitJ(event.Event{Kind: event.StepSucceeded, Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts,
+		Duration: event.Duration(sr.Duration), Data: map[string]any{"outputs": map[string]any(sr.Outputs)}})
+}
+
+// normalize makes outputs what later templates, the journal and a resumed run all see alike:
+// redacted (outputs never carry a secret) and JSON-shaped.
+func (r *runner) normalize(out steps.Outputs) steps.Outputs {
+	if out == nil {
+		return steps.Outputs{}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return steps.Outputs{"error": r.o.Secrets.String(err.Error())}
+	}
+	var n steps.Outputs
+	_ = json.Unmarshal([]byte(r.o.Secrets.String(string(b))), &n)
+	return n
+}
+
+func (r *runner) emitJ(e event.Event) error {
+	if err := r.emit(e); err != nil {
+		return journalError{err}
+	}
+	return nil
+}
+
+// attempts runs the step with its retry policy. A mutating step records an intent before each
+// attempt and a result after it; on resume, an intent without a result is reconciled first.
+func (r *runner) attempts(ctx context.Context, s *playbook.Step, sr *StepResult, st steps.Step, mutating bool) (steps.Outputs, error) {
+	if p := r.prior[s.ID]; p != nil && p.openIntent && mutating {
+		sr.Attempts = p.attempts
+		if rc, ok := st.(steps.Reconciler); ok {
+			out, done, err := rc.Reconcile(ctx, r.env(s, p.attempts), p.intents)
+			if err != nil {
+				return nil, fmt.Errorf("reconcile after interruption: %w", err)
+			}
+			msg := "interrupted work is not done; running it again"
+			if done {
+				msg = "interrupted work had completed; not repeating it"
+			}
+			if err := r.emitJ(event.Event{Kind: event.StepReconciled, Step: s.ID, Uses: s.Uses, Message: msg,
+				Data: map[string]any{"done": done}}); err != nil {
+				return nil, err
+			}
+			if done {
+				if err := r.emitJ(event.Event{Kind: event.StepResult, Step: s.ID, Uses: s.Uses, Attempt: p.attempts,
+					Message: "reconciled"}); err != nil {
+					return nil, err
+				}
+				return out, nil
+			}
+		} else if err := r.emitJ(event.Event{Kind: event.StepReconciled, Step: s.ID, Uses: s.Uses,
+			Message: "step cannot reconcile; running it again"}); err != nil {
+			return nil, err
+		}
+	}
+	pol := s.Retry
+	for attempt := sr.Attempts + 1; ; attempt++ {
+		sr.Attempts = attempt
+		if mutating {
+			if err := r.emitJ(event.Event{Kind: event.StepIntent, Step: s.ID, Uses: s.Uses, Attempt: attempt,
+				Message: "attempt", Data: map[string]any{"name": "attempt"}}); err != nil {
+				return nil, err
+			}
+		}
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if s.Timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, s.Timeout)
+		}
+		out, err := st.Run(actx, r.env(s, attempt))
+		timedOut := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		cancel()
+		if timedOut && err != nil {
+			err = steps.Transient(fmt.Errorf("timed out after %s: %w", s.Timeout, err))
+		}
+		if mutating {
+			res := event.Event{Kind: event.StepResult, Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: "ok"}
+			if err != nil {
+				res.Message = "error"
+				res.Error = err.Error()
+			}
+			if jerr := r.emitJ(res); jerr != nil {
+				return nil, jerr
+			}
+		}
+		if err == nil {
+			return out, nil
+		}
+		if _, ok := steps.IsSkip(err); ok {
+			return nil, err
+		}
+		if isJournalError(err) || ctx.Err() != nil || !steps.IsTransient(err) || attempt >= pol.Attempts {
+			if steps.IsTransient(err) && attempt >= pol.Attempts && pol.Attempts > 1 {
+				err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			}
+			return nil, err
+		}
+		delay := backoff(pol, attempt, steps.RetryAfter(err))
+		if e := r.emitJ(event.Event{Kind: event.StepRetried, Step: s.ID, Uses: s.Uses, Attempt: attempt,
+			Error: err.Error(), Message: fmt.Sprintf("transient error; attempt %d of %d in %s", attempt+1, pol.Attempts, delay.Round(time.Millisecond)),
+			Data: map[string]any{"delay_ms": delay.Milliseconds()}}); e != nil {
+			return nil, e
+		}
+		if err := r.o.Sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("waiting to retry: %w", err)
+		}
+	}
+}
+
+// maxServerWait caps how long a Retry-After may hold a step.
+const maxServerWait = 2 * time.Minute
+
+// backoff is the wait before the attempt after `attempt`: constant, or exponential with full
+// jitter (a uniform draw in [0, min(max_delay, delay·2^(attempt-1))]); a server's Retry-After is
+// honoured as a floor.
+func backoff(p playbook.Retry, attempt int, serverWait time.Duration) time.Duration {
+	d := p.Delay
+	if p.Backoff != "constant" {
+		ceiling := p.Delay << min(attempt-1, 30)
+		if ceiling > p.MaxDelay || ceiling <= 0 {
+			ceiling = p.MaxDelay
+		}
+		d = time.Duration(rand.Int64N(int64(ceiling) + 1))
+	}
+	if serverWait > d {
+		d = min(serverWait, maxServerWait)
+	}
+	return d
+}
+
+func (r *runner) approve(ctx context.Context, s *playbook.Step, plan *steps.Plan) (Decision, error) {
+	req := ApprovalRequest{RunID: r.o.RunID, Playbook: r.pb.Name, StepID: s.ID, Uses: s.Uses,
+		Message: s.Approval.Message, Approvers: s.Approval.Approvers, TwoPerson: s.Approval.TwoPerson,
+		Requester: r.o.StartedBy, Plan: plan, Timeout: s.Approval.Timeout}
+	if r.o.Approver == nil {
+		return Decision{}, ErrNoApprover
+	}
+	if err := r.emitJ(event.Event{Kind: event.ApprovalWaiting, Step: s.ID, Uses: s.Uses, Message: "waiting for approval",
+		Data: map[string]any{"approvers": s.Approval.Approvers}}); err != nil {
+		return Decision{}, err
+	}
+	actx := ctx
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	d, err := r.o.Approver.Approve(actx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Decision{}, fmt.Errorf("%w while waiting for approval", ErrCancelled)
+		}
+		if actx.Err() != nil {
+			d = Decision{Approved: false, By: "nobody", Via: "timeout", Reason: fmt.Sprintf("no decision within %s", req.Timeout)}
+		} else if errors.Is(err, ErrNoApprover) {
+			return Decision{}, err
+		} else {
+			return Decision{}, fmt.Errorf("approval: %w", err)
+		}
+	}
+	if d.At.IsZero() {
+		d.At = r.o.Now().UTC()
+	}
+	kind := event.StepApproved
+	if !d.Approved {
+		kind = event.StepDenied
+	}
+	if err := r.emitJ(event.Event{Kind: kind, Step: s.ID, Uses: s.Uses, Message: fmt.Sprintf("%s via %s", d.By, d.Via),
+		Data: map[string]any{"by": d.By, "via": d.Via, "reason": d.Reason, "at": d.At}}); err != nil {
+		return Decision{}, err
+	}
+	return d, nil
+}
+
+// RunDir is a run's artefact directory under the state dir.
+func RunDir(stateDir, runID string) string { return filepath.Join(stateDir, "runs", runID+".d") }

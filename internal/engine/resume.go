@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/steps"
+)
+
+// priorStep is what the journal says about a step before a resume.
+type priorStep struct {
+	done       bool
+	result     *StepResult
+	attempts   int
+	openIntent bool // an intent was recorded after the last result: the side effect may be half done
+	intents    []steps.Intent
+}
+
+// replay folds journaled events into per-step state. Finished steps (succeeded, skipped, or
+// failed under on_failure: continue) are not run again; a step that failed and stopped the run
+// is run again on resume, since resuming is how an operator retries after fixing the cause.
+func replay(evs []event.Event) map[string]*priorStep {
+	out := map[string]*priorStep{}
+	get := func(id string) *priorStep {
+		p := out[id]
+		if p == nil {
+			p = &priorStep{}
+			out[id] = p
+		}
+		return p
+	}
+	var lastFailed string
+	for _, e := range evs {
+		if e.Step == "" {
+			continue
+		}
+		p := get(e.Step)
+		if e.Attempt > p.attempts {
+			p.attempts = e.Attempt
+		}
+		switch e.Kind {
+		case event.StepStarted:
+			p.done = false
+		case event.StepIntent:
+			p.openIntent = true
+			in := steps.Intent{Name: e.Message}
+			if d, ok := e.Data["data"].(map[string]any); ok {
+				in.Data = d
+			}
+			p.intents = append(p.intents, in)
+		case event.StepResult:
+			p.openIntent = false
+			p.intents = nil
+		case event.StepSucceeded:
+			p.done = true
+			p.result = &StepResult{ID: e.Step, Uses: e.Uses, Status: event.Succeeded, Attempts: p.attempts,
+				Duration: time.Duration(e.Duration), Outputs: outputsOf(e)}
+		case event.StepSkipped:
+			p.done = true
+			p.result = &StepResult{ID: e.Step, Uses: e.Uses, Status: event.Skipped, Reason: e.Message,
+				Duration: time.Duration(e.Duration)}
+		case event.StepFailed:
+			lastFailed = e.Step
+			p.done = true
+			p.result = &StepResult{ID: e.Step, Uses: e.Uses, Status: event.Failed, Attempts: p.attempts,
+				Error: e.Error, Duration: time.Duration(e.Duration)}
+		}
+	}
+	// The step whose failure ended the previous attempt at the run is run again.
+	if p := out[lastFailed]; p != nil && lastStopped(evs, lastFailed) {
+		p.done = false
+		p.result = nil
+	}
+	return out
+}
+
+// lastStopped reports whether the run's last finish came right after step id failed (on_failure
+// abort), as opposed to a failure the run continued past.
+func lastStopped(evs []event.Event, id string) bool {
+	for i := len(evs) - 1; i >= 0; i-- {
+		e := evs[i]
+		if e.Kind == event.StepStarted || e.Kind == event.StepSucceeded || e.Kind == event.StepSkipped {
+			return false
+		}
+		if e.Kind == event.StepFailed {
+			return e.Step == id
+		}
+	}
+	return false
+}
+
+func outputsOf(e event.Event) steps.Outputs {
+	o, ok := e.Data["outputs"].(map[string]any)
+	if !ok {
+		return steps.Outputs{}
+	}
+	// Round-trip so numbers and nested values look the same as a fresh run's JSON-shaped outputs.
+	b, _ := json.Marshal(o)
+	var out steps.Outputs
+	_ = json.Unmarshal(b, &out)
+	return out
+}

@@ -1,0 +1,706 @@
+// Package playbook loads playbooks: strict YAML decoding from *yaml.Node, so every problem is
+// reported as file:line:col with a source snippet before anything runs, including references in
+// templates to undeclared inputs or to outputs of later or unknown steps.
+package playbook
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/respond-sec/respond/steps"
+)
+
+// Playbook is a loaded, validated playbook.
+type Playbook struct {
+	Name        string
+	Description string
+	Inputs      []*Input
+	Notify      Notify
+	Steps       []*Step
+	File        string
+	Source      []byte
+}
+
+// Input is a declared input.
+type Input struct {
+	Name        string
+	Description string
+	Type        string // string (default), list, bool, number
+	Secret      bool
+	Required    bool
+	Default     any
+	Line        int
+}
+
+// Notify says where a run reports progress.
+type Notify struct {
+	SlackChannel string
+}
+
+// Step is one step of a playbook.
+type Step struct {
+	ID        string
+	Uses      string
+	Kind      steps.Kind
+	With      *yaml.Node // nil when absent
+	If        string
+	Retry     Retry
+	Timeout   time.Duration
+	OnFailure string // abort | continue
+	Approval  *Approval
+	Line, Col int
+	// IfPos is where the `if` template starts (for runtime error messages).
+	IfLine, IfCol int
+}
+
+// Retry is a step's retry policy. Only errors the step marks transient are retried.
+type Retry struct {
+	Attempts int
+	Backoff  string // constant | exponential
+	Delay    time.Duration
+	MaxDelay time.Duration
+}
+
+// Approval gates a step on a person's decision.
+type Approval struct {
+	Required  bool
+	Approvers []string
+	Message   string
+	Timeout   time.Duration
+	TwoPerson bool
+}
+
+// Lookup finds a step kind by its `uses` name.
+type Lookup func(uses string) (steps.Kind, bool)
+
+var identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// DefaultRetry is used when a step has no retry block: one attempt.
+var DefaultRetry = Retry{Attempts: 1, Backoff: "exponential", Delay: time.Second, MaxDelay: 30 * time.Second}
+
+// Load parses and validates a playbook. On failure the error is Errors, each entry positioned.
+func Load(file string, src []byte, lookup Lookup) (*Playbook, error) {
+	c := &collector{file: file, src: src}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&doc); err != nil {
+		line, msg := yamlErrorLine(err)
+		c.add(line, 1, "invalid YAML: %s", msg)
+		return nil, c.err()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		c.add(extra.Line, extra.Column, "a playbook file holds one YAML document; found a second one")
+		return nil, c.err()
+	}
+	if len(doc.Content) == 0 {
+		c.add(1, 1, "empty playbook: expected a mapping with name and steps")
+		return nil, c.err()
+	}
+	root := doc.Content[0]
+	pb := &Playbook{File: file, Source: src}
+	l := &loader{c: c, lookup: lookup, pb: pb}
+	l.root(root)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return pb, nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlErrorLine(err error) (int, string) {
+	msg := err.Error()
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n, m[2]
+	}
+	return 1, strings.TrimPrefix(msg, "yaml: ")
+}
+
+type loader struct {
+	c      *collector
+	lookup Lookup
+	pb     *Playbook
+	inputs map[string]*Input
+	seen   map[string]*Step // steps declared so far, in order
+	all    map[string]int   // every step ID with its line, to tell "later" from "unknown"
+}
+
+// fields walks a mapping, calling fn for each known key and reporting unknown and duplicate keys.
+func (l *loader) fields(n *yaml.Node, what string, known map[string]func(k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		l.c.add(n.Line, n.Column, "%s must be a mapping, got %s", what, kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			l.c.add(k.Line, k.Column, "duplicate key %q in %s", k.Value, what)
+			continue
+		}
+		seen[k.Value] = true
+		fn, ok := known[k.Value]
+		if !ok {
+			l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, what, keyList(known))
+			continue
+		}
+		fn(k, v)
+	}
+}
+
+func keyList(m map[string]func(k, v *yaml.Node)) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	default:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+func (l *loader) str(v *yaml.Node, what string, dst *string) bool {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		l.c.add(v.Line, v.Column, "%s must be a string, got %s", what, kindName(v))
+		return false
+	}
+	*dst = v.Value
+	return true
+}
+
+func (l *loader) boolean(v *yaml.Node, what string, dst *bool) {
+	if v.Kind != yaml.ScalarNode || v.Decode(dst) != nil || v.Tag != "!!bool" {
+		l.c.add(v.Line, v.Column, "%s must be true or false, got %s", what, kindName(v))
+	}
+}
+
+func (l *loader) duration(v *yaml.Node, what string, dst *time.Duration) {
+	var s string
+	if !l.str(v, what, &s) {
+		return
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		l.c.add(v.Line, v.Column, "%s: %q is not a positive duration (write e.g. 30s, 5m, 1h30m)", what, s)
+		return
+	}
+	*dst = d
+}
+
+func (l *loader) root(n *yaml.Node) {
+	l.inputs = map[string]*Input{}
+	var stepsNode *yaml.Node
+	l.fields(n, "the playbook", map[string]func(k, v *yaml.Node){
+		"name":        func(k, v *yaml.Node) { l.str(v, "name", &l.pb.Name) },
+		"description": func(k, v *yaml.Node) { l.str(v, "description", &l.pb.Description) },
+		"inputs":      func(k, v *yaml.Node) { l.inputsNode(v) },
+		"notify":      func(k, v *yaml.Node) { l.notify(v) },
+		"steps":       func(k, v *yaml.Node) { stepsNode = v },
+	})
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	if l.pb.Name == "" {
+		l.c.add(n.Line, n.Column, "the playbook has no name")
+	} else if !regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`).MatchString(l.pb.Name) {
+		l.c.add(n.Line, n.Column, "name %q must be lowercase letters, digits and dashes", l.pb.Name)
+	}
+	if stepsNode == nil {
+		l.c.add(n.Line, n.Column, "the playbook has no steps")
+		return
+	}
+	l.stepsNode(stepsNode)
+}
+
+func (l *loader) inputsNode(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		l.c.add(n.Line, n.Column, "inputs must be a mapping of input names, got %s", kindName(n))
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name := k.Value
+		if !identRe.MatchString(name) {
+			l.c.add(k.Line, k.Column, "input name %q must start with a letter and hold only letters, digits and _", name)
+			continue
+		}
+		if _, dup := l.inputs[name]; dup {
+			l.c.add(k.Line, k.Column, "duplicate input %q", name)
+			continue
+		}
+		in := &Input{Name: name, Type: "string", Line: k.Line}
+		var def *yaml.Node
+		l.fields(v, "input "+name, map[string]func(k, v *yaml.Node){
+			"description": func(k, v *yaml.Node) { l.str(v, "description", &in.Description) },
+			"secret":      func(k, v *yaml.Node) { l.boolean(v, "secret", &in.Secret) },
+			"required":    func(k, v *yaml.Node) { l.boolean(v, "required", &in.Required) },
+			"type": func(k, v *yaml.Node) {
+				if l.str(v, "type", &in.Type) {
+					switch in.Type {
+					case "string", "list", "bool", "number":
+					default:
+						l.c.add(v.Line, v.Column, "input type %q is not one of string, list, bool, number", in.Type)
+					}
+				}
+			},
+			"default": func(k, v *yaml.Node) { def = v },
+		})
+		if def != nil {
+			var val any
+			if err := def.Decode(&val); err != nil {
+				l.c.add(def.Line, def.Column, "default of %s: %v", name, err)
+			} else if err := checkInputType(in.Type, val); err != nil {
+				l.c.add(def.Line, def.Column, "default of %s: %v", name, err)
+			} else {
+				in.Default = val
+			}
+			if in.Secret {
+				l.c.add(def.Line, def.Column, "secret input %s cannot have a default: a secret never lives in a playbook", name)
+			}
+		}
+		l.inputs[name] = in
+		l.pb.Inputs = append(l.pb.Inputs, in)
+	}
+}
+
+// checkInputType reports whether v fits an input of type t.
+func checkInputType(t string, v any) error {
+	switch t {
+	case "list":
+		if v == nil {
+			return nil
+		}
+		if _, ok := v.([]any); !ok {
+			return fmt.Errorf("expected a list, got %v", v)
+		}
+	case "bool":
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("expected true or false, got %v", v)
+		}
+	case "number":
+		switch v.(type) {
+		case int, float64:
+		default:
+			return fmt.Errorf("expected a number, got %v", v)
+		}
+	default:
+		switch v.(type) {
+		case string, int, float64, bool, nil:
+		default:
+			return fmt.Errorf("expected a string, got %v", v)
+		}
+	}
+	return nil
+}
+
+func (l *loader) notify(n *yaml.Node) {
+	l.fields(n, "notify", map[string]func(k, v *yaml.Node){
+		"slack": func(k, v *yaml.Node) {
+			l.fields(v, "notify.slack", map[string]func(k, v *yaml.Node){
+				"channel": func(k, v *yaml.Node) {
+					if l.str(v, "notify.slack.channel", &l.pb.Notify.SlackChannel) && strings.TrimSpace(l.pb.Notify.SlackChannel) == "" {
+						l.c.add(v.Line, v.Column, "notify.slack.channel is empty")
+					}
+				},
+			})
+		},
+	})
+}
+
+func (l *loader) stepsNode(n *yaml.Node) {
+	if n.Kind != yaml.SequenceNode {
+		l.c.add(n.Line, n.Column, "steps must be a list, got %s", kindName(n))
+		return
+	}
+	if len(n.Content) == 0 {
+		l.c.add(n.Line, n.Column, "steps is empty")
+		return
+	}
+	// First pass: every ID, so a reference to a later step is told apart from an unknown one.
+	l.all = map[string]int{}
+	for _, sn := range n.Content {
+		if sn.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(sn.Content); i += 2 {
+			if sn.Content[i].Value == "id" {
+				if _, dup := l.all[sn.Content[i+1].Value]; !dup {
+					l.all[sn.Content[i+1].Value] = sn.Content[i+1].Line
+				}
+			}
+		}
+	}
+	l.seen = map[string]*Step{}
+	for _, sn := range n.Content {
+		l.step(sn)
+	}
+}
+
+func (l *loader) step(n *yaml.Node) {
+	s := &Step{Line: n.Line, Col: n.Column, Retry: DefaultRetry, OnFailure: "abort"}
+	var withNode, ifNode, idNode *yaml.Node
+	l.fields(n, "a step", map[string]func(k, v *yaml.Node){
+		"id": func(k, v *yaml.Node) {
+			idNode = v
+			if l.str(v, "id", &s.ID) && !identRe.MatchString(s.ID) {
+				l.c.add(v.Line, v.Column, "step id %q must start with a letter and hold only letters, digits and _ (templates read it as .steps.%s)", s.ID, s.ID)
+			}
+		},
+		"uses": func(k, v *yaml.Node) {
+			if !l.str(v, "uses", &s.Uses) {
+				return
+			}
+			kind, ok := l.lookup(s.Uses)
+			if !ok {
+				l.c.add(v.Line, v.Column, "unknown step kind %q (see `respond playbooks kinds`)", s.Uses)
+				return
+			}
+			s.Kind = kind
+		},
+		"with": func(k, v *yaml.Node) { withNode = v },
+		"if": func(k, v *yaml.Node) {
+			ifNode = v
+			l.str(v, "if", &s.If)
+			s.IfLine, s.IfCol = v.Line, v.Column
+		},
+		"retry":      func(k, v *yaml.Node) { l.retry(v, &s.Retry) },
+		"timeout":    func(k, v *yaml.Node) { l.duration(v, "timeout", &s.Timeout) },
+		"on_failure": func(k, v *yaml.Node) { l.onFailure(v, &s.OnFailure) },
+		"approval":   func(k, v *yaml.Node) { s.Approval = l.approval(v) },
+	})
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	if idNode == nil {
+		l.c.add(n.Line, n.Column, "step has no id")
+	}
+	if s.Uses == "" && !hasKey(n, "uses") {
+		l.c.add(n.Line, n.Column, "step %s has no uses", s.ID)
+	}
+	if s.ID != "" {
+		if _, dup := l.seen[s.ID]; dup {
+			l.c.add(idNode.Line, idNode.Column, "duplicate step id %q (first at line %d)", s.ID, l.all[s.ID])
+		}
+	}
+	if ifNode != nil && s.If != "" {
+		l.checkTemplate(s.If, ifNode)
+	}
+	if withNode != nil {
+		s.With = withNode
+		if s.Kind.New != nil {
+			l.checkWith(s, withNode)
+		}
+	}
+	if s.ID != "" {
+		if _, dup := l.seen[s.ID]; !dup {
+			l.seen[s.ID] = s
+			l.pb.Steps = append(l.pb.Steps, s)
+		}
+	}
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) onFailure(v *yaml.Node, dst *string) {
+	var s string
+	if !l.str(v, "on_failure", &s) {
+		return
+	}
+	if s != "abort" && s != "continue" {
+		l.c.add(v.Line, v.Column, "on_failure must be abort or continue, got %q", s)
+		return
+	}
+	*dst = s
+}
+
+func (l *loader) retry(n *yaml.Node, r *Retry) {
+	var attemptsNode *yaml.Node
+	l.fields(n, "retry", map[string]func(k, v *yaml.Node){
+		"attempts": func(k, v *yaml.Node) {
+			attemptsNode = v
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&r.Attempts) != nil {
+				l.c.add(v.Line, v.Column, "retry.attempts must be a whole number, got %s", kindName(v))
+				return
+			}
+			if r.Attempts < 1 || r.Attempts > 100 {
+				l.c.add(v.Line, v.Column, "retry.attempts must be between 1 and 100, got %d", r.Attempts)
+			}
+		},
+		"backoff": func(k, v *yaml.Node) {
+			if l.str(v, "retry.backoff", &r.Backoff) && r.Backoff != "constant" && r.Backoff != "exponential" {
+				l.c.add(v.Line, v.Column, "retry.backoff must be constant or exponential, got %q", r.Backoff)
+			}
+		},
+		"delay":     func(k, v *yaml.Node) { l.duration(v, "retry.delay", &r.Delay) },
+		"max_delay": func(k, v *yaml.Node) { l.duration(v, "retry.max_delay", &r.MaxDelay) },
+	})
+	if n.Kind == yaml.MappingNode && attemptsNode == nil {
+		l.c.add(n.Line, n.Column, "retry needs attempts")
+	}
+	if r.MaxDelay < r.Delay {
+		l.c.add(n.Line, n.Column, "retry.max_delay (%s) is shorter than retry.delay (%s)", r.MaxDelay, r.Delay)
+	}
+}
+
+func (l *loader) approval(n *yaml.Node) *Approval {
+	a := &Approval{}
+	if n.Kind == yaml.ScalarNode {
+		l.boolean(n, "approval", &a.Required)
+		return a
+	}
+	l.fields(n, "approval", map[string]func(k, v *yaml.Node){
+		"required": func(k, v *yaml.Node) { l.boolean(v, "approval.required", &a.Required) },
+		"approvers": func(k, v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				l.c.add(v.Line, v.Column, "approval.approvers must be a list, got %s", kindName(v))
+				return
+			}
+			for _, e := range v.Content {
+				var s string
+				if l.str(e, "an approver", &s) {
+					a.Approvers = append(a.Approvers, s)
+				}
+			}
+		},
+		"message":    func(k, v *yaml.Node) { l.str(v, "approval.message", &a.Message) },
+		"timeout":    func(k, v *yaml.Node) { l.duration(v, "approval.timeout", &a.Timeout) },
+		"two_person": func(k, v *yaml.Node) { l.boolean(v, "approval.two_person", &a.TwoPerson) },
+	})
+	return a
+}
+
+// checkWith validates `with:` against the step kind's parameter struct: unknown keys, wrong
+// types (for values without templates), template references, and the kind's own Validate.
+func (l *loader) checkWith(s *Step, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		l.c.add(n.Line, n.Column, "with must be a mapping, got %s", kindName(n))
+		return
+	}
+	step := s.Kind.New()
+	t := reflect.TypeOf(step).Elem()
+	before := len(l.c.errs)
+	l.checkValue(n, t, "with", func(tmpl string, at *yaml.Node) { l.checkTemplate(tmpl, at) })
+	if len(l.c.errs) > before {
+		return
+	}
+	// Decode what has no template and let the kind check its own rules.
+	literal := StripTemplates(n, t)
+	if err := literal.Decode(step); err != nil {
+		l.c.add(n.Line, n.Column, "with: %v", err)
+		return
+	}
+	if v, ok := step.(steps.Validator); ok && !hasTemplate(n) {
+		if err := v.Validate(); err != nil {
+			l.c.add(n.Line, n.Column, "with: %v", err)
+		}
+	}
+}
+
+// checkValue walks a node against a Go type.
+func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func(string, *yaml.Node)) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "{{") {
+		tmpl(n.Value, n)
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		l.c.add(n.Line, n.Column, "%s: YAML aliases are not supported in with", path)
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeOf(time.Time{}) {
+			break
+		}
+		if n.Kind != yaml.MappingNode {
+			l.c.add(n.Line, n.Column, "%s must be a mapping, got %s", path, kindName(n))
+			return
+		}
+		fields := yamlFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				l.c.add(k.Line, k.Column, "duplicate key %q in %s", k.Value, path)
+				continue
+			}
+			seen[k.Value] = true
+			f, ok := fields[k.Value]
+			if !ok {
+				names := make([]string, 0, len(fields))
+				for name := range fields {
+					names = append(names, name)
+				}
+				slices.Sort(names)
+				l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
+				continue
+			}
+			l.checkValue(v, f.Type, path+"."+k.Value, tmpl)
+		}
+		return
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			break
+		}
+		if n.Tag == "!!null" {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			l.c.add(n.Line, n.Column, "%s must be a list, got %s", path, kindName(n))
+			return
+		}
+		for i, e := range n.Content {
+			l.checkValue(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), tmpl)
+		}
+		return
+	case reflect.Map:
+		if n.Tag == "!!null" {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			l.c.add(n.Line, n.Column, "%s must be a mapping, got %s", path, kindName(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l.checkValue(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value, tmpl)
+		}
+		return
+	case reflect.Interface:
+		walkTemplates(n, tmpl)
+		return
+	}
+	// A scalar: decode it into a value of the type to get yaml's own type error.
+	v := reflect.New(t)
+	if err := n.Decode(v.Interface()); err != nil {
+		l.c.add(n.Line, n.Column, "%s: %s", path, typeErrorText(err, n, t))
+		return
+	}
+	if t == reflect.TypeOf(time.Duration(0)) && n.Tag == "!!int" {
+		l.c.add(n.Line, n.Column, "%s: %s has no unit (write e.g. 30s, 5m)", path, n.Value)
+	}
+}
+
+func walkTemplates(n *yaml.Node, tmpl func(string, *yaml.Node)) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "{{") {
+		tmpl(n.Value, n)
+	}
+	for _, c := range n.Content {
+		walkTemplates(c, tmpl)
+	}
+}
+
+func typeErrorText(err error, n *yaml.Node, t reflect.Type) string {
+	want := t.Kind().String()
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		want = "a whole number"
+		if t == reflect.TypeOf(time.Duration(0)) {
+			want = "a duration such as 30s"
+		}
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.String:
+		want = "a string"
+	case reflect.Float64:
+		want = "a number"
+	}
+	_ = err
+	return fmt.Sprintf("expected %s, got %s", want, kindName(n))
+}
+
+// yamlFields maps yaml key names to struct fields, following inline structs.
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(opts, "inline") {
+			for k, v := range yamlFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f
+	}
+	return out
+}
+
+func hasTemplate(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		return strings.Contains(n.Value, "{{")
+	}
+	for _, c := range n.Content {
+		if hasTemplate(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// StripTemplates returns a copy of n without the entries whose value is (or holds) a template,
+// so the rest can be decoded and checked before run time.
+func StripTemplates(n *yaml.Node, t reflect.Type) *yaml.Node {
+	cp := *n
+	cp.Content = nil
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if hasTemplate(n.Content[i+1]) {
+				continue
+			}
+			cp.Content = append(cp.Content, n.Content[i], n.Content[i+1])
+		}
+	case yaml.SequenceNode:
+		for _, e := range n.Content {
+			if !hasTemplate(e) {
+				cp.Content = append(cp.Content, e)
+			}
+		}
+	default:
+		return n
+	}
+	return &cp
+}

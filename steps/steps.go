@@ -1,0 +1,175 @@
+// Package steps is the contract between the engine and the step kinds. A step kind is one
+// exported struct whose yaml-tagged fields are its `with:` parameters; it must Run, and it may
+// have optional abilities found by type assertion: Planner (it changes something, so the engine
+// plans instead of running it in a dry run), Preflighter (read-only checks before anything
+// changes), Reconciler (decide, after a crash, whether an interrupted side effect happened),
+// Validator (static checks of its parameters at load time).
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Outputs are a step's results, available to later steps' templates as
+// .steps.<id>.outputs.<name>. They are journaled (redacted) and must never hold a secret value.
+type Outputs map[string]any
+
+// Step is the one required ability.
+type Step interface {
+	Run(ctx context.Context, env *Env) (Outputs, error)
+}
+
+// Kind describes a step kind for the catalog.
+type Kind struct {
+	// Name is what a playbook writes in `uses:`.
+	Name string
+	// New returns a fresh step whose fields receive the decoded `with:` parameters.
+	New func() Step
+	// Outputs lists the output names later steps may reference; the loader checks references.
+	Outputs []string
+	// Summary is one line for `respond playbooks show` and the docs.
+	Summary string
+}
+
+// Mutating reports whether the kind changes something outside respond: it does exactly when it
+// can Plan, and the engine then never calls Run in a dry run.
+func (k Kind) Mutating() bool {
+	_, ok := k.New().(Planner)
+	return ok
+}
+
+// Action is one external call a mutating step would make, shown by `respond plan` and recorded
+// in the journal. Params must already be redacted-safe (the engine redacts them again anyway).
+type Action struct {
+	Method string         `json:"method,omitempty"` // e.g. DELETE, or "write", "push"
+	Target string         `json:"target"`           // e.g. /v1/organization/projects/p/api_keys/k, a path, a remote
+	Params map[string]any `json:"params,omitempty"`
+	Note   string         `json:"note,omitempty"`
+}
+
+// Plan is what a mutating step would do. Outputs are the values (or placeholders) later steps'
+// templates will see in a dry run.
+type Plan struct {
+	Summary string   `json:"summary"`
+	Actions []Action `json:"actions"`
+	Outputs Outputs  `json:"outputs,omitempty"`
+}
+
+// Planner is implemented by steps that change something.
+type Planner interface {
+	Plan(ctx context.Context, env *Env) (*Plan, error)
+}
+
+// Preflighter is implemented by steps that can check credentials and permissions read-only. All
+// preflights run before the first step. Fields filled from earlier steps' outputs are still zero
+// when Preflight runs.
+type Preflighter interface {
+	Preflight(ctx context.Context, env *Env) error
+}
+
+// Intent is a side effect a step announced before making it (see Env.Intent).
+type Intent struct {
+	Name string         `json:"name"`
+	Data map[string]any `json:"data,omitempty"`
+}
+
+// Reconciler is implemented by mutating steps that can tell, after a crash between an intent and
+// its result, what really happened. done=true means the step's work is complete with the given
+// outputs; done=false means Run should run again (it must then be safe to do so).
+type Reconciler interface {
+	Reconcile(ctx context.Context, env *Env, intents []Intent) (out Outputs, done bool, err error)
+}
+
+// Validator is implemented by steps whose parameters have rules beyond their types. It runs at
+// load time on the parameters that hold no template, and again at run time on all of them.
+type Validator interface {
+	Validate() error
+}
+
+// Env is what a step may use from the run. Steps never print: they log through Env, and every
+// string they hand over is redacted before it reaches a sink.
+type Env struct {
+	RunID   string
+	StepID  string
+	Attempt int
+	// DryRun is set while a read-only step runs inside a dry run; mutating steps never see it
+	// (they are planned instead).
+	DryRun bool
+
+	// Getenv reads configuration and credentials (the process environment, with the rehearsal's
+	// overrides on top).
+	Getenv func(string) string
+	// Now is the run's clock.
+	Now func() time.Time
+	// WorkDir is a directory private to this run (commit maps, downloaded logs).
+	WorkDir string
+
+	// Secret registers values that must never be shown, the moment the step sees them.
+	Secret func(values ...string)
+	// Log reports progress; structured data is optional.
+	Log func(msg string, data map[string]any)
+	// Intent durably records a side effect about to be made. It returns only after the journal
+	// line is on disk; a step must not make the call if it returns an error.
+	Intent func(name string, data map[string]any) error
+	// Shared returns a run-wide value built once (clients reused across steps).
+	Shared func(key string, build func() (any, error)) (any, error)
+}
+
+// Logf is Log with formatting and no data.
+func (e *Env) Logf(format string, args ...any) {
+	if e.Log != nil {
+		e.Log(fmt.Sprintf(format, args...), nil)
+	}
+}
+
+// ErrCredentials marks a missing or insufficient credential (exit code 4).
+var ErrCredentials = errors.New("credentials missing or insufficient")
+
+// CredentialError says which credential is missing and how to provide it.
+func CredentialError(what, how string) error {
+	return fmt.Errorf("%w: %s (%s)", ErrCredentials, what, how)
+}
+
+// Transient wraps err so the engine's retry policy may retry it.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transient{err}
+}
+
+type transient struct{ error }
+
+func (t *transient) Unwrap() error   { return t.error }
+func (t *transient) Transient() bool { return true }
+
+// IsTransient reports whether any error in err's chain says it is transient.
+func IsTransient(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}
+
+// RetryAfter returns the wait a server asked for, if any error in the chain carries one.
+func RetryAfter(err error) time.Duration {
+	var r interface{ RetryAfter() time.Duration }
+	if errors.As(err, &r) {
+		return r.RetryAfter()
+	}
+	return 0
+}
+
+// Skip is returned by Run when the step decided there is nothing to do; the engine records the
+// step as skipped with the reason.
+type Skip struct{ Reason string }
+
+func (s *Skip) Error() string { return "skipped: " + s.Reason }
+
+// IsSkip reports whether err is a Skip.
+func IsSkip(err error) (*Skip, bool) {
+	var s *Skip
+	ok := errors.As(err, &s)
+	return s, ok
+}
