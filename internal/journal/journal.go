@@ -270,7 +270,10 @@ func verify(path, headFile string) ([]Record, string, error) {
 			return &VerifyError{path, n, "not a journal record: " + err.Error()}
 		}
 		if r.Prev != prev {
-			return &VerifyError{path, n, "hash chain broken: this line does not follow the line before it (changed, removed or reordered)"}
+			if n == 1 {
+				return &VerifyError{path, n, "hash chain broken: the first line is not the run's first event (lines removed from the start?)"}
+			}
+			return &VerifyError{path, n, fmt.Sprintf("hash chain broken: line %d was changed, or lines were removed or reordered here", n-1)}
 		}
 		if r.Seq != n {
 			return &VerifyError{path, n, fmt.Sprintf("sequence number %d where %d was expected", r.Seq, n)}

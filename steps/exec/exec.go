@@ -77,7 +77,11 @@ func (e *Exec) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	if err != nil {
 		return out, err
 	}
-	env.Log(fmt.Sprintf("%s exited %d", e.Argv[0], code), map[string]any{"exit_code": code})
+	msg := fmt.Sprintf("%s exited %d", e.Argv[0], code)
+	if shown := tail(stdout, 20); shown != "" {
+		msg += "\n" + shown
+	}
+	env.Log(msg, map[string]any{"exit_code": code})
 	if code != 0 {
 		msg := strings.TrimSpace(stderr)
 		if len(msg) > 500 {
@@ -128,6 +132,15 @@ func (e *Exec) run(ctx context.Context, argv []string) (stdout string, code int,
 	default:
 		return "", -1, "", fmt.Errorf("run %s: %w", argv[0], runErr)
 	}
+}
+
+// tail returns at most the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("… (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
 func baseEnv() []string {
