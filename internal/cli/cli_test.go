@@ -14,7 +14,7 @@ import (
 )
 
 type result struct {
-	code          int
+	code           int
 	stdout, stderr string
 }
 

@@ -60,8 +60,8 @@ func lookupCalls(test string) *calls {
 
 // reader is a read-only step: it runs even in a dry run.
 type reader struct {
-	Test      string `yaml:"test"`
-	Value     string `yaml:"value"`
+	Test         string `yaml:"test"`
+	Value        string `yaml:"value"`
 	PreflightErr string `yaml:"preflight_error"`
 }
 
