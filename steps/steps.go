@@ -173,3 +173,9 @@ func IsSkip(err error) (*Skip, bool) {
 	ok := errors.As(err, &s)
 	return s, ok
 }
+
+// Rollbacker is implemented by steps whose changes can be undone from what they recorded:
+// `respond rollback RUN --step ID` calls it with the step's journaled outputs.
+type Rollbacker interface {
+	Rollback(ctx context.Context, env *Env, recorded Outputs) error
+}

@@ -164,6 +164,7 @@ func NewApp(f *Factory) *cli.App {
 			newPlaybooksCmd(f),
 			newRunsCmd(f),
 			newResumeCmd(f),
+			newRehearseCmd(f),
 			newVersionCmd(f),
 		},
 	}

@@ -256,7 +256,7 @@ func printSummary(w io.Writer, r *engine.Result, dir string) {
 		}
 	}
 	fmt.Fprintf(w, "\nrun %s: %s. Journal: %s\n", r.RunID, r.Outcome, journal.Path(dir, r.RunID))
-	if r.Outcome == "failed" || r.Outcome == "cancelled" {
+	if (r.Outcome == "failed" || r.Outcome == "cancelled") && r.Mode != "rehearsal" {
 		fmt.Fprintf(w, "Fix the cause, then continue where it stopped: respond resume %s\n", r.RunID)
 	}
 }

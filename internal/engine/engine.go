@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,11 +309,17 @@ func (r *runner) sharedValue(key string, build func() (any, error)) (any, error)
 	return v, nil
 }
 
-// preflight binds every pending step with what is known before the run (inputs) and runs its
-// read-only checks, all before the first step, so a missing credential fails in second one.
+// preflight binds every pending step with what is known before the run (inputs) and runs the
+// read-only checks of all of them, concurrently and before the first step, so a missing
+// credential fails in second one and costs the time of the slowest check, not their sum.
 func (r *runner) preflight(ctx context.Context) error {
-	var errs []error
-	needApproval := false
+	var (
+		mu           sync.Mutex
+		errs         []error
+		wg           sync.WaitGroup
+		needApproval bool
+	)
+	fail := func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
 	for _, s := range r.pb.Steps {
 		if r.results[s.ID].Status != event.Pending {
 			continue
@@ -321,27 +329,48 @@ func (r *runner) preflight(ctx context.Context) error {
 		}
 		st := s.Kind.New()
 		if err := playbook.Bind(r.pb.File, s, r.data(), st, true); err != nil {
-			errs = append(errs, fmt.Errorf("step %s: %w", s.ID, err))
+			fail(fmt.Errorf("step %s: %w", s.ID, err))
 			continue
 		}
 		if p, ok := st.(steps.Preflighter); ok {
-			if err := p.Preflight(ctx, r.env(s, 0)); err != nil {
-				errs = append(errs, fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.Preflight(ctx, r.env(s, 0)); err != nil {
+					fail(fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	if needApproval {
 		if r.o.Approver == nil {
-			errs = append(errs, fmt.Errorf("%w: run on a terminal, pass --yes, or start the run from Slack", ErrNoApprover))
+			fail(fmt.Errorf("%w: run on a terminal, pass --yes, or start the run from Slack", ErrNoApprover))
 		} else if a, ok := r.o.Approver.(interface{ Available() error }); ok {
 			if err := a.Available(); err != nil {
-				errs = append(errs, fmt.Errorf("%w: %v", ErrNoApprover, err))
+				fail(fmt.Errorf("%w: %v", ErrNoApprover, err))
 			}
 		}
 	}
 	if len(errs) == 0 {
 		return nil
 	}
+	// Report in playbook order whatever order the checks finished in.
+	order := map[string]int{}
+	for i, s := range r.pb.Steps {
+		order["step "+s.ID+" "] = i
+		order["step "+s.ID+":"] = i
+	}
+	rank := func(err error) int {
+		msg := err.Error()
+		for prefix, i := range order {
+			if strings.HasPrefix(msg, prefix) {
+				return i
+			}
+		}
+		return len(r.pb.Steps)
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return rank(errs[i]) < rank(errs[j]) })
 	joined := errors.Join(errs...)
 	if errors.Is(joined, ErrNoApprover) && len(errs) == 1 {
 		return joined

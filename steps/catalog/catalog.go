@@ -7,12 +7,30 @@ import (
 
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/exec"
+	"github.com/respond-sec/respond/steps/openai/budgets"
+	"github.com/respond-sec/respond/steps/openai/findkey"
+	"github.com/respond-sec/respond/steps/openai/replace"
+	"github.com/respond-sec/respond/steps/openai/review"
+	"github.com/respond-sec/respond/steps/openai/revoke"
+	"github.com/respond-sec/respond/steps/openai/verifydead"
 )
 
 // Kinds lists every step kind.
 var Kinds = []steps.Kind{
 	// Custom actions a team already scripts, and the engine's own test step.
 	exec.Kind,
+	// The engineer often has only the leaked sk-... string, not its ID.
+	findkey.Kind,
+	// Revocation is the first change of a run and must be idempotent.
+	revoke.Kind,
+	// A revocation that did not take is the worst outcome: prove it with the leaked value.
+	verifydead.Kind,
+	// The service the key served keeps working, with less power and an expiry.
+	replace.Kind,
+	// What did the attacker do with it? Decides who else must be told.
+	review.Kind,
+	// Caps the damage of anything still unknown, reversibly.
+	budgets.Kind,
 }
 
 // Lookup finds a kind by its `uses` name.

@@ -1,0 +1,160 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	sdk "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// Project is an organisation project.
+type Project struct {
+	ID        string
+	Name      string
+	Status    string // active or archived
+	CreatedAt time.Time
+}
+
+// ProjectKey is a project API key as the admin API shows it (never its value).
+type ProjectKey struct {
+	ID            string
+	ProjectID     string
+	Name          string
+	RedactedValue string // e.g. "sk-proj-...abcd"; format not documented by OpenAI
+	CreatedAt     time.Time
+	LastUsedAt    time.Time // zero: never used
+	ExpiresAt     time.Time // zero: never expires
+	// OwnerType is "user" or "service_account"; OwnerID, OwnerName and OwnerEmail (users only)
+	// describe that owner.
+	OwnerType  string
+	OwnerID    string
+	OwnerName  string
+	OwnerEmail string
+	// OwnerProjectAccess is "active", or "inactive" when the owner no longer has access to the
+	// project (the key still exists and may still work).
+	OwnerProjectAccess string
+}
+
+// Owner types of a ProjectKey.
+const (
+	OwnerUser           = "user"
+	OwnerServiceAccount = "service_account"
+)
+
+func projectFromSDK(p sdk.Project) Project {
+	return Project{ID: p.ID, Name: p.Name, Status: p.Status, CreatedAt: unixTime(p.CreatedAt)}
+}
+
+func keyFromSDK(projectID string, k sdk.ProjectAPIKey) ProjectKey {
+	out := ProjectKey{
+		ID: k.ID, ProjectID: projectID, Name: k.Name, RedactedValue: k.RedactedValue,
+		CreatedAt: unixTime(k.CreatedAt), LastUsedAt: unixTime(k.LastUsedAt), ExpiresAt: unixTime(k.ExpiresAt),
+		OwnerType: k.Owner.Type, OwnerProjectAccess: string(k.OwnerProjectAccess),
+	}
+	switch k.Owner.Type {
+	case OwnerUser:
+		out.OwnerID, out.OwnerName, out.OwnerEmail = k.Owner.User.ID, k.Owner.User.Name, k.Owner.User.Email
+	case OwnerServiceAccount:
+		out.OwnerID, out.OwnerName = k.Owner.ServiceAccount.ID, k.Owner.ServiceAccount.Name
+	}
+	return out
+}
+
+// ListProjects returns every active (not archived) project, all pages.
+func (c *Client) ListProjects(ctx context.Context) ([]Project, error) {
+	var out []Project
+	it := c.sdk.Admin.Organization.Projects.ListAutoPaging(ctx, sdk.AdminOrganizationProjectListParams{Limit: sdk.Int(c.pageSize)})
+	for it.Next() {
+		out = append(out, projectFromSDK(it.Current()))
+	}
+	if err := it.Err(); err != nil {
+		return nil, wrap("list projects", err, false)
+	}
+	return out, nil
+}
+
+// ListProjectKeys returns every key of a project, all pages, including keys whose owner lost
+// access to the project (owner_project_access=any): a leaked key of a departed employee must
+// still be found.
+func (c *Client) ListProjectKeys(ctx context.Context, projectID string) ([]ProjectKey, error) {
+	var out []ProjectKey
+	it := c.sdk.Admin.Organization.Projects.APIKeys.ListAutoPaging(ctx, projectID, sdk.AdminOrganizationProjectAPIKeyListParams{
+		Limit:              sdk.Int(c.pageSize),
+		OwnerProjectAccess: sdk.AdminOrganizationProjectAPIKeyListParamsOwnerProjectAccessAny,
+	})
+	for it.Next() {
+		out = append(out, keyFromSDK(projectID, it.Current()))
+	}
+	if err := it.Err(); err != nil {
+		return nil, wrap(fmt.Sprintf("list keys of project %s", projectID), err, false)
+	}
+	return out, nil
+}
+
+// GetProjectKey fetches one key; IsNotFound(err) when it does not exist (or was deleted).
+func (c *Client) GetProjectKey(ctx context.Context, projectID, keyID string) (ProjectKey, error) {
+	k, err := c.sdk.Admin.Organization.Projects.APIKeys.Get(ctx, projectID, keyID)
+	if err != nil {
+		return ProjectKey{}, wrap(fmt.Sprintf("get key %s in project %s", keyID, projectID), err, false)
+	}
+	return keyFromSDK(projectID, *k), nil
+}
+
+// DeleteProjectKey revokes a key. A 404 means it is already gone (deleted earlier, or by an
+// earlier attempt whose answer was lost): (true, nil).
+func (c *Client) DeleteProjectKey(ctx context.Context, projectID, keyID string) (alreadyGone bool, err error) {
+	if projectID == "" || keyID == "" {
+		return false, errors.New("delete project key: project and key IDs are required")
+	}
+	_, err = c.sdk.Admin.Organization.Projects.APIKeys.Delete(ctx, projectID, keyID)
+	err = wrap(fmt.Sprintf("delete key %s in project %s", keyID, projectID), err, true)
+	if IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// CheckKey calls GET /v1/models authenticated with secret (not the admin key) and returns the
+// HTTP status: 200 the key is live, 401 it is dead (revoked, expired or unknown), 403 it is live
+// but lacks the models permission — still live. err is set only when the answer says nothing
+// about the key: transport failures, 408, 429 and 5xx (all Transient).
+func (c *Client) CheckKey(ctx context.Context, secret string) (status int, err error) {
+	if secret == "" {
+		return 0, errors.New("check key: empty secret")
+	}
+	var raw *http.Response
+	_, err = c.sdk.Models.List(ctx, option.WithAPIKey(secret), option.WithResponseInto(&raw))
+	if err == nil {
+		if raw != nil {
+			return raw.StatusCode, nil
+		}
+		return http.StatusOK, nil
+	}
+	werr := wrap("check key liveness", err, false)
+	var e *Error
+	if errors.As(werr, &e) && e.StatusCode != 0 && !e.Transient() {
+		return e.StatusCode, nil
+	}
+	return statusOf(werr), werr
+}
+
+// FindKeysByName returns the keys of a project owned by service account saID with exactly that
+// name. After a create whose answer was lost, it tells whether the key exists (one match) or
+// not (none) before anything is created again.
+func (c *Client) FindKeysByName(ctx context.Context, projectID, saID, name string) ([]ProjectKey, error) {
+	keys, err := c.ListProjectKeys(ctx, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("find keys named %q of service account %s: %w", name, saID, err)
+	}
+	var out []ProjectKey
+	for _, k := range keys {
+		if k.OwnerType == OwnerServiceAccount && k.OwnerID == saID && k.Name == name {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
