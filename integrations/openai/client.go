@@ -39,6 +39,9 @@ type Config struct {
 	MaxRetries int
 	// RequestTimeout bounds each attempt (0: no per-attempt timeout beyond ctx).
 	RequestTimeout time.Duration
+	// MaxRetryDelay caps the SDK's wait between retries, server-directed or not (0: the SDK's
+	// own caps, 8s for backoff and 2m for Retry-After). Rehearsals shorten it.
+	MaxRetryDelay time.Duration
 	// PageSize is the page size of cursor-paged lists (1..100; 0 means 100). Smaller pages
 	// only mean more requests; tests use them to exercise paging.
 	PageSize int
@@ -67,6 +70,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.RequestTimeout > 0 {
 		opts = append(opts, option.WithRequestTimeout(cfg.RequestTimeout))
+	}
+	if cfg.MaxRetryDelay > 0 {
+		opts = append(opts, option.WithMaxRetryDelay(cfg.MaxRetryDelay))
 	}
 	c := &Client{sdk: sdk.NewClient(opts...), pageSize: 100}
 	if cfg.PageSize > 0 && cfg.PageSize < 100 {

@@ -165,6 +165,7 @@ func NewApp(f *Factory) *cli.App {
 			newRunsCmd(f),
 			newResumeCmd(f),
 			newRehearseCmd(f),
+			newRollbackCmd(f),
 			newVersionCmd(f),
 		},
 	}

@@ -22,6 +22,8 @@ func loadPlaybook(arg string) (*playbook.Playbook, error) {
 	return playbook.Load(file, src, catalog.Lookup)
 }
 
+func init() { playbook.KindNames = catalog.Names }
+
 func readPlaybook(arg string) (string, []byte, error) {
 	if arg == "" {
 		return "", nil, usageErr("name a playbook (a file, or one of: %s)", strings.Join(playbooks.Names(), ", "))

@@ -47,6 +47,7 @@ type resumeState struct {
 	startedBy string
 	prior     []event.Event
 	extra     map[string]any
+	status    string
 }
 
 func loadResume(dir, runID string) (*resumeState, error) {
@@ -60,10 +61,7 @@ func loadResume(dir, runID string) (*resumeState, error) {
 	if len(recs) == 0 || recs[0].Kind != event.RunStarted {
 		return nil, usageErr("cannot resume %s: its journal does not start with run.started", runID)
 	}
-	sum := journal.Summarize(runID, recs)
-	if sum.Status == "succeeded" {
-		return nil, usageErr("run %s already succeeded; nothing to resume", runID)
-	}
+	st0 := journal.Summarize(runID, recs)
 	start := recs[0].Data
 	src, _ := start["source"].(string)
 	file, _ := start["file"].(string)
@@ -71,7 +69,7 @@ func loadResume(dir, runID string) (*resumeState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the playbook recorded in %s no longer loads: %w", runID, err)
 	}
-	st := &resumeState{pb: pb, inputs: map[string]any{}, secretFPs: map[string]string{}, extra: start}
+	st := &resumeState{pb: pb, inputs: map[string]any{}, secretFPs: map[string]string{}, extra: start, status: st0.Status}
 	st.mode, _ = start["mode"].(string)
 	st.dryRun, _ = start["dry_run"].(bool)
 	st.startedBy, _ = start["started_by"].(string)
@@ -156,6 +154,9 @@ func runResume(ctx context.Context, f *Factory, runID string, args, files []stri
 	st, err := loadResume(dir, runID)
 	if err != nil {
 		return err
+	}
+	if st.status == "succeeded" {
+		return usageErr("run %s already succeeded; nothing to resume", runID)
 	}
 	if st.mode == "rehearsal" {
 		return usageErr("run %s is a rehearsal: continue it with `respond rehearse --resume %s`", runID, runID)

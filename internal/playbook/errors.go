@@ -99,3 +99,42 @@ func (c *collector) err() error {
 	})
 	return c.errs
 }
+
+// suggest returns the candidate closest to word when it is a likely typo (edit distance at most
+// 2, or a quarter of a long word), for "did you mean" hints.
+func suggest(word string, candidates []string) string {
+	best, bestD := "", max(2, len(word)/4)+1
+	for _, c := range candidates {
+		if d := distance(word, c); d < bestD && d*2 <= max(len(word), 2) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func didYouMean(word string, candidates []string) string {
+	if s := suggest(word, candidates); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}

@@ -5,7 +5,10 @@ package playbook
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -81,7 +84,13 @@ type Approval struct {
 // Lookup finds a step kind by its `uses` name.
 type Lookup func(uses string) (steps.Kind, bool)
 
-var identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+// KindNames may be set to list the known kinds, for "did you mean" hints.
+var KindNames func() []string
+
+var (
+	identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	nameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+)
 
 // DefaultRetry is used when a step has no retry block: one attempt.
 var DefaultRetry = Retry{Attempts: 1, Backoff: "exponential", Delay: time.Second, MaxDelay: 30 * time.Second}
@@ -91,17 +100,26 @@ func Load(file string, src []byte, lookup Lookup) (*Playbook, error) {
 	c := &collector{file: file, src: src}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(src))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		c.add(1, 1, "empty playbook: expected a mapping with name and steps")
+		return nil, c.err()
+	} else if err != nil {
 		line, msg := yamlErrorLine(err)
 		c.add(line, 1, "invalid YAML: %s", msg)
 		return nil, c.err()
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		c.add(extra.Line, extra.Column, "a playbook file holds one YAML document; found a second one")
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		line, msg := yamlErrorLine(err)
+		c.add(line, 1, "invalid YAML in a second document: %s (a playbook file holds one YAML document)", msg)
+		return nil, c.err()
+	case len(extra.Content) > 0:
+		c.add(extra.Line, extra.Column, "a playbook file holds one YAML document; found a second one: split them into two files")
 		return nil, c.err()
 	}
-	if len(doc.Content) == 0 {
+	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
 		c.add(1, 1, "empty playbook: expected a mapping with name and steps")
 		return nil, c.err()
 	}
@@ -127,12 +145,13 @@ func yamlErrorLine(err error) (int, string) {
 }
 
 type loader struct {
-	c      *collector
-	lookup Lookup
-	pb     *Playbook
-	inputs map[string]*Input
-	seen   map[string]*Step // steps declared so far, in order
-	all    map[string]int   // every step ID with its line, to tell "later" from "unknown"
+	c       *collector
+	lookup  Lookup
+	pb      *Playbook
+	inputs  map[string]*Input
+	seen    map[string]*Step // steps declared so far, in order
+	current string           // the step being loaded
+	all     map[string]int   // every step ID with its line, to tell "later" from "unknown"
 }
 
 // fields walks a mapping, calling fn for each known key and reporting unknown and duplicate keys.
@@ -151,7 +170,11 @@ func (l *loader) fields(n *yaml.Node, what string, known map[string]func(k, v *y
 		seen[k.Value] = true
 		fn, ok := known[k.Value]
 		if !ok {
-			l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, what, keyList(known))
+			if hint := didYouMean(k.Value, slices.Collect(maps.Keys(known))); hint != "" {
+				l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, what, hint)
+			} else {
+				l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, what, keyList(known))
+			}
 			continue
 		}
 		fn(k, v)
@@ -213,9 +236,14 @@ func (l *loader) duration(v *yaml.Node, what string, dst *time.Duration) {
 
 func (l *loader) root(n *yaml.Node) {
 	l.inputs = map[string]*Input{}
-	var stepsNode *yaml.Node
+	var stepsNode, nameNode *yaml.Node
 	l.fields(n, "the playbook", map[string]func(k, v *yaml.Node){
-		"name":        func(k, v *yaml.Node) { l.str(v, "name", &l.pb.Name) },
+		"name": func(k, v *yaml.Node) {
+			nameNode = v
+			if l.str(v, "name", &l.pb.Name) && !nameRe.MatchString(l.pb.Name) {
+				l.c.add(v.Line, v.Column, "name %q must be lowercase letters, digits and dashes, e.g. openai-key-leak", l.pb.Name)
+			}
+		},
 		"description": func(k, v *yaml.Node) { l.str(v, "description", &l.pb.Description) },
 		"inputs":      func(k, v *yaml.Node) { l.inputsNode(v) },
 		"notify":      func(k, v *yaml.Node) { l.notify(v) },
@@ -224,13 +252,11 @@ func (l *loader) root(n *yaml.Node) {
 	if n.Kind != yaml.MappingNode {
 		return
 	}
-	if l.pb.Name == "" {
-		l.c.add(n.Line, n.Column, "the playbook has no name")
-	} else if !regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`).MatchString(l.pb.Name) {
-		l.c.add(n.Line, n.Column, "name %q must be lowercase letters, digits and dashes", l.pb.Name)
+	if nameNode == nil {
+		l.c.add(n.Line, n.Column, "the playbook has no name: add name: my-playbook (lowercase letters, digits and dashes)")
 	}
 	if stepsNode == nil {
-		l.c.add(n.Line, n.Column, "the playbook has no steps")
+		l.c.add(n.Line, n.Column, "the playbook has no steps: add a steps list")
 		return
 	}
 	l.stepsNode(stepsNode)
@@ -320,6 +346,9 @@ func checkInputType(t string, v any) error {
 func (l *loader) notify(n *yaml.Node) {
 	l.fields(n, "notify", map[string]func(k, v *yaml.Node){
 		"slack": func(k, v *yaml.Node) {
+			if v.Kind == yaml.MappingNode && !hasKey(v, "channel") {
+				l.c.add(v.Line, v.Column, "notify.slack needs a channel, e.g. slack: {channel: \"#security-incidents\"}")
+			}
 			l.fields(v, "notify.slack", map[string]func(k, v *yaml.Node){
 				"channel": func(k, v *yaml.Node) {
 					if l.str(v, "notify.slack.channel", &l.pb.Notify.SlackChannel) && strings.TrimSpace(l.pb.Notify.SlackChannel) == "" {
@@ -367,7 +396,11 @@ func (l *loader) step(n *yaml.Node) {
 		"id": func(k, v *yaml.Node) {
 			idNode = v
 			if l.str(v, "id", &s.ID) && !identRe.MatchString(s.ID) {
-				l.c.add(v.Line, v.Column, "step id %q must start with a letter and hold only letters, digits and _ (templates read it as .steps.%s)", s.ID, s.ID)
+				hint := ""
+				if strings.Contains(s.ID, "-") {
+					hint = fmt.Sprintf(": templates would read .steps.%s as a subtraction; use %s", s.ID, strings.ReplaceAll(s.ID, "-", "_"))
+				}
+				l.c.add(v.Line, v.Column, "step id %q must start with a letter and hold only letters, digits and _%s", s.ID, hint)
 			}
 		},
 		"uses": func(k, v *yaml.Node) {
@@ -376,7 +409,7 @@ func (l *loader) step(n *yaml.Node) {
 			}
 			kind, ok := l.lookup(s.Uses)
 			if !ok {
-				l.c.add(v.Line, v.Column, "unknown step kind %q (see `respond playbooks kinds`)", s.Uses)
+				l.c.add(v.Line, v.Column, "unknown step kind %q%s (see respond playbooks kinds)", s.Uses, didYouMean(s.Uses, l.kindNames()))
 				return
 			}
 			s.Kind = kind
@@ -396,18 +429,27 @@ func (l *loader) step(n *yaml.Node) {
 		return
 	}
 	if idNode == nil {
-		l.c.add(n.Line, n.Column, "step has no id")
+		l.c.add(n.Line, n.Column, "step has no id: add id: NAME (letters, digits and _)")
 	}
 	if s.Uses == "" && !hasKey(n, "uses") {
-		l.c.add(n.Line, n.Column, "step %s has no uses", s.ID)
+		who := "step"
+		if s.ID != "" {
+			who = "step " + s.ID
+		}
+		l.c.add(n.Line, n.Column, "%s has no uses: add uses: KIND (see respond playbooks kinds)", who)
 	}
 	if s.ID != "" {
 		if _, dup := l.seen[s.ID]; dup {
 			l.c.add(idNode.Line, idNode.Column, "duplicate step id %q (first at line %d)", s.ID, l.all[s.ID])
 		}
 	}
-	if ifNode != nil && s.If != "" {
-		l.checkTemplate(s.If, ifNode)
+	l.current = s.ID
+	if ifNode != nil && ifNode.Kind == yaml.ScalarNode {
+		if strings.Contains(s.If, "{{") {
+			l.checkTemplate(s.If, ifNode)
+		} else if t := strings.TrimSpace(s.If); t != "true" && t != "false" {
+			l.c.add(ifNode.Line, ifNode.Column, "if must be true, false or a template that renders one, e.g. if: '{{ .inputs.purge }}'; got %q", s.If)
+		}
 	}
 	if withNode != nil {
 		s.With = withNode
@@ -466,17 +508,33 @@ func (l *loader) retry(n *yaml.Node, r *Retry) {
 		"max_delay": func(k, v *yaml.Node) { l.duration(v, "retry.max_delay", &r.MaxDelay) },
 	})
 	if n.Kind == yaml.MappingNode && attemptsNode == nil {
-		l.c.add(n.Line, n.Column, "retry needs attempts")
+		l.c.add(n.Line, n.Column, "retry needs attempts (total tries, e.g. attempts: 3)")
 	}
 	if r.MaxDelay < r.Delay {
-		l.c.add(n.Line, n.Column, "retry.max_delay (%s) is shorter than retry.delay (%s)", r.MaxDelay, r.Delay)
+		if hasKey(n, "max_delay") {
+			l.c.add(n.Line, n.Column, "retry.max_delay (%s) is shorter than retry.delay (%s)", r.MaxDelay, r.Delay)
+		} else {
+			l.c.add(n.Line, n.Column, "retry.delay (%s) is longer than the default max_delay (%s): set max_delay too", r.Delay, r.MaxDelay)
+		}
 	}
 }
 
+// approval reads `approval: true|false` or a mapping. A mapping means required unless it says
+// required: false: someone who lists approvers expects a gate.
 func (l *loader) approval(n *yaml.Node) *Approval {
 	a := &Approval{}
-	if n.Kind == yaml.ScalarNode {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!bool" {
+			l.c.add(n.Line, n.Column, "approval must be true, false or a mapping {required, approvers, message, timeout, two_person}, got %s", kindName(n))
+			return a
+		}
 		l.boolean(n, "approval", &a.Required)
+		return a
+	case yaml.MappingNode:
+		a.Required = true
+	default:
+		l.c.add(n.Line, n.Column, "approval must be true, false or a mapping {required, approvers, message, timeout, two_person}, got %s", kindName(n))
 		return a
 	}
 	l.fields(n, "approval", map[string]func(k, v *yaml.Node){
@@ -565,7 +623,11 @@ func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func
 					names = append(names, name)
 				}
 				slices.Sort(names)
-				l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
+				if hint := didYouMean(k.Value, names); hint != "" {
+					l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, path, hint)
+				} else {
+					l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
+				}
 				continue
 			}
 			l.checkValue(v, f.Type, path+"."+k.Value, tmpl)
@@ -594,8 +656,15 @@ func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func
 			l.c.add(n.Line, n.Column, "%s must be a mapping, got %s", path, kindName(n))
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			l.checkValue(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value, tmpl)
+			k := n.Content[i]
+			if first, dup := seen[k.Value]; dup {
+				l.c.add(k.Line, k.Column, "duplicate key %q in %s (first at line %d)", k.Value, path, first)
+				continue
+			}
+			seen[k.Value] = k.Line
+			l.checkValue(n.Content[i+1], t.Elem(), path+"."+k.Value, tmpl)
 		}
 		return
 	case reflect.Interface:
@@ -703,4 +772,11 @@ func StripTemplates(n *yaml.Node, t reflect.Type) *yaml.Node {
 		return n
 	}
 	return &cp
+}
+
+func (l *loader) kindNames() []string {
+	if KindNames == nil {
+		return nil
+	}
+	return KindNames()
 }

@@ -3,7 +3,11 @@ package playbook
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -67,7 +71,7 @@ func parseTemplate(name, text string) (*template.Template, error) {
 func (l *loader) checkTemplate(text string, at *yaml.Node) {
 	t, err := parseTemplate("t", text)
 	if err != nil {
-		l.c.add(at.Line, at.Column, "template: %s", strings.TrimPrefix(err.Error(), "template: t:"))
+		l.c.add(at.Line, at.Column, "template: %s", templateErrorText(err))
 		return
 	}
 	for _, tr := range t.Templates() {
@@ -76,6 +80,34 @@ func (l *loader) checkTemplate(text string, at *yaml.Node) {
 		}
 		walkParse(tr.Tree.Root, false, func(idents []string) { l.checkRef(idents, at) })
 	}
+}
+
+var templateLineRe = regexp.MustCompile(`^template: t:(\d+): `)
+
+// templateErrorText turns text/template's parse error into words for a playbook author: no
+// internal template name, and a hint for the usual mistakes.
+func templateErrorText(err error) string {
+	msg := err.Error()
+	line := ""
+	if m := templateLineRe.FindStringSubmatch(msg); m != nil {
+		msg = msg[len(m[0]):]
+		if m[1] != "1" {
+			line = " (line " + m[1] + " of the template)"
+		}
+	}
+	msg = regexp.MustCompile(` started at t:\d+`).ReplaceAllString(msg, "")
+	switch {
+	case strings.Contains(msg, "unclosed action"):
+		msg += ": a {{ without its }}"
+	case strings.Contains(msg, "not defined") && strings.HasPrefix(msg, "function"):
+		names := make([]string, 0)
+		for name := range Funcs() {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		msg += " (available: " + strings.Join(names, ", ") + ", and text/template's own: eq, ne, lt, le, gt, ge, and, or, not, len, index, printf)"
+	}
+	return msg + line
 }
 
 var runFields = map[string]bool{"id": true, "dry_run": true, "mode": true, "started": true, "playbook": true}
@@ -88,7 +120,7 @@ func (l *loader) checkRef(idents []string, at *yaml.Node) {
 			return
 		}
 		if _, ok := l.inputs[idents[1]]; !ok {
-			l.c.add(at.Line, at.Column, "%s: no input named %q is declared", ref, idents[1])
+			l.c.add(at.Line, at.Column, "%s: no input named %q is declared%s", ref, idents[1], didYouMean(idents[1], slices.Collect(maps.Keys(l.inputs))))
 		}
 	case "steps":
 		if len(idents) < 2 {
@@ -96,11 +128,15 @@ func (l *loader) checkRef(idents []string, at *yaml.Node) {
 		}
 		id := idents[1]
 		prev, ok := l.seen[id]
+		if id == l.current {
+			l.c.add(at.Line, at.Column, "%s: a step cannot read its own outputs; only steps before it", ref)
+			return
+		}
 		if !ok {
 			if line, later := l.all[id]; later {
 				l.c.add(at.Line, at.Column, "%s: step %q runs later (line %d); a step can only read earlier steps", ref, id, line)
 			} else {
-				l.c.add(at.Line, at.Column, "%s: no step with id %q", ref, id)
+				l.c.add(at.Line, at.Column, "%s: no step with id %q%s", ref, id, didYouMean(id, slices.Collect(maps.Keys(l.seen))))
 			}
 			return
 		}

@@ -67,6 +67,8 @@ func Start(ctx context.Context, o Options) (*World, error) {
 	w.env = map[string]string{
 		"OPENAI_ADMIN_KEY":        w.OpenAI.AdminKey(),
 		"RESPOND_OPENAI_BASE_URL": w.openaiSrv.URL + "/v1",
+		// Faults in a rehearsal are practice: retry fast.
+		"RESPOND_OPENAI_MAX_RETRY_DELAY": "50ms",
 	}
 	w.inputs = map[string]any{
 		"key":          w.leaked,

@@ -41,3 +41,12 @@ func Lookup(uses string) (steps.Kind, bool) {
 	}
 	return Kinds[i], true
 }
+
+// Names lists every kind's name.
+func Names() []string {
+	out := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		out[i] = k.Name
+	}
+	return out
+}

@@ -7,6 +7,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/steps"
@@ -18,7 +19,15 @@ const (
 	// EnvBaseURL points the steps at another API root (a simulator). OPENAI_BASE_URL is honoured
 	// too, as the SDK does.
 	EnvBaseURL = "RESPOND_OPENAI_BASE_URL"
+	// EnvMaxRetryDelay caps the wait between the SDK's own retries (a Go duration; rehearsals
+	// set it low so injected faults do not stretch a practice run).
+	EnvMaxRetryDelay = "RESPOND_OPENAI_MAX_RETRY_DELAY"
 )
+
+// readRetries is how often the SDK retries a read or an idempotent write before the step's own
+// retry policy sees the error: a review reads dozens of pages, and one failed page should not
+// restart the whole step.
+const readRetries = 4
 
 // Client returns the run's admin client.
 func Client(env *steps.Env) (*openai.Client, error) {
@@ -33,7 +42,15 @@ func Client(env *steps.Env) (*openai.Client, error) {
 		if base == "" {
 			base = env.Getenv("OPENAI_BASE_URL")
 		}
-		return openai.New(openai.Config{AdminKey: key, BaseURL: base, MaxRetries: -1})
+		cfg := openai.Config{AdminKey: key, BaseURL: base, MaxRetries: readRetries}
+		if d := env.Getenv(EnvMaxRetryDelay); d != "" {
+			v, err := time.ParseDuration(d)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a duration", EnvMaxRetryDelay, d)
+			}
+			cfg.MaxRetryDelay = v
+		}
+		return openai.New(cfg)
 	})
 	if err != nil {
 		return nil, err

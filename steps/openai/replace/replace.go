@@ -34,9 +34,12 @@ type Replace struct {
 	Scopes []string `yaml:"scopes"`
 	// ExpiresIn is the key's lifetime (default 720h).
 	ExpiresIn time.Duration `yaml:"expires_in"`
-	// OldKeyID and AutoLookback feed scopes: [auto] (default lookback 720h).
+	// OldKeyID, AutoLookback and AutoBefore feed scopes: [auto]: what the old key used in the
+	// AutoLookback (default 720h) before AutoBefore (RFC 3339, default now). Pass the exposure
+	// start as AutoBefore so the attacker's use does not widen the new key.
 	OldKeyID     string        `yaml:"old_key_id"`
 	AutoLookback time.Duration `yaml:"auto_lookback"`
+	AutoBefore   string        `yaml:"auto_before"`
 	// DeliverTo lists the sinks. A sink whose destination renders empty (no path, argv, repo
 	// or org) is left out, so one playbook serves teams with and without each kind of store;
 	// at least one must remain.
@@ -208,6 +211,13 @@ func (r *Replace) scopes(ctx context.Context, env *steps.Env, c keyAPI) ([]strin
 		look = defaultLookbck
 	}
 	now := env.Now().UTC()
+	if b := strings.TrimSpace(r.AutoBefore); b != "" && b != "<no value>" {
+		t, err := time.Parse(time.RFC3339Nano, b)
+		if err != nil {
+			return nil, "", fmt.Errorf("auto_before: %q is not an RFC 3339 time", b)
+		}
+		now = t
+	}
 	rows, err := c.Usage(ctx, openai.UsageQuery{Start: now.Add(-look).Truncate(24 * time.Hour), End: now, Bucket: "1d",
 		APIKeyIDs: []string{r.OldKeyID}, GroupBy: []string{openai.GroupAPIKeyID}})
 	if err != nil {

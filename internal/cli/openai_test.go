@@ -1,0 +1,268 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/respond-sec/respond/integrations/openai/openaisim"
+	"github.com/respond-sec/respond/internal/cli"
+	"github.com/respond-sec/respond/internal/journal"
+)
+
+type simWorld struct {
+	sim    *openaisim.Server
+	env    map[string]string
+	state  string
+	key    string // the leaked value
+	keyArg string // --input key=@FILE
+	out    string // where the replacement key is delivered
+}
+
+func startOpenAI(t *testing.T, seed uint64) *simWorld {
+	t.Helper()
+	sim := openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: seed})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	state := t.TempDir()
+	w := &simWorld{sim: sim, state: state, key: sim.LeakedKeySecret(),
+		out: filepath.Join(t.TempDir(), "new-key")}
+	w.keyArg = "key=@" + writeFile(t, "leaked", w.key)
+	w.env = map[string]string{
+		"RESPOND_STATE_DIR":              state,
+		"OPENAI_ADMIN_KEY":               sim.AdminKey(),
+		"RESPOND_OPENAI_BASE_URL":        srv.URL + "/v1",
+		"RESPOND_OPENAI_MAX_RETRY_DELAY": "20ms",
+	}
+	return w
+}
+
+func (w *simWorld) args(extra ...string) []string {
+	return append([]string{"--input", w.keyArg, "--input", "secret_file=" + w.out, "--input", "alert_emails=oncall@example.com"}, extra...)
+}
+
+// everything returns all text respond wrote: the streams and every file in the state dir.
+func (w *simWorld) everything(t *testing.T, r result) string {
+	t.Helper()
+	var all strings.Builder
+	all.WriteString(r.stdout + r.stderr)
+	filepath.WalkDir(w.state, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			all.Write(b)
+		}
+		return nil
+	})
+	return all.String()
+}
+
+func TestOpenAIKeyLeakPlaybookContainsTheKey(t *testing.T) {
+	w := startOpenAI(t, 11)
+	r := respond(t, w.env, "", append([]string{"run", "--output", "json"}, w.args("openai-key-leak")...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	leaked, _ := w.sim.Key(w.sim.LeakedKeyID())
+	if !leaked.Deleted {
+		t.Error("the leaked key was not revoked")
+	}
+	value, err := os.ReadFile(w.out)
+	if err != nil {
+		t.Fatalf("replacement not delivered: %v", err)
+	}
+	st, _ := os.Stat(w.out)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("delivered file mode %v", st.Mode().Perm())
+	}
+	var fresh []openaisim.KeyState
+	for _, k := range w.sim.State().Keys {
+		if strings.HasPrefix(k.Name, "respond-") && !k.Deleted {
+			fresh = append(fresh, k)
+		}
+	}
+	if len(fresh) != 1 || fresh[0].AllPermissions() || fresh[0].ExpiresAt.IsZero() {
+		t.Fatalf("replacement keys %+v: want exactly one, scoped and expiring", fresh)
+	}
+	var sum struct {
+		Outcome string `json:"outcome"`
+		Steps   []struct {
+			ID      string         `json:"id"`
+			Outputs map[string]any `json:"outputs"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Outcome != "succeeded" {
+		t.Fatalf("summary %v %+v", err, sum)
+	}
+	review := sum.Steps[4].Outputs
+	if review["flagged"] != true || len(review["new_models"].([]any)) == 0 {
+		t.Errorf("review did not flag the planted spike: %v", review["flags"])
+	}
+	// Neither the leaked key nor the new one appears anywhere respond wrote.
+	all := w.everything(t, r)
+	for name, secret := range map[string]string{"leaked key": w.key, "new key": strings.TrimSpace(string(value))} {
+		if where, ok := leak(all, secret); ok {
+			t.Errorf("%s leaked: …%s…", name, where)
+		}
+	}
+}
+
+func TestDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
+	w := startOpenAI(t, 12)
+	before := w.sim.Snapshot()
+	r := respond(t, w.env, "", append([]string{"run", "--dry-run"}, w.args("openai-key-leak")...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if after := w.sim.Snapshot(); !bytes.Equal(before, after) {
+		t.Error("the simulator's state changed in a dry run")
+	}
+	for _, want := range []string{
+		"found key_storefront_backend", // identify is real in a dry run
+		"→ DELETE /v1/organization/projects/proj_storefront/api_keys/key_storefront_backend",
+		"→ POST /v1/organization/projects/proj_storefront/service_accounts ",
+		`scopes=["api.model.read","api.model.request"]`,
+		"→ deliver file " + w.out,
+		"→ POST /v1/organization/projects/proj_storefront/spend_limit",
+		"→ POST /v1/organization/projects/proj_storefront/spend_alerts",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("plan does not show %q", want)
+		}
+	}
+	if _, err := os.Stat(w.out); err == nil {
+		t.Error("a dry run delivered a key")
+	}
+	if where, ok := leak(w.everything(t, r), w.key); ok {
+		t.Errorf("leaked key in dry-run output: …%s…", where)
+	}
+}
+
+func TestFaultsNeitherLeakNorDuplicate(t *testing.T) {
+	w := startOpenAI(t, 13)
+	w.sim.SetFaults(openaisim.FaultConfig{Seed: 5, Rules: []openaisim.FaultRule{
+		{Route: openaisim.RouteCreateServiceAccountKey, ApplyThenDrop: 1, MaxFaults: 1},
+		{Route: openaisim.RouteDeleteProjectKey, ApplyThenDrop: 1, MaxFaults: 1},
+		{Route: "GET", ServerError: 0.2, TooManyRequests: 0.1, RetryAfter: 10 * time.Millisecond},
+	}})
+	r := respond(t, w.env, "", append([]string{"run"}, w.args("openai-key-leak")...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "never delivered") && !strings.Contains(r.stderr, "any key it made was deleted") {
+		t.Errorf("the lost key creation was not reconciled:\n%s", r.stderr)
+	}
+	live := 0
+	for _, k := range w.sim.State().Keys {
+		if strings.HasPrefix(k.Name, "respond-") && !k.Deleted {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Errorf("%d live replacement keys after a lost create, want 1", live)
+	}
+	value, _ := os.ReadFile(w.out)
+	all := w.everything(t, r)
+	for name, secret := range map[string]string{"leaked key": w.key, "new key": strings.TrimSpace(string(value)), "admin key": w.sim.AdminKey()} {
+		if where, ok := leak(all, secret); ok {
+			t.Errorf("%s leaked: …%s…", name, where)
+		}
+	}
+}
+
+func TestMissingAdminKeyFailsBeforeAnythingChanges(t *testing.T) {
+	w := startOpenAI(t, 14)
+	delete(w.env, "OPENAI_ADMIN_KEY")
+	before := w.sim.Snapshot()
+	r := respond(t, w.env, "", append([]string{"run"}, w.args("openai-key-leak")...)...)
+	if r.code != cli.ExitCredentials || !strings.Contains(r.stderr, "OPENAI_ADMIN_KEY is not set") {
+		t.Fatalf("exit %d, want 4\n%s", r.code, r.stderr)
+	}
+	if !bytes.Equal(before, w.sim.Snapshot()) {
+		t.Error("state changed")
+	}
+	w.env["OPENAI_ADMIN_KEY"] = w.key // a project key is not an admin key
+	r = respond(t, w.env, "", append([]string{"run"}, w.args("openai-key-leak")...)...)
+	if r.code != cli.ExitCredentials {
+		t.Errorf("exit %d with a non-admin key, want 4\n%s", r.code, r.stderr)
+	}
+	if _, ok := leak(r.stderr, w.key); ok {
+		t.Error("the key used as admin key was printed")
+	}
+}
+
+func TestRollbackRestoresBudgets(t *testing.T) {
+	w := startOpenAI(t, 15)
+	before := w.sim.State()
+	if r := respond(t, w.env, "", append([]string{"run"}, w.args("openai-key-leak")...)...); r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	runs, _ := journal.List(w.state)
+	id := runs[0].RunID
+	r := respond(t, w.env, "", "rollback", "--step", "budgets", id)
+	if r.code != 0 {
+		t.Fatalf("rollback exit %d\n%s", r.code, r.stderr)
+	}
+	after := w.sim.State()
+	count := func(s openaisim.State, project string) (limits, alerts int) {
+		for _, l := range s.SpendLimits {
+			if l.ProjectID == project {
+				limits++
+			}
+		}
+		for _, a := range s.SpendAlerts {
+			if a.ProjectID == project {
+				alerts++
+			}
+		}
+		return
+	}
+	bl, ba := count(before, "proj_storefront")
+	al, aa := count(after, "proj_storefront")
+	if bl != al || ba != aa {
+		t.Errorf("after rollback: %d limits, %d alerts; before the run: %d, %d", al, aa, bl, ba)
+	}
+	if _, err := journal.Verify(w.state, id); err != nil {
+		t.Errorf("journal after rollback: %v", err)
+	}
+	if r := respond(t, w.env, "", "rollback", "--step", "identify", id); r.code != cli.ExitUsage {
+		t.Errorf("rolling back a read-only step: exit %d", r.code)
+	}
+}
+
+func TestRehearsalVerifiesFromState(t *testing.T) {
+	env := map[string]string{"RESPOND_STATE_DIR": t.TempDir()}
+	jsonFile := filepath.Join(t.TempDir(), "r.json")
+	r := respond(t, env, "", "rehearse", "--seed", "42", "--json", jsonFile, "openai-key-leak")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var res struct {
+		TimeToRevoke  int64 `json:"time_to_revoke_ms"`
+		Verifications []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"verifications"`
+	}
+	b, _ := os.ReadFile(jsonFile)
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Verifications) < 8 || res.TimeToRevoke <= 0 {
+		t.Errorf("result %+v", res)
+	}
+	for _, v := range res.Verifications {
+		if !v.OK {
+			t.Errorf("verification failed: %s", v.Name)
+		}
+	}
+	dry := respond(t, env, "", "rehearse", "--seed", "42", "--dry-run", "openai-key-leak")
+	if dry.code != 0 || !strings.Contains(dry.stderr, "✓ dry run changed nothing") {
+		t.Errorf("dry rehearsal exit %d\n%s", dry.code, dry.stderr)
+	}
+}
