@@ -7,6 +7,10 @@ import (
 
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/exec"
+	"github.com/respond-sec/respond/steps/github/purgelogs"
+	"github.com/respond-sec/respond/steps/github/resolvealerts"
+	ghsearch "github.com/respond-sec/respond/steps/github/search"
+	logsearch "github.com/respond-sec/respond/steps/logs/search"
 	"github.com/respond-sec/respond/steps/openai/budgets"
 	"github.com/respond-sec/respond/steps/openai/findkey"
 	"github.com/respond-sec/respond/steps/openai/replace"
@@ -31,6 +35,14 @@ var Kinds = []steps.Kind{
 	review.Kind,
 	// Caps the damage of anything still unknown, reversibly.
 	budgets.Kind,
+	// Where else is the key? Alerts, code and Actions logs on GitHub, with first-seen times.
+	ghsearch.Kind,
+	// Copies in CI logs stay readable to anyone with repository access until deleted.
+	purgelogs.Kind,
+	// Closing the alerts as revoked tells everyone watching them that it is handled.
+	resolvealerts.Kind,
+	// Servers and laptops keep logs GitHub cannot see.
+	logsearch.Kind,
 }
 
 // Lookup finds a kind by its `uses` name.

@@ -1,0 +1,661 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// binaryProbe is how much of a blob is looked at for a NUL byte to call it binary (the first
+// 8 KiB, as git-filter-repo does).
+const binaryProbe = 8192
+
+// matcher finds the secrets, each an exact byte string, in object data.
+type matcher struct{ secrets [][]byte }
+
+// blobHits records, for a blob that holds at least one secret, how often and on which lines.
+type blobHits struct {
+	counts []int   // per secret: non-overlapping occurrences, as git's pickaxe counts them
+	lines  [][]int // per secret: 1-based line of each occurrence
+	binary bool
+	data   []byte // kept for the rewrite: such blobs are few
+}
+
+func (m *matcher) any(data []byte) bool {
+	for _, s := range m.secrets {
+		if bytes.Contains(data, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *matcher) hits(data []byte) *blobHits {
+	var hb *blobHits
+	for si, s := range m.secrets {
+		at := bytes.Index(data, s)
+		if at < 0 {
+			continue
+		}
+		if hb == nil {
+			hb = &blobHits{counts: make([]int, len(m.secrets)), lines: make([][]int, len(m.secrets)), data: data}
+			probe := data[:min(len(data), binaryProbe)]
+			hb.binary = bytes.IndexByte(probe, 0) >= 0
+		}
+		line, pos := 1, 0
+		for at >= 0 {
+			line += bytes.Count(data[pos:pos+at], []byte{'\n'})
+			pos += at
+			hb.counts[si]++
+			hb.lines[si] = append(hb.lines[si], line)
+			line += bytes.Count(s, []byte{'\n'})
+			pos += len(s)
+			at = bytes.Index(data[pos:], s)
+		}
+	}
+	return hb
+}
+
+// lineHits returns, per secret, the 1-based lines of text on which it occurs.
+func (m *matcher) lineHits(text []byte) [][]int {
+	hb := m.hits(text)
+	if hb == nil {
+		return nil
+	}
+	return hb.lines
+}
+
+// ref is one reference with the object it names.
+type ref struct {
+	name string
+	hash plumbing.Hash
+}
+
+// repoData is everything one parallel pass over the object store yields: every commit, tree and
+// tag (raw), and which blobs hold a secret.
+type repoData struct {
+	gitDir string
+	bare   bool
+	st     *store
+	m      *matcher
+	refs   []ref
+
+	commits map[plumbing.Hash][]byte
+	trees   map[plumbing.Hash][]byte
+	tags    map[plumbing.Hash][]byte
+	bad     map[plumbing.Hash]*blobHits
+	blobs   int
+	objects int // unique objects in the store
+
+	cinfo    map[plumbing.Hash]*commitInfo
+	reachBad map[plumbing.Hash]bool
+	treeBad  map[plumbing.Hash]bool
+}
+
+type commitInfo struct {
+	tree    plumbing.Hash
+	parents []plumbing.Hash
+	author  object.Signature
+	msg     []byte
+}
+
+// load reads the refs and every object of the repository at gitDir.
+func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int) (*repoData, error) {
+	refs, err := readRefs(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	d := &repoData{gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs}
+	type part struct {
+		commits, trees, tags map[plumbing.Hash][]byte
+		bad                  map[plumbing.Hash]*blobHits
+		blobs                int
+	}
+	parts := make([]part, workers)
+	for i := range parts {
+		parts[i] = part{commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
+			tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}}
+	}
+	err = st.each(ctx, workers, func(w int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
+		p := &parts[w]
+		switch typ {
+		case plumbing.BlobObject:
+			p.blobs++
+			if hb := d.m.hits(data); hb != nil {
+				p.bad[h] = hb
+			}
+		case plumbing.TreeObject:
+			p.trees[h] = data
+		case plumbing.CommitObject:
+			p.commits[h] = data
+		case plumbing.TagObject:
+			p.tags[h] = data
+		}
+		return nil
+	})
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("read objects: %w", err)
+	}
+	d.commits, d.trees, d.tags, d.bad = parts[0].commits, parts[0].trees, parts[0].tags, parts[0].bad
+	d.blobs = parts[0].blobs
+	for _, p := range parts[1:] {
+		merge(d.commits, p.commits)
+		merge(d.trees, p.trees)
+		merge(d.tags, p.tags)
+		merge(d.bad, p.bad)
+		d.blobs += p.blobs
+	}
+	d.objects = len(d.commits) + len(d.trees) + len(d.tags) + d.blobs
+	d.cinfo = make(map[plumbing.Hash]*commitInfo, len(d.commits))
+	d.treeBad = make(map[plumbing.Hash]bool)
+	return d, nil
+}
+
+func merge[V any](dst, src map[plumbing.Hash]V) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
+
+func (d *repoData) close() { d.st.close() }
+
+// readRefs lists every reference (loose and packed) and a detached HEAD.
+func readRefs(gitDir string) ([]ref, error) {
+	fs := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRU(cache.MiByte))
+	defer fs.Close()
+	it, err := fs.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	var refs []ref
+	err = it.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() != plumbing.HashReference {
+			return nil
+		}
+		name := r.Name().String()
+		if name != "HEAD" && !strings.HasPrefix(name, "refs/") {
+			return nil
+		}
+		refs = append(refs, ref{name: name, hash: r.Hash()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return strings.Compare(a.name, b.name) })
+	refs = slices.CompactFunc(refs, func(a, b ref) bool { return a.name == b.name })
+	return refs, nil
+}
+
+var errMissing = errors.New("object missing from the repository")
+
+func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
+	if c, ok := d.cinfo[h]; ok {
+		return c, nil
+	}
+	raw, ok := d.commits[h]
+	if !ok {
+		return nil, fmt.Errorf("commit %s: %w", h, errMissing)
+	}
+	c := &commitInfo{}
+	hdr, msg, _ := bytes.Cut(raw, []byte("\n\n"))
+	c.msg = msg
+	for line := range bytes.SplitSeq(hdr, []byte{'\n'}) {
+		switch {
+		case bytes.HasPrefix(line, []byte("tree ")):
+			c.tree = plumbing.NewHash(string(line[5:]))
+		case bytes.HasPrefix(line, []byte("parent ")):
+			c.parents = append(c.parents, plumbing.NewHash(string(line[7:])))
+		case bytes.HasPrefix(line, []byte("author ")):
+			c.author.Decode(line[7:])
+		}
+	}
+	d.cinfo[h] = c
+	return c, nil
+}
+
+// peel follows tag objects from h to the first object that is not a tag.
+func (d *repoData) peel(h plumbing.Hash) (plumbing.Hash, plumbing.ObjectType) {
+	for range 100 {
+		raw, ok := d.tags[h]
+		if !ok {
+			break
+		}
+		t, ok := tagTarget(raw)
+		if !ok {
+			break
+		}
+		h = t
+	}
+	switch {
+	case d.commits[h] != nil:
+		return h, plumbing.CommitObject
+	case d.trees[h] != nil:
+		return h, plumbing.TreeObject
+	case d.tags[h] != nil:
+		return h, plumbing.TagObject
+	}
+	return h, plumbing.BlobObject
+}
+
+func tagTarget(raw []byte) (plumbing.Hash, bool) {
+	if !bytes.HasPrefix(raw, []byte("object ")) || len(raw) < 47 {
+		return plumbing.ZeroHash, false
+	}
+	return plumbing.NewHash(string(raw[7:47])), true
+}
+
+// topo returns every commit reachable from the refs, parents before children.
+func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
+	state := make(map[plumbing.Hash]uint8, len(d.commits)) // 1 on stack, 2 done
+	var order []plumbing.Hash
+	type frame struct {
+		h    plumbing.Hash
+		next int
+	}
+	for _, tip := range tips {
+		if state[tip] != 0 {
+			continue
+		}
+		stack := []frame{{h: tip}}
+		state[tip] = 1
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			c, err := d.commit(f.h)
+			if err != nil {
+				return nil, err
+			}
+			if f.next < len(c.parents) {
+				p := c.parents[f.next]
+				f.next++
+				switch state[p] {
+				case 0:
+					state[p] = 1
+					stack = append(stack, frame{h: p})
+				case 1:
+					return nil, fmt.Errorf("commit %s: cycle in history", p)
+				}
+				continue
+			}
+			state[f.h] = 2
+			order = append(order, f.h)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return order, nil
+}
+
+// treeEntry is one decoded tree entry; name aliases the tree's bytes.
+type treeEntry struct {
+	mode uint32
+	name []byte
+	hash plumbing.Hash
+	at   int // offset of the hash within the tree, for in-place rewriting
+}
+
+const (
+	modeDir     = 0o40000
+	modeGitlink = 0o160000
+)
+
+func (e treeEntry) isDir() bool  { return e.mode == modeDir }
+func (e treeEntry) isBlob() bool { return e.mode != modeDir && e.mode != modeGitlink }
+
+// entryAt decodes the tree entry at pos and returns the position of the next one.
+func entryAt(raw []byte, pos int) (treeEntry, int, error) {
+	sp := bytes.IndexByte(raw[pos:], ' ')
+	if sp <= 0 {
+		return treeEntry{}, 0, errors.New("malformed tree entry")
+	}
+	var mode uint32
+	for _, c := range raw[pos : pos+sp] {
+		if c < '0' || c > '7' {
+			return treeEntry{}, 0, errors.New("malformed tree mode")
+		}
+		mode = mode<<3 | uint32(c-'0')
+	}
+	pos += sp + 1
+	nul := bytes.IndexByte(raw[pos:], 0)
+	if nul < 0 || pos+nul+21 > len(raw) {
+		return treeEntry{}, 0, errors.New("malformed tree entry")
+	}
+	e := treeEntry{mode: mode, name: raw[pos : pos+nul], at: pos + nul + 1}
+	copy(e.hash[:], raw[e.at:e.at+20])
+	return e, e.at + 20, nil
+}
+
+// entries decodes a raw tree.
+func entries(raw []byte, out []treeEntry) ([]treeEntry, error) {
+	out = out[:0]
+	for pos := 0; pos < len(raw); {
+		e, next, err := entryAt(raw, pos)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+		pos = next
+	}
+	return out, nil
+}
+
+// forEntries calls f for each entry of tree h until f returns false.
+func (d *repoData) forEntries(h plumbing.Hash, f func(treeEntry) bool) error {
+	raw, ok := d.trees[h]
+	if !ok {
+		return fmt.Errorf("tree %s: %w", h, errMissing)
+	}
+	for pos := 0; pos < len(raw); {
+		e, next, err := entryAt(raw, pos)
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", h, err)
+		}
+		if !f(e) {
+			return nil
+		}
+		pos = next
+	}
+	return nil
+}
+
+func (d *repoData) tree(h plumbing.Hash) ([]treeEntry, error) {
+	raw, ok := d.trees[h]
+	if !ok {
+		return nil, fmt.Errorf("tree %s: %w", h, errMissing)
+	}
+	es, err := entries(raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", h, err)
+	}
+	return es, nil
+}
+
+// hasBad reports whether tree h holds, at any depth, a blob with a secret.
+func (d *repoData) hasBad(h plumbing.Hash) (bool, error) {
+	if v, ok := d.treeBad[h]; ok {
+		return v, nil
+	}
+	v := false
+	var werr error
+	err := d.forEntries(h, func(e treeEntry) bool {
+		switch {
+		case e.isDir():
+			v, werr = d.hasBad(e.hash)
+		case e.isBlob():
+			v = d.bad[e.hash] != nil
+		}
+		return !v && werr == nil
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return false, err
+	}
+	d.treeBad[h] = v
+	return v, nil
+}
+
+// change is one path at which a commit changes how often a secret occurs.
+type change struct {
+	path   string
+	blob   plumbing.Hash
+	secret int
+	intro  bool // more occurrences than in every parent; otherwise fewer than in the only parent
+}
+
+// changes compares a commit's tree with its parents' trees at every path where a secret is
+// involved. With no parent it compares with the empty tree; for merges only introductions (more
+// occurrences than in every parent) are reported.
+func (d *repoData) changes(c *commitInfo) ([]change, error) {
+	tree, parents := c.tree, c.parents
+	parentTrees := make([]plumbing.Hash, len(parents))
+	for i, p := range parents {
+		pc, err := d.commit(p)
+		if err != nil {
+			return nil, err
+		}
+		parentTrees[i] = pc.tree
+	}
+	nb, err := d.hasBad(tree)
+	if err != nil {
+		return nil, err
+	}
+	if !nb && len(parents) == 1 {
+		pt, err := d.commit(parents[0])
+		if err != nil {
+			return nil, err
+		}
+		if nb, err = d.hasBad(pt.tree); err != nil {
+			return nil, err
+		}
+	}
+	if !nb {
+		return nil, nil
+	}
+	var out []change
+	err = d.diff(tree, parentTrees, "", &out)
+	return out, err
+}
+
+func (d *repoData) diff(tree plumbing.Hash, parents []plumbing.Hash, prefix string, out *[]change) error {
+	cur, err := d.iter(tree)
+	if err != nil {
+		return err
+	}
+	par := make([]treeIter, len(parents))
+	for i, p := range parents {
+		if par[i], err = d.iter(p); err != nil {
+			return err
+		}
+	}
+	heads := make([]treeEntry, len(parents))
+	has := make([]bool, len(parents))
+	for i := range par {
+		heads[i], has[i] = par[i].next()
+	}
+	ps := make([]plumbing.Hash, len(parents))
+	n, nok := cur.next()
+	for {
+		// The key to look at: the next entry of the tree, or (one parent only) a parent entry
+		// that sorts before it, i.e. a path the commit deleted.
+		var key treeEntry
+		switch {
+		case len(parents) == 1 && has[0] && (!nok || cmpEntry(heads[0], n) < 0):
+			key = heads[0]
+		case nok:
+			key = n
+		default:
+			for _, it := range append(par, cur) {
+				if it.err != nil {
+					return it.err
+				}
+			}
+			return nil
+		}
+		var nh plumbing.Hash
+		if nok && cmpEntry(n, key) == 0 {
+			nh = n.hash
+			n, nok = cur.next()
+		}
+		same := false
+		for i := range par {
+			ps[i] = plumbing.ZeroHash
+			for has[i] && cmpEntry(heads[i], key) < 0 {
+				heads[i], has[i] = par[i].next()
+			}
+			if has[i] && cmpEntry(heads[i], key) == 0 {
+				ps[i] = heads[i].hash
+				heads[i], has[i] = par[i].next()
+			}
+			same = same || (ps[i] == nh && !nh.IsZero())
+		}
+		if same {
+			continue // identical to a parent: nothing introduced or removed below
+		}
+		if key.isDir() {
+			nb := false
+			if !nh.IsZero() {
+				if nb, err = d.hasBad(nh); err != nil {
+					return err
+				}
+			}
+			pb := false
+			if len(parents) == 1 && !ps[0].IsZero() {
+				if pb, err = d.hasBad(ps[0]); err != nil {
+					return err
+				}
+			}
+			if nb || pb {
+				if err := d.diff(nh, slices.Clone(ps), prefix+string(key.name)+"/", out); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		d.blobChanges(prefix+string(key.name), nh, ps, out)
+	}
+}
+
+func (d *repoData) blobChanges(path string, nh plumbing.Hash, ps []plumbing.Hash, out *[]change) {
+	hn := d.bad[nh]
+	var maxp []int
+	for _, p := range ps {
+		if hb := d.bad[p]; hb != nil {
+			if maxp == nil {
+				maxp = make([]int, len(d.m.secrets))
+			}
+			for s, c := range hb.counts {
+				maxp[s] = max(maxp[s], c)
+			}
+		}
+	}
+	if hn == nil && maxp == nil {
+		return
+	}
+	for s := range d.m.secrets {
+		cn, cp := 0, 0
+		if hn != nil {
+			cn = hn.counts[s]
+		}
+		if maxp != nil {
+			cp = maxp[s]
+		}
+		switch {
+		case cn > cp:
+			*out = append(*out, change{path: path, blob: nh, secret: s, intro: true})
+		case cn < cp && len(ps) == 1:
+			*out = append(*out, change{path: path, blob: ps[0], secret: s})
+		}
+	}
+}
+
+// treeIter walks a raw tree's entries without allocating; gitlinks (submodule commits) are
+// skipped, they are not content of this repository.
+type treeIter struct {
+	raw []byte
+	pos int
+	err error
+}
+
+func (d *repoData) iter(h plumbing.Hash) (treeIter, error) {
+	if h.IsZero() {
+		return treeIter{}, nil
+	}
+	raw, ok := d.trees[h]
+	if !ok {
+		return treeIter{}, fmt.Errorf("tree %s: %w", h, errMissing)
+	}
+	return treeIter{raw: raw}, nil
+}
+
+func (it *treeIter) next() (treeEntry, bool) {
+	for it.pos < len(it.raw) && it.err == nil {
+		e, next, err := entryAt(it.raw, it.pos)
+		if err != nil {
+			it.err = err
+			return treeEntry{}, false
+		}
+		it.pos = next
+		if e.mode != modeGitlink {
+			return e, true
+		}
+	}
+	return treeEntry{}, false
+}
+
+// cmpEntry orders entries as git sorts a tree: a directory compares as if its name ended in '/'.
+func cmpEntry(a, b treeEntry) int {
+	n := min(len(a.name), len(b.name))
+	if c := bytes.Compare(a.name[:n], b.name[:n]); c != 0 {
+		return c
+	}
+	ca, cb := byte(0), byte(0)
+	if len(a.name) > n {
+		ca = a.name[n]
+	} else if a.isDir() {
+		ca = '/'
+	}
+	if len(b.name) > n {
+		cb = b.name[n]
+	} else if b.isDir() {
+		cb = '/'
+	}
+	switch {
+	case ca < cb:
+		return -1
+	case ca > cb:
+		return 1
+	}
+	if len(a.name) == len(b.name) {
+		return 0
+	}
+	// One name is a prefix of the other and the next byte compares equal: the longer sorts later.
+	return len(a.name) - len(b.name)
+}
+
+// badPaths lists every path (with the secrets there) of tree h that holds a secret.
+func (d *repoData) badPaths(h plumbing.Hash, prefix string, out map[string][]int) error {
+	if ok, err := d.hasBad(h); err != nil || !ok {
+		return err
+	}
+	es, err := d.tree(h)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		switch {
+		case e.isDir():
+			if err := d.badPaths(e.hash, prefix+string(e.name)+"/", out); err != nil {
+				return err
+			}
+		case e.isBlob():
+			if hb := d.bad[e.hash]; hb != nil {
+				for s, c := range hb.counts {
+					if c > 0 {
+						out[prefix+string(e.name)] = append(out[prefix+string(e.name)], s)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func sigString(s object.Signature) string { return s.Name + " <" + s.Email + ">" }
+
+func sigTime(s object.Signature) time.Time { return s.When }

@@ -1,0 +1,297 @@
+package gitrepo
+
+import (
+	"bytes"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+)
+
+// pack is one mapped packfile with its index, read without go-git's Packfile type.
+//
+// Why not go-git's storage: measured on the 20,000-commit bench repository, iterating every object
+// through filesystem storage (KeepDescriptors, 512 MiB LRU) took 3.2 s on one core and 2.8 s with
+// one storage per worker on two, because go-git's delta base cache is keyed by object hash
+// (computing a collision-detecting SHA-1 of every object it caches), a Packfile shares one seeking
+// Scanner (so it is not safe for concurrent use), and workers that split a pack by offset keep
+// re-resolving the same delta bases. Here the pack is mapped once and shared read-only by all
+// workers; deltas are resolved as a tree (each base inflated once, its children patched from it,
+// the same order `git index-pack` uses), so every object is inflated exactly once. go-git still
+// decodes the index (idxfile) and applies deltas (packfile.PatchDelta).
+type pack struct {
+	path    string
+	data    []byte
+	unmap   func() error
+	entries []packEntry // sorted by offset
+	byHash  []int32     // entry positions sorted by hash
+}
+
+type packEntry struct {
+	hash plumbing.Hash
+	off  int64
+	end  int64 // offset of the next entry (or of the trailing checksum)
+	crc  uint32
+}
+
+// entryHeader is the decoded header of one pack entry.
+type entryHeader struct {
+	typ      plumbing.ObjectType // may be OFSDeltaObject or REFDeltaObject
+	size     int64               // inflated size of the entry's own data (the delta for deltas)
+	baseOff  int64               // OFS delta: offset of the base
+	baseHash plumbing.Hash       // REF delta: hash of the base
+	dataOff  int64               // start of the zlib stream
+}
+
+func openPack(packPath string) (*pack, error) {
+	idxPath := packPath[:len(packPath)-len(".pack")] + ".idx"
+	f, err := os.Open(idxPath)
+	if err != nil {
+		return nil, fmt.Errorf("open pack index: %w", err)
+	}
+	idx := idxfile.NewMemoryIndex()
+	err = idxfile.NewDecoder(f).Decode(idx)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("decode pack index %s: %w", idxPath, err)
+	}
+	data, unmap, err := mapFile(packPath)
+	if err != nil {
+		return nil, fmt.Errorf("map pack: %w", err)
+	}
+	p := &pack{path: packPath, data: data, unmap: unmap}
+	if len(data) < 32 || string(data[:4]) != "PACK" {
+		p.close()
+		return nil, fmt.Errorf("pack %s: not a packfile", packPath)
+	}
+	it, err := idx.Entries()
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("pack %s: list index: %w", packPath, err)
+	}
+	for {
+		e, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("pack %s: read index: %w", packPath, err)
+		}
+		p.entries = append(p.entries, packEntry{hash: e.Hash, off: int64(e.Offset), crc: e.CRC32})
+	}
+	it.Close()
+	// Entries come in hash order; remember it before sorting by offset.
+	order := make([]int32, len(p.entries))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmpInt64(p.entries[a].off, p.entries[b].off) })
+	sorted := make([]packEntry, len(p.entries))
+	p.byHash = make([]int32, len(p.entries))
+	for pos, i := range order {
+		sorted[pos] = p.entries[i]
+		p.byHash[i] = int32(pos)
+	}
+	p.entries = sorted
+	trailer := int64(len(data)) - 20
+	for i := range p.entries {
+		if i+1 < len(p.entries) {
+			p.entries[i].end = p.entries[i+1].off
+		} else {
+			p.entries[i].end = trailer
+		}
+		if p.entries[i].off < 12 || p.entries[i].end > trailer || p.entries[i].end <= p.entries[i].off {
+			p.close()
+			return nil, fmt.Errorf("pack %s: index does not match pack", packPath)
+		}
+	}
+	return p, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (p *pack) close() {
+	if p.unmap != nil {
+		_ = p.unmap()
+		p.unmap = nil
+	}
+}
+
+// find returns the position (in offset order) of the entry with hash h.
+func (p *pack) find(h plumbing.Hash) (int, bool) {
+	i, ok := slices.BinarySearchFunc(p.byHash, h, func(pos int32, h plumbing.Hash) int {
+		return bytes.Compare(p.entries[pos].hash[:], h[:])
+	})
+	if !ok {
+		return 0, false
+	}
+	return int(p.byHash[i]), true
+}
+
+// atOffset returns the position of the entry starting at off.
+func (p *pack) atOffset(off int64) (int, bool) {
+	return slices.BinarySearchFunc(p.entries, off, func(e packEntry, off int64) int { return cmpInt64(e.off, off) })
+}
+
+var errCorruptPack = errors.New("corrupt pack entry")
+
+func (p *pack) header(i int) (entryHeader, error) {
+	e := p.entries[i]
+	b := p.data[e.off:e.end]
+	var h entryHeader
+	if len(b) == 0 {
+		return h, errCorruptPack
+	}
+	c := b[0]
+	h.typ = plumbing.ObjectType((c >> 4) & 7)
+	h.size = int64(c & 15)
+	shift, n := uint(4), 1
+	for c&0x80 != 0 {
+		if n >= len(b) || shift > 56 {
+			return h, errCorruptPack
+		}
+		c = b[n]
+		n++
+		h.size |= int64(c&0x7f) << shift
+		shift += 7
+	}
+	switch h.typ {
+	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+	case plumbing.OFSDeltaObject:
+		if n >= len(b) {
+			return h, errCorruptPack
+		}
+		c = b[n]
+		n++
+		rel := int64(c & 0x7f)
+		for c&0x80 != 0 {
+			if n >= len(b) || rel > 1<<55 {
+				return h, errCorruptPack
+			}
+			c = b[n]
+			n++
+			rel = ((rel + 1) << 7) | int64(c&0x7f)
+		}
+		if rel <= 0 || rel > e.off {
+			return h, errCorruptPack
+		}
+		h.baseOff = e.off - rel
+	case plumbing.REFDeltaObject:
+		if n+20 > len(b) {
+			return h, errCorruptPack
+		}
+		copy(h.baseHash[:], b[n:n+20])
+		n += 20
+	default:
+		return h, errCorruptPack
+	}
+	h.dataOff = e.off + int64(n)
+	return h, nil
+}
+
+// inflater inflates pack entries; one per goroutine.
+type inflater struct {
+	zr io.ReadCloser
+	br bytes.Reader
+}
+
+var inflaters = sync.Pool{New: func() any { return new(inflater) }}
+
+func (z *inflater) inflate(src []byte, size int64) ([]byte, error) {
+	z.br.Reset(src)
+	if z.zr == nil {
+		zr, err := zlib.NewReader(&z.br)
+		if err != nil {
+			return nil, err
+		}
+		z.zr = zr
+	} else if err := z.zr.(zlib.Resetter).Reset(&z.br, nil); err != nil {
+		return nil, err
+	}
+	out := make([]byte, size)
+	if _, err := io.ReadFull(z.zr, out); err != nil {
+		return nil, err
+	}
+	// A stream longer than its header says is corrupt.
+	var one [1]byte
+	if n, _ := z.zr.Read(one[:]); n != 0 {
+		return nil, errCorruptPack
+	}
+	return out, nil
+}
+
+// rawData returns the inflated data of entry i (the delta itself for delta entries).
+func (p *pack) rawData(z *inflater, i int, h entryHeader) ([]byte, error) {
+	return z.inflate(p.data[h.dataOff:p.entries[i].end], h.size)
+}
+
+// resolver reads single objects by hash from the packs and loose objects of a store.
+type resolver interface {
+	read(h plumbing.Hash) (plumbing.ObjectType, []byte, error)
+}
+
+// object returns the type and content of entry i, resolving its delta chain.
+func (p *pack) object(z *inflater, i int, ext resolver) (plumbing.ObjectType, []byte, error) {
+	h, err := p.header(i)
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := p.rawData(z, i, h)
+	if err != nil {
+		return 0, nil, fmt.Errorf("inflate %s: %w", p.entries[i].hash, err)
+	}
+	switch h.typ {
+	case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
+	default:
+		return h.typ, data, nil
+	}
+	var typ plumbing.ObjectType
+	var base []byte
+	if bi, ok := p.baseOf(i, h); ok {
+		typ, base, err = p.object(z, bi, ext)
+	} else if ext != nil {
+		typ, base, err = ext.read(h.baseHash)
+	} else {
+		err = fmt.Errorf("delta base %s: %w", h.baseHash, plumbing.ErrObjectNotFound)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := packfile.PatchDelta(base, data)
+	if err != nil {
+		return 0, nil, fmt.Errorf("apply delta %s: %w", p.entries[i].hash, err)
+	}
+	return typ, out, nil
+}
+
+// baseOf returns the position of the base of delta entry i when it is in this pack.
+func (p *pack) baseOf(i int, h entryHeader) (int, bool) {
+	if h.typ == plumbing.OFSDeltaObject {
+		return p.atOffset(h.baseOff)
+	}
+	return p.find(h.baseHash)
+}
+
+func patch(base, delta []byte, h plumbing.Hash) ([]byte, error) {
+	out, err := packfile.PatchDelta(base, delta)
+	if err != nil {
+		return nil, fmt.Errorf("apply delta %s: %w", h, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,624 @@
+package gitrepo
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+)
+
+// apply writes the rewrite into the repository: one new pack holding the old objects that are
+// still reachable (their compressed entries copied as they are) and the new objects, then the
+// refs; only then are the old packs, loose objects and everything else that names old objects
+// deleted. A crash before the refs move leaves the old history intact (plus one unused pack);
+// after, the history is rewritten and at worst old objects linger.
+//
+// Why not go-git's packfile.Encoder into the storage's PackfileWriter for the new objects, as
+// first built: on the bench repository (70,000 new trees and commits) the encoder spent 6.3 s
+// deflating at the default level with a compressor reset per object, and PackfileWriter.Close
+// another 2 s re-inflating the pack to index it, 8 s of a 13 s purge. Here new objects are
+// deflated in parallel at BestSpeed and indexed from what was written (idxfile.Writer).
+func (rw *rewriter) apply(ctx context.Context, res *PurgeResult) error {
+	d := rw.d
+	keep, err := rw.reachableOld()
+	if err != nil {
+		return err
+	}
+	for h := range rw.newSet {
+		delete(keep, h) // written as a new object
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	packDir := filepath.Join(d.gitDir, "objects", "pack")
+	name, n, err := writePack(d.st, keep, rw.written, packDir, rw.workers, rw.deltaBase(keep))
+	if err != nil {
+		return fmt.Errorf("write pack: %w", err)
+	}
+	res.Pack, res.ObjectsKept, res.ObjectsWritten = name, n, len(rw.written)
+	res.ObjectsDropped = d.objects - n
+
+	if err := rw.writeRefs(res.RefMap); err != nil {
+		return err
+	}
+	return removeOld(d, map[string]bool{name: true})
+}
+
+// removeOld deletes every pack and loose object the pass read (except the packs just written)
+// and the files that name old objects: reflogs, commit-graph, multi-pack-index, pack lists,
+// ORIG_HEAD and FETCH_HEAD.
+func removeOld(d *repoData, keepPacks map[string]bool) error {
+	var old []string
+	for _, p := range d.st.packs {
+		if !keepPacks[filepath.Base(p.path)] {
+			old = append(old, p.path)
+		}
+	}
+	loose := d.st.loose
+	d.st.close()
+	var errs []error
+	rm := func(path string) {
+		if err := os.RemoveAll(path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range old {
+		base := strings.TrimSuffix(p, ".pack")
+		for _, ext := range []string{".idx", ".rev", ".bitmap", ".mtimes", ".keep", ".promisor"} {
+			rm(base + ext)
+		}
+		rm(p)
+	}
+	for _, h := range loose {
+		rm(d.st.loosePath(h))
+	}
+	objects := filepath.Join(d.gitDir, "objects")
+	if dirs, err := os.ReadDir(objects); err == nil {
+		for _, e := range dirs {
+			if e.IsDir() && len(e.Name()) == 2 && isHex(e.Name()) {
+				_ = os.Remove(filepath.Join(objects, e.Name())) // only if empty
+			}
+		}
+	}
+	mid, _ := filepath.Glob(filepath.Join(objects, "pack", "multi-pack-index*"))
+	for _, p := range mid {
+		rm(p)
+	}
+	for _, p := range []string{"objects/info/commit-graph", "objects/info/commit-graphs", "objects/info/packs", "logs", "ORIG_HEAD", "FETCH_HEAD"} {
+		rm(filepath.Join(d.gitDir, p))
+	}
+	return errors.Join(errs...)
+}
+
+// reachableOld returns every object of the old store that the rewritten refs still reach.
+func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
+	d := rw.d
+	keep := map[plumbing.Hash]bool{}
+	seen := map[plumbing.Hash]bool{}
+	var markTree func(h plumbing.Hash) error
+	markTree = func(h plumbing.Hash) error {
+		if seen[h] {
+			return nil
+		}
+		seen[h] = true
+		raw, isNew := rw.newTrees[h]
+		if !isNew {
+			var ok bool
+			if raw, ok = d.trees[h]; !ok {
+				return fmt.Errorf("tree %s: %w", h, errMissing)
+			}
+			keep[h] = true
+		}
+		for pos := 0; pos < len(raw); {
+			e, next, err := entryAt(raw, pos)
+			if err != nil {
+				return fmt.Errorf("tree %s: %w", h, err)
+			}
+			pos = next
+			switch {
+			case e.isDir():
+				if err := markTree(e.hash); err != nil {
+					return err
+				}
+			case e.isBlob():
+				if !rw.newSet[e.hash] {
+					keep[e.hash] = true
+				}
+			}
+		}
+		return nil
+	}
+	for _, h := range rw.topo {
+		n := rw.commits[h]
+		c := d.cinfo[h]
+		t := c.tree
+		if n == h {
+			keep[h] = true
+		} else if nt, ok := rw.trees[t]; ok {
+			t = nt
+		}
+		if err := markTree(t); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range rw.newRefs {
+		h := r.hash
+		for range 100 {
+			if rw.newSet[h] {
+				if raw, ok := rw.newTags[h]; ok {
+					h, _ = tagTarget(raw)
+					continue
+				}
+				break // a new commit, tree or blob: already accounted for
+			}
+			switch {
+			case d.tags[h] != nil:
+				keep[h] = true
+				h, _ = tagTarget(d.tags[h])
+				continue
+			case d.commits[h] != nil:
+				keep[h] = true
+			case d.trees[h] != nil:
+				if err := markTree(h); err != nil {
+					return nil, err
+				}
+			default:
+				if !d.st.has(h) {
+					return nil, fmt.Errorf("ref %s: object %s: %w", r.name, h, errMissing)
+				}
+				keep[h] = true
+			}
+			break
+		}
+	}
+	return keep, nil
+}
+
+// packOut writes a pack: entry offsets, SHA-1 of everything and CRC32 per entry.
+type packOut struct {
+	f   *os.File
+	w   *bufio.Writer
+	sum hash.Hash
+	off int64
+	idx *idxfile.Writer
+	zw  *zlib.Writer
+	buf bytes.Buffer
+}
+
+func (o *packOut) write(b []byte) error {
+	o.sum.Write(b)
+	_, err := o.w.Write(b)
+	o.off += int64(len(b))
+	return err
+}
+
+func appendTypeSize(b []byte, t plumbing.ObjectType, size int64) []byte {
+	c := byte(t)<<4 | byte(size&15)
+	size >>= 4
+	for size > 0 {
+		b = append(b, c|0x80)
+		c = byte(size & 0x7f)
+		size >>= 7
+	}
+	return append(b, c)
+}
+
+func appendOfs(b []byte, rel int64) []byte {
+	var tmp [10]byte
+	i := len(tmp) - 1
+	tmp[i] = byte(rel & 0x7f)
+	for rel >>= 7; rel > 0; rel >>= 7 {
+		rel--
+		i--
+		tmp[i] = 0x80 | byte(rel&0x7f)
+	}
+	return append(b, tmp[i:]...)
+}
+
+// entry writes one entry made of a header and (already compressed) data.
+func (o *packOut) entry(h plumbing.Hash, head, data []byte) error {
+	crc := crc32.Update(crc32.ChecksumIEEE(head), crc32.IEEETable, data)
+	o.idx.Add(h, uint64(o.off), crc)
+	if err := o.write(head); err != nil {
+		return err
+	}
+	return o.write(data)
+}
+
+func (o *packOut) whole(h plumbing.Hash, t plumbing.ObjectType, content []byte) error {
+	o.buf.Reset()
+	o.zw.Reset(&o.buf)
+	o.zw.Write(content)
+	if err := o.zw.Close(); err != nil {
+		return err
+	}
+	return o.entry(h, appendTypeSize(nil, t, int64(len(content))), o.buf.Bytes())
+}
+
+// writePack writes the objects of keep and the new objects into one new pack. Each kept pack
+// entry is copied as it is (no inflate, no deflate) unless its delta base is gone, in which case
+// it is stored whole. It returns the pack's file name and its count of kept objects; no file is
+// written when there is nothing to write.
+//
+// go-git's RepackObjects would do the same job by decoding and re-encoding every object (and
+// delta-searching in Go); copying compressed entries is what keeps a purge of a large history
+// fast.
+func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir string, workers int, deltaBase baseFunc) (string, int, error) {
+	type item struct {
+		p *pack
+		i int
+		h plumbing.Hash
+	}
+	var items []item
+	emitted := map[plumbing.Hash]bool{}
+	for _, p := range st.packs {
+		for i, e := range p.entries {
+			if keep[e.hash] && !emitted[e.hash] {
+				emitted[e.hash] = true
+				items = append(items, item{p, i, e.hash})
+			}
+		}
+	}
+	for _, h := range st.loose {
+		if keep[h] && !emitted[h] {
+			emitted[h] = true
+			items = append(items, item{h: h})
+		}
+	}
+	if len(items) != len(keep) {
+		return "", 0, fmt.Errorf("%d reachable objects are missing from the store", len(keep)-len(items))
+	}
+	if len(items)+len(news) == 0 {
+		return "", 0, nil
+	}
+	packed := compressAll(news, workers, deltaBase)
+	f, err := os.CreateTemp(packDir, "tmp_pack_respond_")
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	o := &packOut{f: f, w: bufio.NewWriterSize(f, 1<<20), sum: sha1.New(), idx: new(idxfile.Writer)}
+	o.zw = zlib.NewWriter(&o.buf)
+	var hdr [12]byte
+	copy(hdr[:], "PACK")
+	binary.BigEndian.PutUint32(hdr[4:], 2)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(items)+len(news)))
+	if err := o.write(hdr[:]); err != nil {
+		return "", 0, err
+	}
+	_ = o.idx.OnHeader(uint32(len(items) + len(news)))
+	at := make(map[plumbing.Hash]int64, len(items))
+	z := new(inflater)
+	for _, it := range items {
+		at[it.h] = o.off
+		if it.p == nil {
+			t, data, err := st.readLoose(it.h)
+			if err != nil {
+				return "", 0, err
+			}
+			if err := o.whole(it.h, t, data); err != nil {
+				return "", 0, err
+			}
+			continue
+		}
+		p, e := it.p, it.p.entries[it.i]
+		h, err := p.header(it.i)
+		if err != nil {
+			return "", 0, fmt.Errorf("%s: %w", e.hash, err)
+		}
+		switch h.typ {
+		case plumbing.OFSDeltaObject:
+			bi, ok := p.atOffset(h.baseOff)
+			if ok {
+				if bo, ok := at[p.entries[bi].hash]; ok {
+					head := appendOfs(appendTypeSize(nil, h.typ, h.size), o.off-bo)
+					if err := o.entry(e.hash, head, p.data[h.dataOff:e.end]); err != nil {
+						return "", 0, err
+					}
+					continue
+				}
+			}
+		case plumbing.REFDeltaObject:
+			if emitted[h.baseHash] {
+				if err := o.entry(e.hash, nil, p.data[e.off:e.end]); err != nil {
+					return "", 0, err
+				}
+				continue
+			}
+		default:
+			if err := o.entry(e.hash, nil, p.data[e.off:e.end]); err != nil {
+				return "", 0, err
+			}
+			continue
+		}
+		// The delta base is not kept: store the object whole.
+		t, data, err := p.object(z, it.i, st)
+		if err != nil {
+			return "", 0, err
+		}
+		if err := o.whole(e.hash, t, data); err != nil {
+			return "", 0, err
+		}
+	}
+	for i, nw := range news {
+		if err := o.entry(nw.hash, packed[i].head, packed[i].data); err != nil {
+			return "", 0, err
+		}
+	}
+	var sum plumbing.Hash
+	copy(sum[:], o.sum.Sum(nil))
+	if _, err := o.w.Write(sum[:]); err != nil {
+		return "", 0, err
+	}
+	if err := o.w.Flush(); err != nil {
+		return "", 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return "", 0, err
+	}
+	tmpName := f.Name()
+	if err := f.Close(); err != nil {
+		return "", 0, err
+	}
+	f = nil
+	base := filepath.Join(packDir, "pack-"+sum.String())
+	if err := os.Rename(tmpName, base+".pack"); err != nil {
+		os.Remove(tmpName)
+		return "", 0, err
+	}
+	if err := o.idx.OnFooter(sum); err != nil {
+		return "", 0, err
+	}
+	idx, err := o.idx.Index()
+	if err != nil {
+		return "", 0, err
+	}
+	ix, err := os.CreateTemp(packDir, "tmp_idx_respond_")
+	if err != nil {
+		return "", 0, err
+	}
+	_, err = idxfile.NewEncoder(ix).Encode(idx)
+	if err == nil {
+		err = ix.Sync()
+	}
+	if cerr := ix.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(ix.Name(), base+".idx")
+	}
+	if err != nil {
+		os.Remove(ix.Name())
+		return "", 0, fmt.Errorf("write pack index: %w", err)
+	}
+	return filepath.Base(base) + ".pack", len(items), nil
+}
+
+// resetWorktree resets the index and the files at paths (those the rewrite changed in HEAD's
+// tree) to the rewritten HEAD. It reports false for an unborn HEAD.
+//
+// Only those paths: go-git's hard reset without a file list also deletes untracked files.
+func resetWorktree(path string, paths []string) (bool, error) {
+	repo, err := git.PlainOpen(path)
+	if err != nil {
+		return false, err
+	}
+	head, err := repo.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return false, err
+	}
+	if len(paths) > 0 {
+		if err := wt.Reset(&git.ResetOptions{Commit: head.Hash(), Mode: git.HardReset, Files: paths}); err != nil {
+			return false, err
+		}
+	}
+	// The cached-tree and resolve-undo extensions name old trees and blobs.
+	idx, err := repo.Storer.Index()
+	if err != nil {
+		return false, err
+	}
+	idx.Cache, idx.ResolveUndo = nil, nil
+	if err := repo.Storer.SetIndex(idx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// CleanOptions names a repository whose unreachable objects are to be removed.
+type CleanOptions struct {
+	Path    string
+	Secrets [][]byte // optional: count reachable objects that still hold one
+	Workers int
+}
+
+// CleanResult says what CleanObjects removed.
+type CleanResult struct {
+	ObjectsKept    int
+	ObjectsDropped int
+	Pack           string
+	Remaining      int // reachable objects that still hold a secret (history not purged)
+}
+
+// CleanObjects rewrites the object store of a local repository to hold only what its refs
+// reach, without touching history; it also rewrites packed-refs and drops reflogs. Nothing else
+// may write to the repository meanwhile. It is what makes a local bare remote clean after Push: the
+// push moves the refs, the old objects stay in the remote's packs until this removes them
+// (GitHub and other forges run their own garbage collection, on their own schedule).
+func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
+	gitDir, bare, err := gitDirOf(o.Path)
+	if err != nil {
+		return nil, fmt.Errorf("clean objects: %w", err)
+	}
+	if err := checkWritable(o.Path, gitDir, bare); err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	if err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	defer d.close()
+	// Nothing is rewritten: hide the secrets from the rewriter, count them afterwards.
+	m, bad := d.m, d.bad
+	d.m, d.bad = &matcher{}, map[plumbing.Hash]*blobHits{}
+	rw := newRewriter(d, PurgeOptions{}, false)
+	rw.keepForgeRefs = true
+	if err := rw.run(ctx); err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	keep, err := rw.reachableOld()
+	if err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	res := &CleanResult{}
+	for h := range keep {
+		if bad[h] != nil || (d.commits[h] != nil && m.any(d.commits[h])) || (d.tags[h] != nil && m.any(d.tags[h])) {
+			res.Remaining++
+		}
+	}
+	name, n, err := writePack(d.st, keep, nil, filepath.Join(gitDir, "objects", "pack"), workers(o.Workers), nil)
+	if err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	res.Pack, res.ObjectsKept, res.ObjectsDropped = name, n, d.objects-n
+	// Refs updated by a push are loose files shadowing stale packed-refs lines that name the
+	// objects about to be removed: write packed-refs afresh.
+	if err := rw.writeRefs(nil); err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	if err := removeOld(d, map[string]bool{name: true}); err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	return res, nil
+}
+
+// baseFunc returns, for a new object, a delta base that will be in the same pack, and its
+// content.
+type baseFunc func(newObject) (plumbing.Hash, []byte, bool)
+
+// deltaBase picks a delta base for a rewritten tree: the rewrite of the old tree's own delta base
+// in the old pack (or that base itself when it is kept unchanged). The old pack chose it as a
+// near-identical tree (usually the same directory one commit apart), and a rewrite changes the
+// same few entries in both, so the delta stays as small as the old one. Without this the new
+// trees are stored whole and the pack grows 2.5x on the bench repository.
+func (rw *rewriter) deltaBase(keep map[plumbing.Hash]bool) baseFunc {
+	d := rw.d
+	return func(nw newObject) (plumbing.Hash, []byte, bool) {
+		if nw.typ != plumbing.TreeObject {
+			return plumbing.ZeroHash, nil, false
+		}
+		old, ok := rw.oldTree[nw.hash]
+		if !ok {
+			return plumbing.ZeroHash, nil, false
+		}
+		for _, p := range d.st.packs {
+			i, ok := p.find(old)
+			if !ok {
+				continue
+			}
+			h, err := p.header(i)
+			if err != nil {
+				return plumbing.ZeroHash, nil, false
+			}
+			var b plumbing.Hash
+			switch h.typ {
+			case plumbing.OFSDeltaObject:
+				bi, ok := p.atOffset(h.baseOff)
+				if !ok {
+					return plumbing.ZeroHash, nil, false
+				}
+				b = p.entries[bi].hash
+			case plumbing.REFDeltaObject:
+				b = h.baseHash
+			default:
+				return plumbing.ZeroHash, nil, false
+			}
+			if nb, ok := rw.trees[b]; ok && nb != b {
+				return nb, rw.newTrees[nb], true
+			}
+			if keep[b] && d.trees[b] != nil {
+				return b, d.trees[b], true
+			}
+			return plumbing.ZeroHash, nil, false
+		}
+		return plumbing.ZeroHash, nil, false
+	}
+}
+
+// packedObject is a new object's pack entry: header and zlib data.
+type packedObject struct{ head, data []byte }
+
+// compressAll deflates the new objects in parallel. Trees are stored without compression: they
+// are mostly SHA-1s that barely compress, and for objects this small Go's deflate spends its time
+// building a Huffman table per object (measured: 3 s of CPU for the bench's 50,000 new trees at
+// BestSpeed). Commits, tags and blobs use BestSpeed; Go's default level also pays a large
+// per-object reset. `git gc` later delta-compresses the pack if its size matters.
+func compressAll(news []newObject, workers int, base baseFunc) []packedObject {
+	out := make([]packedObject, len(news))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			fast, _ := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+			stored, _ := zlib.NewWriterLevel(&buf, zlib.NoCompression)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(news) {
+					return
+				}
+				nw := news[i]
+				data := nw.data
+				head := appendTypeSize(nil, nw.typ, int64(len(data)))
+				if base != nil {
+					if bh, bdata, ok := base(nw); ok && len(bdata) > 0 {
+						if delta := packfile.DiffDelta(bdata, data); len(delta) < len(data)/2 {
+							head = append(appendTypeSize(nil, plumbing.REFDeltaObject, int64(len(delta))), bh[:]...)
+							data = delta
+						}
+					}
+				}
+				buf.Reset()
+				zw := fast
+				if nw.typ == plumbing.TreeObject {
+					zw = stored
+				}
+				zw.Reset(&buf)
+				zw.Write(data)
+				zw.Close()
+				out[i] = packedObject{head, bytes.Clone(buf.Bytes())}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}

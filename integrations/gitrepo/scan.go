@@ -1,0 +1,409 @@
+// Package gitrepo owns git history work for a leaked secret, with go-git and no git binary:
+// finding every occurrence in every ref's history (Scan), rewriting history so no object holds
+// it (PlanPurge, Purge), removing the old objects from the object store (Purge, CleanObjects),
+// and force-pushing the rewritten refs under a lease (Push).
+//
+// Secrets are matched as exact byte strings. Objects are read by a parallel pass over the packs
+// (see pack.go for why not through go-git's object storage); everything that writes goes
+// through go-git (packfile encoder, index writer, references, worktree, transport).
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// Finding kinds.
+const (
+	KindBlob          = "blob"
+	KindCommitMessage = "commit-message"
+	KindTagMessage    = "tag-message"
+)
+
+// ScanOptions says which repository to scan and for what. Exactly one of Path and URL is set.
+type ScanOptions struct {
+	Path    string   // local repository, bare or with a working tree
+	URL     string   // clone URL; cloned as a bare mirror into a temporary directory
+	Token   string   // for URL: sent as HTTP basic auth x-access-token:<Token>
+	Secrets [][]byte // the leaked value and its variants, matched as exact bytes
+	Workers int      // parallel readers; 0 means GOMAXPROCS
+}
+
+// ScanResult is what a scan found.
+//
+// Findings of kind blob are introductions: a commit C and path P such that the blob at P in C
+// holds more occurrences of a secret than the blob at P in every parent of C (a root commit is
+// compared with the empty tree). For a commit with one parent, those together with Removals (fewer
+// occurrences than in the parent) are exactly the commits `git log --all --no-renames -S<secret>`
+// lists; a merge appears only when it introduces an occurrence itself (an "evil merge"), which
+// git log -S never shows.
+type ScanResult struct {
+	Findings  []Finding
+	Removals  []Finding // commits that removed occurrences (kind blob, Line 0)
+	FirstSeen time.Time // earliest author (or tagger) date among Findings; zero when none
+
+	BlobsRead   int // unique blobs read, reachable or not
+	Commits     int // commits reachable from the refs
+	Refs        int
+	Unreachable int // blobs holding a secret that no ref reaches (they still sit in the object store)
+}
+
+// Finding is one occurrence of a secret.
+type Finding struct {
+	Kind   string    // KindBlob, KindCommitMessage or KindTagMessage
+	Commit string    // the commit; for a tag message, the commit the tag points to (if any)
+	Path   string    // blob findings only
+	Line   int       // 1-based line in the blob or the message
+	Author string    // "name <email>" (the tagger for tag messages)
+	Date   time.Time // author date (tagger date for tag messages)
+	Refs   []string  // refs whose history contains it
+	// InTip: still present at a ref tip. Blob: some ref's tip tree holds this secret at Path.
+	// Commit message: the commit is a ref's tip (directly or through a tag). Tag message: always.
+	InTip  bool
+	Secret int    // index into ScanOptions.Secrets
+	Blob   string // blob findings: the blob
+	Tag    string // tag message findings: the tag object
+}
+
+// Scan finds every occurrence of the secrets in the history of every ref.
+func Scan(ctx context.Context, o ScanOptions) (*ScanResult, error) {
+	if len(o.Secrets) == 0 {
+		return nil, errors.New("scan: no secret given")
+	}
+	for _, s := range o.Secrets {
+		if len(s) == 0 {
+			return nil, errors.New("scan: empty secret")
+		}
+	}
+	path := o.Path
+	if o.URL != "" {
+		dir, err := os.MkdirTemp("", "respond-scan-*")
+		if err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if err := mirrorClone(ctx, o.URL, o.Token, dir); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", redactURL(o.URL), err)
+		}
+		path = dir
+	}
+	if path == "" {
+		return nil, errors.New("scan: neither Path nor URL given")
+	}
+	gitDir, bare, err := gitDirOf(path)
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	if err := checkSupported(gitDir); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
+	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
+	defer d.close()
+	res, err := d.scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
+	return res, nil
+}
+
+func workers(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// checkSupported refuses repositories whose objects are not all in this object store.
+func checkSupported(gitDir string) error {
+	for _, f := range []string{"shallow", "objects/info/alternates"} {
+		if _, err := os.Stat(gitDir + "/" + f); err == nil {
+			return fmt.Errorf("repository has %s: objects outside it are not reachable here (unsupported)", f)
+		}
+	}
+	return nil
+}
+
+func mirrorClone(ctx context.Context, url, token, dir string) error {
+	_, err := git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: localGitDir(url), Auth: auth(token), Mirror: true})
+	return err
+}
+
+// localGitDir points a local-path URL at the repository's git directory: go-git's in-process
+// server opens the path it is given as the git directory, so a working tree's path would look
+// like an empty repository.
+func localGitDir(url string) string {
+	p, ok := localPath(url)
+	if !ok {
+		return url
+	}
+	if gitDir, bare, err := gitDirOf(p); err == nil && !bare {
+		return gitDir
+	}
+	return url
+}
+
+func auth(token string) transport.AuthMethod {
+	if token == "" {
+		return nil
+	}
+	return &githttp.BasicAuth{Username: "x-access-token", Password: token}
+}
+
+// redactURL drops userinfo from a URL for messages.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 {
+			return u[:i+3] + "***@" + u[i+3+at+1:]
+		}
+	}
+	return u
+}
+
+// tips returns the commit each ref reaches (after peeling tags), and for each commit the refs
+// whose tip it is.
+func (d *repoData) tips() ([]plumbing.Hash, map[plumbing.Hash][]int) {
+	var tips []plumbing.Hash
+	at := map[plumbing.Hash][]int{}
+	for i, r := range d.refs {
+		h, typ := d.peel(r.hash)
+		if typ != plumbing.CommitObject {
+			continue
+		}
+		if _, ok := at[h]; !ok {
+			tips = append(tips, h)
+		}
+		at[h] = append(at[h], i)
+	}
+	return tips, at
+}
+
+func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
+	tips, tipRefs := d.tips()
+	order, err := d.topo(tips)
+	if err != nil {
+		return nil, err
+	}
+	res := &ScanResult{BlobsRead: d.blobs, Commits: len(order), Refs: len(d.refs)}
+
+	// Which refs contain each commit: bit sets pushed from children to parents.
+	words := (len(d.refs) + 63) / 64
+	bits := make(map[plumbing.Hash][]uint64, len(order))
+	for i := len(order) - 1; i >= 0; i-- {
+		h := order[i]
+		b := bits[h]
+		if b == nil {
+			b = make([]uint64, words)
+			bits[h] = b
+		}
+		for _, ri := range tipRefs[h] {
+			b[ri/64] |= 1 << (ri % 64)
+		}
+		for _, p := range d.cinfo[h].parents {
+			pb := bits[p]
+			if pb == nil {
+				pb = make([]uint64, words)
+				bits[p] = pb
+			}
+			for w := range pb {
+				pb[w] |= b[w]
+			}
+		}
+	}
+	refNames := func(b []uint64) []string {
+		var out []string
+		for i, r := range d.refs {
+			if b[i/64]&(1<<(i%64)) != 0 {
+				out = append(out, r.name)
+			}
+		}
+		return out
+	}
+
+	// Paths at which a ref tip still holds each secret.
+	inTip := map[string]bool{}
+	seenTree := map[plumbing.Hash]bool{}
+	for _, t := range tips {
+		c := d.cinfo[t]
+		if seenTree[c.tree] {
+			continue
+		}
+		seenTree[c.tree] = true
+		paths := map[string][]int{}
+		if err := d.badPaths(c.tree, "", paths); err != nil {
+			return nil, err
+		}
+		for p, ss := range paths {
+			for _, s := range ss {
+				inTip[fmt.Sprint(s, "\x00", p)] = true
+			}
+		}
+	}
+
+	reachableBad := map[plumbing.Hash]bool{}
+	for _, h := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c := d.cinfo[h]
+		chs, err := d.changes(c)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", h, err)
+		}
+		base := Finding{Kind: KindBlob, Commit: h.String(), Author: sigString(c.author), Date: sigTime(c.author)}
+		for _, ch := range chs {
+			f := base
+			f.Path, f.Secret, f.Blob = ch.path, ch.secret, ch.blob.String()
+			f.Refs = refNames(bits[h])
+			if !ch.intro {
+				res.Removals = append(res.Removals, f)
+				continue
+			}
+			reachableBad[ch.blob] = true
+			f.InTip = inTip[fmt.Sprint(ch.secret, "\x00", ch.path)]
+			for _, line := range d.bad[ch.blob].lines[ch.secret] {
+				f.Line = line
+				res.Findings = append(res.Findings, f)
+			}
+		}
+		for s, lines := range d.m.lineHits(c.msg) {
+			for _, line := range lines {
+				f := base
+				f.Kind, f.Line, f.Secret = KindCommitMessage, line, s
+				f.Refs = refNames(bits[h])
+				f.InTip = len(tipRefs[h]) > 0
+				res.Findings = append(res.Findings, f)
+			}
+		}
+	}
+
+	// Annotated tags reachable from refs (tags of tags included).
+	tagRefs := map[plumbing.Hash][]string{}
+	for _, r := range d.refs {
+		h := r.hash
+		for range 100 {
+			raw, ok := d.tags[h]
+			if !ok {
+				break
+			}
+			tagRefs[h] = append(tagRefs[h], r.name)
+			t, ok := tagTarget(raw)
+			if !ok {
+				break
+			}
+			h = t
+		}
+	}
+	for th, names := range tagRefs {
+		var tag object.Tag
+		if err := tag.Decode(memObject(plumbing.TagObject, d.tags[th])); err != nil {
+			return nil, fmt.Errorf("tag %s: %w", th, err)
+		}
+		for s, lines := range d.m.lineHits([]byte(tag.Message)) {
+			for _, line := range lines {
+				f := Finding{Kind: KindTagMessage, Line: line, Secret: s, Tag: th.String(), Author: sigString(tag.Tagger),
+					Date: sigTime(tag.Tagger), Refs: slices.Sorted(slices.Values(names)), InTip: true}
+				if target, typ := d.peel(th); typ == plumbing.CommitObject {
+					f.Commit = target.String()
+				}
+				res.Findings = append(res.Findings, f)
+			}
+		}
+	}
+
+	for h := range d.bad {
+		if !reachableBad[h] && !d.reachableBlob(h) {
+			res.Unreachable++
+		}
+	}
+	sortFindings(res.Findings)
+	sortFindings(res.Removals)
+	for _, f := range res.Findings {
+		if res.FirstSeen.IsZero() || f.Date.Before(res.FirstSeen) {
+			res.FirstSeen = f.Date
+		}
+	}
+	return res, nil
+}
+
+// reachableBlob is filled lazily by scan for blobs that no commit introduced (e.g. only in a
+// merge identical to a parent): it walks every tip's tree once.
+func (d *repoData) reachableBlob(h plumbing.Hash) bool {
+	if d.reachBad == nil {
+		d.reachBad = map[plumbing.Hash]bool{}
+		seen := map[plumbing.Hash]bool{}
+		var walk func(t plumbing.Hash)
+		walk = func(t plumbing.Hash) {
+			if seen[t] {
+				return
+			}
+			seen[t] = true
+			if ok, _ := d.hasBad(t); !ok {
+				return
+			}
+			_ = d.forEntries(t, func(e treeEntry) bool {
+				switch {
+				case e.isDir():
+					walk(e.hash)
+				case e.isBlob() && d.bad[e.hash] != nil:
+					d.reachBad[e.hash] = true
+				}
+				return true
+			})
+		}
+		for _, c := range d.cinfo {
+			walk(c.tree)
+		}
+		for _, r := range d.refs {
+			if t, typ := d.peel(r.hash); typ == plumbing.TreeObject {
+				walk(t)
+			} else if typ == plumbing.BlobObject && d.bad[t] != nil {
+				d.reachBad[t] = true
+			}
+		}
+	}
+	return d.reachBad[h]
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if c := a.Date.Compare(b.Date); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Commit, b.Commit); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Secret - b.Secret
+	})
+}
+
+func memObject(t plumbing.ObjectType, data []byte) plumbing.EncodedObject {
+	o := &plumbing.MemoryObject{}
+	o.SetType(t)
+	o.SetSize(int64(len(data)))
+	_, _ = o.Write(data)
+	return o
+}

@@ -1,0 +1,415 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/objfile"
+)
+
+// store is the object database of one repository (every pack and every loose object), opened
+// for bulk parallel reading.
+type store struct {
+	gitDir string
+	packs  []*pack
+	loose  []plumbing.Hash
+}
+
+func openStore(gitDir string) (*store, error) {
+	objects := filepath.Join(gitDir, "objects")
+	s := &store{gitDir: gitDir}
+	packPaths, err := filepath.Glob(filepath.Join(objects, "pack", "pack-*.pack"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(packPaths)
+	for _, pp := range packPaths {
+		p, err := openPack(pp)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.packs = append(s.packs, p)
+	}
+	dirs, err := os.ReadDir(objects)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("list objects: %w", err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 || !isHex(d.Name()) {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(objects, d.Name()))
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("list loose objects: %w", err)
+		}
+		for _, f := range files {
+			if name := d.Name() + f.Name(); len(name) == 40 && isHex(name) {
+				s.loose = append(s.loose, plumbing.NewHash(name))
+			}
+		}
+	}
+	return s, nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *store) close() {
+	for _, p := range s.packs {
+		p.close()
+	}
+	s.packs = nil
+}
+
+func (s *store) loosePath(h plumbing.Hash) string {
+	hex := h.String()
+	return filepath.Join(s.gitDir, "objects", hex[:2], hex[2:])
+}
+
+func (s *store) readLoose(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	f, err := os.Open(s.loosePath(h))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil, plumbing.ErrObjectNotFound
+		}
+		return 0, nil, err
+	}
+	defer f.Close()
+	r, err := objfile.NewReader(f)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read loose object %s: %w", h, err)
+	}
+	defer r.Close()
+	typ, size, err := r.Header()
+	if err != nil {
+		return 0, nil, fmt.Errorf("read loose object %s: %w", h, err)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return 0, nil, fmt.Errorf("read loose object %s: %w", h, err)
+	}
+	return typ, data, nil
+}
+
+// read returns one object by hash; safe for concurrent use.
+func (s *store) read(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	for _, p := range s.packs {
+		if i, ok := p.find(h); ok {
+			z := inflaters.Get().(*inflater)
+			defer inflaters.Put(z)
+			return p.object(z, i, s)
+		}
+	}
+	return s.readLoose(h)
+}
+
+// has reports whether the store holds h.
+func (s *store) has(h plumbing.Hash) bool {
+	for _, p := range s.packs {
+		if _, ok := p.find(h); ok {
+			return true
+		}
+	}
+	_, err := os.Stat(s.loosePath(h))
+	return err == nil
+}
+
+// visitFunc receives every object once. data is freshly allocated and never modified afterwards,
+// so a visitor may keep it. worker identifies the calling goroutine (0..workers-1).
+type visitFunc func(worker int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error
+
+type task struct {
+	p     *pack
+	i     int32
+	typ   plumbing.ObjectType
+	base  []byte // nil for a root: a whole object, or a delta whose base lives elsewhere
+	loose plumbing.Hash
+}
+
+// deltaTree holds, for each entry of a pack, the entries that are deltas against it.
+type deltaTree struct {
+	first []int32 // children of i are kids[first[i]:first[i+1]]
+	kids  []int32
+	roots []int32
+	skip  []bool // entry also present in an earlier pack: still a base, not visited again
+}
+
+func (s *store) deltaTree(pi int) (*deltaTree, error) {
+	p := s.packs[pi]
+	n := len(p.entries)
+	parent := make([]int32, n)
+	count := make([]int32, n+1)
+	t := &deltaTree{}
+	for i := range n {
+		h, err := p.header(i)
+		if err != nil {
+			return nil, fmt.Errorf("pack %s: entry %s: %w", filepath.Base(p.path), p.entries[i].hash, err)
+		}
+		parent[i] = -1
+		if h.typ == plumbing.OFSDeltaObject || h.typ == plumbing.REFDeltaObject {
+			if b, ok := p.baseOf(i, h); ok && b != i {
+				parent[i] = int32(b)
+				count[b]++
+			}
+		}
+		if parent[i] < 0 {
+			t.roots = append(t.roots, int32(i))
+		}
+	}
+	t.first = make([]int32, n+1)
+	for i := range n {
+		t.first[i+1] = t.first[i] + count[i]
+	}
+	t.kids = make([]int32, t.first[n])
+	fill := slices.Clone(t.first[:n])
+	for i := range n {
+		if b := parent[i]; b >= 0 {
+			t.kids[fill[b]] = int32(i)
+			fill[b]++
+		}
+	}
+	// Detect cycles (only a corrupt pack has them): every entry must hang below a root.
+	seen := 0
+	stack := slices.Clone(t.roots)
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		seen++
+		stack = append(stack, t.kids[t.first[i]:t.first[i+1]]...)
+	}
+	if seen != n {
+		return nil, fmt.Errorf("pack %s: delta cycle", filepath.Base(p.path))
+	}
+	if pi > 0 {
+		t.skip = make([]bool, n)
+		for i, e := range p.entries {
+			for _, q := range s.packs[:pi] {
+				if _, ok := q.find(e.hash); ok {
+					t.skip[i] = true
+					break
+				}
+			}
+		}
+	}
+	return t, nil
+}
+
+// each visits every object of the store exactly once, in parallel. Objects present in several
+// packs, or both loose and packed, are visited once.
+func (s *store) each(ctx context.Context, workers int, visit visitFunc) error {
+	if workers < 1 {
+		workers = 1
+	}
+	trees := make([]*deltaTree, len(s.packs))
+	byPack := map[*pack]*deltaTree{}
+	var total int64
+	for i := range s.packs {
+		t, err := s.deltaTree(i)
+		if err != nil {
+			return err
+		}
+		trees[i] = t
+		byPack[s.packs[i]] = t
+		total += int64(len(t.roots))
+	}
+	var loose []plumbing.Hash
+	for _, h := range s.loose {
+		if !s.inPacks(h) {
+			loose = append(loose, h)
+		}
+	}
+	total += int64(len(loose))
+	if total == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan task, 4096)
+	var pending atomic.Int64
+	pending.Store(total)
+	var firstErr error
+	var errOnce sync.Once
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+
+	go func() {
+		for pi, t := range trees {
+			for _, r := range t.roots {
+				select {
+				case queue <- task{p: s.packs[pi], i: r}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		for _, h := range loose {
+			select {
+			case queue <- task{loose: h}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			z := new(inflater)
+			var run func(p *pack, t *deltaTree, i int32, typ plumbing.ObjectType, data []byte) error
+			run = func(p *pack, t *deltaTree, i int32, typ plumbing.ObjectType, data []byte) error {
+				if t.skip == nil || !t.skip[i] {
+					if err := visit(w, p.entries[i].hash, typ, data); err != nil {
+						return err
+					}
+				}
+				kids := t.kids[t.first[i]:t.first[i+1]]
+				for k, c := range kids {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					// Hand siblings to idle workers so one wide delta tree does not serialise
+					// the tail of the pass.
+					if k < len(kids)-1 && len(queue) < workers {
+						pending.Add(1)
+						select {
+						case queue <- task{p: p, i: c, typ: typ, base: data}:
+							continue
+						default:
+							pending.Add(-1)
+						}
+					}
+					cdata, err := s.applyChild(z, p, int(c), data)
+					if err != nil {
+						return err
+					}
+					if err := run(p, t, c, typ, cdata); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			for {
+				var tk task
+				var ok bool
+				select {
+				case tk, ok = <-queue:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+				var err error
+				switch {
+				case tk.p == nil:
+					var typ plumbing.ObjectType
+					var data []byte
+					typ, data, err = s.readLoose(tk.loose)
+					if err == nil {
+						err = visit(w, tk.loose, typ, data)
+					}
+				case tk.base != nil:
+					var data []byte
+					data, err = s.applyChild(z, tk.p, int(tk.i), tk.base)
+					if err == nil {
+						err = run(tk.p, byPack[tk.p], tk.i, tk.typ, data)
+					}
+				default:
+					var typ plumbing.ObjectType
+					var data []byte
+					typ, data, err = tk.p.object(z, int(tk.i), s)
+					if err == nil {
+						err = run(tk.p, byPack[tk.p], tk.i, typ, data)
+					}
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+				if pending.Add(-1) == 0 {
+					close(queue)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func (s *store) applyChild(z *inflater, p *pack, i int, base []byte) ([]byte, error) {
+	h, err := p.header(i)
+	if err != nil {
+		return nil, err
+	}
+	delta, err := p.rawData(z, i, h)
+	if err != nil {
+		return nil, fmt.Errorf("inflate %s: %w", p.entries[i].hash, err)
+	}
+	return patch(base, delta, p.entries[i].hash)
+}
+
+func (s *store) inPacks(h plumbing.Hash) bool {
+	for _, p := range s.packs {
+		if _, ok := p.find(h); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// gitDirOf returns the git directory of a repository path (bare or not) and whether the
+// repository has a working tree.
+func gitDirOf(path string) (gitDir string, bare bool, err error) {
+	dotGit := filepath.Join(path, ".git")
+	fi, err := os.Stat(dotGit)
+	switch {
+	case err == nil && fi.IsDir():
+		return dotGit, false, nil
+	case err == nil:
+		// A .git file ("gitdir: ...") belongs to a linked worktree or a submodule.
+		b, err := os.ReadFile(dotGit)
+		if err != nil {
+			return "", false, err
+		}
+		line := strings.TrimSpace(string(b))
+		if !strings.HasPrefix(line, "gitdir:") {
+			return "", false, fmt.Errorf("%s: not a git repository", path)
+		}
+		dir := strings.TrimSpace(strings.TrimPrefix(line, "gitdir:"))
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(path, dir)
+		}
+		return dir, false, nil
+	}
+	if _, err := os.Stat(filepath.Join(path, "objects")); err == nil {
+		if _, err := os.Stat(filepath.Join(path, "HEAD")); err == nil {
+			return path, true, nil
+		}
+	}
+	return "", false, fmt.Errorf("%s: not a git repository", path)
+}

@@ -1,0 +1,690 @@
+// Package search is the `github.search` step: find where GitHub holds the leaked value —
+// secret-scanning alerts and their locations, code search, and the logs of Actions runs — and
+// date the earliest sighting. It only reads. Every place is reported by repository, path, line,
+// commit or run; the value itself and GitHub's text fragments around it never leave the step.
+package search
+
+import (
+	"archive/zip"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/integrations/logs"
+	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/github/ghclient"
+)
+
+// Search's parameters.
+type Search struct {
+	// Secret is the leaked value. Only exact matches count.
+	Secret string `yaml:"secret"`
+	// Org and Repos (owner/name) say where to look; at least one is needed.
+	Org   string   `yaml:"org"`
+	Repos []string `yaml:"repos"`
+	// SecretType filters the secret-scanning alerts listed (default openai_api_key; "all" lists
+	// every type). GitHub's identifier for OpenAI keys is not in go-github's source, so it is a
+	// parameter: matching is by the exact value either way, the type only narrows the listing.
+	SecretType string `yaml:"secret_type"`
+	// Since (RFC 3339 or YYYY-MM-DD) limits the Actions runs scanned to those created since.
+	Since string `yaml:"since"`
+	// SearchCode and ScanActionsLogs switch those searches off (both default true).
+	SearchCode      *bool `yaml:"search_code"`
+	ScanActionsLogs *bool `yaml:"scan_actions_logs"`
+	// MaxRuns bounds the runs scanned per repository, newest first (default 100).
+	MaxRuns int `yaml:"max_runs"`
+	// Concurrency bounds parallel log downloads and alert listings (default 4): GitHub answers
+	// bursts with secondary rate limits.
+	Concurrency int `yaml:"concurrency"`
+
+	client searcher // tests
+}
+
+type searcher interface {
+	CheckAccess(ctx context.Context, repos ...string) error
+	ListSecretAlerts(ctx context.Context, scope github.AlertScope, secretType, state string) ([]github.Alert, error)
+	AlertLocations(ctx context.Context, repo string, number int64) ([]github.Location, error)
+	SearchCodeResult(ctx context.Context, query string, scope github.Scope) (*github.CodeSearch, error)
+	ListWorkflowRuns(ctx context.Context, repo string, since time.Time) ([]github.WorkflowRun, error)
+	RunLogs(ctx context.Context, repo string, runID int64) (*zip.Reader, error)
+}
+
+var _ searcher = (*github.Client)(nil)
+
+// Kind registers the step.
+var Kind = steps.Kind{
+	Name: "github.search",
+	New:  func() steps.Step { return &Search{} },
+	Outputs: []string{"repos", "locations", "alerts", "runs_with_secret", "first_seen", "count",
+		"incomplete"},
+	Summary: "find the leaked value in GitHub secret-scanning alerts, code search and Actions run logs (read-only)",
+}
+
+const (
+	defaultSecretType  = "openai_api_key"
+	allSecretTypes     = "all"
+	defaultMaxRuns     = 100
+	defaultConcurrency = 4
+	// needleLen is how much of the secret's end code search is given: distinctive enough to
+	// find nothing else, short enough for GitHub's query limits (a key is up to ~160 chars).
+	needleLen = 24
+)
+
+// Location kinds.
+const (
+	KindAlert      = "alert"
+	KindCode       = "code"
+	KindActionsLog = "actions_log"
+)
+
+// Validate checks the parameters.
+func (s *Search) Validate() error {
+	var errs []error
+	secret := strings.TrimSpace(s.Secret)
+	switch {
+	case secret == "":
+		errs = append(errs, errors.New("secret: the leaked value is required"))
+	case !isKeyID(secret) && len(secret) < redact.MinLen:
+		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen))
+	case strings.ContainsAny(secret, "\r\n"):
+		errs = append(errs, errors.New("secret: contains a line break"))
+	}
+	if strings.ContainsAny(s.Org, "/ \t") {
+		errs = append(errs, fmt.Errorf("org: %q is not an organization login", s.Org))
+	}
+	for i, r := range s.Repos {
+		if !validRepo(r) {
+			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, r))
+		}
+	}
+	if strings.ContainsAny(s.SecretType, " \t") {
+		errs = append(errs, fmt.Errorf("secret_type: %q contains a space (a comma list is allowed)", s.SecretType))
+	}
+	if _, err := parseSince(s.Since); err != nil {
+		errs = append(errs, err)
+	}
+	if s.MaxRuns < 0 {
+		errs = append(errs, errors.New("max_runs: must be positive"))
+	}
+	if s.Concurrency < 0 || s.Concurrency > 32 {
+		errs = append(errs, errors.New("concurrency: between 1 and 32"))
+	}
+	return errors.Join(errs...)
+}
+
+// Preflight checks the token and that every named repository is visible to it. With no org
+// and no repos the step will not touch GitHub, and a team without a token is not stopped.
+func (s *Search) Preflight(ctx context.Context, env *steps.Env) error {
+	if s.Org == "" && len(s.Repos) == 0 {
+		return nil
+	}
+	c, err := s.api(env)
+	if err != nil {
+		return err
+	}
+	if err := c.CheckAccess(ctx, s.Repos...); err != nil {
+		return fmt.Errorf("GitHub: %w", credential(err))
+	}
+	return nil
+}
+
+func (s *Search) api(env *steps.Env) (searcher, error) {
+	if s.client != nil {
+		return s.client, nil
+	}
+	return ghclient.Client(env)
+}
+
+// result gathers findings from concurrent searches.
+type result struct {
+	mu         sync.Mutex
+	locations  []map[string]any
+	alerts     []map[string]any
+	runs       []map[string]any
+	first      time.Time
+	incomplete bool
+	notes      []string
+	// counters for the summary
+	codeHits, codeConfirmed, runsScanned, runsExpired int
+}
+
+func (r *result) seen(t time.Time) {
+	if !t.IsZero() && (r.first.IsZero() || t.Before(r.first)) {
+		r.first = t.UTC()
+	}
+}
+
+func (r *result) note(format string, args ...any) {
+	r.incomplete = true
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+func location(kind, repo string) map[string]any {
+	return map[string]any{"kind": kind, "repo": repo, "path": "", "line": 0, "commit": "", "run_id": int64(0),
+		"url": "", "alert": int64(0), "confirmed": true}
+}
+
+// Run searches.
+func (s *Search) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
+	secret := strings.TrimSpace(s.Secret)
+	if secret != "" && !isKeyID(secret) {
+		env.Secret(secret)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if isKeyID(secret) {
+		return nil, &steps.Skip{Reason: "only a key ID was given; searching GitHub needs the leaked value itself"}
+	}
+	if s.Org == "" && len(s.Repos) == 0 {
+		return nil, &steps.Skip{Reason: "no org or repos to search"}
+	}
+	since, _ := parseSince(s.Since)
+	c, err := s.api(env)
+	if err != nil {
+		return nil, err
+	}
+	res := &result{}
+	if err := s.alerts(ctx, c, secret, res); err != nil {
+		return nil, err
+	}
+	if s.SearchCode == nil || *s.SearchCode {
+		if err := s.code(ctx, c, secret, res); err != nil {
+			return nil, err
+		}
+	}
+	if s.ScanActionsLogs == nil || *s.ScanActionsLogs {
+		if err := s.actions(ctx, c, secret, since, res); err != nil {
+			return nil, err
+		}
+	}
+	out := s.outputs(res)
+	s.summary(env, secret, res, out)
+	return out, nil
+}
+
+func (s *Search) secretType() string {
+	switch s.SecretType {
+	case "":
+		return defaultSecretType
+	case allSecretTypes:
+		return ""
+	}
+	return s.SecretType
+}
+
+func (s *Search) workers() int {
+	if s.Concurrency > 0 {
+		return s.Concurrency
+	}
+	return defaultConcurrency
+}
+
+// alerts lists alerts of every state (a resolved alert still marks a place the value was) and
+// keeps those whose secret is exactly the leaked value.
+func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *result) error {
+	listed, err := listAlerts(ctx, c, s.Org, s.Repos, s.secretType(), s.workers(), res.note)
+	if err != nil {
+		return err
+	}
+	var matching []github.Alert
+	for _, a := range listed {
+		if a.Secret == secret {
+			matching = append(matching, a)
+		}
+	}
+	locs := make([][]github.Location, len(matching))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.workers())
+	for i, a := range matching {
+		g.Go(func() error {
+			ls, err := c.AlertLocations(gctx, a.Repo, a.Number)
+			switch {
+			case errors.Is(err, github.ErrNotFound) || errors.Is(err, github.ErrForbidden):
+				res.mu.Lock()
+				res.note("locations of alert %s#%d: %v", a.Repo, a.Number, err)
+				res.mu.Unlock()
+			case err != nil:
+				return credential(err)
+			}
+			locs[i] = ls
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, a := range matching {
+		res.alerts = append(res.alerts, map[string]any{"repo": a.Repo, "number": a.Number, "state": a.State, "url": a.HTMLURL})
+		res.seen(a.CreatedAt)
+		if len(locs[i]) == 0 {
+			l := location(KindAlert, a.Repo)
+			l["alert"], l["url"] = a.Number, a.HTMLURL
+			res.locations = append(res.locations, l)
+			continue
+		}
+		for _, loc := range locs[i] {
+			l := location(KindAlert, a.Repo)
+			l["alert"], l["url"] = a.Number, a.HTMLURL
+			l["path"], l["line"], l["commit"] = loc.Path, loc.StartLine, loc.CommitSHA
+			if loc.Type != "" && loc.Type != "commit" && loc.Path == "" {
+				l["path"] = loc.Type // issue_title, wiki_commit, ...: where, when there is no file
+			}
+			res.locations = append(res.locations, l)
+		}
+	}
+	return nil
+}
+
+// listAlerts lists an org's alerts and each named repository's. When the org listing is refused
+// (it needs an org admin or security manager) the named repositories of that org are listed one
+// by one instead; a repository without secret scanning is noted, not fatal.
+func listAlerts(ctx context.Context, c searcher, org string, repos []string, secretType string, workers int,
+	note func(string, ...any)) ([]github.Alert, error) {
+	var out []github.Alert
+	orgListed := false
+	if org != "" {
+		as, err := c.ListSecretAlerts(ctx, github.Scope{Org: org}, secretType, "")
+		switch {
+		case tolerated(err):
+			note("secret-scanning alerts of org %s: %v", org, err)
+		case err != nil:
+			return nil, credential(err)
+		default:
+			orgListed = true
+			out = append(out, as...)
+		}
+	}
+	var rest []string
+	for _, r := range repos {
+		owner, _, _ := strings.Cut(r, "/")
+		if orgListed && strings.EqualFold(owner, org) {
+			continue
+		}
+		rest = append(rest, r)
+	}
+	per := make([][]github.Alert, len(rest))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i, r := range rest {
+		g.Go(func() error {
+			as, err := c.ListSecretAlerts(gctx, github.Scope{Repos: []string{r}}, secretType, "")
+			switch {
+			case tolerated(err):
+				mu.Lock()
+				note("secret-scanning alerts of %s: %v", r, err)
+				mu.Unlock()
+			case err != nil:
+				return credential(err)
+			}
+			per[i] = as
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var all []github.Alert
+	seen := map[string]bool{}
+	for _, as := range append([][]github.Alert{out}, per...) {
+		for _, a := range as {
+			if k := fmt.Sprintf("%s#%d", strings.ToLower(a.Repo), a.Number); !seen[k] {
+				seen[k] = true
+				all = append(all, a)
+			}
+		}
+	}
+	return all, nil
+}
+
+// code runs one code search for the secret's tail and confirms each hit with its fragments.
+func (s *Search) code(ctx context.Context, c searcher, secret string, res *result) error {
+	needle := secret[max(0, len(secret)-needleLen):]
+	if strings.ContainsAny(needle, "\" \t") {
+		res.note("code search skipped: the secret's end holds a quote or a space, which a code-search phrase cannot carry")
+		return nil
+	}
+	scope := github.Scope{Org: s.Org}
+	for _, r := range s.Repos {
+		owner, _, _ := strings.Cut(r, "/")
+		if s.Org == "" || !strings.EqualFold(owner, s.Org) {
+			scope.Repos = append(scope.Repos, r)
+		}
+	}
+	cs, err := c.SearchCodeResult(ctx, `"`+needle+`"`, scope)
+	switch {
+	case tolerated(err) || errors.Is(err, github.ErrInvalid):
+		res.note("code search: %v", err)
+		return nil
+	case err != nil:
+		return credential(err)
+	}
+	if cs.Incomplete {
+		res.note("code search: GitHub's answer is incomplete (a timeout, or more than 1000 results)")
+	}
+	for _, h := range cs.Hits {
+		confirmed, keep := confirm(h.Fragments, secret, needle)
+		if !keep {
+			continue
+		}
+		res.codeHits++
+		if confirmed {
+			res.codeConfirmed++
+		}
+		l := location(KindCode, h.Repo)
+		l["path"], l["url"], l["confirmed"] = h.Path, h.URL, confirmed
+		res.locations = append(res.locations, l)
+	}
+	return nil
+}
+
+// confirm decides a code-search hit from its fragments. Code search ignores case and matches
+// only the tail, so a fragment holding the whole value confirms the hit; one holding the exact
+// tail (GitHub cuts long lines) keeps it unconfirmed; fragments without even the exact tail
+// mean another value that only looks alike, and the hit is dropped. No fragments: unconfirmed.
+func confirm(fragments []string, secret, needle string) (confirmed, keep bool) {
+	if len(fragments) == 0 {
+		return false, true
+	}
+	for _, f := range fragments {
+		if strings.Contains(f, secret) {
+			return true, true
+		}
+	}
+	for _, f := range fragments {
+		if strings.Contains(f, needle) {
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// actions scans the logs of the runs of every named repository, and of every repository the
+// alerts and code search found: the GitHub client cannot list an organization's repositories.
+func (s *Search) actions(ctx context.Context, c searcher, secret string, since time.Time, res *result) error {
+	repos := slices.Clone(s.Repos)
+	for _, l := range res.locations {
+		repos = append(repos, l["repo"].(string))
+	}
+	repos = uniqueFold(repos)
+	if s.Org != "" && len(s.Repos) == 0 {
+		which := "in none: no repository of org " + s.Org + " had another finding"
+		if len(repos) > 0 {
+			which = "only in " + strings.Join(repos, ", ") + ", where other findings were"
+		}
+		res.note("Actions logs: the org's repositories cannot be listed, so runs were scanned %s; name repositories in repos to scan theirs", which)
+	}
+	maxRuns := s.MaxRuns
+	if maxRuns == 0 {
+		maxRuns = defaultMaxRuns
+	}
+	var runs []github.WorkflowRun
+	for _, r := range repos {
+		rs, err := c.ListWorkflowRuns(ctx, r, since)
+		switch {
+		case tolerated(err):
+			res.note("Actions runs of %s: %v", r, err)
+			continue
+		case err != nil:
+			return credential(err)
+		}
+		if len(rs) > maxRuns {
+			res.note("Actions runs of %s: scanned the newest %d of %d (raise max_runs or set since)", r, maxRuns, len(rs))
+			rs = rs[:maxRuns]
+		}
+		runs = append(runs, rs...)
+	}
+	hits := make([]runHit, len(runs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.workers())
+	for i, run := range runs {
+		g.Go(func() error {
+			h, err := scanRun(gctx, c, run.Repo, run.ID, secret)
+			if errors.Is(err, github.ErrNotFound) {
+				h.expired = true
+				err = nil
+			}
+			if err != nil {
+				return credential(err)
+			}
+			hits[i] = h
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, run := range runs {
+		h := hits[i]
+		if h.expired {
+			res.runsExpired++
+			continue
+		}
+		res.runsScanned++
+		for _, e := range h.errs {
+			res.note("run %d in %s: %v", run.ID, run.Repo, e)
+		}
+		if len(h.files) == 0 {
+			continue
+		}
+		res.runs = append(res.runs, map[string]any{"repo": run.Repo, "run_id": run.ID, "confirmed": true})
+		if h.first.IsZero() {
+			res.seen(run.CreatedAt)
+		} else {
+			res.seen(h.first)
+		}
+		for _, f := range h.files {
+			l := location(KindActionsLog, run.Repo)
+			l["path"], l["line"], l["run_id"], l["url"], l["commit"] = f.name, f.line, run.ID, run.HTMLURL, run.HeadSHA
+			res.locations = append(res.locations, l)
+		}
+	}
+	return nil
+}
+
+type fileHit struct {
+	name string
+	line int
+}
+
+type runHit struct {
+	files   []fileHit
+	first   time.Time
+	errs    []error // files that could not be read: a gap, not a failure
+	expired bool
+}
+
+// scanRun downloads a run's logs and scans every file in them. Logs already deleted or expired
+// give an error matching github.ErrNotFound.
+func scanRun(ctx context.Context, c searcher, repo string, runID int64, secret string) (runHit, error) {
+	var h runHit
+	zr, err := c.RunLogs(ctx, repo, runID)
+	if err != nil {
+		return h, err
+	}
+	opts := logs.Options{Secrets: [][]byte{[]byte(secret)}, Mask: func(b []byte) string { return redact.Mask(string(b)) },
+		MaxFindings: 1}
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			h.errs = append(h.errs, fmt.Errorf("open %s: %w", f.Name, err))
+			continue
+		}
+		r, err := logs.ScanReader(ctx, f.Name, rc, opts)
+		rc.Close()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return h, ctxErr
+		}
+		if err != nil {
+			h.errs = append(h.errs, err)
+		}
+		if r == nil || len(r.Findings) == 0 {
+			continue
+		}
+		h.files = append(h.files, fileHit{name: f.Name, line: r.Findings[0].Line})
+		if !r.FirstSeen.IsZero() && (h.first.IsZero() || r.FirstSeen.Before(h.first)) {
+			h.first = r.FirstSeen
+		}
+	}
+	return h, nil
+}
+
+func (s *Search) outputs(res *result) steps.Outputs {
+	slices.SortStableFunc(res.locations, func(a, b map[string]any) int {
+		return cmp.Or(
+			strings.Compare(a["kind"].(string), b["kind"].(string)),
+			strings.Compare(strings.ToLower(a["repo"].(string)), strings.ToLower(b["repo"].(string))),
+			cmp.Compare(a["alert"].(int64), b["alert"].(int64)),
+			cmp.Compare(a["run_id"].(int64), b["run_id"].(int64)),
+			strings.Compare(a["path"].(string), b["path"].(string)),
+			cmp.Compare(a["line"].(int), b["line"].(int)),
+		)
+	})
+	var repos []string
+	for _, l := range res.locations {
+		repos = append(repos, l["repo"].(string))
+	}
+	repos = uniqueFold(repos)
+	slices.SortFunc(repos, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	first := ""
+	if !res.first.IsZero() {
+		first = res.first.Format(time.RFC3339)
+	}
+	// Empty lists, never nil: later templates render them with json, and null is not a list.
+	return steps.Outputs{
+		"repos":            nonNil(repos),
+		"locations":        nonNil(res.locations),
+		"alerts":           nonNil(res.alerts),
+		"runs_with_secret": nonNil(res.runs),
+		"first_seen":       first,
+		"count":            len(res.locations),
+		"incomplete":       res.incomplete,
+	}
+}
+
+func (s *Search) summary(env *steps.Env, secret string, res *result, out steps.Outputs) {
+	where := []string{}
+	if s.Org != "" {
+		where = append(where, "org "+s.Org)
+	}
+	if len(s.Repos) > 0 {
+		where = append(where, fmt.Sprintf("%d repositories", len(s.Repos)))
+	}
+	repos := out["repos"].([]string)
+	found := "found nowhere"
+	if len(repos) > 0 {
+		found = fmt.Sprintf("found in %d repositories: %s", len(repos), strings.Join(repos, ", "))
+	}
+	if f := out["first_seen"].(string); f != "" {
+		found += "; first seen " + f
+	}
+	env.Log(fmt.Sprintf("searched %s for %s: %d secret-scanning alert(s), %d code-search file(s) (%d confirmed), "+
+		"%d of %d Actions run(s) scanned hold it (%d with expired logs); %s",
+		strings.Join(where, " and "), redact.Mask(secret), len(res.alerts), res.codeHits, res.codeConfirmed,
+		len(res.runs), res.runsScanned, res.runsExpired, found),
+		map[string]any{"alerts": len(res.alerts), "code_files": res.codeHits, "runs_with_secret": len(res.runs),
+			"runs_scanned": res.runsScanned, "count": out["count"], "incomplete": res.incomplete})
+	const show = 20
+	for i, l := range res.locations {
+		if i == show {
+			env.Logf("  … and %d more", len(res.locations)-show)
+			break
+		}
+		env.Logf("  %s", describe(l))
+	}
+	for _, n := range res.notes {
+		env.Logf("note: %s", n)
+	}
+}
+
+func describe(l map[string]any) string {
+	repo, path, line := l["repo"].(string), l["path"].(string), l["line"].(int)
+	at := path
+	if line > 0 {
+		at = fmt.Sprintf("%s:%d", path, line)
+	}
+	switch l["kind"] {
+	case KindAlert:
+		s := fmt.Sprintf("alert %s#%d %s", repo, l["alert"], at)
+		if c := l["commit"].(string); c != "" {
+			s += " (commit " + c[:min(len(c), 12)] + ")"
+		}
+		return strings.TrimSpace(s)
+	case KindCode:
+		s := fmt.Sprintf("code %s %s", repo, at)
+		if !l["confirmed"].(bool) {
+			s += " (tail matches; GitHub's fragment was too short to confirm the whole value)"
+		}
+		return s
+	default:
+		return fmt.Sprintf("Actions run %d in %s, %s", l["run_id"], repo, at)
+	}
+}
+
+// tolerated errors leave a gap to note rather than fail the search: a repository without secret
+// scanning or Actions, a source the token may not read.
+func tolerated(err error) bool {
+	return errors.Is(err, github.ErrNotFound) || errors.Is(err, github.ErrForbidden)
+}
+
+// credential marks a rejected token as a credential error (exit code 4).
+func credential(err error) error {
+	if errors.Is(err, github.ErrUnauthorized) || errors.Is(err, github.ErrForbidden) {
+		return fmt.Errorf("%w: %w", steps.ErrCredentials, err)
+	}
+	return err
+}
+
+func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
+
+func validRepo(r string) bool {
+	owner, name, ok := strings.Cut(r, "/")
+	return ok && owner != "" && name != "" && !strings.ContainsAny(name, "/ \t") && !strings.ContainsAny(owner, " \t")
+}
+
+// parseSince reads an RFC 3339 time or a date; empty means no limit.
+func parseSince(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("since: %q: want an RFC 3339 time (2024-05-01T10:00:00Z) or a date", v)
+}
+
+func uniqueFold(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if k := strings.ToLower(s); !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,509 @@
+package search
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/integrations/github/githubsim"
+	"github.com/respond-sec/respond/internal/fakekey"
+	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/github/ghclient"
+)
+
+// recorder is what a test Env hands out and what the step handed back.
+type recorder struct {
+	mu      sync.Mutex
+	secrets []string
+	logs    []string
+	intents []steps.Intent
+}
+
+func (r *recorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.logs, "\n")
+}
+
+func newEnv(vars map[string]string) (*steps.Env, *recorder) {
+	rec := &recorder{}
+	var shared sync.Map
+	var build sync.Mutex
+	env := &steps.Env{
+		RunID: "run-test", StepID: "search", Attempt: 1,
+		Getenv: func(k string) string { return vars[k] },
+		Now:    time.Now,
+		Secret: func(v ...string) {
+			rec.mu.Lock()
+			rec.secrets = append(rec.secrets, v...)
+			rec.mu.Unlock()
+		},
+		Log: func(msg string, data map[string]any) {
+			rec.mu.Lock()
+			rec.logs = append(rec.logs, fmt.Sprintf("%s %v", msg, data))
+			rec.mu.Unlock()
+		},
+		Intent: func(name string, data map[string]any) error {
+			rec.mu.Lock()
+			rec.intents = append(rec.intents, steps.Intent{Name: name, Data: data})
+			rec.mu.Unlock()
+			return nil
+		},
+		Shared: func(key string, fn func() (any, error)) (any, error) {
+			build.Lock()
+			defer build.Unlock()
+			if v, ok := shared.Load(key); ok {
+				return v, nil
+			}
+			v, err := fn()
+			if err != nil {
+				return nil, err
+			}
+			shared.Store(key, v)
+			return v, nil
+		},
+	}
+	return env, rec
+}
+
+// noLeak fails if any 12-character window of secret appears in any text.
+func noLeak(t *testing.T, secret string, texts ...string) {
+	t.Helper()
+	const w = 12
+	for _, text := range texts {
+		for i := 0; i+w <= len(secret); i++ {
+			if strings.Contains(text, secret[i:i+w]) {
+				t.Fatalf("secret window %d leaked into %q", i, text)
+			}
+		}
+	}
+}
+
+func outText(t *testing.T, out steps.Outputs) string {
+	t.Helper()
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type fixture struct {
+	sim    *githubsim.Server
+	url    string
+	token  string
+	secret string
+	other  string
+	env    *steps.Env
+	rec    *recorder
+}
+
+var (
+	t0     = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	commit = strings.Repeat("c0ffee", 6) + "c0ff"
+)
+
+// world plants the secret in acme/api (two alerts, a file, a run log), in acme/web (a run log
+// older than the rest, a file with a look-alike in other case), and outside the scope
+// (other/tool); decoys hold another key.
+func world(secret, other string) githubsim.World {
+	logLine := func(ts time.Time, msg string) string { return ts.Format(time.RFC3339Nano) + " " + msg + "\n" }
+	return githubsim.World{Repos: []githubsim.Repo{
+		{Name: "acme/api",
+			Files: []githubsim.File{
+				{Path: "config/settings.py", Content: "DEBUG = False\nOPENAI_API_KEY = \"" + secret + "\"\n"},
+				{Path: "README.md", Content: "nothing\n"},
+				{Path: "decoy.env", Content: "KEY=" + other + "\n"},
+			},
+			Alerts: []githubsim.Alert{
+				{Number: 1, SecretType: "openai_api_key", Secret: secret, CreatedAt: t0.Add(2 * time.Hour),
+					Locations: []githubsim.Location{
+						{Path: "config/settings.py", StartLine: 2, CommitSHA: commit},
+						{Path: "old/app.py", StartLine: 7, CommitSHA: commit},
+					}},
+				{Number: 2, SecretType: "openai_api_key", Secret: other, CreatedAt: t0},
+				{Number: 3, SecretType: "github_personal_access_token", Secret: secret, CreatedAt: t0},
+			},
+			Runs: []githubsim.Run{
+				{ID: 101, Name: "CI", HeadSHA: commit, CreatedAt: t0.Add(time.Hour), Jobs: []githubsim.Job{
+					{Name: "build", Log: logLine(t0.Add(time.Hour), "Run make") + logLine(t0.Add(time.Hour+time.Minute), "key="+secret)},
+					{Name: "test", Log: logLine(t0.Add(time.Hour), "ok")},
+				}},
+				{ID: 102, Name: "CI", CreatedAt: t0.Add(3 * time.Hour), Jobs: []githubsim.Job{
+					{Name: "build", Log: logLine(t0.Add(3*time.Hour), "key="+other)},
+				}},
+			}},
+		{Name: "acme/web",
+			Files: []githubsim.File{{Path: "src/x.js", Content: "k='" + strings.ToLower(secret) + "'\n"}},
+			Runs: []githubsim.Run{
+				{ID: 201, Name: "Deploy", CreatedAt: t0.Add(-24 * time.Hour), Jobs: []githubsim.Job{
+					{Name: "deploy", Log: "no timestamp here " + secret + "\n"},
+				}},
+				{ID: 202, Name: "Deploy", CreatedAt: t0.Add(-48 * time.Hour), Jobs: []githubsim.Job{
+					{Name: "deploy", Log: logLine(t0.Add(-48*time.Hour), "nothing")},
+				}},
+			}},
+		{Name: "other/tool",
+			Files: []githubsim.File{{Path: "k.txt", Content: secret}},
+			Alerts: []githubsim.Alert{
+				{Number: 1, SecretType: "openai_api_key", Secret: secret, CreatedAt: t0.Add(-72 * time.Hour)},
+			}},
+	}}
+}
+
+func setup(t *testing.T, seed uint64, mk func(secret, other string) githubsim.World) *fixture {
+	t.Helper()
+	keys := fakekey.New(seed)
+	f := &fixture{token: keys.GitHubToken(), secret: keys.OpenAIProjectKey(), other: keys.OpenAIProjectKey()}
+	f.sim = githubsim.New(githubsim.Options{Token: f.token, Seed: seed})
+	if err := f.sim.Seed(mk(f.secret, f.other)); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f.sim)
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	f.env, f.rec = newEnv(map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
+	return f
+}
+
+func loc(kind, repo, path string, line int, commit string, runID, alert int64, url string, confirmed bool) map[string]any {
+	return map[string]any{"kind": kind, "repo": repo, "path": path, "line": line, "commit": commit, "run_id": runID,
+		"url": url, "alert": alert, "confirmed": confirmed}
+}
+
+const web = "https://github.sim.invalid/"
+
+func TestSearchRepos(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 1, world)
+	s := &Search{Secret: f.secret, Repos: []string{"acme/api", "acme/web"}}
+	if err := s.Preflight(t.Context(), f.env); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(t.Context(), f.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alertURL := web + "acme/api/security/secret-scanning/1"
+	settingsSHA := blob("DEBUG = False\nOPENAI_API_KEY = \"" + f.secret + "\"\n")
+	want := steps.Outputs{
+		"repos": []string{"acme/api", "acme/web"},
+		"locations": []map[string]any{
+			loc(KindActionsLog, "acme/api", "0_build.txt", 2, commit, 101, 0, web+"acme/api/actions/runs/101", true),
+			loc(KindActionsLog, "acme/web", "0_deploy.txt", 1, "", 201, 0, web+"acme/web/actions/runs/201", true),
+			loc(KindAlert, "acme/api", "config/settings.py", 2, commit, 0, 1, alertURL, true),
+			loc(KindAlert, "acme/api", "old/app.py", 7, commit, 0, 1, alertURL, true),
+			loc(KindCode, "acme/api", "config/settings.py", 0, "", 0, 0, web+"acme/api/blob/"+settingsSHA+"/config/settings.py", true),
+		},
+		"alerts":           []map[string]any{{"repo": "acme/api", "number": int64(1), "state": "open", "url": alertURL}},
+		"runs_with_secret": []map[string]any{{"repo": "acme/api", "run_id": int64(101), "confirmed": true}, {"repo": "acme/web", "run_id": int64(201), "confirmed": true}},
+		// Run 201 has no timestamps in its log, so its creation dates it: a day before t0.
+		"first_seen": t0.Add(-24 * time.Hour).Format(time.RFC3339),
+		"count":      5,
+		"incomplete": false,
+	}
+	if d := cmp.Diff(want, out); d != "" {
+		t.Errorf("outputs (-want +got):\n%s", d)
+	}
+	if !containsStr(f.rec.secrets, f.secret) {
+		t.Error("the secret was not registered for redaction")
+	}
+	logText := f.rec.text()
+	for _, w := range []string{"1 secret-scanning alert(s)", "1 code-search file(s) (1 confirmed)", "2 of 4 Actions run(s)", "found in 2 repositories: acme/api, acme/web"} {
+		if !strings.Contains(logText, w) {
+			t.Errorf("summary lacks %q:\n%s", w, logText)
+		}
+	}
+	noLeak(t, f.secret, outText(t, out), logText)
+}
+
+func TestSearchOrg(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 2, world)
+	s := &Search{Secret: f.secret, Org: "acme", Since: t0.Format(time.RFC3339)}
+	out, err := s.Run(t.Context(), f.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With only the org, runs are scanned in the repositories other findings named: acme/api
+	// (alert, code); acme/web's look-alike file is not a finding, and its runs predate since.
+	if d := cmp.Diff([]string{"acme/api"}, out["repos"]); d != "" {
+		t.Errorf("repos (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]map[string]any{{"repo": "acme/api", "run_id": int64(101), "confirmed": true}}, out["runs_with_secret"]); d != "" {
+		t.Errorf("runs (-want +got):\n%s", d)
+	}
+	if got, want := out["first_seen"], t0.Add(time.Hour+time.Minute).Format(time.RFC3339); got != want {
+		t.Errorf("first_seen = %v, want %v (the log line)", got, want)
+	}
+	if out["incomplete"] != true || !strings.Contains(f.rec.text(), "cannot be listed") {
+		t.Errorf("org-only search must say Actions coverage is partial: incomplete=%v\n%s", out["incomplete"], f.rec.text())
+	}
+	noLeak(t, f.secret, outText(t, out), f.rec.text())
+}
+
+func TestSearchSwitchesAndTypes(t *testing.T) {
+	t.Parallel()
+	no := false
+	tests := []struct {
+		name      string
+		s         Search
+		wantKinds map[string]int
+	}{
+		{"alerts only", Search{Repos: []string{"acme/api"}, SearchCode: &no, ScanActionsLogs: &no}, map[string]int{KindAlert: 2}},
+		{"all types", Search{Repos: []string{"acme/api"}, SecretType: "all", SearchCode: &no, ScanActionsLogs: &no}, map[string]int{KindAlert: 3}},
+		{"other type", Search{Repos: []string{"acme/api"}, SecretType: "github_personal_access_token", SearchCode: &no, ScanActionsLogs: &no}, map[string]int{KindAlert: 1}},
+		{"code only", Search{Repos: []string{"acme/web", "acme/api"}, SecretType: "none", ScanActionsLogs: &no}, map[string]int{KindCode: 1}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, uint64(10+i), world)
+			tc.s.Secret = f.secret
+			out, err := tc.s.Run(t.Context(), f.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, l := range out["locations"].([]map[string]any) {
+				got[l["kind"].(string)]++
+			}
+			if d := cmp.Diff(tc.wantKinds, got); d != "" {
+				t.Errorf("location kinds (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestSearchExpiredLogsAndMaxRuns(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 3, world)
+	// Deleting the logs of run 101 through the API leaves the run listed but its logs gone (410).
+	c, err := ghclient.Client(f.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteRunLogs(t.Context(), "acme/api", 101); err != nil {
+		t.Fatal(err)
+	}
+	s := &Search{Secret: f.secret, Repos: []string{"acme/api", "acme/web"}, MaxRuns: 1}
+	out, err := s.Run(t.Context(), f.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Newest run per repo only: 102 (no secret) in acme/api, 201 in acme/web.
+	if d := cmp.Diff([]map[string]any{{"repo": "acme/web", "run_id": int64(201), "confirmed": true}}, out["runs_with_secret"]); d != "" {
+		t.Errorf("runs (-want +got):\n%s", d)
+	}
+	if out["incomplete"] != true || !strings.Contains(f.rec.text(), "newest 1 of 2") {
+		t.Errorf("a max_runs cut must be reported:\n%s", f.rec.text())
+	}
+
+	f.rec.logs = nil
+	s = &Search{Secret: f.secret, Repos: []string{"acme/api"}}
+	if _, err := s.Run(t.Context(), f.env); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.rec.text(), "(1 with expired logs)") {
+		t.Errorf("expired logs not counted:\n%s", f.rec.text())
+	}
+}
+
+func TestSearchSurvivesRateLimits(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 4, world)
+	// One 429 with Retry-After: 1s on the run listing: the wrapper waits it out.
+	f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteRuns, Kind: githubsim.FaultTooManyRequests, Times: 1, RetryAfter: time.Second},
+		githubsim.Fault{Route: githubsim.RouteLogsZip, Kind: githubsim.FaultServerError, Times: 1, Status: 503})
+	s := &Search{Secret: f.secret, Repos: []string{"acme/api"}, SearchCode: new(bool)}
+	out, err := s.Run(t.Context(), f.env)
+	if err == nil {
+		t.Fatalf("a 503 on a log download must fail the step for the engine to retry; got %v", out)
+	}
+	if !steps.IsTransient(err) {
+		t.Errorf("503 error is not transient: %v", err)
+	}
+	noLeak(t, f.secret, err.Error())
+	// The engine's retry: the fault is spent, and the rate limit was waited out.
+	out, err = s.Run(t.Context(), f.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(out["runs_with_secret"].([]map[string]any)); got != 1 {
+		t.Errorf("runs with secret = %d, want 1", got)
+	}
+	if fired := f.sim.FaultsFired(); fired[0] != 1 {
+		t.Errorf("faults fired = %v", fired)
+	}
+}
+
+func TestSearchRateLimitIsTransient(t *testing.T) {
+	t.Parallel()
+	kinds := []githubsim.FaultKind{githubsim.FaultTooManyRequests, githubsim.FaultSecondaryRateLimit, githubsim.FaultPrimaryRateLimit}
+	for i, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, uint64(20+i), world)
+			f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteOrgAlerts, Kind: kind, RetryAfter: 30 * time.Second})
+			// A client that never waits hands the rate limit straight back to the engine.
+			c, err := github.New(github.Config{Token: f.token, BaseURL: f.url, MaxWait: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Search{Secret: f.secret, Org: "acme", client: c}
+			_, err = s.Run(t.Context(), f.env)
+			if !steps.IsTransient(err) || steps.RetryAfter(err) < 29*time.Second {
+				t.Fatalf("got %v (transient %v, retry after %s), want a transient error asking for 30s", err, steps.IsTransient(err), steps.RetryAfter(err))
+			}
+			if errors.Is(err, steps.ErrCredentials) {
+				t.Errorf("a rate limit is not a credential problem: %v", err)
+			}
+			noLeak(t, f.secret, err.Error(), f.rec.text())
+		})
+	}
+}
+
+func TestSearchCredentials(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 5, world)
+	env, _ := newEnv(map[string]string{ghclient.EnvBaseURL: f.url})
+	s := &Search{Secret: f.secret, Repos: []string{"acme/api"}}
+	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
+		t.Errorf("no token: got %v, want ErrCredentials", err)
+	}
+	env, _ = newEnv(map[string]string{ghclient.EnvToken: fakekey.New(99).GitHubToken(), ghclient.EnvBaseURL: f.url})
+	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
+		t.Errorf("wrong token: got %v, want ErrCredentials", err)
+	}
+	if err := (&Search{Secret: f.secret}).Preflight(t.Context(), env); err != nil {
+		t.Errorf("nothing to search needs no token: %v", err)
+	}
+	s = &Search{Secret: f.secret, Repos: []string{"acme/missing"}}
+	if err := s.Preflight(t.Context(), f.env); err == nil || !strings.Contains(err.Error(), "acme/missing") {
+		t.Errorf("invisible repo: got %v", err)
+	}
+}
+
+func TestSearchSkips(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 6, world)
+	for _, s := range []*Search{
+		{Secret: "key_abc123", Repos: []string{"acme/api"}},
+		{Secret: f.secret},
+	} {
+		_, err := s.Run(t.Context(), f.env)
+		if _, ok := steps.IsSkip(err); !ok {
+			t.Errorf("%+v: got %v, want a skip", s.Repos, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	secret := fakekey.New(7).OpenAIProjectKey()
+	tests := []struct {
+		name string
+		s    Search
+		want string // substring of the error; empty for none
+	}{
+		{"ok", Search{Secret: secret, Org: "acme", Repos: []string{"a/b"}, Since: "2024-05-01T10:00:00Z"}, ""},
+		{"date", Search{Secret: secret, Since: "2024-05-01"}, ""},
+		{"no secret", Search{Org: "acme"}, "secret: the leaked value is required"},
+		{"short secret", Search{Secret: "abc", Org: "acme"}, "secret: shorter than"},
+		{"bad repo", Search{Secret: secret, Repos: []string{"acme"}}, `repos[0]: "acme": want owner/name`},
+		{"bad org", Search{Secret: secret, Org: "acme/api"}, "org:"},
+		{"bad since", Search{Secret: secret, Org: "acme", Since: "yesterday"}, "since:"},
+		{"bad max_runs", Search{Secret: secret, Org: "acme", MaxRuns: -1}, "max_runs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.s.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			noLeak(t, secret, err.Error())
+		})
+	}
+}
+
+func TestConfirm(t *testing.T) {
+	t.Parallel()
+	secret := fakekey.New(8).OpenAIProjectKey()
+	needle := secret[len(secret)-needleLen:]
+	tests := []struct {
+		name            string
+		frags           []string
+		confirmed, keep bool
+	}{
+		{"whole value", []string{"x", "k=" + secret}, true, true},
+		{"cut line", []string{"…" + secret[40:]}, false, true},
+		{"no fragments", nil, false, true},
+		{"other case", []string{strings.ToUpper(needle)}, false, false},
+	}
+	for _, tc := range tests {
+		c, k := confirm(tc.frags, secret, needle)
+		if c != tc.confirmed || k != tc.keep {
+			t.Errorf("%s: confirm = %v, %v; want %v, %v", tc.name, c, k, tc.confirmed, tc.keep)
+		}
+	}
+}
+
+func containsStr(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// blob is git's blob ID of content, as code search reports it.
+func blob(content string) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(content))
+	h.Write([]byte(content))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestSearchGaps(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 30, world)
+	// An org the token cannot list falls back to the named repositories; a repository that is
+	// not there is a noted gap, not a failure.
+	s := &Search{Secret: f.secret, Org: "ghost", Repos: []string{"acme/api", "acme/missing"}}
+	out, err := s.Run(t.Context(), f.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]map[string]any{{"repo": "acme/api", "number": int64(1), "state": "open",
+		"url": web + "acme/api/security/secret-scanning/1"}}, out["alerts"]); d != "" {
+		t.Errorf("alerts (-want +got):\n%s", d)
+	}
+	if out["incomplete"] != true {
+		t.Error("gaps must make the result incomplete")
+	}
+	for _, w := range []string{"note: secret-scanning alerts of org ghost: list secret-scanning alerts for org ghost: 404",
+		"note: secret-scanning alerts of acme/missing:", "note: Actions runs of acme/missing:"} {
+		if !strings.Contains(f.rec.text(), w) {
+			t.Errorf("log lacks %q:\n%s", w, f.rec.text())
+		}
+	}
+	noLeak(t, f.secret, outText(t, out), f.rec.text())
+}
