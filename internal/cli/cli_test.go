@@ -178,7 +178,7 @@ func TestRunsListShowVerify(t *testing.T) {
 	if r := respond(t, env, "", "runs", "list"); !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, "succeeded") {
 		t.Errorf("runs list:\n%s", r.stdout)
 	}
-	if r := respond(t, env, "", "runs", "show", id); !strings.Contains(r.stdout, "a              ok") {
+	if r := respond(t, env, "", "runs", "show", id); !strings.Contains(r.stdout, "a                  ok") {
 		t.Errorf("runs show:\n%s", r.stdout)
 	}
 	if r := respond(t, env, "", "runs", "verify", id); r.code != 0 || !strings.Contains(r.stdout, "hash chain intact") {
@@ -190,5 +190,24 @@ func TestRunsListShowVerify(t *testing.T) {
 	os.WriteFile(path, bytes.Replace(b, []byte(`"echo exited 0`), []byte(`"echo exited 1`), 1), 0o600)
 	if r := respond(t, env, "", "runs", "verify", id); r.code == 0 || !strings.Contains(r.stderr, "hash chain broken") {
 		t.Errorf("tampered journal verified: %d %s", r.code, r.stderr)
+	}
+}
+
+// respondB is respond for benchmarks.
+func respondB(b *testing.B, env map[string]string, args ...string) result {
+	b.Helper()
+	var out, errb bytes.Buffer
+	f := &cli.Factory{
+		IO:     cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb},
+		Getenv: func(k string) string { return env[k] },
+	}
+	code := cli.Main(b.Context(), append([]string{"respond"}, args...), f)
+	return result{code, out.String(), errb.String()}
+}
+
+func writeBenchFile(b *testing.B, path, content string) {
+	b.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -99,7 +99,12 @@ func TestOpenAIKeyLeakPlaybookContainsTheKey(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Outcome != "succeeded" {
 		t.Fatalf("summary %v %+v", err, sum)
 	}
-	review := sum.Steps[4].Outputs
+	var review map[string]any
+	for _, st := range sum.Steps {
+		if st.ID == "review" {
+			review = st.Outputs
+		}
+	}
 	if review["flagged"] != true || len(review["new_models"].([]any)) == 0 {
 		t.Errorf("review did not flag the planted spike: %v", review["flags"])
 	}

@@ -225,7 +225,7 @@ func truncate(s string, n int) string {
 // describe renders an event as text lines: the first is the event, the rest its details.
 func describe(e event.Event) []string {
 	step := func(verb string) string {
-		s := fmt.Sprintf("%-14s %-10s %s", e.Step, verb, e.Uses)
+		s := fmt.Sprintf("%-18s %-10s %s", e.Step, verb, e.Uses)
 		if e.Duration > 0 {
 			s += " (" + fmtDur(time.Duration(e.Duration)) + ")"
 		}
@@ -256,9 +256,9 @@ func describe(e event.Event) []string {
 		return []string{step("result") + ": " + e.Message}
 	case event.StepLog:
 		lines := strings.Split(e.Message, "\n")
-		out := []string{fmt.Sprintf("%-14s %-10s %s", e.Step, "·", lines[0])}
+		out := []string{fmt.Sprintf("%-18s %-10s %s", e.Step, "·", lines[0])}
 		for _, l := range lines[1:] {
-			out = append(out, fmt.Sprintf("%-14s %-10s %s", "", "", l))
+			out = append(out, fmt.Sprintf("%-18s %-10s %s", "", "", l))
 		}
 		return out
 	case event.StepRetried:

@@ -28,7 +28,7 @@ var (
 	// ErrPreflight wraps preflight failures; errors.Is(err, steps.ErrCredentials) tells a
 	// missing credential apart.
 	ErrPreflight = errors.New("preflight failed")
-	// ErrNoApprover means a step needs an approval and nobody can be asked.
+	// ErrNoApprover means an approver was asked and reported that nobody can decide.
 	ErrNoApprover = errors.New("approval needed but nobody can be asked")
 	// ErrStepFailed means a step failed and the run stopped or finished with failures.
 	ErrStepFailed = errors.New("a step failed")
@@ -343,12 +343,13 @@ func (r *runner) preflight(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
-	if needApproval {
-		if r.o.Approver == nil {
-			fail(fmt.Errorf("%w: run on a terminal, pass --yes, or start the run from Slack", ErrNoApprover))
-		} else if a, ok := r.o.Approver.(interface{ Available() error }); ok {
-			if err := a.Available(); err != nil {
-				fail(fmt.Errorf("%w: %v", ErrNoApprover, err))
+	if needApproval && r.approverMissing() != nil {
+		// Revocation must not wait for a person: the run goes on, and each gated step is
+		// refused when it is reached. Say so now, before anything changes.
+		for _, s := range r.pb.Steps {
+			if s.Approval != nil && s.Approval.Required && r.results[s.ID].Status == event.Pending {
+				_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+					Message: "needs an approval and nobody can be asked (" + r.approverMissing().Error() + "): it will be skipped"})
 			}
 		}
 	}
@@ -376,6 +377,17 @@ func (r *runner) preflight(ctx context.Context) error {
 		return joined
 	}
 	return fmt.Errorf("%w:\n%w", ErrPreflight, joined)
+}
+
+// approverMissing says why no approval can be asked for, or nil when one can.
+func (r *runner) approverMissing() error {
+	if r.o.Approver == nil {
+		return errors.New("no terminal to ask; pass --yes or start the run from Slack")
+	}
+	if a, ok := r.o.Approver.(interface{ Available() error }); ok {
+		return a.Available()
+	}
+	return nil
 }
 
 // step runs one step through condition, binding, plan or approval, and attempts.
@@ -613,8 +625,13 @@ func (r *runner) approve(ctx context.Context, s *playbook.Step, plan *steps.Plan
 	req := ApprovalRequest{RunID: r.o.RunID, Playbook: r.pb.Name, StepID: s.ID, Uses: s.Uses,
 		Message: s.Approval.Message, Approvers: s.Approval.Approvers, TwoPerson: s.Approval.TwoPerson,
 		Requester: r.o.StartedBy, Plan: plan, Timeout: s.Approval.Timeout}
-	if r.o.Approver == nil {
-		return Decision{}, ErrNoApprover
+	if err := r.approverMissing(); err != nil {
+		d := Decision{Approved: false, By: "nobody", Via: "none", Reason: err.Error(), At: r.o.Now().UTC()}
+		if err := r.emitJ(event.Event{Kind: event.StepDenied, Step: s.ID, Uses: s.Uses, Message: "nobody via none",
+			Data: map[string]any{"by": d.By, "via": d.Via, "reason": d.Reason, "at": d.At}}); err != nil {
+			return Decision{}, err
+		}
+		return d, nil
 	}
 	if err := r.emitJ(event.Event{Kind: event.ApprovalWaiting, Step: s.ID, Uses: s.Uses, Message: "waiting for approval",
 		Data: map[string]any{"approvers": s.Approval.Approvers}}); err != nil {

@@ -387,19 +387,28 @@ steps:
 	}
 }
 
-func TestApprovalWithoutApproverRefusedBeforeAnything(t *testing.T) {
+func TestApprovalWithoutApproverIsRefusedWhenReached(t *testing.T) {
 	c := callsFor(t)
-	_, _, err := run(t, `
+	res, rec, err := run(t, `
 name: t
 steps:
   - {id: a, uses: test.read, with: {test: TEST}}
   - {id: b, uses: test.write, approval: true, with: {test: TEST}}
+  - {id: c, uses: test.read, with: {test: TEST}}
 `, nil)
-	if !errors.Is(err, engine.ErrNoApprover) {
+	if !errors.Is(err, engine.ErrDenied) {
 		t.Fatalf("err = %v", err)
 	}
-	if c.count("run:a") != 0 {
-		t.Errorf("a ran although the run could never finish: %v", c.log)
+	// Revocation-like steps before and after still run; the gated one does not.
+	if c.count("run:a") != 1 || c.count("run:b") != 0 || c.count("run:c") != 1 {
+		t.Errorf("calls %v", c.log)
+	}
+	if !strings.Contains(res.Steps[1].Reason, "nobody") {
+		t.Errorf("reason %q", res.Steps[1].Reason)
+	}
+	// The refusal was announced before the first step started.
+	if rec.events[1].Kind != event.StepLog || rec.events[1].Step != "b" || !strings.Contains(rec.events[1].Message, "will be skipped") {
+		t.Errorf("second event %+v, want the early warning about b", rec.events[1])
 	}
 }
 

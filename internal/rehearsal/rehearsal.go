@@ -4,10 +4,12 @@
 package rehearsal
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -16,8 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/respond-sec/respond/integrations/github/githubsim"
+	"github.com/respond-sec/respond/integrations/gitrepo"
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
+	"github.com/respond-sec/respond/internal/fakekey"
 )
 
 // Options shape a rehearsal world.
@@ -35,12 +40,22 @@ type World struct {
 
 	OpenAI    *openaisim.Server
 	openaiSrv *httptest.Server
+	GitHub    *githubsim.Server
+	githubSrv *httptest.Server
+	Repo      *plantedRepo
+	LogDir    string
+	// RunWithKey is the Actions run whose logs hold the key; CleanRun's do not.
+	RunWithKey, CleanRun int64
+	// KeyAlert is the alert for the leaked key; OtherAlert is for a different secret and must
+	// stay open.
+	KeyAlert, OtherAlert int64
 
-	leaked    string
-	env       map[string]string
-	inputs    map[string]any
-	ownsDir   bool
-	startedAt time.Time
+	leaked      string
+	githubToken string
+	env         map[string]string
+	inputs      map[string]any
+	ownsDir     bool
+	startedAt   time.Time
 }
 
 // Start serves the simulators and plants the leak.
@@ -63,19 +78,97 @@ func Start(ctx context.Context, o Options) (*World, error) {
 	w.OpenAI = openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: w.Seed})
 	w.openaiSrv = serve(w.OpenAI)
 	w.leaked = w.OpenAI.LeakedKeySecret()
+	rng := rand.New(rand.NewPCG(w.Seed, w.Seed>>1|1))
+	leakAt, _ := w.OpenAI.ExposureWindow()
+	now := w.OpenAI.Now()
+
+	repo, err := buildRepo(w.Dir, w.leaked, rng, now, leakAt)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("rehearsal repository: %w", err)
+	}
+	w.Repo = repo
+	w.LogDir = filepath.Join(w.Dir, "logs")
+	if err := writeLogs(w.LogDir, w.leaked, rng, leakAt); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("rehearsal logs: %w", err)
+	}
+	if err := w.startGitHub(rng, leakAt); err != nil {
+		w.Close()
+		return nil, err
+	}
 
 	w.env = map[string]string{
 		"OPENAI_ADMIN_KEY":        w.OpenAI.AdminKey(),
 		"RESPOND_OPENAI_BASE_URL": w.openaiSrv.URL + "/v1",
 		// Faults in a rehearsal are practice: retry fast.
 		"RESPOND_OPENAI_MAX_RETRY_DELAY": "50ms",
+		"GITHUB_TOKEN":                   w.githubToken,
+		"RESPOND_GITHUB_API_URL":         w.githubSrv.URL + "/",
 	}
 	w.inputs = map[string]any{
 		"key":          w.leaked,
 		"secret_file":  w.SecretFile(),
+		"secret_repo":  Repo,
+		"github_repos": []any{Repo},
+		"git_repos":    []any{w.Repo.Local},
+		"log_paths":    []any{w.LogDir},
 		"alert_emails": []any{"oncall@example.com"},
 	}
 	return w, nil
+}
+
+// Repo is the GitHub repository of the rehearsal world.
+const Repo = "acme/storefront"
+
+func (w *World) startGitHub(rng *rand.Rand, leakAt time.Time) error {
+	keys := fakekey.New(w.Seed + 1)
+	w.githubToken = keys.GitHubToken()
+	w.GitHub = githubsim.New(githubsim.Options{Token: w.githubToken, Seed: w.Seed})
+	w.githubSrv = serve(w.GitHub)
+	deploy := "#!/bin/sh\nset -eu\nexport OPENAI_API_KEY=" + w.leaked + "\n./bin/storefront --port 8080\n"
+	if _, err := w.GitHub.AddRepo(githubsim.Repo{Name: Repo, Private: true, DefaultBranch: "main",
+		Files: []githubsim.File{{Path: "scripts/deploy.sh", Content: deploy}, {Path: "README.md", Content: "# storefront\n"}}}); err != nil {
+		return fmt.Errorf("rehearsal GitHub: %w", err)
+	}
+	keyAlert, err := w.GitHub.AddAlert(Repo, githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
+		Secret: w.leaked, CreatedAt: leakAt.Add(20 * time.Minute),
+		Locations: []githubsim.Location{{Type: "commit", Path: "scripts/deploy.sh", StartLine: 3, EndLine: 3,
+			CommitSHA: w.Repo.DeployCommit, BlobSHA: w.Repo.DeployBlob}}})
+	if err != nil {
+		return fmt.Errorf("rehearsal GitHub alert: %w", err)
+	}
+	w.KeyAlert = keyAlert
+	other, err := w.GitHub.AddAlert(Repo, githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
+		Secret: keys.OpenAIProjectKey(), CreatedAt: leakAt.Add(-30 * 24 * time.Hour),
+		Locations: []githubsim.Location{{Type: "commit", Path: "docs/old.md", StartLine: 1, EndLine: 1}}})
+	if err != nil {
+		return fmt.Errorf("rehearsal GitHub alert: %w", err)
+	}
+	w.OtherAlert = other
+	job := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+	runs := []githubsim.Run{
+		{Name: "ci", HeadBranch: "main", Event: "push", Status: "completed", Conclusion: "success", CreatedAt: leakAt.Add(-24 * time.Hour),
+			Jobs: []githubsim.Job{{Name: "test", Log: job("go test ./...", "ok  	storefront	0.412s")}}},
+		{Name: "deploy", HeadBranch: "main", Event: "push", Status: "completed", Conclusion: "success", CreatedAt: leakAt.Add(2 * time.Hour),
+			Jobs: []githubsim.Job{{Name: "deploy", Log: job("+ ./scripts/deploy.sh", "+ export OPENAI_API_KEY="+w.leaked, "deployed in 41s")}}},
+		{Name: "ci", HeadBranch: "main", Event: "push", Status: "completed", Conclusion: "success", CreatedAt: leakAt.Add(5 * time.Hour),
+			Jobs: []githubsim.Job{{Name: "test", Log: job("go test ./...", "ok  	storefront	0.398s")}}},
+	}
+	for i, r := range runs {
+		id, err := w.GitHub.AddRun(Repo, r)
+		if err != nil {
+			return fmt.Errorf("rehearsal GitHub run: %w", err)
+		}
+		switch i {
+		case 1:
+			w.RunWithKey = id
+		case 2:
+			w.CleanRun = id
+		}
+	}
+	_ = rng
+	return nil
 }
 
 // serve starts a simulator on a random loopback port.
@@ -99,12 +192,15 @@ func (w *World) Input(name string) (any, bool) {
 
 // Secrets are the values a rehearsal must never print: the leaked key and the simulators'
 // credentials.
-func (w *World) Secrets() []string { return []string{w.leaked, w.OpenAI.AdminKey()} }
+func (w *World) Secrets() []string { return []string{w.leaked, w.OpenAI.AdminKey(), w.githubToken} }
 
 // Close stops the simulators and removes the world's files.
 func (w *World) Close() {
 	if w.openaiSrv != nil {
 		w.openaiSrv.Close()
+	}
+	if w.githubSrv != nil {
+		w.githubSrv.Close()
 	}
 	if w.ownsDir {
 		os.RemoveAll(w.Dir)
@@ -175,6 +271,7 @@ func (w *World) Verify(ctx context.Context, before openaisim.State) []Verificati
 			add("replacement key works", live == http.StatusOK, "GET /v1/models with the delivered value answers %d", live)
 		}
 	}
+	w.verifyGitHubAndRepos(ctx, add, fresh)
 	if k, ok := w.OpenAI.Key(leakedID); ok {
 		var limit *openaisim.SpendLimitState
 		for i, l := range after.SpendLimits {
@@ -199,4 +296,57 @@ func describeLimit(l *openaisim.SpendLimitState) string {
 		return "none"
 	}
 	return fmt.Sprintf("$%.2f/month", float64(l.Cents)/100)
+}
+
+// verifyGitHubAndRepos checks the copies: the repositories' refs and object stores, the Actions
+// logs, the alerts, and the Actions secret that received the new key.
+func (w *World) verifyGitHubAndRepos(ctx context.Context, add func(string, bool, string, ...any), fresh []openaisim.KeyState) {
+	secrets := [][]byte{[]byte(w.leaked)}
+	for _, r := range []struct{ name, path string }{{"local clone", w.Repo.Local}, {"remote", w.Repo.Remote}} {
+		res, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: r.path, Secrets: secrets})
+		if err != nil {
+			add("leaked key gone from the "+r.name, false, "%v", err)
+			continue
+		}
+		n := len(res.Findings) + res.Unreachable
+		add("leaked key gone from the "+r.name, n == 0, "%d finding(s) in %d refs, %d unreachable object(s) holding it",
+			len(res.Findings), res.Refs, res.Unreachable)
+	}
+	add("Actions logs with the key deleted", !w.GitHub.HasRunLogs(Repo, w.RunWithKey),
+		"run %d logs present: %v", w.RunWithKey, w.GitHub.HasRunLogs(Repo, w.RunWithKey))
+	add("Actions logs without the key kept", w.GitHub.HasRunLogs(Repo, w.CleanRun),
+		"run %d logs present: %v", w.CleanRun, w.GitHub.HasRunLogs(Repo, w.CleanRun))
+	a, _ := w.GitHub.AlertState(Repo, w.KeyAlert)
+	add("alert for the key resolved as revoked", a.State == "resolved" && a.Resolution == "revoked",
+		"alert %d: %s, %s", w.KeyAlert, a.State, a.Resolution)
+	o, _ := w.GitHub.AlertState(Repo, w.OtherAlert)
+	add("alert for another secret left open", o.State == "open", "alert %d: %s", w.OtherAlert, o.State)
+	sv, ok := w.GitHub.ActionsSecret(githubsim.SecretRef{Repo: Repo}, "OPENAI_API_KEY")
+	delivered := false
+	if ok && len(fresh) == 1 {
+		sum := sha256.Sum256(bytes.TrimSpace(sv.Value))
+		delivered = strings.HasPrefix(hex.EncodeToString(sum[:]), fresh[0].Fingerprint)
+	}
+	add("replacement key delivered to the Actions secret", delivered, "%s secret OPENAI_API_KEY decrypts to the new key: %v", Repo, delivered)
+	if !ok || len(fresh) != 1 {
+		return
+	}
+	// The new value lives only in its sinks: not in any repository, not in the logs.
+	value := bytes.TrimSpace(sv.Value)
+	copies := 0
+	for _, repo := range []string{w.Repo.Local, w.Repo.Remote} {
+		if res, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: repo, Secrets: [][]byte{value}}); err == nil {
+			copies += len(res.Findings) + res.Unreachable
+		}
+	}
+	filepath.WalkDir(w.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || p == w.SecretFile() || strings.Contains(p, ".git") {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, value) {
+			copies++
+		}
+		return nil
+	})
+	add("replacement key only in its sinks", copies == 0, "%d other copies in the world's repositories and files", copies)
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/exec"
+	gitpurge "github.com/respond-sec/respond/steps/git/purge"
+	gitscan "github.com/respond-sec/respond/steps/git/scan"
 	"github.com/respond-sec/respond/steps/github/purgelogs"
 	"github.com/respond-sec/respond/steps/github/resolvealerts"
 	ghsearch "github.com/respond-sec/respond/steps/github/search"
@@ -43,6 +45,10 @@ var Kinds = []steps.Kind{
 	resolvealerts.Kind,
 	// Servers and laptops keep logs GitHub cannot see.
 	logsearch.Kind,
+	// Every clone keeps the whole history: the tip is not where a leak ends.
+	gitscan.Kind,
+	// Removing the value from history (after revoking it) stops the next scanner finding it.
+	gitpurge.Kind,
 }
 
 // Lookup finds a kind by its `uses` name.
