@@ -166,6 +166,8 @@ func NewApp(f *Factory) *cli.App {
 			newResumeCmd(f),
 			newRehearseCmd(f),
 			newRollbackCmd(f),
+			newScanCmd(f),
+			newPurgeCmd(f),
 			newVersionCmd(f),
 		},
 	}

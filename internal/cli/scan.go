@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/respond-sec/respond/integrations/gitrepo"
+	"github.com/respond-sec/respond/integrations/logs"
+	"github.com/respond-sec/respond/internal/redact"
+)
+
+// The standalone building blocks: the same integrations the playbook steps use, for an engineer
+// who wants one answer now (where is this key?) without a run.
+
+var secretFileFlag = &cli.StringFlag{Name: "secret-file", Required: true,
+	Usage: "`FILE` holding the leaked value (never pass it as an argument: argv is visible in ps)"}
+
+func readSecretFile(f *Factory, path string) (string, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(f.IO.In)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", usageErr("--secret-file: %v", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) < redact.MinLen || strings.ContainsAny(s, "\r\n") {
+		return "", usageErr("--secret-file %s must hold one value of at least %d characters on one line", path, redact.MinLen)
+	}
+	f.Secrets.Add(s)
+	return s, nil
+}
+
+func newScanCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:  "scan",
+		Usage: "find a leaked value in git history or log files (read-only)",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "git",
+				Usage:     "scan every ref and every version of a repository (local path or clone URL)",
+				ArgsUsage: "PATH|URL",
+				Flags: []cli.Flag{secretFileFlag,
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageErr("scan git takes one PATH or URL (flags go before it)")
+					}
+					secret, err := readSecretFile(f, c.String("secret-file"))
+					if err != nil {
+						return err
+					}
+					o := gitrepo.ScanOptions{Secrets: [][]byte{[]byte(secret)}}
+					target := c.Args().First()
+					if strings.Contains(target, "://") || strings.HasPrefix(target, "git@") {
+						o.URL, o.Token = target, f.Getenv("GITHUB_TOKEN")
+					} else {
+						o.Path = target
+					}
+					res, err := gitrepo.Scan(c.Context, o)
+					if err != nil {
+						return &exitError{code: ExitStepFailed, err: fmt.Errorf("scan %s: %w", target, err)}
+					}
+					return printGitScan(f, c.String("output"), target, res)
+				},
+			},
+			{
+				Name:      "logs",
+				Usage:     "scan files, directories, globs and .gz files",
+				ArgsUsage: "PATH...",
+				Flags: []cli.Flag{secretFileFlag,
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() == 0 {
+						return usageErr("scan logs takes one or more PATHs (flags go before them)")
+					}
+					secret, err := readSecretFile(f, c.String("secret-file"))
+					if err != nil {
+						return err
+					}
+					res, err := logs.Search(c.Context, logs.Options{Paths: c.Args().Slice(), Secrets: [][]byte{[]byte(secret)},
+						Mask: func(s []byte) string { return redact.Mask(string(s)) }})
+					if res != nil {
+						if perr := printLogScan(f, c.String("output"), res); perr != nil {
+							return perr
+						}
+					}
+					if err != nil {
+						return &exitError{code: ExitStepFailed, err: err}
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+type gitFindingJSON struct {
+	Kind   string    `json:"kind"`
+	Commit string    `json:"commit"`
+	Path   string    `json:"path,omitempty"`
+	Line   int       `json:"line"`
+	Author string    `json:"author"`
+	Date   time.Time `json:"date"`
+	Refs   []string  `json:"refs"`
+	InTip  bool      `json:"in_tip"`
+}
+
+func printGitScan(f *Factory, output, target string, res *gitrepo.ScanResult) error {
+	var first string
+	if !res.FirstSeen.IsZero() {
+		first = res.FirstSeen.UTC().Format(time.RFC3339)
+	}
+	switch output {
+	case "json":
+		out := struct {
+			Findings    []gitFindingJSON `json:"findings"`
+			FirstSeen   string           `json:"first_seen"`
+			Commits     int              `json:"commits"`
+			Refs        int              `json:"refs"`
+			Unreachable int              `json:"unreachable"`
+		}{Findings: []gitFindingJSON{}, FirstSeen: first, Commits: res.Commits, Refs: res.Refs, Unreachable: res.Unreachable}
+		for _, x := range res.Findings {
+			out.Findings = append(out.Findings, gitFindingJSON{Kind: x.Kind, Commit: x.Commit, Path: x.Path, Line: x.Line,
+				Author: x.Author, Date: x.Date.UTC(), Refs: x.Refs, InTip: x.InTip})
+		}
+		writeJSON(f.IO.Out, f, out)
+	case "text":
+		fmt.Fprintf(f.IO.Out, "%s: %d finding(s) in %d commits across %d refs", target, len(res.Findings), res.Commits, res.Refs)
+		if first != "" {
+			fmt.Fprintf(f.IO.Out, "; first committed %s", first)
+		}
+		fmt.Fprintln(f.IO.Out)
+		for _, x := range res.Findings {
+			where := x.Path
+			if x.Kind != gitrepo.KindBlob {
+				where = "(" + x.Kind + ")"
+			}
+			tip := ""
+			if x.InTip {
+				tip = "  [still at a ref tip]"
+			}
+			fmt.Fprintf(f.IO.Out, "  %.12s %s:%d  %s  %s  %s%s\n", x.Commit, where, x.Line, x.Author,
+				x.Date.UTC().Format(time.DateOnly), strings.Join(x.Refs, ","), tip)
+		}
+		if res.Unreachable > 0 {
+			fmt.Fprintf(f.IO.Out, "  %d unreachable object(s) in the store still hold it (a purge removes them)\n", res.Unreachable)
+		}
+	default:
+		return usageErr("--output must be text or json, got %q", output)
+	}
+	return nil
+}
+
+func printLogScan(f *Factory, output string, res *logs.Result) error {
+	var first string
+	if !res.FirstSeen.IsZero() {
+		first = res.FirstSeen.UTC().Format(time.RFC3339)
+	}
+	switch output {
+	case "json":
+		type finding struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Excerpt string `json:"excerpt"`
+		}
+		out := struct {
+			Findings     []finding `json:"findings"`
+			FirstSeen    string    `json:"first_seen"`
+			FilesScanned int       `json:"files_scanned"`
+		}{Findings: []finding{}, FirstSeen: first, FilesScanned: res.FilesScanned}
+		for _, x := range res.Findings {
+			out.Findings = append(out.Findings, finding{x.File, x.Line, x.Excerpt})
+		}
+		writeJSON(f.IO.Out, f, out)
+	case "text":
+		fmt.Fprintf(f.IO.Out, "%d line(s) in %d file(s) scanned", len(res.Findings), res.FilesScanned)
+		if first != "" {
+			fmt.Fprintf(f.IO.Out, "; first seen %s", first)
+		}
+		fmt.Fprintln(f.IO.Out)
+		for _, x := range res.Findings {
+			fmt.Fprintf(f.IO.Out, "  %s:%d  %s\n", x.File, x.Line, x.Excerpt)
+		}
+	default:
+		return usageErr("--output must be text or json, got %q", output)
+	}
+	return nil
+}
+
+func newPurgeCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:      "purge",
+		Usage:     "remove a leaked value from every ref and the object store of a local repository",
+		ArgsUsage: "PATH",
+		Description: "Rewrites history (commits that hold or descend from the value get new hashes; others keep\n" +
+			"theirs), drops the old objects, writes commit-map and ref-map, and verifies with a rescan.\n" +
+			"With --push, force-pushes the rewritten refs to the remote, each leased to its old value.",
+		Flags: []cli.Flag{secretFileFlag,
+			&cli.BoolFlag{Name: "push", Usage: "force-push the rewritten refs (with lease) to --remote"},
+			&cli.StringFlag{Name: "remote", Value: "origin", Usage: "remote `NAME` or URL to push to"},
+			&cli.StringFlag{Name: "replacement", Value: gitrepo.DefaultReplacement, Usage: "what replaces the value in text"},
+			&cli.StringFlag{Name: "map-dir", Usage: "where to write commit-map and ref-map (default: a new directory under the state dir)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be rewritten and change nothing"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("purge takes one PATH (flags go before it)")
+			}
+			secret, err := readSecretFile(f, c.String("secret-file"))
+			if err != nil {
+				return err
+			}
+			path := c.Args().First()
+			o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement")}
+			if c.Bool("dry-run") {
+				plan, err := gitrepo.PlanPurge(c.Context, o)
+				if err != nil {
+					return &exitError{code: ExitStepFailed, err: fmt.Errorf("plan the purge of %s: %w", path, err)}
+				}
+				fmt.Fprintf(f.IO.Out, "would rewrite %d of %d commits, %d trees, %d blobs (%d binary), %d tags; drop %d unreachable object(s)\n",
+					plan.Commits, plan.CommitsTotal, plan.Trees, plan.Blobs, plan.BinaryBlobs, plan.Tags, plan.Unreachable)
+				for _, rc := range plan.Refs {
+					fmt.Fprintf(f.IO.Out, "  %s %.12s → %.12s\n", rc.Ref, rc.Old, rc.New)
+				}
+				return nil
+			}
+			o.MapDir = c.String("map-dir")
+			if o.MapDir == "" {
+				dir, err := f.stateDir()
+				if err != nil {
+					return err
+				}
+				o.MapDir = fmt.Sprintf("%s/purges/%s", dir, f.Now().UTC().Format("20060102T150405Z"))
+			}
+			res, err := gitrepo.Purge(c.Context, o)
+			if err != nil {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("purge %s: %w", path, err)}
+			}
+			fmt.Fprintf(f.IO.Out, "rewrote %d commits, %d blobs (%d binary), %d tags; %d refs moved; %d objects dropped\ncommit-map: %s\nref-map: %s\n",
+				res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), res.ObjectsDropped, res.CommitMapPath, res.RefMapPath)
+			check, err := gitrepo.Scan(c.Context, gitrepo.ScanOptions{Path: path, Secrets: o.Secrets})
+			if err != nil {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: %w", path, err)}
+			}
+			if n := len(check.Findings) + check.Unreachable; n > 0 {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: the value is still there (%d findings, %d unreachable); nothing pushed", path, len(check.Findings), check.Unreachable)}
+			}
+			fmt.Fprintln(f.IO.Out, "verified: the value is in no ref and no object")
+			if !c.Bool("push") {
+				return nil
+			}
+			pr, err := gitrepo.Push(c.Context, gitrepo.PushOptions{Path: path, Remote: c.String("remote"), Token: f.Getenv("GITHUB_TOKEN"),
+				RefMap: res.RefMap, CleanRemote: true, Secrets: o.Secrets})
+			var lease *gitrepo.LeaseError
+			if errors.As(err, &lease) {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("%w: fetch, purge again and retry", err)}
+			}
+			if err != nil {
+				return &exitError{code: ExitStepFailed, err: err}
+			}
+			fmt.Fprintf(f.IO.Out, "force-pushed %d refs to %s (%d skipped)\n", len(pr.Pushed), pr.URL, len(pr.Skipped))
+			for _, s := range pr.Skipped {
+				fmt.Fprintf(f.IO.Out, "  skipped %s: %s\n", s.Ref, s.Reason)
+			}
+			if len(pr.ForgeRemains) > 0 {
+				fmt.Fprintln(f.IO.Out, "what the forge may still hold:")
+				for _, l := range pr.ForgeRemains {
+					fmt.Fprintf(f.IO.Out, "  %s\n", l)
+				}
+			}
+			return nil
+		},
+	}
+}
