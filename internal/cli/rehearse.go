@@ -3,29 +3,33 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/rehearsal"
 )
 
 type rehearseOptions struct {
-	Playbook string
-	Seed     uint64
-	DryRun   bool
-	JSONFile string
-	Output   string
-	KeepDir  string
+	Playbook   string
+	Seed       uint64
+	DryRun     bool
+	Chaos      bool
+	JSONFile   string
+	ReportFile string
+	Output     string
+	Dir        string
+	World      string // a world another process serves (crash tests)
 }
 
 func newRehearseCmd(f *Factory) *cli.Command {
@@ -33,22 +37,27 @@ func newRehearseCmd(f *Factory) *cli.Command {
 		Name:      "rehearse",
 		Usage:     "run a playbook end to end against built-in simulators (no credentials needed)",
 		ArgsUsage: "PLAYBOOK",
-		Description: "Serves simulators of every external system on 127.0.0.1, plants a fresh fake leaked key,\n" +
-			"runs the playbook unchanged through the normal engine with approvals recorded as \"rehearsal\",\n" +
-			"then checks from the simulators' state that the response worked. Exit 0 only if every check holds.",
+		Description: "Serves simulators of every external system on 127.0.0.1, builds a repository with a planted\n" +
+			"leak, its remote, logs and GitHub alerts, plants a fresh fake leaked key, runs the playbook\n" +
+			"unchanged through the normal engine with approvals recorded as \"rehearsal\", then checks from\n" +
+			"the simulators' and repositories' state that the response worked. Exit 0 only if every check holds.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "seed", Usage: "reproduce a world: same keys, IDs and usage (default: random)"},
+			&cli.StringFlag{Name: "seed", Usage: "reproduce a world: same keys, IDs, history and usage (default: random)"},
+			&cli.BoolFlag{Name: "chaos", Usage: "make every simulator fail 20% of calls transiently (429, 500, dropped connections) and add latency"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "plan the changing steps and prove nothing changed"},
-			&cli.StringFlag{Name: "json", Usage: "write the result as JSON to `FILE`"},
+			&cli.StringFlag{Name: "report", Usage: "write a Markdown report to `FILE.md`"},
+			&cli.StringFlag{Name: "json", Usage: "write the report as JSON to `FILE.json`"},
 			&cli.StringFlag{Name: "dir", Usage: "build the world in `DIR` and keep it (default: a temporary directory, removed)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json on stdout"},
+			&cli.StringFlag{Name: "world", Hidden: true, Usage: "run against a world another process serves (its handle `FILE`)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("rehearse takes one PLAYBOOK (flags go before it)")
 			}
-			o := rehearseOptions{Playbook: c.Args().First(), DryRun: c.Bool("dry-run"), JSONFile: c.String("json"),
-				Output: c.String("output"), KeepDir: c.String("dir")}
+			o := rehearseOptions{Playbook: c.Args().First(), DryRun: c.Bool("dry-run"), Chaos: c.Bool("chaos"),
+				JSONFile: c.String("json"), ReportFile: c.String("report"), Output: c.String("output"),
+				Dir: c.String("dir"), World: c.String("world")}
 			if s := c.String("seed"); s != "" {
 				n, err := strconv.ParseUint(s, 10, 64)
 				if err != nil || n == 0 {
@@ -61,48 +70,13 @@ func newRehearseCmd(f *Factory) *cli.Command {
 	}
 }
 
-// rehearsalResult is the JSON form of a rehearsal.
-type rehearsalResult struct {
-	Playbook      string                   `json:"playbook"`
-	RunID         string                   `json:"run_id"`
-	Seed          uint64                   `json:"seed"`
-	DryRun        bool                     `json:"dry_run"`
-	Outcome       string                   `json:"outcome"`
-	TimeToRevoke  int64                    `json:"time_to_revoke_ms"`
-	DurationMS    int64                    `json:"duration_ms"`
-	Steps         []stepSummaryJSON        `json:"steps"`
-	Verifications []rehearsal.Verification `json:"verifications"`
+// world is a rehearsal world, served here or by another process.
+type world interface {
+	Getenv(string) string
+	Input(string) (any, bool)
 }
 
-// timeline records when things happened, for time to revoke.
-type timeline struct {
-	mu      sync.Mutex
-	started time.Time
-	revoked time.Time
-}
-
-func (t *timeline) Emit(e event.Event) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch {
-	case e.Kind == event.RunStarted:
-		t.started = e.Time
-	case e.Kind == event.StepSucceeded && e.Uses == "openai.revoke-key" && t.revoked.IsZero():
-		t.revoked = e.Time
-	}
-	return nil
-}
-
-func (t *timeline) toRevoke() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.revoked.IsZero() {
-		return 0
-	}
-	return t.revoked.Sub(t.started)
-}
-
-func rehearsalInputs(pb *playbook.Playbook, w *rehearsal.World) (map[string]any, error) {
+func rehearsalInputs(pb *playbook.Playbook, w world) (map[string]any, error) {
 	out := map[string]any{}
 	for _, in := range pb.Inputs {
 		v, ok := w.Input(in.Name)
@@ -126,6 +100,23 @@ func rehearsalInputs(pb *playbook.Playbook, w *rehearsal.World) (map[string]any,
 	return out, nil
 }
 
+// worldState is what a dry run must leave untouched: every simulator's state and the repositories'
+// refs and objects.
+func worldState(ctx context.Context, w *rehearsal.World) map[string][]byte {
+	st := map[string][]byte{"openai": w.OpenAI.Snapshot(), "github": w.GitHub.Snapshot()}
+	for name, repo := range map[string]string{"local clone": w.Repo.Local, "remote": w.Repo.Remote} {
+		var b bytes.Buffer
+		filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				fmt.Fprintf(&b, "%s %d %s\n", strings.TrimPrefix(p, repo), fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano))
+			}
+			return nil
+		})
+		st[name] = b.Bytes()
+	}
+	return st
+}
+
 func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if o.Output != "text" && o.Output != "json" {
 		return usageErr("--output must be text or json, got %q", o.Output)
@@ -134,51 +125,114 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if err != nil {
 		return err
 	}
-	w, err := rehearsal.Start(ctx, rehearsal.Options{Seed: o.Seed, Dir: o.KeepDir})
-	if err != nil {
-		return err
+	// Everything respond prints is kept to be scanned for the keys afterwards.
+	var printed bytes.Buffer
+	f.IO.Out = io.MultiWriter(f.IO.Out, &printed)
+	f.IO.Err = io.MultiWriter(f.IO.Err, &printed)
+
+	var (
+		w      world
+		served *rehearsal.World
+		seed   = o.Seed
+	)
+	if o.World != "" {
+		h, err := rehearsal.ReadHandle(o.World)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		f.Secrets.Add(h.Secrets...)
+		w, seed = h, h.Seed
+	} else {
+		served, err = rehearsal.Start(ctx, rehearsal.Options{Seed: o.Seed, Dir: o.Dir, Chaos: o.Chaos})
+		if err != nil {
+			return err
+		}
+		defer served.Close()
+		f.Secrets.Add(served.Secrets()...)
+		w, seed = served, served.Seed
+		chaos := ""
+		if o.Chaos {
+			chaos = ", chaos on (20% transient faults)"
+		}
+		fmt.Fprintf(f.IO.Err, "rehearsal world (seed %d%s): OpenAI and GitHub simulators on 127.0.0.1, %s with %s planted in its history, its remote, logs in %s\n\n",
+			seed, chaos, served.Repo.Local, f.Secrets.String(served.LeakedKey()), served.LogDir)
 	}
-	defer w.Close()
-	f.Secrets.Add(w.Secrets()...)
 	inputs, err := rehearsalInputs(pb, w)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IO.Err, "rehearsal world: seed %d, OpenAI simulator up, leaked key %s planted\n\n", w.Seed, f.Secrets.String(w.LeakedKey()))
 
-	before := w.OpenAI.State()
-	snapshot := w.OpenAI.Snapshot()
-	tl := &timeline{}
-	started := f.Now()
+	var before map[string][]byte
+	if served != nil && o.DryRun {
+		before = worldState(ctx, served)
+	}
+	stateBefore := served.OpenAIState()
+	rec := &recorder{}
 	res, runErr := f.execute(ctx, runSpec{
 		pb: pb, inputs: inputs, dryRun: o.DryRun, mode: "rehearsal", output: "text", startedBy: "rehearsal",
-		approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, getenv: w.Getenv, sinks: []event.Sink{tl},
+		approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, getenv: w.Getenv, sinks: []event.Sink{rec},
 		quiet: o.Output == "json",
 	})
 	if res == nil {
 		return runErr
 	}
+	return finishRehearsal(ctx, f, o, res, runErr, rec.all(), served, seed, before, stateBefore, &printed)
+}
+
+// finishRehearsal verifies the world, writes the report and decides the exit code. Resumed
+// rehearsal runs finish here too.
+func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *engine.Result, runErr error, evs []event.Event,
+	served *rehearsal.World, seed uint64, before map[string][]byte, stateBefore rehearsal.OpenAIState, printed *bytes.Buffer) error {
 	var checks []rehearsal.Verification
-	if o.DryRun {
-		same := bytes.Equal(snapshot, w.OpenAI.Snapshot())
-		checks = append(checks, rehearsal.Verification{Name: "dry run changed nothing in the OpenAI simulator", OK: same,
-			Detail: fmt.Sprintf("state snapshot identical: %v", same)})
-	} else {
-		checks = w.Verify(ctx, before)
+	switch {
+	case served == nil:
+		// The process that serves the world verifies it.
+	case o.DryRun:
+		after := worldState(ctx, served)
+		for _, name := range []string{"openai", "github", "local clone", "remote"} {
+			same := bytes.Equal(before[name], after[name])
+			checks = append(checks, rehearsal.Verification{Name: "dry run changed nothing: " + name, OK: same,
+				Detail: fmt.Sprintf("state identical: %v", same)})
+		}
+	default:
+		checks = served.Verify(ctx, stateBefore)
 	}
-	result := rehearsalResult{Playbook: pb.Name, RunID: res.RunID, Seed: w.Seed, DryRun: o.DryRun, Outcome: res.Outcome,
-		TimeToRevoke: tl.toRevoke().Milliseconds(), DurationMS: f.Now().Sub(started).Milliseconds(),
-		Steps: jsonSummary(res).Steps, Verifications: checks}
+	rep := buildReport(res, evs, seed, o.DryRun, o.Chaos, checks)
+
+	// Leak check: everything respond printed, the journal, and the report itself, for the leaked
+	// key and the new one.
+	keys := []string{}
+	if served != nil {
+		keys = append(keys, served.LeakedKey())
+		if b, err := os.ReadFile(served.SecretFile()); err == nil {
+			keys = append(keys, strings.TrimSpace(string(b)))
+		}
+	}
+	dir, _ := f.stateDir()
+	jb, _ := os.ReadFile(journal.Path(dir, res.RunID))
+	md := rep.markdown(evs)
+	rep.LeakScanned = []string{"terminal output", "journal", "report"}
+	rep.LeaksInOutputs = countLeaks(printed.String()+string(jb)+md, keys...)
+	checks = append(checks, rehearsal.Verification{Name: "no key in any output", OK: rep.LeaksInOutputs == 0,
+		Detail: fmt.Sprintf("%d occurrence(s) in %s", rep.LeaksInOutputs, strings.Join(rep.LeakScanned, ", "))})
+	rep.Verifications = checks
+	md = rep.markdown(evs)
+
 	if o.Output == "json" {
-		writeJSON(f.IO.Out, f, result)
+		writeJSON(f.IO.Out, f, rep)
 	} else {
-		printVerifications(f.IO.Err, result)
+		printVerifications(f.IO.Err, rep)
 	}
 	if o.JSONFile != "" {
 		var b bytes.Buffer
-		writeJSON(&b, f, result)
+		writeJSON(&b, f, rep)
 		if err := os.WriteFile(o.JSONFile, b.Bytes(), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", o.JSONFile, err)
+		}
+	}
+	if o.ReportFile != "" {
+		if err := os.WriteFile(o.ReportFile, []byte(f.Secrets.String(md)), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", o.ReportFile, err)
 		}
 	}
 	if runErr != nil {
@@ -192,21 +246,21 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	return nil
 }
 
-func writeJSON(w io.Writer, f *Factory, v any) {
-	b, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Fprintln(w, f.Secrets.String(string(b)))
-}
-
-func printVerifications(w io.Writer, r rehearsalResult) {
-	fmt.Fprintf(w, "\nverification (from the simulators' state):\n")
+func printVerifications(w io.Writer, r reportJSON) {
+	if len(r.Verifications) > 0 {
+		fmt.Fprintf(w, "\nverification (from the simulators' and repositories' state):\n")
+	}
 	for _, c := range r.Verifications {
 		mark := "✓"
 		if !c.OK {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "  %s %-44s %s\n", mark, c.Name, c.Detail)
+		fmt.Fprintf(w, "  %s %-48s %s\n", mark, c.Name, c.Detail)
 	}
-	if r.TimeToRevoke > 0 {
-		fmt.Fprintf(w, "\ntime to revoke: %s   total: %s\n", fmtDur(time.Duration(r.TimeToRevoke)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
+	if len(r.Retries) > 0 {
+		fmt.Fprintf(w, "\n%d transient error(s) retried\n", len(r.Retries))
+	}
+	if r.TimeToRevokeMS > 0 {
+		fmt.Fprintf(w, "\ntime to revoke: %s   whole run: %s\n", fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
 	}
 }

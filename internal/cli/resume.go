@@ -12,6 +12,7 @@ import (
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/rehearsal"
 	"github.com/respond-sec/respond/steps/catalog"
 )
 
@@ -20,6 +21,7 @@ func newResumeCmd(f *Factory) *cli.Command {
 	flags = append(flags,
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "approve every approval-gated step (recorded as --yes)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+		&cli.StringFlag{Name: "world", Hidden: true, Usage: "for a rehearsal run: the handle `FILE` of the world that still serves its simulators"},
 	)
 	return &cli.Command{
 		Name:      "resume",
@@ -32,7 +34,8 @@ func newResumeCmd(f *Factory) *cli.Command {
 			if c.NArg() != 1 {
 				return usageErr("resume takes one RUN (flags go before it)")
 			}
-			return runResume(c.Context, f, c.Args().First(), c.StringSlice("input"), c.StringSlice("input-file"), c.Bool("yes"), c.String("output"))
+			return runResume(c.Context, f, c.Args().First(), resumeOptions{args: c.StringSlice("input"), files: c.StringSlice("input-file"),
+				yes: c.Bool("yes"), output: c.String("output"), world: c.String("world")})
 		},
 	}
 }
@@ -146,7 +149,14 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 	return out, nil
 }
 
-func runResume(ctx context.Context, f *Factory, runID string, args, files []string, yes bool, output string) error {
+type resumeOptions struct {
+	args, files []string
+	yes         bool
+	output      string
+	world       string
+}
+
+func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) error {
 	dir, err := f.stateDir()
 	if err != nil {
 		return err
@@ -159,17 +169,43 @@ func runResume(ctx context.Context, f *Factory, runID string, args, files []stri
 		return usageErr("run %s already succeeded; nothing to resume", runID)
 	}
 	if st.mode == "rehearsal" {
-		return usageErr("run %s is a rehearsal: continue it with `respond rehearse --resume %s`", runID, runID)
+		return resumeRehearsal(ctx, f, runID, st, o)
 	}
-	inputs, err := resumeInputs(f, st, args, files)
+	inputs, err := resumeInputs(f, st, o.args, o.files)
 	if err != nil {
 		return err
 	}
-	spec := runSpec{pb: st.pb, inputs: inputs, dryRun: st.dryRun, mode: st.mode, output: output,
+	spec := runSpec{pb: st.pb, inputs: inputs, dryRun: st.dryRun, mode: st.mode, output: o.output,
 		startedBy: st.startedBy, runID: runID, prior: st.prior}
-	if yes {
+	if o.yes {
 		spec.approver = engine.AutoApprover{By: currentUser(f.Getenv), Via: "--yes"}
 	}
 	_, err = f.execute(ctx, spec)
+	return err
+}
+
+// resumeRehearsal continues a rehearsal run. Its simulators lived in the process that ran it,
+// so only a world another process still serves (--world) can be resumed against.
+func resumeRehearsal(ctx context.Context, f *Factory, runID string, st *resumeState, o resumeOptions) error {
+	if o.world == "" {
+		return usageErr("run %s was a rehearsal and its simulators ended with the process that ran it: start a new one with `respond rehearse %s`", runID, st.pb.Name)
+	}
+	h, err := rehearsal.ReadHandle(o.world)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	f.Secrets.Add(h.Secrets...)
+	inputs, err := rehearsalInputs(st.pb, h)
+	if err != nil {
+		return err
+	}
+	for name, fp := range st.secretFPs {
+		if v, _ := inputs[name].(string); redact.Fingerprint(v) != fp {
+			return usageErr("the world in %s is not the one run %s started in (input %s differs)", o.world, runID, name)
+		}
+	}
+	_, err = f.execute(ctx, runSpec{pb: st.pb, inputs: inputs, dryRun: st.dryRun, mode: st.mode, output: o.output,
+		startedBy: st.startedBy, runID: runID, prior: st.prior, getenv: h.Getenv,
+		approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}})
 	return err
 }

@@ -31,6 +31,9 @@ type Options struct {
 	Seed uint64
 	// Dir holds the world's files (the delivered key, repositories); created when empty.
 	Dir string
+	// Chaos injects transient faults (20% of calls: 429 with Retry-After, 500, dropped
+	// connections) and latency into every simulator.
+	Chaos bool
 }
 
 // World is a running rehearsal environment. Close it.
@@ -97,6 +100,9 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		w.Close()
 		return nil, err
 	}
+	if o.Chaos {
+		w.chaos()
+	}
 
 	w.env = map[string]string{
 		"OPENAI_ADMIN_KEY":        w.OpenAI.AdminKey(),
@@ -116,6 +122,22 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		"alert_emails": []any{"oncall@example.com"},
 	}
 	return w, nil
+}
+
+// chaos makes every simulator unreliable the way real APIs are on a bad day: one call in five
+// fails transiently, and every call is a little slow.
+func (w *World) chaos() {
+	w.OpenAI.SetFaults(openaisim.FaultConfig{Seed: w.Seed, Rules: []openaisim.FaultRule{
+		{Latency: 2 * time.Millisecond, Jitter: 8 * time.Millisecond,
+			TooManyRequests: 0.07, RetryAfter: 20 * time.Millisecond, ServerError: 0.07, Drop: 0.04, ApplyThenDrop: 0.02},
+	}})
+	w.GitHub.AddFaults(
+		githubsim.Fault{Kind: githubsim.FaultLatency, Latency: 5 * time.Millisecond},
+		githubsim.Fault{Kind: githubsim.FaultTooManyRequests, Rate: 0.05},
+		githubsim.Fault{Kind: githubsim.FaultSecondaryRateLimit, Rate: 0.03},
+		githubsim.Fault{Kind: githubsim.FaultServerError, Rate: 0.08},
+		githubsim.Fault{Kind: githubsim.FaultDrop, Rate: 0.04, Times: 0},
+	)
 }
 
 // Repo is the GitHub repository of the rehearsal world.
@@ -205,6 +227,18 @@ func (w *World) Close() {
 	if w.ownsDir {
 		os.RemoveAll(w.Dir)
 	}
+}
+
+// OpenAIState is the OpenAI simulator's state, taken before a run so Verify can tell what the
+// run created.
+type OpenAIState = openaisim.State
+
+// OpenAIState returns the OpenAI simulator's state; the zero state for a nil world.
+func (w *World) OpenAIState() OpenAIState {
+	if w == nil {
+		return OpenAIState{}
+	}
+	return w.OpenAI.State()
 }
 
 // Verification is one check of the final state.

@@ -17,10 +17,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
-	"github.com/respond-sec/respond/integrations/logs"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/github/ghscan"
 )
 
 // PurgeLogs' parameters.
@@ -106,19 +106,19 @@ func (p *PurgeLogs) Validate() error {
 		errs = append(errs, fmt.Errorf("org: %q is not an organization login", p.Org))
 	}
 	for i, r := range p.Repos {
-		if !validRepo(r) {
+		if !ghclient.ValidRepo(r) {
 			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, r))
 		}
 	}
 	for i, r := range p.Runs {
-		if !validRepo(r.Repo) {
+		if !ghclient.ValidRepo(r.Repo) {
 			errs = append(errs, fmt.Errorf("runs[%d].repo: %q: want owner/name", i, r.Repo))
 		}
 		if r.RunID <= 0 {
 			errs = append(errs, fmt.Errorf("runs[%d].run_id: want a run ID, got %d", i, r.RunID))
 		}
 	}
-	if _, err := parseSince(p.Since); err != nil {
+	if _, err := ghclient.ParseSince(p.Since); err != nil {
 		errs = append(errs, err)
 	}
 	if p.MaxRuns < 0 {
@@ -133,17 +133,7 @@ func (p *PurgeLogs) Validate() error {
 // Preflight checks the token and that every named repository is visible to it. With no org
 // and no repos the step will not touch GitHub, and a team without a token is not stopped.
 func (p *PurgeLogs) Preflight(ctx context.Context, env *steps.Env) error {
-	if p.Org == "" && len(p.Repos) == 0 {
-		return nil
-	}
-	c, err := p.api(env)
-	if err != nil {
-		return err
-	}
-	if err := c.CheckAccess(ctx, p.Repos...); err != nil {
-		return fmt.Errorf("GitHub: %w", credential(err))
-	}
-	return nil
+	return ghclient.Preflight(ctx, env, p.client, p.Org, p.Repos)
 }
 
 func (p *PurgeLogs) api(env *steps.Env) (logAPI, error) {
@@ -276,7 +266,7 @@ func (p *PurgeLogs) Run(ctx context.Context, env *steps.Env) (steps.Outputs, err
 			env.Logf("logs of run %d in %s were already gone", t.runID, t.repo)
 		case err != nil:
 			return nil, fmt.Errorf("delete the logs of run %d in %s (%d of %d deleted before): %w",
-				t.runID, t.repo, len(deleted), len(todo), credential(err))
+				t.runID, t.repo, len(deleted), len(todo), ghclient.Credential(err))
 		default:
 			deleted[i] = true
 			env.Logf("deleted the logs of run %d in %s", t.runID, t.repo)
@@ -321,7 +311,7 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 			add(r.Repo, r.RunID, !r.Confirmed || p.Rescan)
 		}
 	} else {
-		since, _ := parseSince(p.Since)
+		since, _ := ghclient.ParseSince(p.Since)
 		maxRuns := p.MaxRuns
 		if maxRuns == 0 {
 			maxRuns = defaultMaxRuns
@@ -329,7 +319,7 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 		for _, repo := range p.Repos {
 			rs, err := c.ListWorkflowRuns(ctx, repo, since)
 			if err != nil {
-				return nil, fmt.Errorf("list the Actions runs of %s: %w", repo, credential(err))
+				return nil, fmt.Errorf("list the Actions runs of %s: %w", repo, ghclient.Credential(err))
 			}
 			if len(rs) > maxRuns {
 				env.Logf("%s: only the newest %d of %d runs are scanned (raise max_runs or set since)", repo, maxRuns, len(rs))
@@ -353,14 +343,14 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 			continue
 		}
 		g.Go(func() error {
-			where, err := scanRun(gctx, c, cd.repo, cd.runID, secret)
+			f, found, err := ghscan.First(gctx, c, cd.repo, cd.runID, secret)
 			switch {
 			case errors.Is(err, github.ErrNotFound):
 				out[i] = &target{repo: cd.repo, runID: cd.runID, gone: true, why: "logs already deleted or expired"}
 			case err != nil:
-				return credential(err)
-			case where != "":
-				out[i] = &target{repo: cd.repo, runID: cd.runID, why: "scanned: the secret is in " + where}
+				return ghclient.Credential(err)
+			case found:
+				out[i] = &target{repo: cd.repo, runID: cd.runID, why: fmt.Sprintf("scanned: the secret is in %s:%d", f.Name, f.Line)}
 			}
 			return nil
 		})
@@ -395,63 +385,4 @@ func (p *PurgeLogs) inScope(repo string) bool {
 	return slices.ContainsFunc(p.Repos, func(r string) bool { return strings.EqualFold(r, repo) })
 }
 
-// scanRun downloads a run's logs and returns where the secret first is ("file:line"), or "" when
-// no file holds it. Logs already deleted or expired give an error matching github.ErrNotFound. A
-// file that cannot be read fails the scan: deleting on a partial reading is not a decision to
-// take, and keeping logs that do hold the secret is not either.
-func scanRun(ctx context.Context, c logAPI, repo string, runID int64, secret string) (string, error) {
-	zr, err := c.RunLogs(ctx, repo, runID)
-	if err != nil {
-		return "", err
-	}
-	opts := logs.Options{Secrets: [][]byte{[]byte(secret)}, Mask: func(b []byte) string { return redact.Mask(string(b)) },
-		MaxFindings: 1}
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return "", fmt.Errorf("logs of run %d in %s: open %s: %w", runID, repo, f.Name, err)
-		}
-		r, err := logs.ScanReader(ctx, f.Name, rc, opts)
-		rc.Close()
-		if err != nil {
-			return "", fmt.Errorf("logs of run %d in %s: %w", runID, repo, err)
-		}
-		if len(r.Findings) > 0 {
-			return fmt.Sprintf("%s:%d", f.Name, r.Findings[0].Line), nil
-		}
-	}
-	return "", nil
-}
-
-// credential marks a rejected token as a credential error (exit code 4).
-func credential(err error) error {
-	if errors.Is(err, github.ErrUnauthorized) || errors.Is(err, github.ErrForbidden) {
-		return fmt.Errorf("%w: %w", steps.ErrCredentials, err)
-	}
-	return err
-}
-
 func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
-
-func validRepo(r string) bool {
-	owner, name, ok := strings.Cut(r, "/")
-	return ok && owner != "" && name != "" && !strings.ContainsAny(name, "/ \t") && !strings.ContainsAny(owner, " \t")
-}
-
-// parseSince reads an RFC 3339 time or a date; empty means no limit.
-func parseSince(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("since: %q: want an RFC 3339 time (2024-05-01T10:00:00Z) or a date", v)
-}

@@ -1,12 +1,10 @@
 package purgelogs
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,86 +16,8 @@ import (
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
-
-type recorder struct {
-	mu      sync.Mutex
-	secrets []string
-	logs    []string
-	intents []steps.Intent
-}
-
-func (r *recorder) text() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.logs, "\n")
-}
-
-func newEnv(vars map[string]string, onIntent func()) (*steps.Env, *recorder) {
-	rec := &recorder{}
-	var shared sync.Map
-	var build sync.Mutex
-	env := &steps.Env{
-		RunID: "run-test", StepID: "purge-logs", Attempt: 1,
-		Getenv: func(k string) string { return vars[k] },
-		Now:    time.Now,
-		Secret: func(v ...string) {
-			rec.mu.Lock()
-			rec.secrets = append(rec.secrets, v...)
-			rec.mu.Unlock()
-		},
-		Log: func(msg string, data map[string]any) {
-			rec.mu.Lock()
-			rec.logs = append(rec.logs, fmt.Sprintf("%s %v", msg, data))
-			rec.mu.Unlock()
-		},
-		Intent: func(name string, data map[string]any) error {
-			if onIntent != nil {
-				onIntent()
-			}
-			rec.mu.Lock()
-			rec.intents = append(rec.intents, steps.Intent{Name: name, Data: data})
-			rec.mu.Unlock()
-			return nil
-		},
-		Shared: func(key string, fn func() (any, error)) (any, error) {
-			build.Lock()
-			defer build.Unlock()
-			if v, ok := shared.Load(key); ok {
-				return v, nil
-			}
-			v, err := fn()
-			if err != nil {
-				return nil, err
-			}
-			shared.Store(key, v)
-			return v, nil
-		},
-	}
-	return env, rec
-}
-
-// noLeak fails if any 12-character window of secret appears in any text.
-func noLeak(t *testing.T, secret string, texts ...string) {
-	t.Helper()
-	const w = 12
-	for _, text := range texts {
-		for i := 0; i+w <= len(secret); i++ {
-			if strings.Contains(text, secret[i:i+w]) {
-				t.Fatalf("secret window %d leaked into %q", i, text)
-			}
-		}
-	}
-}
-
-func jsonText(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
@@ -106,7 +26,7 @@ type fixture struct {
 	url, token string
 	secret     string
 	env        *steps.Env
-	rec        *recorder
+	rec        *stepstest.Recorder
 	// untouched is the state the sim must still be in when an intent is recorded.
 	untouched []byte
 }
@@ -139,11 +59,14 @@ func setup(t *testing.T, seed uint64) *fixture {
 	srv := httptest.NewServer(f.sim)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	f.env, f.rec = newEnv(map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL}, func() {
+	f.rec = stepstest.New(t, map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
+	f.rec.OnIntent = func(string, map[string]any) error {
 		if f.untouched != nil && string(f.sim.Snapshot()) != string(f.untouched) {
 			t.Error("the intent was recorded after a change")
 		}
-	})
+		return nil
+	}
+	f.env = f.rec.Env
 	return f
 }
 
@@ -202,8 +125,8 @@ func TestListScanDelete(t *testing.T) {
 	if d := cmp.Diff(allLogsBut("acme/api#101"), f.logs()); d != "" {
 		t.Errorf("logs (-want +got):\n%s", d)
 	}
-	if len(f.rec.intents) != 1 {
-		t.Errorf("intents = %v", f.rec.intents)
+	if len(f.rec.Intents()) != 1 {
+		t.Errorf("intents = %v", f.rec.Intents())
 	}
 
 	// Idempotent: a fresh step (a resumed run) finds the logs gone and deletes nothing.
@@ -220,7 +143,10 @@ func TestListScanDelete(t *testing.T) {
 	if string(f.sim.Snapshot()) != string(after) {
 		t.Error("the second run changed something")
 	}
-	noLeak(t, f.secret, jsonText(t, plan), jsonText(t, out), jsonText(t, out2), f.rec.text(), jsonText(t, f.rec.intents))
+	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), stepstest.JSON(t, out2), f.rec.Text(),
+		stepstest.JSON(t, f.rec.Intents())} {
+		stepstest.AssertNoSecret(t, text, f.secret)
+	}
 }
 
 func TestGivenRuns(t *testing.T) {
@@ -272,7 +198,9 @@ func TestGivenRuns(t *testing.T) {
 	if d := cmp.Diff(allLogsBut("acme/api#101", "acme/web#201", "acme/api#103"), f.logs()); d != "" {
 		t.Errorf("logs (-want +got):\n%s", d)
 	}
-	noLeak(t, f.secret, jsonText(t, plan), jsonText(t, out), f.rec.text())
+	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), f.rec.Text()} {
+		stepstest.AssertNoSecret(t, text, f.secret)
+	}
 }
 
 func TestRescanProtectsWrongConfirmation(t *testing.T) {
@@ -301,8 +229,8 @@ func TestEmptyRunsDeletesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out["deleted"] != 0 || string(f.sim.Snapshot()) != string(before) || len(f.rec.intents) != 0 {
-		t.Errorf("an empty runs list must mean nothing to do: %v, intents %v", out, f.rec.intents)
+	if out["deleted"] != 0 || string(f.sim.Snapshot()) != string(before) || len(f.rec.Intents()) != 0 {
+		t.Errorf("an empty runs list must mean nothing to do: %v, intents %v", out, f.rec.Intents())
 	}
 }
 
@@ -319,8 +247,9 @@ func TestTransient(t *testing.T) {
 	if !steps.IsTransient(err) || steps.RetryAfter(err) < 9*time.Second {
 		t.Fatalf("got %v, want a transient error with Retry-After", err)
 	}
-	noLeak(t, f.secret, err.Error(), f.rec.text())
-	if out, done, err := p.Reconcile(t.Context(), f.env, f.rec.intents); done || out != nil || err != nil {
+	stepstest.AssertNoSecret(t, err.Error(), f.secret)
+	stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
+	if out, done, err := p.Reconcile(t.Context(), f.env, f.rec.Intents()); done || out != nil || err != nil {
 		t.Errorf("reconcile = %v, %v, %v", out, done, err)
 	}
 	p.client = nil // c remembers the 10 s gate; the engine's retry would wait it out
@@ -361,7 +290,7 @@ func TestOrgAloneAndSkips(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 7)
-	env, _ := newEnv(map[string]string{ghclient.EnvBaseURL: f.url}, nil)
+	env := stepstest.New(t, map[string]string{ghclient.EnvBaseURL: f.url}).Env
 	p := &PurgeLogs{Secret: f.secret, Repos: []string{"acme/api"}}
 	if err := p.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("no token: got %v", err)
@@ -395,7 +324,7 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			noLeak(t, secret, err.Error())
+			stepstest.AssertNoSecret(t, err.Error(), secret)
 		})
 	}
 }

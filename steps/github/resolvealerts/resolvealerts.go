@@ -10,9 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/internal/redact"
@@ -77,7 +74,7 @@ func (r *ResolveAlerts) Validate() error {
 		errs = append(errs, fmt.Errorf("org: %q is not an organization login", r.Org))
 	}
 	for i, repo := range r.Repos {
-		if !validRepo(repo) {
+		if !ghclient.ValidRepo(repo) {
 			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, repo))
 		}
 	}
@@ -93,17 +90,7 @@ func (r *ResolveAlerts) Validate() error {
 // Preflight checks the token and that every named repository is visible to it. With no org
 // and no repos the step will not touch GitHub, and a team without a token is not stopped.
 func (r *ResolveAlerts) Preflight(ctx context.Context, env *steps.Env) error {
-	if r.Org == "" && len(r.Repos) == 0 {
-		return nil
-	}
-	c, err := r.api(env)
-	if err != nil {
-		return err
-	}
-	if err := c.CheckAccess(ctx, r.Repos...); err != nil {
-		return fmt.Errorf("GitHub: %w", credential(err))
-	}
-	return nil
+	return ghclient.Preflight(ctx, env, r.client, r.Org, r.Repos)
 }
 
 func (r *ResolveAlerts) api(env *steps.Env) (alertAPI, error) {
@@ -137,8 +124,7 @@ func (r *ResolveAlerts) secretType() string {
 	return r.SecretType
 }
 
-// prepare registers the secret and validates; every entry point starts with it. A reason to do
-// nothing comes back as a Skip.
+// prepare registers the secret and validates. A reason to do nothing comes back as a Skip.
 func (r *ResolveAlerts) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(r.Secret)
 	if secret != "" && !isKeyID(secret) {
@@ -158,6 +144,19 @@ func (r *ResolveAlerts) prepare(env *steps.Env) (string, error) {
 
 func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
 
+// find is where every entry point starts: prepare, then list the alerts that hold the secret. A
+// reason to do nothing comes back as a Skip.
+func (r *ResolveAlerts) find(ctx context.Context, env *steps.Env) (secret string, c alertAPI, open, done []github.Alert, err error) {
+	if secret, err = r.prepare(env); err != nil {
+		return "", nil, nil, nil, err
+	}
+	if c, err = r.api(env); err != nil {
+		return "", nil, nil, nil, err
+	}
+	open, done, err = r.matching(ctx, env, c, secret)
+	return secret, c, open, done, err
+}
+
 func path(a github.Alert) string {
 	return fmt.Sprintf("/repos/%s/secret-scanning/alerts/%d", a.Repo, a.Number)
 }
@@ -172,20 +171,12 @@ func describe(as []github.Alert) []map[string]any {
 
 // Plan lists the PATCH calls Run would make, from a read-only listing of the alerts.
 func (r *ResolveAlerts) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error) {
-	secret, err := r.prepare(env)
+	secret, _, open, done, err := r.find(ctx, env)
 	if sk, ok := steps.IsSkip(err); ok {
 		// A plan is never skipped by the engine; an empty one says why nothing would happen.
 		return &steps.Plan{Summary: "nothing to resolve: " + sk.Reason, Outputs: steps.Outputs{"resolved": 0,
 			"already_resolved": 0, "alerts": describe(nil)}}, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.api(env)
-	if err != nil {
-		return nil, err
-	}
-	open, done, err := r.matching(ctx, env, c, secret)
 	if err != nil {
 		return nil, err
 	}
@@ -206,15 +197,7 @@ func (r *ResolveAlerts) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, 
 // Run resolves the open alerts that hold the secret. The intent lists them all before the first
 // PATCH; a retry lists again and finds the ones already resolved no longer open.
 func (r *ResolveAlerts) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
-	secret, err := r.prepare(env)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.api(env)
-	if err != nil {
-		return nil, err
-	}
-	open, done, err := r.matching(ctx, env, c, secret)
+	secret, c, open, done, err := r.find(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +226,7 @@ func (r *ResolveAlerts) Run(ctx context.Context, env *steps.Env) (steps.Outputs,
 			if len(resolved) > 0 {
 				env.Logf("resolved %d of %d alerts before the failure; a retry resolves the rest", len(resolved), len(open))
 			}
-			return nil, fmt.Errorf("resolve secret-scanning alert %s#%d: %w", a.Repo, a.Number, credential(err))
+			return nil, fmt.Errorf("resolve secret-scanning alert %s#%d: %w", a.Repo, a.Number, ghclient.Credential(err))
 		}
 		resolved = append(resolved, a)
 		env.Logf("resolved %s#%d as %s", a.Repo, a.Number, r.resolution())
@@ -259,18 +242,10 @@ func (r *ResolveAlerts) Run(ctx context.Context, env *steps.Env) (steps.Outputs,
 // resolves exactly the ones the interrupted attempt did not reach; reporting done from here
 // would need the outputs of the interrupted attempt, which died with it.
 func (r *ResolveAlerts) Reconcile(ctx context.Context, env *steps.Env, _ []steps.Intent) (steps.Outputs, bool, error) {
-	secret, err := r.prepare(env)
+	_, _, open, done, err := r.find(ctx, env)
 	if _, ok := steps.IsSkip(err); ok {
 		return nil, false, nil
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	c, err := r.api(env)
-	if err != nil {
-		return nil, false, err
-	}
-	open, done, err := r.matching(ctx, env, c, secret)
 	if err != nil {
 		return nil, false, err
 	}
@@ -283,85 +258,39 @@ func (r *ResolveAlerts) Reconcile(ctx context.Context, env *steps.Env, _ []steps
 // value into open and already resolved. A repository without secret scanning (404) has no
 // alerts to resolve and is logged past; any other failure stops the step.
 func (r *ResolveAlerts) matching(ctx context.Context, env *steps.Env, c alertAPI, secret string) (open, done []github.Alert, err error) {
-	var scopes []github.Scope
-	orgListed := false
-	var all []github.Alert
-	if r.Org != "" {
-		as, err := c.ListSecretAlerts(ctx, github.Scope{Org: r.Org}, r.secretType(), "")
-		switch {
-		case errors.Is(err, github.ErrNotFound) || errors.Is(err, github.ErrForbidden):
-			// Listing an org's alerts needs an org admin or security manager; the named
-			// repositories are listed one by one below.
-			if len(r.Repos) == 0 {
-				return nil, nil, fmt.Errorf("list secret-scanning alerts of org %s (name the repositories in repos if the token may read only those): %w", r.Org, credential(err))
-			}
-			env.Logf("org %s: %v; listing the named repositories one by one instead", r.Org, err)
-		case err != nil:
-			return nil, nil, credential(err)
-		default:
-			orgListed = true
-			all = append(all, as...)
-		}
-	}
-	for _, repo := range r.Repos {
-		owner, _, _ := strings.Cut(repo, "/")
-		if orgListed && strings.EqualFold(owner, r.Org) {
-			continue
-		}
-		scopes = append(scopes, github.Scope{Repos: []string{repo}})
-	}
-	per := make([][]github.Alert, len(scopes))
 	var skipped []string
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency)
-	for i, sc := range scopes {
-		g.Go(func() error {
-			as, err := c.ListSecretAlerts(gctx, sc, r.secretType(), "")
-			if errors.Is(err, github.ErrNotFound) {
-				mu.Lock()
-				skipped = append(skipped, sc.Repos[0])
-				mu.Unlock()
+	all, err := ghclient.ListAlerts(ctx, c, ghclient.AlertQuery{Org: r.Org, Repos: r.Repos, SecretType: r.secretType(),
+		Workers: concurrency, Refused: func(scope github.Scope, err error) error {
+			switch {
+			case scope.Org != "" && len(r.Repos) == 0:
+				return fmt.Errorf("list secret-scanning alerts of org %s (name the repositories in repos if the token may read only those): %w", r.Org, ghclient.Credential(err))
+			case scope.Org != "":
+				// Listing an org's alerts needs an org admin or security manager; the named
+				// repositories are listed one by one instead.
+				env.Logf("org %s: %v; listing the named repositories one by one instead", r.Org, err)
+				return nil
+			case errors.Is(err, github.ErrNotFound):
+				skipped = append(skipped, scope.Repos[0])
 				return nil
 			}
-			per[i] = as
-			return credential(err)
-		})
-	}
-	if err := g.Wait(); err != nil {
+			return ghclient.Credential(err)
+		}})
+	if err != nil {
 		return nil, nil, err
 	}
 	slices.Sort(skipped)
 	for _, repo := range skipped {
 		env.Logf("%s: no secret-scanning alerts to read (404: secret scanning off, or the token cannot see them)", repo)
 	}
-	seen := map[string]bool{}
-	for _, as := range append([][]github.Alert{all}, per...) {
-		for _, a := range as {
-			k := fmt.Sprintf("%s#%d", strings.ToLower(a.Repo), a.Number)
-			if seen[k] || a.Secret != secret {
-				continue
-			}
-			seen[k] = true
-			if a.State == "open" {
-				open = append(open, a)
-			} else {
-				done = append(done, a)
-			}
+	for _, a := range all {
+		if a.Secret != secret {
+			continue
+		}
+		if a.State == "open" {
+			open = append(open, a)
+		} else {
+			done = append(done, a)
 		}
 	}
 	return open, done, nil
-}
-
-// credential marks a rejected token as a credential error (exit code 4).
-func credential(err error) error {
-	if errors.Is(err, github.ErrUnauthorized) || errors.Is(err, github.ErrForbidden) {
-		return fmt.Errorf("%w: %w", steps.ErrCredentials, err)
-	}
-	return err
-}
-
-func validRepo(r string) bool {
-	owner, name, ok := strings.Cut(r, "/")
-	return ok && owner != "" && name != "" && !strings.ContainsAny(name, "/ \t") && !strings.ContainsAny(owner, " \t")
 }

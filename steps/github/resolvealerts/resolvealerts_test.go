@@ -1,12 +1,10 @@
 package resolvealerts
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,93 +15,15 @@ import (
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
-
-type recorder struct {
-	mu      sync.Mutex
-	secrets []string
-	logs    []string
-	intents []steps.Intent
-}
-
-func (r *recorder) text() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.logs, "\n")
-}
-
-func newEnv(vars map[string]string, onIntent func()) (*steps.Env, *recorder) {
-	rec := &recorder{}
-	var shared sync.Map
-	var build sync.Mutex
-	env := &steps.Env{
-		RunID: "run-20240501-abc", StepID: "close", Attempt: 1,
-		Getenv: func(k string) string { return vars[k] },
-		Now:    time.Now,
-		Secret: func(v ...string) {
-			rec.mu.Lock()
-			rec.secrets = append(rec.secrets, v...)
-			rec.mu.Unlock()
-		},
-		Log: func(msg string, data map[string]any) {
-			rec.mu.Lock()
-			rec.logs = append(rec.logs, fmt.Sprintf("%s %v", msg, data))
-			rec.mu.Unlock()
-		},
-		Intent: func(name string, data map[string]any) error {
-			if onIntent != nil {
-				onIntent()
-			}
-			rec.mu.Lock()
-			rec.intents = append(rec.intents, steps.Intent{Name: name, Data: data})
-			rec.mu.Unlock()
-			return nil
-		},
-		Shared: func(key string, fn func() (any, error)) (any, error) {
-			build.Lock()
-			defer build.Unlock()
-			if v, ok := shared.Load(key); ok {
-				return v, nil
-			}
-			v, err := fn()
-			if err != nil {
-				return nil, err
-			}
-			shared.Store(key, v)
-			return v, nil
-		},
-	}
-	return env, rec
-}
-
-// noLeak fails if any 12-character window of secret appears in any text.
-func noLeak(t *testing.T, secret string, texts ...string) {
-	t.Helper()
-	const w = 12
-	for _, text := range texts {
-		for i := 0; i+w <= len(secret); i++ {
-			if strings.Contains(text, secret[i:i+w]) {
-				t.Fatalf("secret window %d leaked into %q", i, text)
-			}
-		}
-	}
-}
-
-func jsonText(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 type fixture struct {
 	sim            *githubsim.Server
 	url, token     string
 	secret, other  string
 	env            *steps.Env
-	rec            *recorder
+	rec            *stepstest.Recorder
 	snapshotAtPlan []byte
 }
 
@@ -139,11 +59,15 @@ func setup(t *testing.T, seed uint64) *fixture {
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	// The intent must be on record before the first PATCH: the sim must still be untouched.
-	f.env, f.rec = newEnv(map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL}, func() {
+	f.rec = stepstest.New(t, map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
+	f.rec.OnIntent = func(string, map[string]any) error {
 		if s := f.sim.Snapshot(); f.snapshotAtPlan != nil && string(s) != string(f.snapshotAtPlan) {
 			t.Error("the intent was recorded after a change")
 		}
-	})
+		return nil
+	}
+	f.env = f.rec.Env
+	f.env.RunID = "run-20240501-abc" // named in the resolution comment
 	return f
 }
 
@@ -216,8 +140,8 @@ func TestPlanThenRun(t *testing.T) {
 	if d := cmp.Diff(wantStates, gotStates); d != "" {
 		t.Errorf("alert states (-want +got):\n%s", d)
 	}
-	if len(f.rec.intents) != 1 || f.rec.intents[0].Name != "resolve alerts" {
-		t.Errorf("intents = %v", f.rec.intents)
+	if len(f.rec.Intents()) != 1 || f.rec.Intents()[0].Name != "resolve alerts" {
+		t.Errorf("intents = %v", f.rec.Intents())
 	}
 
 	// Again: nothing open is left, nothing changes.
@@ -232,7 +156,9 @@ func TestPlanThenRun(t *testing.T) {
 	if string(f.sim.Snapshot()) != string(after) {
 		t.Error("a second run changed the state")
 	}
-	noLeak(t, f.secret, jsonText(t, plan), jsonText(t, out), f.rec.text(), jsonText(t, f.rec.intents))
+	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), f.rec.Text(), stepstest.JSON(t, f.rec.Intents())} {
+		stepstest.AssertNoSecret(t, text, f.secret)
+	}
 }
 
 func TestOrgAndRepos(t *testing.T) {
@@ -274,7 +200,7 @@ func TestTransientMidway(t *testing.T) {
 	if !steps.IsTransient(err) || steps.RetryAfter(err) < 4*time.Second {
 		t.Fatalf("got %v, want a transient error with Retry-After", err)
 	}
-	noLeak(t, f.secret, err.Error())
+	stepstest.AssertNoSecret(t, err.Error(), f.secret)
 	if f.alert(t, "acme/api", 1).State != "resolved" || f.alert(t, "acme/web", 7).State != "open" {
 		t.Fatal("the fault did not hit the second PATCH")
 	}
@@ -282,12 +208,12 @@ func TestTransientMidway(t *testing.T) {
 	// After a crash the engine reconciles: never done, Run goes again and finishes the rest.
 	// c remembers the 5 s gate (a retry would wait it out); the test takes the run's client.
 	r.client = nil
-	out, done, err := r.Reconcile(t.Context(), f.env, f.rec.intents)
+	out, done, err := r.Reconcile(t.Context(), f.env, f.rec.Intents())
 	if err != nil || done || out != nil {
 		t.Fatalf("reconcile = %v, %v, %v", out, done, err)
 	}
-	if !strings.Contains(f.rec.text(), "1 still open") {
-		t.Errorf("reconcile log:\n%s", f.rec.text())
+	if !strings.Contains(f.rec.Text(), "1 still open") {
+		t.Errorf("reconcile log:\n%s", f.rec.Text())
 	}
 	out, err = r.Run(t.Context(), f.env)
 	if err != nil {
@@ -323,7 +249,7 @@ func TestSkipsAndEmptyPlan(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 5)
-	env, _ := newEnv(map[string]string{ghclient.EnvBaseURL: f.url}, nil)
+	env := stepstest.New(t, map[string]string{ghclient.EnvBaseURL: f.url}).Env
 	r := &ResolveAlerts{Secret: f.secret, Repos: []string{"acme/api"}}
 	if err := r.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("no token: got %v", err)
@@ -360,7 +286,7 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			noLeak(t, secret, err.Error())
+			stepstest.AssertNoSecret(t, err.Error(), secret)
 		})
 	}
 }

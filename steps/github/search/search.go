@@ -18,10 +18,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
-	"github.com/respond-sec/respond/integrations/logs"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/github/ghscan"
 )
 
 // Search's parameters.
@@ -102,14 +102,14 @@ func (s *Search) Validate() error {
 		errs = append(errs, fmt.Errorf("org: %q is not an organization login", s.Org))
 	}
 	for i, r := range s.Repos {
-		if !validRepo(r) {
+		if !ghclient.ValidRepo(r) {
 			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, r))
 		}
 	}
 	if strings.ContainsAny(s.SecretType, " \t") {
 		errs = append(errs, fmt.Errorf("secret_type: %q contains a space (a comma list is allowed)", s.SecretType))
 	}
-	if _, err := parseSince(s.Since); err != nil {
+	if _, err := ghclient.ParseSince(s.Since); err != nil {
 		errs = append(errs, err)
 	}
 	if s.MaxRuns < 0 {
@@ -124,17 +124,7 @@ func (s *Search) Validate() error {
 // Preflight checks the token and that every named repository is visible to it. With no org
 // and no repos the step will not touch GitHub, and a team without a token is not stopped.
 func (s *Search) Preflight(ctx context.Context, env *steps.Env) error {
-	if s.Org == "" && len(s.Repos) == 0 {
-		return nil
-	}
-	c, err := s.api(env)
-	if err != nil {
-		return err
-	}
-	if err := c.CheckAccess(ctx, s.Repos...); err != nil {
-		return fmt.Errorf("GitHub: %w", credential(err))
-	}
-	return nil
+	return ghclient.Preflight(ctx, env, s.client, s.Org, s.Repos)
 }
 
 func (s *Search) api(env *steps.Env) (searcher, error) {
@@ -188,7 +178,7 @@ func (s *Search) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error)
 	if s.Org == "" && len(s.Repos) == 0 {
 		return nil, &steps.Skip{Reason: "no org or repos to search"}
 	}
-	since, _ := parseSince(s.Since)
+	since, _ := ghclient.ParseSince(s.Since)
 	c, err := s.api(env)
 	if err != nil {
 		return nil, err
@@ -232,7 +222,15 @@ func (s *Search) workers() int {
 // alerts lists alerts of every state (a resolved alert still marks a place the value was) and
 // keeps those whose secret is exactly the leaked value.
 func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *result) error {
-	listed, err := listAlerts(ctx, c, s.Org, s.Repos, s.secretType(), s.workers(), res.note)
+	listed, err := ghclient.ListAlerts(ctx, c, ghclient.AlertQuery{Org: s.Org, Repos: s.Repos,
+		SecretType: s.secretType(), Workers: s.workers(), Refused: func(scope github.Scope, err error) error {
+			where := "org " + scope.Org
+			if scope.Org == "" {
+				where = scope.Repos[0]
+			}
+			res.note("secret-scanning alerts of %s: %v", where, err)
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
@@ -254,7 +252,7 @@ func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *res
 				res.note("locations of alert %s#%d: %v", a.Repo, a.Number, err)
 				res.mu.Unlock()
 			case err != nil:
-				return credential(err)
+				return ghclient.Credential(err)
 			}
 			locs[i] = ls
 			return nil
@@ -285,68 +283,6 @@ func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *res
 	return nil
 }
 
-// listAlerts lists an org's alerts and each named repository's. When the org listing is refused
-// (it needs an org admin or security manager) the named repositories of that org are listed one
-// by one instead; a repository without secret scanning is noted, not fatal.
-func listAlerts(ctx context.Context, c searcher, org string, repos []string, secretType string, workers int,
-	note func(string, ...any)) ([]github.Alert, error) {
-	var out []github.Alert
-	orgListed := false
-	if org != "" {
-		as, err := c.ListSecretAlerts(ctx, github.Scope{Org: org}, secretType, "")
-		switch {
-		case tolerated(err):
-			note("secret-scanning alerts of org %s: %v", org, err)
-		case err != nil:
-			return nil, credential(err)
-		default:
-			orgListed = true
-			out = append(out, as...)
-		}
-	}
-	var rest []string
-	for _, r := range repos {
-		owner, _, _ := strings.Cut(r, "/")
-		if orgListed && strings.EqualFold(owner, org) {
-			continue
-		}
-		rest = append(rest, r)
-	}
-	per := make([][]github.Alert, len(rest))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	for i, r := range rest {
-		g.Go(func() error {
-			as, err := c.ListSecretAlerts(gctx, github.Scope{Repos: []string{r}}, secretType, "")
-			switch {
-			case tolerated(err):
-				mu.Lock()
-				note("secret-scanning alerts of %s: %v", r, err)
-				mu.Unlock()
-			case err != nil:
-				return credential(err)
-			}
-			per[i] = as
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var all []github.Alert
-	seen := map[string]bool{}
-	for _, as := range append([][]github.Alert{out}, per...) {
-		for _, a := range as {
-			if k := fmt.Sprintf("%s#%d", strings.ToLower(a.Repo), a.Number); !seen[k] {
-				seen[k] = true
-				all = append(all, a)
-			}
-		}
-	}
-	return all, nil
-}
-
 // code runs one code search for the secret's tail and confirms each hit with its fragments.
 func (s *Search) code(ctx context.Context, c searcher, secret string, res *result) error {
 	needle := secret[max(0, len(secret)-needleLen):]
@@ -363,11 +299,11 @@ func (s *Search) code(ctx context.Context, c searcher, secret string, res *resul
 	}
 	cs, err := c.SearchCodeResult(ctx, `"`+needle+`"`, scope)
 	switch {
-	case tolerated(err) || errors.Is(err, github.ErrInvalid):
+	case ghclient.Refused(err) || errors.Is(err, github.ErrInvalid):
 		res.note("code search: %v", err)
 		return nil
 	case err != nil:
-		return credential(err)
+		return ghclient.Credential(err)
 	}
 	if cs.Incomplete {
 		res.note("code search: GitHub's answer is incomplete (a timeout, or more than 1000 results)")
@@ -432,11 +368,11 @@ func (s *Search) actions(ctx context.Context, c searcher, secret string, since t
 	for _, r := range repos {
 		rs, err := c.ListWorkflowRuns(ctx, r, since)
 		switch {
-		case tolerated(err):
+		case ghclient.Refused(err):
 			res.note("Actions runs of %s: %v", r, err)
 			continue
 		case err != nil:
-			return credential(err)
+			return ghclient.Credential(err)
 		}
 		if len(rs) > maxRuns {
 			res.note("Actions runs of %s: scanned the newest %d of %d (raise max_runs or set since)", r, maxRuns, len(rs))
@@ -449,15 +385,15 @@ func (s *Search) actions(ctx context.Context, c searcher, secret string, since t
 	g.SetLimit(s.workers())
 	for i, run := range runs {
 		g.Go(func() error {
-			h, err := scanRun(gctx, c, run.Repo, run.ID, secret)
+			h, err := ghscan.Survey(gctx, c, run.Repo, run.ID, secret)
 			if errors.Is(err, github.ErrNotFound) {
-				h.expired = true
-				err = nil
+				hits[i].expired = true
+				return nil
 			}
 			if err != nil {
-				return credential(err)
+				return ghclient.Credential(err)
 			}
-			hits[i] = h
+			hits[i].Result = h
 			return nil
 		})
 	}
@@ -471,75 +407,31 @@ func (s *Search) actions(ctx context.Context, c searcher, secret string, since t
 			continue
 		}
 		res.runsScanned++
-		for _, e := range h.errs {
+		for _, e := range h.Errs {
 			res.note("run %d in %s: %v", run.ID, run.Repo, e)
 		}
-		if len(h.files) == 0 {
+		if len(h.Files) == 0 {
 			continue
 		}
 		res.runs = append(res.runs, map[string]any{"repo": run.Repo, "run_id": run.ID, "confirmed": true})
-		if h.first.IsZero() {
+		if h.FirstSeen.IsZero() {
 			res.seen(run.CreatedAt)
 		} else {
-			res.seen(h.first)
+			res.seen(h.FirstSeen)
 		}
-		for _, f := range h.files {
+		for _, f := range h.Files {
 			l := location(KindActionsLog, run.Repo)
-			l["path"], l["line"], l["run_id"], l["url"], l["commit"] = f.name, f.line, run.ID, run.HTMLURL, run.HeadSHA
+			l["path"], l["line"], l["run_id"], l["url"], l["commit"] = f.Name, f.Line, run.ID, run.HTMLURL, run.HeadSHA
 			res.locations = append(res.locations, l)
 		}
 	}
 	return nil
 }
 
-type fileHit struct {
-	name string
-	line int
-}
-
+// runHit is what the scan of one run found; expired runs have no logs left to scan.
 type runHit struct {
-	files   []fileHit
-	first   time.Time
-	errs    []error // files that could not be read: a gap, not a failure
+	ghscan.Result
 	expired bool
-}
-
-// scanRun downloads a run's logs and scans every file in them. Logs already deleted or expired
-// give an error matching github.ErrNotFound.
-func scanRun(ctx context.Context, c searcher, repo string, runID int64, secret string) (runHit, error) {
-	var h runHit
-	zr, err := c.RunLogs(ctx, repo, runID)
-	if err != nil {
-		return h, err
-	}
-	opts := logs.Options{Secrets: [][]byte{[]byte(secret)}, Mask: func(b []byte) string { return redact.Mask(string(b)) },
-		MaxFindings: 1}
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			h.errs = append(h.errs, fmt.Errorf("open %s: %w", f.Name, err))
-			continue
-		}
-		r, err := logs.ScanReader(ctx, f.Name, rc, opts)
-		rc.Close()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return h, ctxErr
-		}
-		if err != nil {
-			h.errs = append(h.errs, err)
-		}
-		if r == nil || len(r.Findings) == 0 {
-			continue
-		}
-		h.files = append(h.files, fileHit{name: f.Name, line: r.Findings[0].Line})
-		if !r.FirstSeen.IsZero() && (h.first.IsZero() || r.FirstSeen.Before(h.first)) {
-			h.first = r.FirstSeen
-		}
-	}
-	return h, nil
 }
 
 func (s *Search) outputs(res *result) steps.Outputs {
@@ -634,41 +526,7 @@ func describe(l map[string]any) string {
 	}
 }
 
-// tolerated errors leave a gap to note rather than fail the search: a repository without secret
-// scanning or Actions, a source the token may not read.
-func tolerated(err error) bool {
-	return errors.Is(err, github.ErrNotFound) || errors.Is(err, github.ErrForbidden)
-}
-
-// credential marks a rejected token as a credential error (exit code 4).
-func credential(err error) error {
-	if errors.Is(err, github.ErrUnauthorized) || errors.Is(err, github.ErrForbidden) {
-		return fmt.Errorf("%w: %w", steps.ErrCredentials, err)
-	}
-	return err
-}
-
 func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
-
-func validRepo(r string) bool {
-	owner, name, ok := strings.Cut(r, "/")
-	return ok && owner != "" && name != "" && !strings.ContainsAny(name, "/ \t") && !strings.ContainsAny(owner, " \t")
-}
-
-// parseSince reads an RFC 3339 time or a date; empty means no limit.
-func parseSince(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("since: %q: want an RFC 3339 time (2024-05-01T10:00:00Z) or a date", v)
-}
 
 func uniqueFold(in []string) []string {
 	seen := map[string]bool{}

@@ -3,12 +3,10 @@ package search
 import (
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,84 +17,8 @@ import (
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
-
-// recorder is what a test Env hands out and what the step handed back.
-type recorder struct {
-	mu      sync.Mutex
-	secrets []string
-	logs    []string
-	intents []steps.Intent
-}
-
-func (r *recorder) text() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.logs, "\n")
-}
-
-func newEnv(vars map[string]string) (*steps.Env, *recorder) {
-	rec := &recorder{}
-	var shared sync.Map
-	var build sync.Mutex
-	env := &steps.Env{
-		RunID: "run-test", StepID: "search", Attempt: 1,
-		Getenv: func(k string) string { return vars[k] },
-		Now:    time.Now,
-		Secret: func(v ...string) {
-			rec.mu.Lock()
-			rec.secrets = append(rec.secrets, v...)
-			rec.mu.Unlock()
-		},
-		Log: func(msg string, data map[string]any) {
-			rec.mu.Lock()
-			rec.logs = append(rec.logs, fmt.Sprintf("%s %v", msg, data))
-			rec.mu.Unlock()
-		},
-		Intent: func(name string, data map[string]any) error {
-			rec.mu.Lock()
-			rec.intents = append(rec.intents, steps.Intent{Name: name, Data: data})
-			rec.mu.Unlock()
-			return nil
-		},
-		Shared: func(key string, fn func() (any, error)) (any, error) {
-			build.Lock()
-			defer build.Unlock()
-			if v, ok := shared.Load(key); ok {
-				return v, nil
-			}
-			v, err := fn()
-			if err != nil {
-				return nil, err
-			}
-			shared.Store(key, v)
-			return v, nil
-		},
-	}
-	return env, rec
-}
-
-// noLeak fails if any 12-character window of secret appears in any text.
-func noLeak(t *testing.T, secret string, texts ...string) {
-	t.Helper()
-	const w = 12
-	for _, text := range texts {
-		for i := 0; i+w <= len(secret); i++ {
-			if strings.Contains(text, secret[i:i+w]) {
-				t.Fatalf("secret window %d leaked into %q", i, text)
-			}
-		}
-	}
-}
-
-func outText(t *testing.T, out steps.Outputs) string {
-	t.Helper()
-	b, err := json.Marshal(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 type fixture struct {
 	sim    *githubsim.Server
@@ -105,7 +27,7 @@ type fixture struct {
 	secret string
 	other  string
 	env    *steps.Env
-	rec    *recorder
+	rec    *stepstest.Recorder
 }
 
 var (
@@ -172,7 +94,8 @@ func setup(t *testing.T, seed uint64, mk func(secret, other string) githubsim.Wo
 	srv := httptest.NewServer(f.sim)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	f.env, f.rec = newEnv(map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
+	f.rec = stepstest.New(t, map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
+	f.env = f.rec.Env
 	return f
 }
 
@@ -215,16 +138,17 @@ func TestSearchRepos(t *testing.T) {
 	if d := cmp.Diff(want, out); d != "" {
 		t.Errorf("outputs (-want +got):\n%s", d)
 	}
-	if !containsStr(f.rec.secrets, f.secret) {
+	if !containsStr(f.rec.Secrets(), f.secret) {
 		t.Error("the secret was not registered for redaction")
 	}
-	logText := f.rec.text()
+	logText := f.rec.Text()
 	for _, w := range []string{"1 secret-scanning alert(s)", "1 code-search file(s) (1 confirmed)", "2 of 4 Actions run(s)", "found in 2 repositories: acme/api, acme/web"} {
 		if !strings.Contains(logText, w) {
 			t.Errorf("summary lacks %q:\n%s", w, logText)
 		}
 	}
-	noLeak(t, f.secret, outText(t, out), logText)
+	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.secret)
+	stepstest.AssertNoSecret(t, logText, f.secret)
 }
 
 func TestSearchOrg(t *testing.T) {
@@ -246,10 +170,11 @@ func TestSearchOrg(t *testing.T) {
 	if got, want := out["first_seen"], t0.Add(time.Hour+time.Minute).Format(time.RFC3339); got != want {
 		t.Errorf("first_seen = %v, want %v (the log line)", got, want)
 	}
-	if out["incomplete"] != true || !strings.Contains(f.rec.text(), "cannot be listed") {
-		t.Errorf("org-only search must say Actions coverage is partial: incomplete=%v\n%s", out["incomplete"], f.rec.text())
+	if out["incomplete"] != true || !strings.Contains(f.rec.Text(), "cannot be listed") {
+		t.Errorf("org-only search must say Actions coverage is partial: incomplete=%v\n%s", out["incomplete"], f.rec.Text())
 	}
-	noLeak(t, f.secret, outText(t, out), f.rec.text())
+	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.secret)
+	stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
 }
 
 func TestSearchSwitchesAndTypes(t *testing.T) {
@@ -305,17 +230,17 @@ func TestSearchExpiredLogsAndMaxRuns(t *testing.T) {
 	if d := cmp.Diff([]map[string]any{{"repo": "acme/web", "run_id": int64(201), "confirmed": true}}, out["runs_with_secret"]); d != "" {
 		t.Errorf("runs (-want +got):\n%s", d)
 	}
-	if out["incomplete"] != true || !strings.Contains(f.rec.text(), "newest 1 of 2") {
-		t.Errorf("a max_runs cut must be reported:\n%s", f.rec.text())
+	if out["incomplete"] != true || !strings.Contains(f.rec.Text(), "newest 1 of 2") {
+		t.Errorf("a max_runs cut must be reported:\n%s", f.rec.Text())
 	}
 
-	f.rec.logs = nil
+	f.rec.ResetLogs()
 	s = &Search{Secret: f.secret, Repos: []string{"acme/api"}}
 	if _, err := s.Run(t.Context(), f.env); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(f.rec.text(), "(1 with expired logs)") {
-		t.Errorf("expired logs not counted:\n%s", f.rec.text())
+	if !strings.Contains(f.rec.Text(), "(1 with expired logs)") {
+		t.Errorf("expired logs not counted:\n%s", f.rec.Text())
 	}
 }
 
@@ -333,7 +258,7 @@ func TestSearchSurvivesRateLimits(t *testing.T) {
 	if !steps.IsTransient(err) {
 		t.Errorf("503 error is not transient: %v", err)
 	}
-	noLeak(t, f.secret, err.Error())
+	stepstest.AssertNoSecret(t, err.Error(), f.secret)
 	// The engine's retry: the fault is spent, and the rate limit was waited out.
 	out, err = s.Run(t.Context(), f.env)
 	if err != nil {
@@ -368,7 +293,8 @@ func TestSearchRateLimitIsTransient(t *testing.T) {
 			if errors.Is(err, steps.ErrCredentials) {
 				t.Errorf("a rate limit is not a credential problem: %v", err)
 			}
-			noLeak(t, f.secret, err.Error(), f.rec.text())
+			stepstest.AssertNoSecret(t, err.Error(), f.secret)
+			stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
 		})
 	}
 }
@@ -376,12 +302,12 @@ func TestSearchRateLimitIsTransient(t *testing.T) {
 func TestSearchCredentials(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 5, world)
-	env, _ := newEnv(map[string]string{ghclient.EnvBaseURL: f.url})
+	env := stepstest.New(t, map[string]string{ghclient.EnvBaseURL: f.url}).Env
 	s := &Search{Secret: f.secret, Repos: []string{"acme/api"}}
 	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("no token: got %v, want ErrCredentials", err)
 	}
-	env, _ = newEnv(map[string]string{ghclient.EnvToken: fakekey.New(99).GitHubToken(), ghclient.EnvBaseURL: f.url})
+	env = stepstest.New(t, map[string]string{ghclient.EnvToken: fakekey.New(99).GitHubToken(), ghclient.EnvBaseURL: f.url}).Env
 	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("wrong token: got %v, want ErrCredentials", err)
 	}
@@ -438,7 +364,7 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			noLeak(t, secret, err.Error())
+			stepstest.AssertNoSecret(t, err.Error(), secret)
 		})
 	}
 }
@@ -501,9 +427,10 @@ func TestSearchGaps(t *testing.T) {
 	}
 	for _, w := range []string{"note: secret-scanning alerts of org ghost: list secret-scanning alerts for org ghost: 404",
 		"note: secret-scanning alerts of acme/missing:", "note: Actions runs of acme/missing:"} {
-		if !strings.Contains(f.rec.text(), w) {
-			t.Errorf("log lacks %q:\n%s", w, f.rec.text())
+		if !strings.Contains(f.rec.Text(), w) {
+			t.Errorf("log lacks %q:\n%s", w, f.rec.Text())
 		}
 	}
-	noLeak(t, f.secret, outText(t, out), f.rec.text())
+	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.secret)
+	stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
 }

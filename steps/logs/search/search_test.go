@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,59 +18,14 @@ import (
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
 
-type recorder struct {
-	mu      sync.Mutex
-	secrets []string
-	logs    []string
-}
-
-func (r *recorder) text() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.logs, "\n")
-}
-
-func newEnv() (*steps.Env, *recorder) {
-	rec := &recorder{}
-	var shared sync.Map
-	return &steps.Env{
-		RunID: "run-test", StepID: "logs", Attempt: 1,
-		Getenv: func(string) string { return "" },
-		Now:    time.Now,
-		Secret: func(v ...string) {
-			rec.mu.Lock()
-			rec.secrets = append(rec.secrets, v...)
-			rec.mu.Unlock()
-		},
-		Log: func(msg string, data map[string]any) {
-			rec.mu.Lock()
-			rec.logs = append(rec.logs, fmt.Sprintf("%s %v", msg, data))
-			rec.mu.Unlock()
-		},
-		Intent: func(string, map[string]any) error { return errors.New("a read-only step recorded an intent") },
-		Shared: func(key string, fn func() (any, error)) (any, error) {
-			v, err := fn()
-			if err == nil {
-				v, _ = shared.LoadOrStore(key, v)
-			}
-			return v, err
-		},
-	}, rec
-}
-
-// noLeak fails if any 12-character window of secret appears in any text.
-func noLeak(t *testing.T, secret string, texts ...string) {
-	t.Helper()
-	const w = 12
-	for _, text := range texts {
-		for i := 0; i+w <= len(secret); i++ {
-			if strings.Contains(text, secret[i:i+w]) {
-				t.Fatalf("secret window %d leaked into %q", i, text)
-			}
-		}
-	}
+// newEnv records what logs.search hands back and refuses intents: the step only reads.
+func newEnv(t *testing.T) *stepstest.Recorder {
+	rec := stepstest.New(t, nil)
+	rec.OnIntent = func(string, map[string]any) error { return errors.New("a read-only step recorded an intent") }
+	return rec
 }
 
 func write(t *testing.T, path, content string, gz bool) {
@@ -141,22 +95,23 @@ func TestSearch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env, rec := newEnv()
+			rec := newEnv(t)
 			s := &Search{Paths: tc.paths, Secret: secret}
-			out, err := s.Run(t.Context(), env)
+			out, err := s.Run(t.Context(), rec.Env)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if d := cmp.Diff(tc.want, out); d != "" {
 				t.Errorf("outputs (-want +got):\n%s", d)
 			}
-			if len(rec.secrets) != 1 || rec.secrets[0] != secret {
+			if len(rec.Secrets()) != 1 || rec.Secrets()[0] != secret {
 				t.Error("the secret was not registered")
 			}
 			b, _ := json.Marshal(out)
-			noLeak(t, secret, string(b), rec.text())
-			if !strings.Contains(rec.text(), fmt.Sprintf("scanned %d file(s)", tc.want["files_scanned"])) {
-				t.Errorf("summary:\n%s", rec.text())
+			stepstest.AssertNoSecret(t, string(b), secret)
+			stepstest.AssertNoSecret(t, rec.Text(), secret)
+			if !strings.Contains(rec.Text(), fmt.Sprintf("scanned %d file(s)", tc.want["files_scanned"])) {
+				t.Errorf("summary:\n%s", rec.Text())
 			}
 		})
 	}
@@ -180,8 +135,8 @@ func TestMissingPaths(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env, rec := newEnv()
-			_, err := (&Search{Paths: tc.paths, Secret: secret}).Run(t.Context(), env)
+			rec := newEnv(t)
+			_, err := (&Search{Paths: tc.paths, Secret: secret}).Run(t.Context(), rec.Env)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -190,10 +145,11 @@ func TestMissingPaths(t *testing.T) {
 					t.Errorf("error %q does not name %q", err, w)
 				}
 			}
-			noLeak(t, secret, err.Error(), rec.text())
+			stepstest.AssertNoSecret(t, err.Error(), secret)
+			stepstest.AssertNoSecret(t, rec.Text(), secret)
 		})
 	}
-	_, err := (&Search{Paths: []string{"/nonexistent/a.log"}, Secret: secret}).Run(t.Context(), func() *steps.Env { e, _ := newEnv(); return e }())
+	_, err := (&Search{Paths: []string{"/nonexistent/a.log"}, Secret: secret}).Run(t.Context(), newEnv(t).Env)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file error does not match fs.ErrNotExist: %v", err)
 	}
@@ -208,7 +164,7 @@ func TestMaxFindings(t *testing.T) {
 		fmt.Fprintf(&b, "%s line %d %s\n", ts(time.Duration(50-i)*time.Second), i, secret)
 	}
 	write(t, filepath.Join(dir, "big.log"), b.String(), false)
-	env, _ := newEnv()
+	env := newEnv(t).Env
 	out, err := (&Search{Paths: []string{dir}, Secret: secret, MaxFindings: 5}).Run(t.Context(), env)
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +179,7 @@ func TestMaxFindings(t *testing.T) {
 
 func TestSkipAndValidate(t *testing.T) {
 	t.Parallel()
-	env, _ := newEnv()
+	env := newEnv(t).Env
 	if _, err := (&Search{Paths: []string{"/nonexistent"}, Secret: "key_abc123"}).Run(t.Context(), env); err == nil {
 		t.Error("a key ID must skip")
 	} else if _, ok := steps.IsSkip(err); !ok {
@@ -250,7 +206,7 @@ func TestSkipAndValidate(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
 		}
 		if err != nil {
-			noLeak(t, secret, err.Error())
+			stepstest.AssertNoSecret(t, err.Error(), secret)
 		}
 	}
 }

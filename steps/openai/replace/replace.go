@@ -245,17 +245,24 @@ func (r *Replace) scopes(ctx context.Context, env *steps.Env, c keyAPI) ([]strin
 	return scopes, "derived from " + r.OldKeyID + "'s use of " + strings.Join(kinds, ", "), nil
 }
 
+// prepare is where Plan and Run start: the client, the sinks, and the scopes with how they were
+// chosen.
+func (r *Replace) prepare(ctx context.Context, env *steps.Env) (c keyAPI, sinks []secrets.Sink, scopes []string, basis string, err error) {
+	if c, err = r.api(env); err != nil {
+		return nil, nil, nil, "", err
+	}
+	if sinks, err = r.buildSinks(env); err != nil {
+		return nil, nil, nil, "", err
+	}
+	if scopes, basis, err = r.scopes(ctx, env, c); err != nil {
+		return nil, nil, nil, "", err
+	}
+	return c, sinks, scopes, basis, nil
+}
+
 // Plan shows the calls and the sinks.
 func (r *Replace) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error) {
-	c, err := r.api(env)
-	if err != nil {
-		return nil, err
-	}
-	sinks, err := r.buildSinks(env)
-	if err != nil {
-		return nil, err
-	}
-	scopes, basis, err := r.scopes(ctx, env, c)
+	c, sinks, scopes, basis, err := r.prepare(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -290,15 +297,7 @@ func (r *Replace) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error)
 
 // Run mints and delivers.
 func (r *Replace) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
-	c, err := r.api(env)
-	if err != nil {
-		return nil, err
-	}
-	sinks, err := r.buildSinks(env)
-	if err != nil {
-		return nil, err
-	}
-	scopes, basis, err := r.scopes(ctx, env, c)
+	c, sinks, scopes, basis, err := r.prepare(ctx, env)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/rehearsal"
+	"github.com/respond-sec/respond/steps"
+)
+
+// recorder keeps a run's (redacted) events for the report and the time to revoke.
+type recorder struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (r *recorder) Emit(e event.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) all() []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event.Event(nil), r.events...)
+}
+
+// timeToRevoke is from the run's start to the first revocation's success.
+func timeToRevoke(evs []event.Event) time.Duration {
+	var start time.Time
+	for _, e := range evs {
+		switch {
+		case e.Kind == event.RunStarted:
+			start = e.Time
+		case e.Kind == event.StepSucceeded && e.Uses == "openai.revoke-key" && !start.IsZero():
+			return e.Time.Sub(start)
+		}
+	}
+	return 0
+}
+
+type retryJSON struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+	Error   string `json:"error"`
+}
+
+type stepJSON struct {
+	ID         string `json:"id"`
+	Uses       string `json:"uses"`
+	Status     string `json:"status"`
+	Attempts   int    `json:"attempts"`
+	DurationMS int64  `json:"duration_ms"`
+	Reason     string `json:"reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// reportJSON is the machine-readable rehearsal report.
+type reportJSON struct {
+	Playbook       string                   `json:"playbook"`
+	RunID          string                   `json:"run_id"`
+	Seed           uint64                   `json:"seed"`
+	DryRun         bool                     `json:"dry_run"`
+	Chaos          bool                     `json:"chaos"`
+	Outcome        string                   `json:"outcome"`
+	TimeToRevokeMS int64                    `json:"time_to_revoke_ms"`
+	DurationMS     int64                    `json:"duration_ms"`
+	Steps          []stepJSON               `json:"steps"`
+	Verifications  []rehearsal.Verification `json:"verifications"`
+	Retries        []retryJSON              `json:"retries"`
+	LeaksInOutputs int                      `json:"leaks_in_outputs"`
+	LeakScanned    []string                 `json:"leak_scanned"`
+	HumanToDo      []string                 `json:"human_to_do"`
+}
+
+func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, chaos bool, checks []rehearsal.Verification) reportJSON {
+	r := reportJSON{Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
+		TimeToRevokeMS: timeToRevoke(evs).Milliseconds(), DurationMS: res.Finished.Sub(res.Started).Milliseconds(),
+		Verifications: checks, Retries: []retryJSON{}, Steps: []stepJSON{}}
+	if r.Verifications == nil {
+		r.Verifications = []rehearsal.Verification{}
+	}
+	for _, s := range res.Steps {
+		r.Steps = append(r.Steps, stepJSON{ID: s.ID, Uses: s.Uses, Status: string(s.Status), Attempts: s.Attempts,
+			DurationMS: s.Duration.Milliseconds(), Reason: s.Reason, Error: s.Error})
+	}
+	for _, e := range evs {
+		if e.Kind == event.StepRetried {
+			r.Retries = append(r.Retries, retryJSON{Step: e.Step, Attempt: e.Attempt, Error: firstLine(e.Error)})
+		}
+	}
+	r.HumanToDo = humanToDo(res)
+	return r
+}
+
+// humanToDo lists what the run could not do for people: from the steps' outputs.
+func humanToDo(res *engine.Result) []string {
+	out := func(id string) steps.Outputs {
+		for _, s := range res.Steps {
+			if s.ID == id && s.Status == event.Succeeded {
+				return s.Outputs
+			}
+		}
+		return nil
+	}
+	var todo []string
+	if o := out("identify"); o != nil {
+		todo = append(todo, fmt.Sprintf("Tell the key's owner (%v) it was revoked and why, and where the replacement now lives.", o["owner"]))
+	}
+	for _, s := range res.Steps {
+		if s.Uses == "git.purge-history" && s.Status == event.Succeeded {
+			if remains, ok := s.Outputs["forge_remains"].([]any); ok {
+				for _, l := range remains {
+					todo = append(todo, fmt.Sprint(l))
+				}
+			}
+			todo = append(todo, "Everyone with a clone must re-clone (or reset to the rewritten refs); old clones still hold the key.")
+		}
+		if s.Uses == "openai.review-usage" && s.Status == event.Succeeded {
+			if flags, ok := s.Outputs["flags"].([]any); ok && len(flags) > 0 {
+				todo = append(todo, fmt.Sprintf("Review the usage flags (%d) with finance and decide whether customers or OpenAI must be told.", len(flags)))
+			}
+		}
+		if s.Status == event.Skipped && strings.Contains(s.Reason, "approval") {
+			todo = append(todo, fmt.Sprintf("Step %s was not approved: %s.", s.ID, s.Reason))
+		}
+		if s.Status == event.Failed {
+			todo = append(todo, fmt.Sprintf("Step %s failed: %s", s.ID, firstLine(s.Error)))
+		}
+	}
+	todo = append(todo, "Check other places the key may have been copied that no tool sees: chat, tickets, wikis, laptops.")
+	return todo
+}
+
+// markdown renders the report for people.
+func (r reportJSON) markdown(evs []event.Event) string {
+	var b strings.Builder
+	mode := "rehearsal"
+	if r.DryRun {
+		mode = "rehearsal, dry run"
+	}
+	if r.Chaos {
+		mode += ", chaos"
+	}
+	fmt.Fprintf(&b, "# %s: %s\n\n", r.Playbook, r.Outcome)
+	fmt.Fprintf(&b, "Run `%s` (%s, seed %d). Time to revoke **%s**, whole run %s.\n\n", r.RunID, mode, r.Seed,
+		fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
+
+	b.WriteString("## Steps\n\n| step | uses | status | attempts | duration |\n|---|---|---|---|---|\n")
+	for _, s := range r.Steps {
+		status := s.Status
+		if s.Reason != "" {
+			status += ": " + s.Reason
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %d | %s |\n", s.ID, s.Uses, mdEscape(status), s.Attempts, fmtDur(time.Duration(s.DurationMS)*time.Millisecond))
+	}
+
+	b.WriteString("\n## Timeline\n\n| at | step | what |\n|---|---|---|\n")
+	var start time.Time
+	for _, e := range evs {
+		if e.Kind == event.RunStarted {
+			start = e.Time
+		}
+		switch e.Kind {
+		case event.StepStarted, event.StepIntent, event.StepResult:
+			continue
+		}
+		lines := describe(e)
+		what := strings.Join(strings.Fields(strings.TrimPrefix(lines[0], e.Step)), " ")
+		fmt.Fprintf(&b, "| +%s | %s | %s |\n", fmtDur(e.Time.Sub(start)), e.Step, mdEscape(firstLine(what)))
+	}
+
+	b.WriteString("\n## What changed\n\n")
+	changed := 0
+	for _, e := range evs {
+		if e.Kind == event.StepLog && isMutatingLog(evs, e.Step) {
+			fmt.Fprintf(&b, "- **%s**: %s\n", e.Step, mdEscape(firstLine(e.Message)))
+			changed++
+		}
+	}
+	if changed == 0 {
+		b.WriteString("Nothing.\n")
+	}
+
+	b.WriteString("\n## Verifications (from the simulators' and repositories' state)\n\n")
+	for _, v := range r.Verifications {
+		mark := "✅"
+		if !v.OK {
+			mark = "❌"
+		}
+		fmt.Fprintf(&b, "- %s %s — %s\n", mark, v.Name, mdEscape(v.Detail))
+	}
+	if len(r.Retries) > 0 {
+		b.WriteString("\n## Retries\n\n| step | attempt | error |\n|---|---|---|\n")
+		for _, x := range r.Retries {
+			fmt.Fprintf(&b, "| %s | %d | %s |\n", x.Step, x.Attempt, mdEscape(x.Error))
+		}
+	}
+	b.WriteString("\n## What a person must still do\n\n")
+	for _, t := range r.HumanToDo {
+		fmt.Fprintf(&b, "- [ ] %s\n", mdEscape(t))
+	}
+	fmt.Fprintf(&b, "\n## Leak check\n\n%d occurrence(s) of the leaked or the new key in: %s.\n", r.LeaksInOutputs, strings.Join(r.LeakScanned, ", "))
+	return b.String()
+}
+
+// isMutatingLog reports whether step id recorded an intent: its log lines describe changes.
+func isMutatingLog(evs []event.Event, id string) bool {
+	for _, e := range evs {
+		if e.Step == id && e.Kind == event.StepIntent && e.Message != "attempt" {
+			return true
+		}
+	}
+	return false
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// countLeaks counts the places in text where a 16-character piece of a secret's body appears.
+func countLeaks(text string, secrets ...string) int {
+	n := 0
+	for _, s := range secrets {
+		body := s[strings.LastIndexAny(s[:min(len(s), 12)], "-_")+1:]
+		if len(body) < 16 {
+			n += strings.Count(text, s)
+			continue
+		}
+		hits := map[int]bool{}
+		for i := 0; i+16 <= len(body); i++ {
+			for off := 0; ; {
+				j := strings.Index(text[off:], body[i:i+16])
+				if j < 0 {
+					break
+				}
+				hits[off+j-i] = true
+				off += j + 1
+			}
+		}
+		n += len(hits)
+	}
+	return n
+}
+
+// writeJSON writes v as indented JSON, masked like everything respond prints.
+func writeJSON(w io.Writer, f *Factory, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintln(w, f.Secrets.String(string(b)))
+}

@@ -1,0 +1,348 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/respond-sec/respond/integrations/slack"
+	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/journal"
+	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/slackprogress"
+	"github.com/respond-sec/respond/internal/slackserver"
+	"github.com/respond-sec/respond/steps/slack/slackenv"
+)
+
+type serveOptions struct {
+	Addr       string
+	SocketMode bool
+	Config     string
+	Grace      time.Duration
+}
+
+func newServeCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "answer the /respond slash command and approval buttons from Slack",
+		Description: "Serves POST /slack/commands, POST /slack/interactions and GET /healthz (or, with --socket-mode,\n" +
+			"the same over a Socket Mode connection: no public URL needed). Who may start which playbook in\n" +
+			"which channel, and who may approve, comes from --config (a YAML file of allow-lists).\n" +
+			"Environment: SLACK_BOT_TOKEN; SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (--socket-mode).\n\n" +
+			"Runs started from Slack post their progress in the channel the command came from and take\n" +
+			"their inputs from the command (secret inputs cannot be typed into Slack: give key IDs) and the\n" +
+			"playbook's defaults. On shutdown (SIGINT/SIGTERM) each run stops at a journaled point and the\n" +
+			"unfinished ones are listed. Interrupted runs are listed, not resumed, when the server starts:\n" +
+			"resuming needs the secret inputs again, which only a person can give (respond resume RUN).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen `ADDRESS` for HTTP"},
+			&cli.BoolFlag{Name: "socket-mode", Usage: "connect to Slack over Socket Mode instead of serving HTTP (needs SLACK_APP_TOKEN)"},
+			&cli.StringFlag{Name: "config", Usage: "allow-list `FILE` (YAML: playbooks: {NAME: {users, channels, approvers, two_person}})"},
+			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "on shutdown, how long runs get to reach a journaled point"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usageErr("serve takes no arguments (flags only)")
+			}
+			return runServe(c.Context, f, serveOptions{Addr: c.String("addr"), SocketMode: c.Bool("socket-mode"),
+				Config: c.String("config"), Grace: c.Duration("grace")})
+		},
+	}
+}
+
+func credentialsErr(format string, args ...any) error {
+	return &exitError{code: ExitCredentials, err: fmt.Errorf(format, args...)}
+}
+
+func runServe(ctx context.Context, f *Factory, o serveOptions) error {
+	if o.Config == "" {
+		return usageErr("serve needs --config FILE: the allow-lists of who may start which playbook where, and who may approve")
+	}
+	cfg, err := slackserver.LoadConfig(o.Config)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	for name := range cfg.Playbooks {
+		if _, err := loadPlaybook(name); err != nil {
+			return usageErr("--config %s names playbook %s, which does not load: %v", o.Config, name, err)
+		}
+	}
+	token, signing, appToken := f.Getenv("SLACK_BOT_TOKEN"), f.Getenv("SLACK_SIGNING_SECRET"), f.Getenv("SLACK_APP_TOKEN")
+	f.Secrets.Add(token, signing, appToken)
+	switch {
+	case token == "":
+		return credentialsErr("serve needs SLACK_BOT_TOKEN (the bot's xoxb-… token)")
+	case o.SocketMode && appToken == "":
+		return credentialsErr("--socket-mode needs SLACK_APP_TOKEN (an app-level xapp-… token with connections:write)")
+	case !o.SocketMode && signing == "":
+		return credentialsErr("serve needs SLACK_SIGNING_SECRET to verify that requests come from Slack")
+	}
+	apiURL := f.Getenv(slackenv.EnvAPIURL)
+	client, err := slack.New(slack.Config{Token: token, APIURL: apiURL})
+	if err != nil {
+		return credentialsErr("%v", err)
+	}
+	if err := client.AuthTest(ctx); err != nil {
+		return credentialsErr("%v", err)
+	}
+	dir, err := f.stateDir()
+	if err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(f.IO.Err, "respond serve: %s\n", f.Secrets.String(fmt.Sprintf(format, args...)))
+	}
+	listInterrupted(dir, logf)
+
+	runner := &serveRunner{f: f, client: client, dir: dir, runs: slackserver.NewRuns(), logf: logf}
+	srv, err := slackserver.New(slackserver.Options{SigningSecret: signing, Config: cfg, Runner: runner, Slack: client,
+		Secrets: f.Secrets, Logf: logf, ShutdownGrace: o.Grace})
+	if err != nil {
+		return err
+	}
+	var interrupted []slackserver.Interrupted
+	if o.SocketMode {
+		sm, err := slackserver.NewSocketModeClient(token, appToken, apiURL)
+		if err != nil {
+			return credentialsErr("%v", err)
+		}
+		interrupted, err = srv.ServeSocketMode(ctx, sm)
+		if err != nil {
+			return err
+		}
+	} else if interrupted, err = srv.ListenAndServe(ctx, o.Addr); err != nil {
+		return err
+	}
+	if len(interrupted) > 0 {
+		return &reported{code: ExitStepFailed, err: fmt.Errorf("%d runs were left unfinished by the shutdown", len(interrupted))}
+	}
+	return nil
+}
+
+// listInterrupted says which runs in the state directory never finished. They are not resumed
+// automatically: a resume needs the run's secret inputs again, which the journal never holds.
+func listInterrupted(dir string, logf func(string, ...any)) {
+	runs, err := journal.List(dir)
+	if err != nil {
+		logf("cannot list earlier runs in %s: %v", dir, err)
+		return
+	}
+	for _, r := range runs {
+		if r.Status != "interrupted" {
+			continue
+		}
+		what := r.RunID
+		if r.Playbook != "" {
+			what += " (" + r.Playbook + ", started " + r.Started.Local().Format(time.DateTime) + ")"
+		}
+		logf("run %s never finished (or is running in another process); continue it with: respond resume %s "+
+			"(secret inputs must be given again)", what, r.RunID)
+	}
+}
+
+// serveRunner starts Slack-requested runs through Factory.execute, each in its own goroutine with
+// its own context and journal.
+type serveRunner struct {
+	f      *Factory
+	client *slack.Client
+	dir    string
+	runs   *slackserver.Runs
+	logf   func(string, ...any)
+}
+
+var _ slackserver.Runner = (*serveRunner)(nil)
+
+func (r *serveRunner) Inputs(name string) ([]slackserver.InputSpec, error) {
+	pb, err := loadPlaybook(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]slackserver.InputSpec, 0, len(pb.Inputs))
+	for _, in := range pb.Inputs {
+		out = append(out, slackserver.InputSpec{Name: in.Name, Secret: in.Secret, Required: in.Required, HasValue: in.Default != nil})
+	}
+	return out, nil
+}
+
+// slackInputs converts the command's values to the inputs' types; absent inputs take their
+// defaults. Nothing comes from the environment: a Slack run must not pick up whatever
+// RESPOND_INPUT_* the server was started with.
+func slackInputs(pb *playbook.Playbook, given map[string]string, secrets *redact.Set) (map[string]any, error) {
+	out := map[string]any{}
+	var missing []string
+	for _, in := range pb.Inputs {
+		v, ok := given[in.Name]
+		if !ok {
+			if in.Required {
+				missing = append(missing, in.Name)
+				continue
+			}
+			d := in.Default
+			if d == nil {
+				d = zeroOf(in.Type)
+			}
+			out[in.Name] = d
+			continue
+		}
+		cv, err := convert(in, v, "slack")
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %v", in.Name, err)
+		}
+		if in.Secret {
+			s, _ := cv.(string)
+			secrets.Add(s)
+		}
+		out[in.Name] = cv
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("missing required %s: %s", pluralWord(len(missing), "input"), strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (string, error) {
+	pb, err := loadPlaybook(req.Playbook)
+	if err != nil {
+		return "", err
+	}
+	inputs, err := slackInputs(pb, req.Inputs, r.f.Secrets)
+	if err != nil {
+		return "", err
+	}
+	mode := slack.ModeReal
+	if req.DryRun {
+		mode = slack.ModeDryRun
+	}
+	meta := slackprogress.Meta{Playbook: pb.Name, StartedBy: req.User, Mode: mode}
+	for _, s := range pb.Steps {
+		meta.Steps = append(meta.Steps, slackprogress.StepMeta{ID: s.ID, Uses: s.Uses})
+	}
+	sink := slackprogress.New(r.client, req.Channel, meta, r.f.Secrets, func(err error) { r.logf("slack: %v", err) })
+	// Without a Slack approver nobody can approve: an empty FirstOf says so at preflight, and
+	// keeps execute from falling back to prompting on the server's terminal.
+	approver := engine.Approver(engine.FirstOf{})
+	if req.Approver != nil {
+		approver = engine.FirstOf{req.Approver(sink)}
+	}
+	spec := runSpec{pb: pb, inputs: inputs, dryRun: req.DryRun, mode: mode, output: "text", startedBy: req.User,
+		approver: approver, quiet: true}
+	// TODO(lead): once runSpec carries shared values for engine.Options, add:
+	//   spec.shared = map[string]any{slackenv.Key: slackThread(sink, r.client, r.f.Secrets)}
+	// so slack.notify steps post into this run's thread.
+	return r.runs.Start(ctx, pb.Name, func(runCtx context.Context, track event.Sink) error {
+		spec.sinks = []event.Sink{track, sink}
+		_, runErr := r.f.execute(runCtx, spec)
+		// The run is over (or stopped); Slack gets a bounded time to show its final state.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), 30*time.Second)
+		defer cancel()
+		if err := sink.Close(closeCtx); err != nil {
+			r.logf("slack: %v", err)
+		}
+		return runErr
+	})
+}
+
+// slackThread is the value slack.notify steps read from the run's shared values (slackenv.Key).
+func slackThread(sink *slackprogress.Sink, client *slack.Client, secrets *redact.Set) *slackenv.Thread {
+	return &slackenv.Thread{Client: client, Wait: sink.Thread, Redact: secrets.String}
+}
+
+func (r *serveRunner) Status(runID string) (string, error) {
+	recs, err := journal.Read(r.dir, runID)
+	if err != nil {
+		return "", err
+	}
+	sum := journal.Summarize(runID, recs)
+	status := sum.Status
+	for _, a := range r.runs.Active() {
+		if a.RunID == runID {
+			status = "running"
+			if a.Waiting {
+				status = "waiting for approval of " + a.Step
+			} else if a.Step != "" {
+				status = "running step " + a.Step
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s  %s  %s\nstarted %s\n", sum.RunID, sum.Playbook, sum.Mode, status,
+		sum.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
+	order, state := stepStates(recs)
+	for _, id := range order {
+		fmt.Fprintf(&b, "  %-20s %s\n", id, state[id])
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+// stepStates is each step's last known status, in the order the journal first mentions them.
+func stepStates(recs []journal.Record) ([]string, map[string]string) {
+	var order []string
+	state := map[string]string{}
+	for _, rec := range recs {
+		if rec.Step == "" {
+			continue
+		}
+		if _, ok := state[rec.Step]; !ok {
+			order = append(order, rec.Step)
+		}
+		switch rec.Kind {
+		case event.StepStarted:
+			state[rec.Step] = "running"
+		case event.ApprovalWaiting:
+			state[rec.Step] = "waiting for approval"
+		case event.StepPlanned:
+			state[rec.Step] = "planned"
+		case event.StepSucceeded:
+			state[rec.Step] = "succeeded"
+		case event.StepFailed:
+			state[rec.Step] = "failed"
+		case event.StepSkipped:
+			state[rec.Step] = "skipped"
+		default:
+			if state[rec.Step] == "" {
+				state[rec.Step] = "running"
+			}
+		}
+	}
+	return order, state
+}
+
+// listLimit is how many finished runs `/respond list` shows.
+const listLimit = 10
+
+func (r *serveRunner) List() ([]string, error) {
+	var lines []string
+	active := map[string]bool{}
+	for _, a := range r.runs.Active() {
+		active[a.RunID] = true
+		what := "running"
+		if a.Waiting {
+			what = "waiting for approval of " + a.Step
+		} else if a.Step != "" {
+			what = "running step " + a.Step
+		}
+		lines = append(lines, fmt.Sprintf("%s  %s  %s", a.RunID, a.Playbook, what))
+	}
+	runs, err := journal.List(r.dir)
+	if err != nil {
+		return lines, err
+	}
+	n := 0
+	for _, s := range runs {
+		if active[s.RunID] || n == listLimit {
+			continue
+		}
+		n++
+		lines = append(lines, fmt.Sprintf("%s  %s  %s  %s", s.RunID, s.Playbook, s.Mode, s.Status))
+	}
+	return lines, nil
+}
+
+func (r *serveRunner) Shutdown(ctx context.Context) ([]slackserver.Interrupted, error) {
+	return r.runs.Shutdown(ctx), nil
+}
