@@ -104,6 +104,16 @@ func (c *Client) RunLogs(ctx context.Context, repo string, runID int64) (*zip.Re
 }
 
 func (c *Client) download(ctx context.Context, op string, loc *url.URL) ([]byte, error) {
+	var data []byte
+	err := c.retryTransient(ctx, func() error {
+		var err error
+		data, err = c.downloadOnce(ctx, op, loc)
+		return err
+	})
+	return data, err
+}
+
+func (c *Client) downloadOnce(ctx context.Context, op string, loc *url.URL) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)

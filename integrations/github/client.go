@@ -7,7 +7,9 @@ package github
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,7 +42,18 @@ type Config struct {
 	MaxWait time.Duration
 	// MaxLogBytes caps the size of a downloaded run-logs zip (512 MiB when zero).
 	MaxLogBytes int64
+	// MaxRetries is how often a call that failed with a 5xx or a dropped connection is sent
+	// again before the error goes back to the caller (DefaultMaxRetries when zero; negative
+	// means never). Every call this client makes is idempotent, so repeating one is safe.
+	MaxRetries int
+	// RetryDelay is the first wait before such a retry (200ms when zero); it doubles each time,
+	// with full jitter, up to 2s.
+	RetryDelay time.Duration
 }
+
+// DefaultMaxRetries is the retry count for transient failures: a search reads a dozen pages and
+// logs, and one bad answer among them should not restart the whole step.
+const DefaultMaxRetries = 3
 
 // Client calls the GitHub REST API. It is safe for concurrent use.
 type Client struct {
@@ -49,6 +62,8 @@ type Client struct {
 	httpClient  *http.Client
 	maxWait     time.Duration
 	maxLogBytes int64
+	maxRetries  int
+	retryDelay  time.Duration
 	clk         clock
 
 	mu      sync.Mutex
@@ -85,6 +100,8 @@ func New(cfg Config) (*Client, error) {
 		httpClient:  hc,
 		maxWait:     cfg.MaxWait,
 		maxLogBytes: cfg.MaxLogBytes,
+		maxRetries:  cfg.MaxRetries,
+		retryDelay:  cfg.RetryDelay,
 		clk:         realClock{},
 		gates:       map[string]time.Time{},
 		repoIDs:     map[string]int64{},
@@ -94,6 +111,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxLogBytes <= 0 {
 		c.maxLogBytes = 512 << 20
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.retryDelay <= 0 {
+		c.retryDelay = 200 * time.Millisecond
 	}
 	c.gh = c.newGH()
 	return c, nil
@@ -162,9 +188,30 @@ type call struct {
 // maxAttempts bounds retries even when every wait is zero (a misbehaving server).
 const maxAttempts = 20
 
-// do runs fn, waiting out rate limits within the budget. fn must be safe to repeat: a
-// rate-limited request was not processed by GitHub.
+// do runs fn, waiting out rate limits within the budget and retrying transient failures. fn
+// must be safe to repeat: a rate-limited request was not processed by GitHub, and every call
+// this client makes is idempotent.
 func (c *Client) do(ctx context.Context, k call, fn func(g *gh.Client) (*gh.Response, error)) error {
+	return c.retryTransient(ctx, func() error { return c.doLimited(ctx, k, fn) })
+}
+
+// retryTransient repeats fn while it fails with a transient error other than a rate limit
+// (those doLimited already waited out within its budget), up to maxRetries times.
+func (c *Client) retryTransient(ctx context.Context, fn func() error) error {
+	for retry := 0; ; retry++ {
+		err := fn()
+		var e *Error
+		if err == nil || retry >= c.maxRetries || ctx.Err() != nil || !errors.As(err, &e) || !e.Transient() || errors.Is(err, ErrRateLimited) {
+			return err
+		}
+		ceiling := min(c.retryDelay<<retry, 2*time.Second)
+		if err := c.clk.Sleep(ctx, time.Duration(rand.Int64N(int64(ceiling)+1))); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) doLimited(ctx context.Context, k call, fn func(g *gh.Client) (*gh.Response, error)) error {
 	if k.bucket == "" {
 		k.bucket = bucketCore
 	}

@@ -168,6 +168,7 @@ func NewApp(f *Factory) *cli.App {
 			newRollbackCmd(f),
 			newScanCmd(f),
 			newPurgeCmd(f),
+			newServeCmd(f),
 			newVersionCmd(f),
 		},
 	}

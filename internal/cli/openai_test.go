@@ -240,6 +240,52 @@ func TestRollbackRestoresBudgets(t *testing.T) {
 	}
 }
 
+func TestChaosRehearsalEndsInTheSameState(t *testing.T) {
+	env := map[string]string{"RESPOND_STATE_DIR": t.TempDir()}
+	jsonFile := filepath.Join(t.TempDir(), "r.json")
+	mdFile := filepath.Join(t.TempDir(), "r.md")
+	r := respond(t, env, "", "rehearse", "--chaos", "--seed", "9", "--json", jsonFile, "--report", mdFile, "openai-key-leak")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		Playbook       string `json:"playbook"`
+		RunID          string `json:"run_id"`
+		TimeToRevoke   int64  `json:"time_to_revoke_ms"`
+		DurationMS     int64  `json:"duration_ms"`
+		FaultsInjected int    `json:"faults_injected"`
+		LeaksInOutputs int    `json:"leaks_in_outputs"`
+		Steps          []struct {
+			ID       string `json:"id"`
+			Uses     string `json:"uses"`
+			Status   string `json:"status"`
+			Attempts int    `json:"attempts"`
+		} `json:"steps"`
+		Verifications []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"verifications"`
+	}
+	b, _ := os.ReadFile(jsonFile)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.FaultsInjected == 0 || rep.LeaksInOutputs != 0 || rep.RunID == "" || rep.DurationMS <= 0 || len(rep.Steps) < 12 {
+		t.Errorf("report %+v", rep)
+	}
+	for _, v := range rep.Verifications {
+		if !v.OK {
+			t.Errorf("verification failed under chaos: %s", v.Name)
+		}
+	}
+	md, _ := os.ReadFile(mdFile)
+	for _, want := range []string{"## Timeline", "## Verifications", "## What a person must still do", "## Chaos", "Time to revoke"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
 func TestRehearsalVerifiesFromState(t *testing.T) {
 	env := map[string]string{"RESPOND_STATE_DIR": t.TempDir()}
 	jsonFile := filepath.Join(t.TempDir(), "r.json")

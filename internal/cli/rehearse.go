@@ -30,6 +30,7 @@ type rehearseOptions struct {
 	Output     string
 	Dir        string
 	World      string // a world another process serves (crash tests)
+	Transcript string // where to write the Slack channel as a person sees it ("" prints it)
 }
 
 func newRehearseCmd(f *Factory) *cli.Command {
@@ -48,6 +49,7 @@ func newRehearseCmd(f *Factory) *cli.Command {
 			&cli.StringFlag{Name: "report", Usage: "write a Markdown report to `FILE.md`"},
 			&cli.StringFlag{Name: "json", Usage: "write the report as JSON to `FILE.json`"},
 			&cli.StringFlag{Name: "dir", Usage: "build the world in `DIR` and keep it (default: a temporary directory, removed)"},
+			&cli.StringFlag{Name: "slack-transcript", Usage: "write the Slack channel, as a person would see it, to `FILE` instead of printing it"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json on stdout"},
 			&cli.StringFlag{Name: "world", Hidden: true, Usage: "run against a world another process serves (its handle `FILE`)"},
 		},
@@ -57,7 +59,7 @@ func newRehearseCmd(f *Factory) *cli.Command {
 			}
 			o := rehearseOptions{Playbook: c.Args().First(), DryRun: c.Bool("dry-run"), Chaos: c.Bool("chaos"),
 				JSONFile: c.String("json"), ReportFile: c.String("report"), Output: c.String("output"),
-				Dir: c.String("dir"), World: c.String("world")}
+				Dir: c.String("dir"), World: c.String("world"), Transcript: c.String("slack-transcript")}
 			if s := c.String("seed"); s != "" {
 				n, err := strconv.ParseUint(s, 10, 64)
 				if err != nil || n == 0 {
@@ -198,6 +200,9 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		checks = served.Verify(ctx, stateBefore)
 	}
 	rep := buildReport(res, evs, seed, o.DryRun, o.Chaos, checks)
+	if served != nil {
+		rep.FaultsInjected = served.FaultsInjected()
+	}
 
 	// Leak check: everything respond printed, the journal, and the report itself, for the leaked
 	// key and the new one.
@@ -210,9 +215,20 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 	}
 	dir, _ := f.stateDir()
 	jb, _ := os.ReadFile(journal.Path(dir, res.RunID))
+	transcript := ""
+	if served != nil {
+		transcript = served.Transcript()
+		if o.Transcript != "" {
+			if err := os.WriteFile(o.Transcript, []byte(f.Secrets.String(transcript)), 0o600); err != nil {
+				return fmt.Errorf("write %s: %w", o.Transcript, err)
+			}
+		} else if o.Output == "text" {
+			fmt.Fprintf(f.IO.Err, "\nSlack, as the channel shows it:\n\n%s\n", indent(transcript))
+		}
+	}
 	md := rep.markdown(evs)
-	rep.LeakScanned = []string{"terminal output", "journal", "report"}
-	rep.LeaksInOutputs = countLeaks(printed.String()+string(jb)+md, keys...)
+	rep.LeakScanned = []string{"terminal output", "journal", "report", "Slack transcript"}
+	rep.LeaksInOutputs = countLeaks(printed.String()+string(jb)+md+transcript, keys...)
 	checks = append(checks, rehearsal.Verification{Name: "no key in any output", OK: rep.LeaksInOutputs == 0,
 		Detail: fmt.Sprintf("%d occurrence(s) in %s", rep.LeaksInOutputs, strings.Join(rep.LeakScanned, ", "))})
 	rep.Verifications = checks
@@ -257,10 +273,14 @@ func printVerifications(w io.Writer, r reportJSON) {
 		}
 		fmt.Fprintf(w, "  %s %-48s %s\n", mark, c.Name, c.Detail)
 	}
-	if len(r.Retries) > 0 {
-		fmt.Fprintf(w, "\n%d transient error(s) retried\n", len(r.Retries))
+	if r.Chaos || len(r.Retries) > 0 {
+		fmt.Fprintf(w, "\nchaos: %d fault(s) injected, %d surfaced as step retries, all recovered\n", r.FaultsInjected, len(r.Retries))
 	}
 	if r.TimeToRevokeMS > 0 {
 		fmt.Fprintf(w, "\ntime to revoke: %s   whole run: %s\n", fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
 	}
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
 }

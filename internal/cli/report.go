@@ -76,6 +76,7 @@ type reportJSON struct {
 	Steps          []stepJSON               `json:"steps"`
 	Verifications  []rehearsal.Verification `json:"verifications"`
 	Retries        []retryJSON              `json:"retries"`
+	FaultsInjected int                      `json:"faults_injected"`
 	LeaksInOutputs int                      `json:"leaks_in_outputs"`
 	LeakScanned    []string                 `json:"leak_scanned"`
 	HumanToDo      []string                 `json:"human_to_do"`
@@ -197,6 +198,9 @@ func (r reportJSON) markdown(evs []event.Event) string {
 			mark = "❌"
 		}
 		fmt.Fprintf(&b, "- %s %s — %s\n", mark, v.Name, mdEscape(v.Detail))
+	}
+	if r.Chaos {
+		fmt.Fprintf(&b, "\n## Chaos\n\nThe simulators injected %d transient fault(s); the clients' own retries absorbed all but the %d below.\n", r.FaultsInjected, len(r.Retries))
 	}
 	if len(r.Retries) > 0 {
 		b.WriteString("\n## Retries\n\n| step | attempt | error |\n|---|---|---|\n")

@@ -17,11 +17,14 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/slackprogress"
+	"github.com/respond-sec/respond/steps/slack/slackenv"
 )
 
 // runOptions are the flags of run and plan.
@@ -120,6 +123,11 @@ type runSpec struct {
 	prior     []event.Event // set when resuming
 	sinks     []event.Sink
 	quiet     bool // no terminal progress (the caller prints its own)
+	// shared seeds the run's shared values (the Slack thread for slack.notify).
+	shared map[string]any
+	// slack is the run's Slack progress sink when the caller made one (respond serve); when nil
+	// and the playbook names a channel, execute makes one from SLACK_BOT_TOKEN.
+	slack *slackprogress.Sink
 }
 
 func newRunID(now time.Time) string {
@@ -169,6 +177,27 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 	if s.getenv != nil {
 		getenv = s.getenv
 	}
+	if s.slack == nil && s.pb.Notify.SlackChannel != "" {
+		sink, thread, err := newSlackSink(getenv, s, f)
+		switch {
+		case err != nil:
+			// Slack being unavailable never stops a response; say so and go on.
+			fmt.Fprintf(f.IO.Err, "respond: warning: no Slack progress in %s: %v\n", s.pb.Notify.SlackChannel, f.Secrets.String(err.Error()))
+		default:
+			if s.prior != nil {
+				sink.Seed(s.prior)
+			}
+			bus.Attach(sink)
+			s.shared = withShared(s.shared, slackenv.Key, thread)
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				if err := sink.Close(ctx); err != nil {
+					fmt.Fprintf(f.IO.Err, "respond: warning: Slack: %v\n", f.Secrets.String(err.Error()))
+				}
+			}()
+		}
+	}
 	secretFPs := map[string]string{}
 	for _, in := range s.pb.Inputs {
 		if v, ok := s.inputs[in.Name].(string); ok && in.Secret {
@@ -179,7 +208,7 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		Playbook: s.pb, Inputs: s.inputs, RunID: s.runID, Mode: s.mode, DryRun: s.dryRun,
 		StartedBy: s.startedBy, Approver: approver, Events: bus, Secrets: f.Secrets, Getenv: getenv,
 		Now: f.Now, WorkDir: engine.RunDir(dir, s.runID), Prior: s.prior,
-		Extra: map[string]any{"secret_inputs": secretFPs, "dry_run": s.dryRun},
+		Extra: map[string]any{"secret_inputs": secretFPs, "dry_run": s.dryRun}, Shared: s.shared,
 	})
 	if term != nil {
 		term.Close()
@@ -194,6 +223,36 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		return res, &reported{code: ExitCode(runErr), err: runErr}
 	}
 	return res, nil
+}
+
+func withShared(m map[string]any, k string, v any) map[string]any {
+	out := map[string]any{k: v}
+	for key, val := range m {
+		out[key] = val
+	}
+	return out
+}
+
+// newSlackSink builds the progress sink for the playbook's channel from SLACK_BOT_TOKEN (and
+// RESPOND_SLACK_API_URL, for simulators).
+func newSlackSink(getenv func(string) string, s runSpec, f *Factory) (*slackprogress.Sink, *slackenv.Thread, error) {
+	tok := getenv(slackenv.EnvToken)
+	if tok == "" {
+		return nil, nil, fmt.Errorf("%s is not set", slackenv.EnvToken)
+	}
+	f.Secrets.Add(tok)
+	client, err := slack.New(slack.Config{Token: tok, APIURL: getenv(slackenv.EnvAPIURL)})
+	if err != nil {
+		return nil, nil, err
+	}
+	meta := slackprogress.Meta{Playbook: s.pb.Name, RunID: s.runID, StartedBy: s.startedBy, Mode: s.mode}
+	for _, st := range s.pb.Steps {
+		meta.Steps = append(meta.Steps, slackprogress.StepMeta{ID: st.ID, Uses: st.Uses})
+	}
+	sink := slackprogress.New(client, s.pb.Notify.SlackChannel, meta, f.Secrets, func(err error) {
+		fmt.Fprintf(f.IO.Err, "respond: warning: Slack: %v\n", f.Secrets.String(err.Error()))
+	})
+	return sink, slackThread(sink, client, f.Secrets), nil
 }
 
 // crashHook returns a journal hook that kills the process with SIGKILL right after a matching

@@ -172,7 +172,7 @@ func (r *serveRunner) Inputs(name string) ([]slackserver.InputSpec, error) {
 // slackInputs converts the command's values to the inputs' types; absent inputs take their
 // defaults. Nothing comes from the environment: a Slack run must not pick up whatever
 // RESPOND_INPUT_* the server was started with.
-func slackInputs(pb *playbook.Playbook, given map[string]string, secrets *redact.Set) (map[string]any, error) {
+func slackInputs(pb *playbook.Playbook, given map[string]string) (map[string]any, error) {
 	out := map[string]any{}
 	var missing []string
 	for _, in := range pb.Inputs {
@@ -193,10 +193,9 @@ func slackInputs(pb *playbook.Playbook, given map[string]string, secrets *redact
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %v", in.Name, err)
 		}
-		if in.Secret {
-			s, _ := cv.(string)
-			secrets.Add(s)
-		}
+		// A secret input holds a key ID here (the server refuses anything else): an identifier
+		// already shown in Slack. It is not registered for masking, which would hide the key ID
+		// in every message and make the server refuse the next command naming it.
 		out[in.Name] = cv
 	}
 	if len(missing) > 0 {
@@ -210,7 +209,7 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 	if err != nil {
 		return "", err
 	}
-	inputs, err := slackInputs(pb, req.Inputs, r.f.Secrets)
+	inputs, err := slackInputs(pb, req.Inputs)
 	if err != nil {
 		return "", err
 	}
@@ -230,10 +229,8 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 		approver = engine.FirstOf{req.Approver(sink)}
 	}
 	spec := runSpec{pb: pb, inputs: inputs, dryRun: req.DryRun, mode: mode, output: "text", startedBy: req.User,
-		approver: approver, quiet: true}
-	// TODO(lead): once runSpec carries shared values for engine.Options, add:
-	//   spec.shared = map[string]any{slackenv.Key: slackThread(sink, r.client, r.f.Secrets)}
-	// so slack.notify steps post into this run's thread.
+		approver: approver, quiet: true, slack: sink,
+		shared: map[string]any{slackenv.Key: slackThread(sink, r.client, r.f.Secrets)}}
 	return r.runs.Start(ctx, pb.Name, func(runCtx context.Context, track event.Sink) error {
 		spec.sinks = []event.Sink{track, sink}
 		_, runErr := r.f.execute(runCtx, spec)

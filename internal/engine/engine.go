@@ -65,6 +65,8 @@ type Options struct {
 	Sleep func(context.Context, time.Duration) error
 	// Extra is recorded in run.started (e.g. the secret inputs' fingerprints).
 	Extra map[string]any
+	// Shared seeds the run-wide values steps read with Env.Shared (e.g. the run's Slack thread).
+	Shared map[string]any
 }
 
 // StepResult is one step's outcome.
@@ -124,6 +126,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	r := &runner{o: o, pb: o.Playbook, results: map[string]*StepResult{}}
+	for k, v := range o.Shared {
+		r.shared.Store(k, v)
+	}
 	r.res = &Result{RunID: o.RunID, Playbook: o.Playbook.Name, Mode: o.Mode, Started: o.Now().UTC()}
 	for _, s := range r.pb.Steps {
 		sr := &StepResult{ID: s.ID, Uses: s.Uses, Status: event.Pending}
@@ -336,7 +341,7 @@ func (r *runner) preflight(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := p.Preflight(ctx, r.env(s, 0)); err != nil {
+				if err := r.preflightOne(ctx, s, p); err != nil {
 					fail(fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
 				}
 			}()
@@ -377,6 +382,25 @@ func (r *runner) preflight(ctx context.Context) error {
 		return joined
 	}
 	return fmt.Errorf("%w:\n%w", ErrPreflight, joined)
+}
+
+// preflightAttempts is the least number of tries a preflight gets: a flaky API must not stop a
+// run before it has revoked anything.
+const preflightAttempts = 3
+
+// preflightOne runs one step's checks, retrying transient errors like the step would.
+func (r *runner) preflightOne(ctx context.Context, s *playbook.Step, p steps.Preflighter) error {
+	pol := s.Retry
+	pol.Attempts = max(pol.Attempts, preflightAttempts)
+	for attempt := 1; ; attempt++ {
+		err := p.Preflight(ctx, r.env(s, 0))
+		if err == nil || !steps.IsTransient(err) || attempt >= pol.Attempts || ctx.Err() != nil {
+			return err
+		}
+		if err := r.o.Sleep(ctx, backoff(pol, attempt, steps.RetryAfter(err))); err != nil {
+			return err
+		}
+	}
 }
 
 // approverMissing says why no approval can be asked for, or nil when one can.

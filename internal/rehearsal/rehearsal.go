@@ -15,6 +15,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/respond-sec/respond/integrations/gitrepo"
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
+	"github.com/respond-sec/respond/integrations/slack/slacksim"
 	"github.com/respond-sec/respond/internal/fakekey"
 )
 
@@ -45,6 +48,8 @@ type World struct {
 	openaiSrv *httptest.Server
 	GitHub    *githubsim.Server
 	githubSrv *httptest.Server
+	Slack     *slacksim.Sim
+	slackSrv  *httptest.Server
 	Repo      *plantedRepo
 	LogDir    string
 	// RunWithKey is the Actions run whose logs hold the key; CleanRun's do not.
@@ -55,6 +60,7 @@ type World struct {
 
 	leaked      string
 	githubToken string
+	slackToken  string
 	env         map[string]string
 	inputs      map[string]any
 	ownsDir     bool
@@ -100,6 +106,10 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		w.Close()
 		return nil, err
 	}
+	keys := fakekey.New(w.Seed + 2)
+	w.slackToken = keys.SlackBotToken()
+	w.Slack, w.slackSrv = slacksim.NewServer(slacksim.Config{Token: w.slackToken, Seed: w.Seed,
+		Channels: []slacksim.Channel{{ID: "C0SECURITY", Name: Channel}}})
 	if o.Chaos {
 		w.chaos()
 	}
@@ -111,6 +121,8 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		"RESPOND_OPENAI_MAX_RETRY_DELAY": "50ms",
 		"GITHUB_TOKEN":                   w.githubToken,
 		"RESPOND_GITHUB_API_URL":         w.githubSrv.URL + "/",
+		"SLACK_BOT_TOKEN":                w.slackToken,
+		"RESPOND_SLACK_API_URL":          w.Slack.APIURL(),
 	}
 	w.inputs = map[string]any{
 		"key":          w.leaked,
@@ -131,6 +143,10 @@ func (w *World) chaos() {
 		{Latency: 2 * time.Millisecond, Jitter: 8 * time.Millisecond,
 			TooManyRequests: 0.07, RetryAfter: 20 * time.Millisecond, ServerError: 0.07, Drop: 0.04, ApplyThenDrop: 0.02},
 	}})
+	for _, m := range []string{slacksim.MethodPostMessage, slacksim.MethodUpdate} {
+		w.Slack.FailRate(m, 0.1, slacksim.Fault{Status: 429, RetryAfter: time.Second})
+		w.Slack.FailRate(m, 0.05, slacksim.Fault{Status: 500})
+	}
 	w.GitHub.AddFaults(
 		githubsim.Fault{Kind: githubsim.FaultLatency, Latency: 5 * time.Millisecond},
 		githubsim.Fault{Kind: githubsim.FaultTooManyRequests, Rate: 0.05},
@@ -140,8 +156,26 @@ func (w *World) chaos() {
 	)
 }
 
+// FaultsInjected counts the errors the simulators injected (latency not counted): most are
+// absorbed by the clients' own retries, the rest surface as step retries.
+func (w *World) FaultsInjected() int {
+	n := 0
+	for _, c := range w.OpenAI.InjectedFaults() {
+		n += c
+	}
+	for i, c := range w.GitHub.FaultsFired() {
+		if i > 0 { // the first GitHub fault is latency
+			n += c
+		}
+	}
+	return n
+}
+
 // Repo is the GitHub repository of the rehearsal world.
 const Repo = "acme/storefront"
+
+// Channel is the Slack channel of the rehearsal world (the default playbook's).
+const Channel = "#security-incidents"
 
 func (w *World) startGitHub(rng *rand.Rand, leakAt time.Time) error {
 	keys := fakekey.New(w.Seed + 1)
@@ -214,7 +248,9 @@ func (w *World) Input(name string) (any, bool) {
 
 // Secrets are the values a rehearsal must never print: the leaked key and the simulators'
 // credentials.
-func (w *World) Secrets() []string { return []string{w.leaked, w.OpenAI.AdminKey(), w.githubToken} }
+func (w *World) Secrets() []string {
+	return []string{w.leaked, w.OpenAI.AdminKey(), w.githubToken, w.slackToken}
+}
 
 // Close stops the simulators and removes the world's files.
 func (w *World) Close() {
@@ -223,6 +259,9 @@ func (w *World) Close() {
 	}
 	if w.githubSrv != nil {
 		w.githubSrv.Close()
+	}
+	if w.slackSrv != nil {
+		w.slackSrv.Close()
 	}
 	if w.ownsDir {
 		os.RemoveAll(w.Dir)
@@ -306,6 +345,7 @@ func (w *World) Verify(ctx context.Context, before openaisim.State) []Verificati
 		}
 	}
 	w.verifyGitHubAndRepos(ctx, add, fresh)
+	w.verifySlack(add)
 	if k, ok := w.OpenAI.Key(leakedID); ok {
 		var limit *openaisim.SpendLimitState
 		for i, l := range after.SpendLimits {
@@ -384,3 +424,43 @@ func (w *World) verifyGitHubAndRepos(ctx context.Context, add func(string, bool,
 	})
 	add("replacement key only in its sinks", copies == 0, "%d other copies in the world's repositories and files", copies)
 }
+
+// verifySlack checks what a person sees in the channel: one parent message whose final state
+// shows every step finished, and no key anywhere in the channel.
+func (w *World) verifySlack(add func(string, bool, string, ...any)) {
+	msgs := w.Slack.Channel(Channel)
+	parents := 0
+	var parent slacksim.Message
+	for _, m := range msgs {
+		if m.ThreadTS == "" || m.ThreadTS == m.TS {
+			parents++
+			parent = m
+		}
+	}
+	text := w.Slack.Render(parent.Text, parent.Blocks)
+	done, total := -1, 0
+	if m := finishedRe.FindStringSubmatch(text); m != nil {
+		done, _ = strconv.Atoi(m[1])
+		total, _ = strconv.Atoi(m[2])
+	}
+	add("Slack parent message shows every step done", parents == 1 && done == total && total > 0 && strings.Contains(text, "Run succeeded"),
+		"%d parent message(s); final state %q", parents, firstLineOf(text))
+	if bytes.Contains(w.Slack.Snapshot(), []byte(w.leaked)) {
+		add("no key in Slack", false, "the leaked key was posted")
+	}
+}
+
+var finishedRe = regexp.MustCompile(`(\d+) of (\d+) steps finished`)
+
+func firstLineOf(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "Run ") {
+			return strings.TrimSpace(l)
+		}
+	}
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// Transcript is the Slack channel as a person would see it.
+func (w *World) Transcript() string { return w.Slack.Transcript(Channel) }

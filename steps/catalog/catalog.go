@@ -19,6 +19,7 @@ import (
 	"github.com/respond-sec/respond/steps/openai/review"
 	"github.com/respond-sec/respond/steps/openai/revoke"
 	"github.com/respond-sec/respond/steps/openai/verifydead"
+	"github.com/respond-sec/respond/steps/slack/notify"
 )
 
 // Kinds lists every step kind.
@@ -49,6 +50,8 @@ var Kinds = []steps.Kind{
 	gitscan.Kind,
 	// Removing the value from history (after revoking it) stops the next scanner finding it.
 	gitpurge.Kind,
+	// Says in the run's Slack thread what the playbook author wants said.
+	notify.Kind,
 }
 
 // Lookup finds a kind by its `uses` name.

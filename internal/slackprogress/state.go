@@ -1,0 +1,424 @@
+package slackprogress
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/respond-sec/respond/integrations/slack"
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/redact"
+)
+
+// state is the run as the Sink understands it from the events so far: the checklist for the
+// parent message and what the summary needs.
+type state struct {
+	view      slack.RunView
+	index     map[string]int
+	started   time.Time
+	revoked   time.Time
+	stepStart map[string]time.Time
+	mutating  map[string]bool     // steps that recorded an intent: they change things
+	logs      map[string][]string // one-line findings per step, for notes and "what changed"
+	denied    map[string]string   // step → who denied it
+	human     []string            // findings that ask for a person
+}
+
+func (st *state) init(m Meta, secrets *redact.Set) {
+	st.index = map[string]int{}
+	st.stepStart = map[string]time.Time{}
+	st.mutating = map[string]bool{}
+	st.logs = map[string][]string{}
+	st.denied = map[string]string{}
+	r := secrets.String
+	st.view = slack.RunView{Title: r(m.Title), Playbook: r(m.Playbook), RunID: r(m.RunID),
+		StartedBy: r(m.StartedBy), Mode: m.Mode}
+	for _, s := range m.Steps {
+		st.step(r(s.ID), r(s.Uses))
+	}
+}
+
+// step returns the checklist line for id, adding it when the Meta did not list it.
+func (st *state) step(id, uses string) *slack.StepView {
+	i, ok := st.index[id]
+	if !ok {
+		i = len(st.view.Steps)
+		st.index[id] = i
+		st.view.Steps = append(st.view.Steps, slack.StepView{ID: id, Uses: uses, Status: slack.StatusPending})
+	}
+	sv := &st.view.Steps[i]
+	if sv.Uses == "" {
+		sv.Uses = uses
+	}
+	return sv
+}
+
+func (st *state) title() string {
+	if st.view.Title != "" {
+		return st.view.Title
+	}
+	if st.view.Playbook != "" {
+		return "respond: " + st.view.Playbook
+	}
+	return "respond run"
+}
+
+func (st *state) parentMessage() slack.Message {
+	v := st.view
+	v.Title = st.title()
+	v.Steps = append([]slack.StepView(nil), st.view.Steps...)
+	return slack.RunMessage(v)
+}
+
+func str(d map[string]any, k string) string {
+	s, _ := d[k].(string)
+	return s
+}
+
+// apply folds e into the state. It reports whether the parent message changed and returns the
+// thread messages e produces.
+func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
+	if st.view.RunID == "" {
+		st.view.RunID = e.RunID
+	}
+	say := func(text string) { items = append(items, threadItem{text: text}) }
+	var sv *slack.StepView
+	if e.Step != "" {
+		sv = st.step(e.Step, e.Uses)
+	}
+	dur := func() time.Duration {
+		if e.Duration > 0 {
+			return time.Duration(e.Duration)
+		}
+		if t, ok := st.stepStart[e.Step]; ok && !e.Time.IsZero() {
+			return e.Time.Sub(t)
+		}
+		return 0
+	}
+
+	switch e.Kind {
+	case event.RunStarted:
+		st.started = e.Time
+		if st.view.StartedBy == "" {
+			st.view.StartedBy = str(e.Data, "started_by")
+		}
+		if st.view.Mode == "" {
+			st.view.Mode = str(e.Data, "mode")
+		}
+		if st.view.Playbook == "" {
+			st.view.Playbook = str(e.Data, "playbook")
+		}
+		return true, nil
+
+	case event.RunResumed:
+		st.view.Outcome = ""
+		say(":arrows_counterclockwise: *Run resumed*: continuing at the first unfinished step.")
+		return true, items
+
+	case event.RunFinished:
+		st.view.Outcome = str(e.Data, "outcome")
+		if st.view.Outcome == "" {
+			st.view.Outcome = e.Message
+		}
+		sum := slack.Summary(st.summary(e))
+		items = append(items, threadItem{text: sum.Text, blocks: sum.Blocks})
+		return true, items
+	}
+
+	if sv == nil {
+		return false, nil
+	}
+	tag := stepTag(e.Step)
+	switch e.Kind {
+	case event.StepStarted:
+		sv.Status, sv.Note, sv.Duration = slack.StatusRunning, "", 0
+		if !e.Time.IsZero() {
+			st.stepStart[e.Step] = e.Time
+		}
+		return true, nil
+
+	case event.StepPlanned:
+		say(planText(tag, e))
+		if st.view.Mode == slack.ModeDryRun {
+			sv.Status, sv.Duration, sv.Note = slack.StatusPlanned, dur(), oneLine(e.Message)
+			return true, items
+		}
+		return false, items
+
+	case event.StepIntent:
+		st.mutating[e.Step] = true
+		return false, nil
+
+	case event.StepLog:
+		say(logText(tag, e.Message))
+		if needsHuman(e) {
+			st.human = append(st.human, e.Step+": "+oneLine(e.Message))
+		}
+		if line := e.Message; line != "" && !strings.Contains(strings.TrimSpace(line), "\n") && len(line) <= 200 {
+			st.logs[e.Step] = append(st.logs[e.Step], line)
+			if sv.Status == slack.StatusRunning {
+				sv.Note = line
+				return true, items
+			}
+		}
+		return false, items
+
+	case event.StepRetried:
+		sv.Note = fmt.Sprintf("retrying (attempt %d)", e.Attempt+1)
+		say(":repeat: " + tag + " " + escape(oneLine(e.Message)) + errSuffix(e.Error))
+		return true, items
+
+	case event.StepReconciled:
+		say(":mag: " + tag + " after an interruption: " + escape(oneLine(e.Message)))
+		return false, items
+
+	case event.ApprovalWaiting:
+		sv.Status = slack.StatusWaiting
+		line := ":raised_hand: " + tag + " is waiting for approval"
+		if who := listOf(e.Data["approvers"]); len(who) > 0 {
+			line += " (approvers: " + escape(strings.Join(who, ", ")) + ")"
+		}
+		say(line)
+		return true, items
+
+	case event.StepApproved, event.StepDenied:
+		by, via := str(e.Data, "by"), str(e.Data, "via")
+		if e.Kind == event.StepApproved {
+			sv.Status = slack.StatusRunning
+		} else {
+			st.denied[e.Step] = by
+		}
+		// A decision made with the Slack buttons is shown on the approval message itself.
+		if via != "slack" {
+			verb, emoji := "approved", ":white_check_mark:"
+			if e.Kind == event.StepDenied {
+				verb, emoji = "denied", ":no_entry:"
+			}
+			line := emoji + " " + tag + " " + verb + " by " + mention(by) + " via " + escape(via)
+			if r := str(e.Data, "reason"); r != "" {
+				line += ": " + escape(oneLine(r))
+			}
+			say(line)
+		}
+		return true, items
+
+	case event.StepSkipped:
+		sv.Status, sv.Duration, sv.Note = slack.StatusSkipped, dur(), oneLine(e.Message)
+		return true, items
+
+	case event.StepSucceeded:
+		sv.Status, sv.Duration = slack.StatusSucceeded, dur()
+		if l := st.logs[e.Step]; len(l) > 0 {
+			sv.Note = l[len(l)-1]
+		} else {
+			sv.Note = ""
+		}
+		if e.Uses == RevokeUses && st.revoked.IsZero() && !e.Time.IsZero() {
+			st.revoked = e.Time
+		}
+		return true, nil
+
+	case event.StepFailed:
+		sv.Status, sv.Duration, sv.Note = slack.StatusFailed, dur(), oneLine(e.Error)
+		line := ":x: " + tag + " failed"
+		if e.Attempt > 1 {
+			line += fmt.Sprintf(" after %d attempts", e.Attempt)
+		}
+		if e.Error != "" {
+			line += ":\n" + codeBlock(e.Error, 40)
+		}
+		say(line)
+		return true, items
+	}
+	return false, nil
+}
+
+func (st *state) summary(e event.Event) slack.SummaryView {
+	v := slack.SummaryView{Title: st.title(), Playbook: st.view.Playbook, RunID: st.view.RunID, Mode: st.view.Mode,
+		Outcome: st.view.Outcome, Duration: time.Duration(e.Duration)}
+	if !st.revoked.IsZero() && !st.started.IsZero() {
+		v.TimeToRevoke = max(st.revoked.Sub(st.started), time.Millisecond)
+	}
+	counts := map[string]int{}
+	hasRevoke := false
+	for _, s := range st.view.Steps {
+		counts[s.Status]++
+		if s.Uses == RevokeUses {
+			hasRevoke = true
+		}
+		switch s.Status {
+		case slack.StatusSucceeded:
+			if !st.mutating[s.ID] || st.view.Mode == slack.ModeDryRun {
+				continue
+			}
+			logs := st.logs[s.ID]
+			if len(logs) == 0 {
+				v.Changed = append(v.Changed, fmt.Sprintf("%s (%s) succeeded", s.ID, s.Uses))
+			}
+			for i, l := range logs {
+				if i == 5 {
+					v.Changed = append(v.Changed, fmt.Sprintf("%s: …and %d more, see the thread", s.ID, len(logs)-5))
+					break
+				}
+				v.Changed = append(v.Changed, s.ID+": "+l)
+			}
+		case slack.StatusFailed:
+			msg := s.ID + " failed"
+			if s.Note != "" {
+				msg += ": " + s.Note
+			}
+			if st.mutating[s.ID] {
+				msg += " (it changes things: check what it did before resuming)"
+			}
+			v.NeedsHuman = append(v.NeedsHuman, msg)
+		case slack.StatusSkipped:
+			if by, ok := st.denied[s.ID]; ok {
+				v.NeedsHuman = append(v.NeedsHuman, fmt.Sprintf("%s was not approved (%s): it did not run", s.ID, by))
+			}
+		case slack.StatusPending, slack.StatusRunning, slack.StatusWaiting:
+			if st.view.Outcome != slack.OutcomeSucceeded {
+				v.NeedsHuman = append(v.NeedsHuman, s.ID+" did not run")
+			}
+		}
+	}
+	if hasRevoke && st.revoked.IsZero() && st.view.Mode != slack.ModeDryRun {
+		v.NeedsHuman = append([]string{"the leaked key was NOT revoked by this run"}, v.NeedsHuman...)
+	}
+	v.NeedsHuman = append(v.NeedsHuman, st.human...)
+	if (st.view.Outcome == slack.OutcomeFailed || st.view.Outcome == slack.OutcomeCancelled) &&
+		st.view.Mode != slack.ModeRehearsal && st.view.RunID != "" {
+		v.NeedsHuman = append(v.NeedsHuman, "continue with `respond resume "+st.view.RunID+"` once the cause is fixed")
+	}
+	if len(counts) > 0 {
+		keys := make([]string, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+		v.Facts = append(v.Facts, slack.Fact{Label: "Steps", Value: strings.Join(parts, ", ")})
+	}
+	return v
+}
+
+// needsHuman reports a finding that asks for a person: data {"needs_human": true}, or a step
+// shouting BY HAND (the replacement step when it cannot clean up after itself).
+func needsHuman(e event.Event) bool {
+	if b, ok := e.Data["needs_human"].(bool); ok && b {
+		return true
+	}
+	return strings.Contains(e.Message, "BY HAND")
+}
+
+func listOf(v any) []string {
+	switch v := v.(type) {
+	case []string:
+		return v
+	case []any:
+		var out []string
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func planText(tag string, e event.Event) string {
+	line := ":memo: *Plan* for " + tag
+	if e.Message != "" {
+		line += ": " + escape(oneLine(e.Message))
+	}
+	plan, _ := e.Data["plan"].(map[string]any)
+	actions, _ := plan["actions"].([]any)
+	var lines []string
+	for _, a := range actions {
+		m, _ := a.(map[string]any)
+		l := strings.TrimSpace(str(m, "method") + " " + str(m, "target"))
+		if p, ok := m["params"]; ok && p != nil {
+			if b, err := json.Marshal(p); err == nil && string(b) != "{}" {
+				l += " " + string(b)
+			}
+		}
+		if n := str(m, "note"); n != "" {
+			l += "  # " + n
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > 0 {
+		line += "\n" + codeBlock(strings.Join(lines, "\n"), 30)
+	}
+	return line
+}
+
+func logText(tag, msg string) string {
+	msg = strings.TrimRight(msg, "\n")
+	if !strings.Contains(msg, "\n") {
+		return tag + " " + escape(msg)
+	}
+	// Tables (usage reviews) keep their columns in a preformatted block.
+	return tag + "\n" + codeBlock(msg, maxLogLines)
+}
+
+// codeBlock shows text preformatted, at most maxLines lines and well under a message's size.
+func codeBlock(text string, maxLines int) string {
+	text = strings.ReplaceAll(strings.TrimRight(text, "\n"), "```", "'''")
+	lines := strings.Split(text, "\n")
+	if len(lines) > maxLines {
+		lines = append(lines[:maxLines], fmt.Sprintf("… (%d more lines in the journal)", len(lines)-maxLines))
+	}
+	text = strings.Join(lines, "\n")
+	if len(text) > maxThreadText-200 {
+		text = truncateUTF8(text, maxThreadText-200) + "\n… (cut; the journal has it all)"
+	}
+	return "```\n" + escape(text) + "\n```"
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !isRuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func errSuffix(err string) string {
+	if err == "" {
+		return ""
+	}
+	return " — " + escape(oneLine(err))
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+func stepTag(id string) string { return "`" + escape(strings.ReplaceAll(id, "`", "'")) + "`" }
+
+var userIDRe = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+
+func mention(who string) string {
+	if userIDRe.MatchString(who) {
+		return "<@" + who + ">"
+	}
+	if who == "" {
+		return "someone"
+	}
+	return escape(who)
+}
