@@ -185,8 +185,19 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 			fmt.Fprintf(f.IO.Err, "respond: warning: no Slack progress in %s: %v\n", s.pb.Notify.SlackChannel, f.Secrets.String(err.Error()))
 		default:
 			if s.prior != nil {
+				for _, e := range s.prior {
+					if e.Kind == event.SlackThread {
+						ch, _ := e.Data["channel"].(string)
+						ts, _ := e.Data["ts"].(string)
+						sink.Adopt(ch, ts)
+					}
+				}
 				sink.Seed(s.prior)
 			}
+			sink.OnParent(func(ch, ts string) {
+				_, _ = bus.Emit(event.Event{Kind: event.SlackThread, Message: s.pb.Notify.SlackChannel,
+					Data: map[string]any{"channel": ch, "ts": ts}})
+			})
 			bus.Attach(sink)
 			s.shared = withShared(s.shared, slackenv.Key, thread)
 			defer func() {

@@ -236,6 +236,8 @@ func describe(e event.Event) []string {
 		return []string{fmt.Sprintf("run %s started: %s", e.RunID, e.Message)}
 	case event.RunResumed:
 		return []string{fmt.Sprintf("run %s resumed: %s", e.RunID, e.Message)}
+	case event.SlackThread:
+		return []string{"progress posted in Slack " + e.Message}
 	case event.RunFinished:
 		l := fmt.Sprintf("run %s finished: %s in %s", e.RunID, e.Message, fmtDur(time.Duration(e.Duration)))
 		if e.Error != "" {

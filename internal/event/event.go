@@ -29,6 +29,8 @@ const (
 	StepSkipped     Kind = "step.skipped"
 	StepSucceeded   Kind = "step.succeeded"
 	StepFailed      Kind = "step.failed"
+	// SlackThread records where the run's Slack message is, so a resumed run edits it.
+	SlackThread Kind = "run.slack_thread"
 )
 
 // Status is a step's or a run's state as shown to people.

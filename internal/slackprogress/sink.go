@@ -83,6 +83,7 @@ type Sink struct {
 	inflight bool
 	parentCh string
 	parentTS string
+	onParent func(channel, ts string)
 	posted   chan struct{} // closed once the parent is posted, or posting failed for good
 	broken   error         // the parent could not be posted: nothing more is sent
 	closed   bool
@@ -190,6 +191,27 @@ func (s *Sink) Thread(ctx context.Context) (channel, ts string, err error) {
 		return "", "", s.broken
 	}
 	return s.parentCh, s.parentTS, nil
+}
+
+// Adopt makes the Sink edit an existing parent message instead of posting one: a resumed run
+// keeps the message its first process posted. Call it before the first event.
+func (s *Sink) Adopt(channel, ts string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.parentTS != "" || s.broken != nil || channel == "" || ts == "" {
+		return
+	}
+	s.parentCh, s.parentTS = channel, ts
+	s.sent = s.version - 1 // the adopted message shows an old state: redraw it
+	close(s.posted)
+}
+
+// OnParent registers fn to be told, once, where the parent message was posted (the CLI journals
+// it so a resumed run can Adopt it).
+func (s *Sink) OnParent(fn func(channel, ts string)) {
+	s.mu.Lock()
+	s.onParent = fn
+	s.mu.Unlock()
 }
 
 // Parent returns the parent message's channel ID and ts, or empty strings while it is not posted.
@@ -348,7 +370,11 @@ func (s *Sink) do(j job) error {
 		if err == nil {
 			s.mu.Lock()
 			s.parentCh, s.parentTS = p.Channel, p.TS
+			fn := s.onParent
 			s.mu.Unlock()
+			if fn != nil {
+				fn(p.Channel, p.TS)
+			}
 		}
 		return err
 	case jobUpdateParent:
