@@ -1,0 +1,31 @@
+// Package openaitest starts the OpenAI simulator for the OpenAI step kinds' tests and gives them
+// an Env pointed at it.
+package openaitest
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/respond-sec/respond/integrations/openai/openaisim"
+	"github.com/respond-sec/respond/steps/stepstest"
+)
+
+// World is a running simulator and a step Env that reaches it.
+type World struct {
+	Sim *openaisim.Server
+	Rec *stepstest.Recorder
+}
+
+// Start serves the default world (seeded) and returns it with a recording Env.
+func Start(t testing.TB, seed uint64) *World {
+	t.Helper()
+	sim := openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: seed})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	rec := stepstest.New(t, map[string]string{
+		"OPENAI_ADMIN_KEY":               sim.AdminKey(),
+		"RESPOND_OPENAI_BASE_URL":        srv.URL + "/v1",
+		"RESPOND_OPENAI_MAX_RETRY_DELAY": "5ms",
+	})
+	return &World{Sim: sim, Rec: rec}
+}
