@@ -362,13 +362,18 @@ func (a *ttyApprover) Approve(ctx context.Context, req engine.ApprovalRequest) (
 			}
 		}
 		fmt.Fprintf(a.out, "Approve? [y/N] ")
+		// The redacting writer holds back a line until its newline; a prompt has none.
+		if fl, ok := a.out.(interface{ Flush() error }); ok {
+			_ = fl.Flush()
+		}
 		go func() {
 			line, err := a.in.ReadString('\n')
 			ch <- answer{line, err}
 		}()
 	}
 	if a.term != nil {
-		a.term.Suspend(ask)
+		a.term.Pause(ask)
+		defer a.term.Resume()
 	} else {
 		ask()
 	}

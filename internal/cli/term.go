@@ -24,7 +24,8 @@ type termSink struct {
 	header  string
 	order   []string
 	rows    map[string]*termRow
-	drawn   int // lines of the live block currently on screen
+	drawn   int  // lines of the live block currently on screen
+	paused  bool // a prompt is on screen: print, but do not draw the block
 	stop    chan struct{}
 	stopped bool
 	now     func() time.Time
@@ -60,7 +61,7 @@ func (t *termSink) tick() {
 			return
 		case <-tk.C:
 			t.mu.Lock()
-			if t.drawn > 0 {
+			if t.drawn > 0 && !t.paused {
 				t.redraw(nil)
 			}
 			t.mu.Unlock()
@@ -78,12 +79,24 @@ func (t *termSink) Close() {
 	}
 }
 
-// Suspend runs fn (a prompt) with the live block parked, then draws the block again below.
-func (t *termSink) Suspend(fn func()) {
+// Pause erases the live block and runs fn (a prompt); the block stays away, so the prompt and
+// what the person types stay on screen, until Resume.
+func (t *termSink) Pause(fn func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fn()
+	if t.live && t.drawn > 0 {
+		fmt.Fprintf(t.w, "\x1b[%dA\x1b[J", t.drawn)
+	}
 	t.drawn = 0
+	t.paused = true
+	fn()
+}
+
+// Resume draws the live block again below whatever was printed while paused.
+func (t *termSink) Resume() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.paused = false
 	if t.live {
 		t.redraw(nil)
 	}
@@ -162,6 +175,11 @@ func (t *termSink) redraw(scroll []string) {
 	for _, l := range scroll {
 		b.WriteString(l)
 		b.WriteByte('\n')
+	}
+	if t.paused {
+		t.drawn = 0
+		io.WriteString(t.w, b.String())
+		return
 	}
 	block := t.block()
 	for _, l := range block {
