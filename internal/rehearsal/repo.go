@@ -15,8 +15,10 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // plantedRepo is a generated repository with the leak in its history, a bare "remote" it was
@@ -131,7 +133,10 @@ func buildRepo(dir, secret string, rng *rand.Rand, now, leakAt time.Time) (*plan
 	if err != nil {
 		return nil, fmt.Errorf("create the remote repository: %w", err)
 	}
-	b := &repoBuilder{st: repo.Storer, files: map[string][]byte{
+	// Objects are staged in memory and written as one packfile at the end: writing thousands of
+	// loose objects one file each took seconds.
+	mem := memory.NewStorage()
+	b := &repoBuilder{st: mem, files: map[string][]byte{
 		"README.md":                []byte("# storefront\n\nThe shop's backend.\n"),
 		"src/app/main.go":          []byte("package main\n\nfunc main() { serve() }\n"),
 		"src/app/handlers.go":      []byte("package main\n\nfunc serve() {}\n"),
@@ -210,13 +215,16 @@ func buildRepo(dir, secret string, rng *rand.Rand, now, leakAt time.Time) (*plan
 	tagger.When = leakAt.Add(20 * time.Hour)
 	tag := &object.Tag{Name: "v1.4.0", Tagger: tagger, Target: annotatedTarget, TargetType: plumbing.CommitObject,
 		Message: "v1.4.0\n\nRecommender launch. Deploy with OPENAI_API_KEY=" + secret + "\n"}
-	to := repo.Storer.NewEncodedObject()
+	to := mem.NewEncodedObject()
 	if err := tag.Encode(to); err != nil {
 		return nil, err
 	}
-	tagHash, err := repo.Storer.SetEncodedObject(to)
+	tagHash, err := mem.SetEncodedObject(to)
 	if err != nil {
 		return nil, err
+	}
+	if err := writePack(repo.Storer, mem); err != nil {
+		return nil, fmt.Errorf("write the generated history: %w", err)
 	}
 	for _, ref := range []*plumbing.Reference{
 		plumbing.NewHashReference("refs/heads/main", mainHead),
@@ -234,12 +242,33 @@ func buildRepo(dir, secret string, rng *rand.Rand, now, leakAt time.Time) (*plan
 		return nil, fmt.Errorf("clone the generated repository: %w", err)
 	}
 	deployBlob := ""
-	if c, err := object.GetCommit(repo.Storer, deployCommit); err == nil {
+	if c, err := object.GetCommit(mem, deployCommit); err == nil {
 		if f, err := c.File("scripts/deploy.sh"); err == nil {
 			deployBlob = f.Hash.String()
 		}
 	}
 	return &plantedRepo{Local: local, Remote: remote, DeployCommit: deployCommit.String(), DeployBlob: deployBlob}, nil
+}
+
+// writePack writes every object staged in mem into dst as one packfile.
+func writePack(dst storer.Storer, mem *memory.Storage) error {
+	pw, ok := dst.(storer.PackfileWriter)
+	if !ok {
+		return fmt.Errorf("storage cannot take a packfile")
+	}
+	var hashes []plumbing.Hash
+	for h := range mem.ObjectStorage.Objects {
+		hashes = append(hashes, h)
+	}
+	w, err := pw.PackfileWriter()
+	if err != nil {
+		return err
+	}
+	if _, err := packfile.NewEncoder(w, mem, false).Encode(hashes, 10); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 func randomBytes(rng *rand.Rand, n int) []byte {
