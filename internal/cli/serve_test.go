@@ -21,116 +21,240 @@ import (
 
 	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/integrations/slack/slacksim"
+	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/redact"
 )
 
-func TestServeSmoke(t *testing.T) {
+// serveHarness runs `respond serve` in-process against the Slack simulator, with exec-example
+// allowed to alice in C0INCIDENT and approvable by bob only (two-person rule).
+type serveHarness struct {
+	t      *testing.T
+	sim    *slacksim.Sim
+	addr   string
+	secret string
+	state  string
+	errs   *syncBuf
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const channelID = "C0INCIDENT"
+
+func startServe(t *testing.T) *serveHarness {
+	t.Helper()
 	src := fakekey.Random()
-	tok, secret := src.SlackBotToken(), src.Hex(32)
+	tok := src.SlackBotToken()
+	h := &serveHarness{t: t, secret: src.Hex(32), errs: &syncBuf{b: &bytes.Buffer{}}, done: make(chan error, 1)}
 	sim, simSrv := slacksim.NewServer(slacksim.Config{Token: tok,
-		Channels: []slacksim.Channel{{ID: "C0INCIDENT", Name: "security-incidents"}},
+		Channels: []slacksim.Channel{{ID: channelID, Name: "security-incidents"}},
 		Users:    []slacksim.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}}})
-	defer simSrv.Close()
+	h.sim = sim
+	t.Cleanup(simSrv.Close)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "slack.yaml")
-	os.WriteFile(cfg, []byte("playbooks:\n  exec-example:\n    users: [U0ALICE]\n    channels: [C0INCIDENT]\n    approvers: [U0BOB]\n    two_person: true\n"), 0o600)
-	// an interrupted run from before
-	j, _ := journal.Create(filepath.Join(dir, "state"), "old-run")
+	if err := os.WriteFile(cfg, []byte("playbooks:\n  exec-example:\n    users: [U0ALICE]\n    channels: [C0INCIDENT]\n    approvers: [U0BOB]\n    two_person: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.state = filepath.Join(dir, "state")
+	// A run interrupted before the server started: it must be listed, not resumed.
+	j, err := journal.Create(h.state, "old-run")
+	if err != nil {
+		t.Fatal(err)
+	}
 	j.Close()
-	env := map[string]string{"SLACK_BOT_TOKEN": tok, "SLACK_SIGNING_SECRET": secret, "RESPOND_SLACK_API_URL": sim.APIURL(),
-		"RESPOND_STATE_DIR": filepath.Join(dir, "state")}
-	var errb bytes.Buffer
-	errs := &syncBuf{b: &errb}
-	f := &Factory{IO: IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: errs}, Getenv: func(k string) string { return env[k] },
-		Now: time.Now, Secrets: redact.New()}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
+	env := map[string]string{"SLACK_BOT_TOKEN": tok, "SLACK_SIGNING_SECRET": h.secret,
+		"RESPOND_SLACK_API_URL": h.sim.APIURL(), "RESPOND_STATE_DIR": h.state}
+	f := &Factory{IO: IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: h.errs},
+		Getenv: func(k string) string { return env[k] }, Now: time.Now, Secrets: redact.New()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = ln.Addr().String()
 	ln.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, f, serveOptions{Addr: addr, Config: cfg, Grace: 5 * time.Second}) }()
-	for {
-		r, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			r.Body.Close()
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	post := func(path string, form url.Values) int {
-		body := form.Encode()
-		ts := time.Now().Unix()
-		mac := hmac.New(sha256.New, []byte(secret))
-		fmt.Fprintf(mac, "v0:%d:%s", ts, body)
-		req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(ts, 10))
-		req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
-		resp, err := http.DefaultClient.Do(req)
+	var ctx context.Context
+	ctx, h.cancel = context.WithCancel(t.Context())
+	go func() { h.done <- runServe(ctx, f, serveOptions{Addr: h.addr, Config: cfg, Grace: 5 * time.Second}) }()
+	h.waitFor("the server to answer /healthz", func() bool {
+		r, err := http.Get("http://" + h.addr + "/healthz")
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	st := post("/slack/commands", url.Values{"command": {"/respond"}, "text": {"run exec-example ticket=INC-5"}, "user_id": {"U0ALICE"},
-		"channel_id": {"C0INCIDENT"}, "response_url": {sim.NewResponseURL("C0INCIDENT", "U0ALICE", "")}})
-	if st != 200 {
-		t.Fatal(st)
-	}
-	var reqTS, parentTS string
-	for reqTS == "" {
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+	return h
+}
+
+// waitFor polls cond for up to 10 s.
+func (h *serveHarness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s\nstderr:\n%s\nchannel:\n%s", what, h.errs.String(), h.sim.Transcript(channelID))
+		}
 		time.Sleep(10 * time.Millisecond)
-		ch := sim.Channel("C0INCIDENT")
-		if len(ch) == 0 {
-			continue
+	}
+}
+
+// post sends a request signed as Slack signs it.
+func (h *serveHarness) post(path string, form url.Values) int {
+	h.t.Helper()
+	body := form.Encode()
+	ts := time.Now().Unix()
+	mac := hmac.New(sha256.New, []byte(h.secret))
+	fmt.Fprintf(mac, "v0:%d:%s", ts, body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+h.addr+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// startRun sends `/respond run exec-example` as alice and waits for the approval buttons;
+// it returns the parent message's ts and the approval message.
+func (h *serveHarness) startRun() (parentTS string, approval slacksim.Message) {
+	h.t.Helper()
+	if st := h.post("/slack/commands", url.Values{"command": {"/respond"}, "text": {"run exec-example ticket=INC-5"},
+		"user_id": {"U0ALICE"}, "channel_id": {channelID}, "response_url": {h.sim.NewResponseURL(channelID, "U0ALICE", "")}}); st != http.StatusOK {
+		h.t.Fatalf("slash command answered %d", st)
+	}
+	h.waitFor("the approval buttons in the run's thread", func() bool {
+		msgs := h.sim.Channel(channelID)
+		if len(msgs) == 0 {
+			return false
 		}
-		parentTS = ch[0].TS
-		for _, m := range sim.Thread("C0INCIDENT", parentTS) {
+		parentTS = msgs[0].TS
+		for _, m := range h.sim.Thread(channelID, parentTS) {
 			if strings.Contains(string(m.Blocks), slack.ActionApprove) {
-				reqTS = m.TS
+				approval = m
+				return true
+			}
+		}
+		return false
+	})
+	return parentTS, approval
+}
+
+func (h *serveHarness) stop() error {
+	h.cancel()
+	select {
+	case err := <-h.done:
+		return err
+	case <-time.After(15 * time.Second):
+		h.t.Fatal("serve did not stop")
+		return nil
+	}
+}
+
+func approveValue(t *testing.T, m slacksim.Message) string {
+	t.Helper()
+	var blocks []struct {
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(m.Blocks, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blocks {
+		for _, e := range b.Elements {
+			if e.ActionID == slack.ActionApprove {
+				return e.Value
 			}
 		}
 	}
-	runID := ""
-	for _, r := range sim.Responses() {
-		t.Logf("follow-up: %s", r.Text)
+	t.Fatal("no Approve button")
+	return ""
+}
+
+func TestServeRunsASlashCommandThroughASlackApproval(t *testing.T) {
+	h := startServe(t)
+	parentTS, approval := h.startRun()
+	press := func(user string) int {
+		payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": user},
+			"channel": map[string]any{"id": channelID}, "container": map[string]any{"message_ts": approval.TS},
+			"response_url": h.sim.NewResponseURL(channelID, user, approval.TS),
+			"actions":      []any{map[string]any{"action_id": slack.ActionApprove, "block_id": slack.ApprovalBlockID, "value": approveValue(t, approval)}}})
+		return h.post("/slack/interactions", url.Values{"payload": {string(payload)}})
 	}
-	payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": "U0BOB"},
-		"channel": map[string]any{"id": "C0INCIDENT"}, "container": map[string]any{"message_ts": reqTS},
-		"response_url": sim.NewResponseURL("C0INCIDENT", "U0BOB", reqTS),
-		"actions": []any{map[string]any{"action_id": slack.ActionApprove, "block_id": slack.ApprovalBlockID, "value": func() string {
-			m, _ := sim.Lookup("C0INCIDENT", reqTS)
-			i := strings.Index(string(m.Blocks), `"value":"`)
-			v := string(m.Blocks)[i+9:]
-			v = v[:strings.Index(v, `"`)]
-			v = strings.ReplaceAll(v, `\u0026`, "&")
-			return v
-		}()}}})
-	if st := post("/slack/interactions", url.Values{"payload": {string(payload)}}); st != 200 {
-		t.Fatal(st)
+	// The requester cannot approve (two-person rule); bob can.
+	if st := press("U0ALICE"); st != http.StatusOK {
+		t.Fatalf("press answered %d", st)
 	}
-	for {
-		time.Sleep(20 * time.Millisecond)
-		m, _ := sim.Lookup("C0INCIDENT", parentTS)
-		if strings.Contains(m.Text, "succeeded") || strings.Contains(m.Text, "failed") {
-			break
-		}
+	if st := press("U0BOB"); st != http.StatusOK {
+		t.Fatalf("press answered %d", st)
 	}
-	time.Sleep(200 * time.Millisecond)
-	cancel()
-	if err := <-done; err != nil {
+	h.waitFor("the run to finish", func() bool {
+		m, _ := h.sim.Lookup(channelID, parentTS)
+		return strings.Contains(h.sim.Render(m.Text, m.Blocks), "Run succeeded")
+	})
+	if err := h.stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	runs, err := journal.List(h.state)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_ = runID
-	t.Logf("stderr:\n%s", errs.String())
-	t.Logf("transcript:\n%s", sim.Transcript("C0INCIDENT"))
-	runs, _ := journal.List(filepath.Join(dir, "state"))
+	var run journal.Summary
 	for _, r := range runs {
-		t.Logf("run %s %s %s", r.RunID, r.Playbook, r.Status)
+		if r.Playbook == "exec-example" {
+			run = r
+		}
 	}
+	if run.Status != "succeeded" || run.Mode != "real" {
+		t.Fatalf("run %+v", run)
+	}
+	recs, _ := journal.Read(h.state, run.RunID)
+	var approvedBy []string
+	for _, r := range recs {
+		if r.Kind == event.StepApproved {
+			approvedBy = append(approvedBy, fmt.Sprint(r.Data["by"], " via ", r.Data["via"]))
+		}
+	}
+	if len(approvedBy) != 1 || !strings.Contains(approvedBy[0], "U0BOB") || !strings.Contains(approvedBy[0], "slack") {
+		t.Errorf("approvals journaled: %v (want one, by U0BOB via slack)", approvedBy)
+	}
+	if !strings.Contains(h.errs.String(), "respond resume old-run") {
+		t.Errorf("the interrupted run from before was not listed:\n%s", h.errs.String())
+	}
+}
+
+func TestServeShutdownDuringAnApprovalWait(t *testing.T) {
+	h := startServe(t)
+	h.startRun()
+	if err := h.stop(); err != nil {
+		t.Logf("serve: %v", err)
+	}
+	runs, err := journal.List(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Playbook != "exec-example" {
+			continue
+		}
+		if r.Status == "succeeded" {
+			t.Errorf("a run stopped during its approval wait is %s", r.Status)
+		}
+		if !strings.Contains(h.errs.String(), "respond resume "+r.RunID) {
+			t.Errorf("shutdown did not say how to resume %s:\n%s", r.RunID, h.errs.String())
+		}
+		if _, err := journal.Verify(h.state, r.RunID); err != nil {
+			t.Errorf("journal: %v", err)
+		}
+		return
+	}
+	t.Fatal("no exec-example run was journaled")
 }
 
 // syncBuf is a buffer the server's goroutines may write to while the test reads it.
