@@ -102,7 +102,7 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		w.Close()
 		return nil, fmt.Errorf("rehearsal logs: %w", err)
 	}
-	if err := w.startGitHub(rng, leakAt); err != nil {
+	if err := w.startGitHub(leakAt); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -177,7 +177,7 @@ const Repo = "acme/storefront"
 // Channel is the Slack channel of the rehearsal world (the default playbook's).
 const Channel = "#security-incidents"
 
-func (w *World) startGitHub(rng *rand.Rand, leakAt time.Time) error {
+func (w *World) startGitHub(leakAt time.Time) error {
 	keys := fakekey.New(w.Seed + 1)
 	w.githubToken = keys.GitHubToken()
 	w.GitHub = githubsim.New(githubsim.Options{Token: w.githubToken, Seed: w.Seed})
@@ -223,7 +223,6 @@ func (w *World) startGitHub(rng *rand.Rand, leakAt time.Time) error {
 			w.CleanRun = id
 		}
 	}
-	_ = rng
 	return nil
 }
 

@@ -59,7 +59,7 @@ func (p *Purge) secret() (string, bool) {
 	return s, s != "" && !strings.HasPrefix(s, "key_")
 }
 
-func (p *Purge) options(env *steps.Env, repo string, secret string) gitrepo.PurgeOptions {
+func (p *Purge) options(repo, secret string) gitrepo.PurgeOptions {
 	return gitrepo.PurgeOptions{Path: repo, Secrets: [][]byte{[]byte(secret)}, Replacement: p.Replacement}
 }
 
@@ -82,7 +82,7 @@ func (p *Purge) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error) {
 	env.Secret(secret)
 	commits, refs := 0, 0
 	for _, repo := range p.Repos {
-		pp, err := gitrepo.PlanPurge(ctx, p.options(env, repo, secret))
+		pp, err := gitrepo.PlanPurge(ctx, p.options(repo, secret))
 		if err != nil {
 			return nil, fmt.Errorf("plan the purge of %s: %w", repo, err)
 		}
@@ -164,7 +164,7 @@ func (p *Purge) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) 
 	commits, refs, pushed := 0, 0, 0
 	var maps, remains []string
 	for _, repo := range p.Repos {
-		o := p.options(env, repo, secret)
+		o := p.options(repo, secret)
 		o.MapDir = mapDir(env, repo)
 		if err := os.MkdirAll(o.MapDir, 0o700); err != nil {
 			return nil, fmt.Errorf("purge %s: %w", repo, err)
