@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -127,10 +128,11 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if err != nil {
 		return err
 	}
-	// Everything respond prints is kept to be scanned for the keys afterwards.
-	var printed bytes.Buffer
-	f.IO.Out = io.MultiWriter(f.IO.Out, &printed)
-	f.IO.Err = io.MultiWriter(f.IO.Err, &printed)
+	// Everything respond prints is kept to be scanned for the keys afterwards. Out and Err are
+	// written from several goroutines (the engine, the Slack sink), so the copy is locked.
+	printed := &lockedBuffer{}
+	f.IO.Out = io.MultiWriter(f.IO.Out, printed)
+	f.IO.Err = io.MultiWriter(f.IO.Err, printed)
 
 	var (
 		w      world
@@ -178,13 +180,13 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if res == nil {
 		return runErr
 	}
-	return finishRehearsal(ctx, f, o, res, runErr, rec.all(), served, seed, before, stateBefore, &printed)
+	return finishRehearsal(ctx, f, o, res, runErr, rec.all(), served, seed, before, stateBefore, printed)
 }
 
 // finishRehearsal verifies the world, writes the report and decides the exit code. Resumed
 // rehearsal runs finish here too.
 func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *engine.Result, runErr error, evs []event.Event,
-	served *rehearsal.World, seed uint64, before map[string][]byte, stateBefore rehearsal.OpenAIState, printed *bytes.Buffer) error {
+	served *rehearsal.World, seed uint64, before map[string][]byte, stateBefore rehearsal.OpenAIState, printed *lockedBuffer) error {
 	var checks []rehearsal.Verification
 	switch {
 	case served == nil:
@@ -283,4 +285,22 @@ func printVerifications(w io.Writer, r reportJSON) {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +34,7 @@ type serveHarness struct {
 	addr   string
 	secret string
 	state  string
-	errs   *syncBuf
+	errs   *lockedBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -46,7 +45,7 @@ func startServe(t *testing.T) *serveHarness {
 	t.Helper()
 	src := fakekey.Random()
 	tok := src.SlackBotToken()
-	h := &serveHarness{t: t, secret: src.Hex(32), errs: &syncBuf{b: &bytes.Buffer{}}, done: make(chan error, 1)}
+	h := &serveHarness{t: t, secret: src.Hex(32), errs: &lockedBuffer{}, done: make(chan error, 1)}
 	sim, simSrv := slacksim.NewServer(slacksim.Config{Token: tok,
 		Channels: []slacksim.Channel{{ID: channelID, Name: "security-incidents"}},
 		Users:    []slacksim.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}}})
@@ -255,22 +254,4 @@ func TestServeShutdownDuringAnApprovalWait(t *testing.T) {
 		return
 	}
 	t.Fatal("no exec-example run was journaled")
-}
-
-// syncBuf is a buffer the server's goroutines may write to while the test reads it.
-type syncBuf struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
