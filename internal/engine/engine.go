@@ -341,7 +341,15 @@ func (r *runner) preflight(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := r.preflightOne(ctx, s, p); err != nil {
+				err := r.preflightOne(ctx, s, p)
+				switch {
+				case err == nil:
+				case steps.IsTransient(err) && ctx.Err() == nil:
+					// A flaky or rate-limited API is no reason to delay revoking a key: the step
+					// will meet the same API when it runs, with its own retry policy.
+					_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+						Message: "preflight could not finish (" + err.Error() + "); going on, the step will retry when it runs"})
+				default:
 					fail(fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
 				}
 			}()
@@ -388,12 +396,21 @@ func (r *runner) preflight(ctx context.Context) error {
 // run before it has revoked anything.
 const preflightAttempts = 3
 
+// preflightTimeout bounds one preflight try: a check that waits out a rate limit must not hold
+// back the revocation for minutes.
+const preflightTimeout = 5 * time.Second
+
 // preflightOne runs one step's checks, retrying transient errors like the step would.
 func (r *runner) preflightOne(ctx context.Context, s *playbook.Step, p steps.Preflighter) error {
 	pol := s.Retry
 	pol.Attempts = max(pol.Attempts, preflightAttempts)
 	for attempt := 1; ; attempt++ {
-		err := p.Preflight(ctx, r.env(s, 0))
+		pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+		err := p.Preflight(pctx, r.env(s, 0))
+		if err != nil && pctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			err = steps.Transient(fmt.Errorf("no answer within %s: %w", preflightTimeout, err))
+		}
+		cancel()
 		if err == nil || !steps.IsTransient(err) || attempt >= pol.Attempts || ctx.Err() != nil {
 			return err
 		}

@@ -64,6 +64,7 @@ type reader struct {
 	Test         string `yaml:"test"`
 	Value        string `yaml:"value"`
 	PreflightErr string `yaml:"preflight_error"`
+	Flaky        bool   `yaml:"flaky_preflight"`
 }
 
 func (r *reader) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
@@ -75,6 +76,9 @@ func (r *reader) Preflight(ctx context.Context, env *steps.Env) error {
 	lookupCalls(r.Test).add("preflight:" + env.StepID)
 	if r.PreflightErr == "credentials" {
 		return steps.CredentialError("TEST_TOKEN is not set", "export TEST_TOKEN")
+	}
+	if r.Flaky {
+		return steps.Transient(errors.New("503 from the API"))
 	}
 	return nil
 }
@@ -425,6 +429,29 @@ steps:
 	}
 	if c.count("run:a") != 0 {
 		t.Errorf("a mutating step ran before preflight finished: %v", c.log)
+	}
+}
+
+func TestAFlakyPreflightDoesNotStopTheRun(t *testing.T) {
+	c := callsFor(t)
+	_, rec, err := run(t, `
+name: t
+steps:
+  - {id: a, uses: test.write, with: {test: TEST}}
+  - {id: b, uses: test.read, with: {test: TEST, flaky_preflight: true}}
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.count("preflight:b") != 3 || c.count("run:a") != 1 {
+		t.Errorf("calls %v: want 3 preflight tries of b and the run going on", c.log)
+	}
+	warned := false
+	for _, e := range rec.events {
+		warned = warned || (e.Kind == event.StepLog && e.Step == "b" && strings.Contains(e.Message, "preflight could not finish"))
+	}
+	if !warned {
+		t.Error("no warning about the unfinished preflight")
 	}
 }
 
