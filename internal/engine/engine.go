@@ -174,10 +174,18 @@ func (r *runner) run(ctx context.Context) error {
 	resuming := len(r.o.Prior) > 0
 	if resuming {
 		r.prior = replay(r.o.Prior)
+		onFailure := map[string]string{}
+		for _, s := range r.pb.Steps {
+			onFailure[s.ID] = s.OnFailure
+		}
 		for id, p := range r.prior {
-			if sr, ok := r.results[id]; ok && p.done {
-				*sr = *p.result
+			sr, ok := r.results[id]
+			// A step that failed and stopped the run is run again: resuming is how an operator
+			// retries after fixing the cause. One the run continued past stays failed.
+			if !ok || !p.done || (p.result.Status == event.Failed && onFailure[id] != "continue") {
+				continue
 			}
+			*sr = *p.result
 		}
 		if err := r.emit(event.Event{Kind: event.RunResumed, Message: "resuming " + r.pb.Name}); err != nil {
 			return err
@@ -229,6 +237,11 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	// Steps finished before a resume count too: a failure the run continued past, or a denial.
+	for _, sr := range r.res.Steps {
+		failed = failed || sr.Status == event.Failed
+		denied = denied || (sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, "approval denied"))
 	}
 	var err error
 	switch {

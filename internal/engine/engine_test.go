@@ -502,3 +502,29 @@ steps:
 		}
 	}
 }
+
+func TestResumeKeepsAFailureFromBeforeTheCrash(t *testing.T) {
+	c := callsFor(t)
+	yaml := `
+name: t
+steps:
+  - {id: a, uses: test.write, on_failure: continue, with: {test: TEST, fatal: true}}
+  - {id: b, uses: test.read, with: {test: TEST}}
+`
+	_, rec, _ := run(t, yaml, nil)
+	// The first process died right after a failed: keep its events up to there.
+	var prior []event.Event
+	for _, e := range rec.events {
+		prior = append(prior, e)
+		if e.Kind == event.StepFailed {
+			break
+		}
+	}
+	res, _, err := run(t, yaml, func(o *engine.Options) { o.Prior = prior })
+	if !errors.Is(err, engine.ErrStepFailed) || res.Outcome != "failed" {
+		t.Fatalf("outcome %s, err %v: the failure before the crash was forgotten", res.Outcome, err)
+	}
+	if c.count("run:a") != 1 || c.count("run:b") != 2 {
+		t.Errorf("calls %v: a must not run again after it failed under on_failure: continue", c.log)
+	}
+}

@@ -17,9 +17,8 @@ type priorStep struct {
 	intents    []steps.Intent
 }
 
-// replay folds journaled events into per-step state. Finished steps (succeeded, skipped, or
-// failed under on_failure: continue) are not run again; a step that failed and stopped the run
-// is run again on resume, since resuming is how an operator retries after fixing the cause.
+// replay folds journaled events into per-step state: what finished (succeeded, skipped or
+// failed), with its outputs, and which steps have an intent without a result.
 func replay(evs []event.Event) map[string]*priorStep {
 	out := map[string]*priorStep{}
 	get := func(id string) *priorStep {
@@ -30,7 +29,6 @@ func replay(evs []event.Event) map[string]*priorStep {
 		}
 		return p
 	}
-	var lastFailed string
 	for _, e := range evs {
 		if e.Step == "" {
 			continue
@@ -61,33 +59,12 @@ func replay(evs []event.Event) map[string]*priorStep {
 			p.result = &StepResult{ID: e.Step, Uses: e.Uses, Status: event.Skipped, Reason: e.Message,
 				Duration: time.Duration(e.Duration)}
 		case event.StepFailed:
-			lastFailed = e.Step
 			p.done = true
 			p.result = &StepResult{ID: e.Step, Uses: e.Uses, Status: event.Failed, Attempts: p.attempts,
 				Error: e.Error, Duration: time.Duration(e.Duration)}
 		}
 	}
-	// The step whose failure ended the previous attempt at the run is run again.
-	if p := out[lastFailed]; p != nil && lastStopped(evs, lastFailed) {
-		p.done = false
-		p.result = nil
-	}
 	return out
-}
-
-// lastStopped reports whether the run's last finish came right after step id failed (on_failure
-// abort), as opposed to a failure the run continued past.
-func lastStopped(evs []event.Event, id string) bool {
-	for i := len(evs) - 1; i >= 0; i-- {
-		e := evs[i]
-		if e.Kind == event.StepStarted || e.Kind == event.StepSucceeded || e.Kind == event.StepSkipped {
-			return false
-		}
-		if e.Kind == event.StepFailed {
-			return e.Step == id
-		}
-	}
-	return false
 }
 
 func outputsOf(e event.Event) steps.Outputs {
