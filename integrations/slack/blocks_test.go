@@ -213,3 +213,20 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (-want +got); run go test -update and review the diff:\n%s", path, diff)
 	}
 }
+
+func TestSummaryOnlyTalksAboutRevocationWhenThePlaybookRevokes(t *testing.T) {
+	t.Parallel()
+	render := func(v slack.SummaryView) string {
+		m := slack.Summary(v)
+		b, _ := json.Marshal(m.Blocks)
+		return m.Text + string(b)
+	}
+	base := slack.SummaryView{Title: "exec", Playbook: "exec-example", RunID: "r1", Mode: slack.ModeReal, Outcome: slack.OutcomeSucceeded}
+	if got := render(base); !strings.Contains(got, "NOT REVOKED") {
+		t.Errorf("a revoking playbook whose key was not revoked must say so:\n%s", got)
+	}
+	base.NoRevocation = true
+	if got := render(base); strings.Contains(got, "NOT REVOKED") || strings.Contains(got, "Time to revoke") {
+		t.Errorf("a playbook that revokes nothing talks about revocation:\n%s", got)
+	}
+}

@@ -20,6 +20,9 @@ type SummaryView struct {
 	// TimeToRevoke is from the start of the run to the leaked key's revocation; 0 means the key
 	// was not revoked by this run.
 	TimeToRevoke time.Duration
+	// NoRevocation says the playbook revokes nothing (an exec playbook, a search-only one): the
+	// summary then says nothing about revocation rather than "NOT REVOKED".
+	NoRevocation bool
 	// Facts are further figures shown side by side: exposure window, spend in the window…
 	Facts []Fact
 	// Changed lists what the run changed, one item each ("revoked key_abc in proj_123").
@@ -52,7 +55,10 @@ func Summary(v SummaryView) Message {
 	status += "  ·  " + modeBadge(v.Mode)
 	blocks = append(blocks, section("summary_status", status))
 
-	facts := append([]Fact{{Label: "Time to revoke", Value: revokeText(v)}}, v.Facts...)
+	facts := v.Facts
+	if !v.NoRevocation {
+		facts = append([]Fact{{Label: "Time to revoke", Value: revokeText(v)}}, v.Facts...)
+	}
 	fields := make([]*slackgo.TextBlockObject, 0, len(facts))
 	for _, f := range facts {
 		fields = append(fields, mrkdwn("*"+escapeLimit(f.Label, maxNote)+"*\n"+escapeLimit(f.Value, maxFieldText-maxNote-10)))
@@ -97,9 +103,11 @@ func summaryFallback(v SummaryView, title string) string {
 	var b strings.Builder
 	b.WriteString(modePrefix(v.Mode))
 	fmt.Fprintf(&b, "%s %s: %s", outcomeEmoji(v.Outcome), escapeLimit(firstLine(title), maxHeaderText), escape(orDash(v.Outcome)))
-	if v.TimeToRevoke > 0 {
+	switch {
+	case v.NoRevocation:
+	case v.TimeToRevoke > 0:
 		fmt.Fprintf(&b, "; key revoked %s after the start", FormatDuration(v.TimeToRevoke))
-	} else {
+	default:
 		b.WriteString("; key " + revokeText(v))
 	}
 	fmt.Fprintf(&b, "; %s; %s", plural(len(v.Changed), "change", "changes"),

@@ -284,6 +284,7 @@ func (st *state) summary(e event.Event) slack.SummaryView {
 			}
 		}
 	}
+	v.NoRevocation = !hasRevoke
 	if hasRevoke && st.revoked.IsZero() && st.view.Mode != slack.ModeDryRun {
 		v.NeedsHuman = append([]string{"the leaked key was NOT revoked by this run"}, v.NeedsHuman...)
 	}
