@@ -156,7 +156,7 @@ func TestExitCodes(t *testing.T) {
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, cmd := range [][]string{{"run"}, {"plan"}, {"validate"}, {"playbooks", "list"}, {"playbooks", "show"},
 		{"runs", "list"}, {"runs", "show"}, {"runs", "verify"}, {"resume"}, {"version"}, {"rehearse"}, {"rollback"},
-		{"scan", "git"}, {"scan", "logs"}, {"purge"}, {"serve"}, {"playbooks", "kinds"}} {
+		{"scan", "git"}, {"scan", "logs"}, {"purge"}, {"serve"}, {"playbooks", "kinds"}, {"runs", "report"}} {
 		r := respond(t, nil, "", append(cmd, "--help")...)
 		if r.code != 0 || !strings.Contains(r.stdout, "USAGE") {
 			t.Errorf("%v --help: exit %d\n%s%s", cmd, r.code, r.stdout, r.stderr)

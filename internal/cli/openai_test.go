@@ -235,6 +235,16 @@ func TestRollbackRestoresBudgets(t *testing.T) {
 	if _, err := journal.Verify(w.state, id); err != nil {
 		t.Errorf("journal after rollback: %v", err)
 	}
+	rep := respond(t, w.env, "", "runs", "report", id)
+	for _, want := range []string{"# openai-key-leak: succeeded", "| revoke | `openai.revoke-key` | succeeded", "## What changed",
+		"- **revoke**: revoked key", "## What a person must still do", "Tell the key's owner (alice@example.com)"} {
+		if !strings.Contains(rep.stdout, want) {
+			t.Errorf("runs report lacks %q", want)
+		}
+	}
+	if where, ok := leak(rep.stdout, w.key); ok {
+		t.Errorf("report leaks the key: …%s…", where)
+	}
 	if r := respond(t, w.env, "", "rollback", "--step", "identify", id); r.code != cli.ExitUsage {
 		t.Errorf("rolling back a read-only step: exit %d", r.code)
 	}

@@ -65,6 +65,7 @@ type stepJSON struct {
 
 // reportJSON is the machine-readable rehearsal report.
 type reportJSON struct {
+	Mode           string                   `json:"mode"`
 	Playbook       string                   `json:"playbook"`
 	RunID          string                   `json:"run_id"`
 	Seed           uint64                   `json:"seed"`
@@ -83,7 +84,7 @@ type reportJSON struct {
 }
 
 func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, chaos bool, checks []rehearsal.Verification) reportJSON {
-	r := reportJSON{Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
+	r := reportJSON{Mode: res.Mode, Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
 		TimeToRevokeMS: timeToRevoke(evs).Milliseconds(), DurationMS: res.Finished.Sub(res.Started).Milliseconds(),
 		Verifications: checks, Retries: []retryJSON{}, Steps: []stepJSON{}}
 	if r.Verifications == nil {
@@ -144,16 +145,25 @@ func humanToDo(res *engine.Result) []string {
 // markdown renders the report for people.
 func (r reportJSON) markdown(evs []event.Event) string {
 	var b strings.Builder
-	mode := "rehearsal"
-	if r.DryRun {
-		mode = "rehearsal, dry run"
+	mode := r.Mode
+	if r.Mode == "rehearsal" {
+		if r.DryRun {
+			mode += ", dry run"
+		}
+		if r.Chaos {
+			mode += ", chaos"
+		}
+		if r.Seed != 0 {
+			mode += fmt.Sprintf(", seed %d", r.Seed)
+		}
 	}
-	if r.Chaos {
-		mode += ", chaos"
+	revoke := "not revoked by this run"
+	if r.TimeToRevokeMS > 0 {
+		revoke = "**" + fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond) + "**"
 	}
 	fmt.Fprintf(&b, "# %s: %s\n\n", r.Playbook, r.Outcome)
-	fmt.Fprintf(&b, "Run `%s` (%s, seed %d). Time to revoke **%s**, whole run %s.\n\n", r.RunID, mode, r.Seed,
-		fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
+	fmt.Fprintf(&b, "Run `%s` (%s). Time to revoke %s, whole run %s.\n\n", r.RunID, mode, revoke,
+		fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
 
 	b.WriteString("## Steps\n\n| step | uses | status | attempts | duration |\n|---|---|---|---|---|\n")
 	for _, s := range r.Steps {
@@ -191,7 +201,9 @@ func (r reportJSON) markdown(evs []event.Event) string {
 		b.WriteString("Nothing.\n")
 	}
 
-	b.WriteString("\n## Verifications (from the simulators' and repositories' state)\n\n")
+	if len(r.Verifications) > 0 {
+		b.WriteString("\n## Verifications (from the simulators' and repositories' state)\n\n")
+	}
 	for _, v := range r.Verifications {
 		mark := "✅"
 		if !v.OK {
@@ -212,7 +224,9 @@ func (r reportJSON) markdown(evs []event.Event) string {
 	for _, t := range r.HumanToDo {
 		fmt.Fprintf(&b, "- [ ] %s\n", mdEscape(t))
 	}
-	fmt.Fprintf(&b, "\n## Leak check\n\n%d occurrence(s) of the leaked or the new key in: %s.\n", r.LeaksInOutputs, strings.Join(r.LeakScanned, ", "))
+	if len(r.LeakScanned) > 0 {
+		fmt.Fprintf(&b, "\n## Leak check\n\n%d occurrence(s) of the leaked or the new key in: %s.\n", r.LeaksInOutputs, strings.Join(r.LeakScanned, ", "))
+	}
 	return b.String()
 }
 
@@ -257,4 +271,49 @@ func countLeaks(text string, secrets ...string) int {
 func writeJSON(w io.Writer, f *Factory, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(w, f.Secrets.String(string(b)))
+}
+
+// resultFromJournal rebuilds a run's result from its events, for reports of runs that are over.
+func resultFromJournal(st *resumeState) *engine.Result {
+	res := &engine.Result{Playbook: st.pb.Name, Mode: st.mode, Outcome: "interrupted"}
+	byID := map[string]*engine.StepResult{}
+	for _, s := range st.pb.Steps {
+		sr := &engine.StepResult{ID: s.ID, Uses: s.Uses, Status: event.Pending}
+		byID[s.ID] = sr
+		res.Steps = append(res.Steps, sr)
+	}
+	for _, e := range st.prior {
+		res.RunID = e.RunID
+		switch e.Kind {
+		case event.RunStarted:
+			res.Started = e.Time
+		case event.RunFinished:
+			res.Finished = e.Time
+			res.Outcome = e.Message
+		}
+		sr := byID[e.Step]
+		if sr == nil {
+			continue
+		}
+		if e.Attempt > sr.Attempts {
+			sr.Attempts = e.Attempt
+		}
+		switch e.Kind {
+		case event.StepSucceeded:
+			sr.Status, sr.Duration = event.Succeeded, time.Duration(e.Duration)
+			if o, ok := e.Data["outputs"].(map[string]any); ok {
+				sr.Outputs = o
+			}
+		case event.StepFailed:
+			sr.Status, sr.Duration, sr.Error = event.Failed, time.Duration(e.Duration), e.Error
+		case event.StepSkipped:
+			sr.Status, sr.Duration, sr.Reason = event.Skipped, time.Duration(e.Duration), e.Message
+		case event.StepPlanned:
+			sr.Status = event.Planned
+		}
+	}
+	if res.Finished.IsZero() && len(st.prior) > 0 {
+		res.Finished = st.prior[len(st.prior)-1].Time
+	}
+	return res
 }

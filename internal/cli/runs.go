@@ -72,6 +72,35 @@ func newRunsCmd(f *Factory) *cli.Command {
 				},
 			},
 			{
+				Name:      "report",
+				Usage:     "write a run's report: timeline, time to revoke, per-step results, what changed, what a person must still do",
+				ArgsUsage: "RUN",
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "md", Usage: "md (Markdown) or json"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageErr("runs report takes one RUN (flags go before it)")
+					}
+					dir, err := f.stateDir()
+					if err != nil {
+						return err
+					}
+					st, err := loadResume(dir, c.Args().First())
+					if err != nil {
+						return err
+					}
+					rep := buildReport(resultFromJournal(st), st.prior, 0, st.dryRun, false, nil)
+					switch c.String("output") {
+					case "md":
+						fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.prior)))
+					case "json":
+						writeJSON(f.IO.Out, f, rep)
+					default:
+						return usageErr("--output must be md or json")
+					}
+					return nil
+				},
+			},
+			{
 				Name:      "verify",
 				Usage:     "check a run journal's hash chain (detects changed, removed or reordered lines)",
 				ArgsUsage: "RUN",
