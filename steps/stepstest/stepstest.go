@@ -1,6 +1,6 @@
 // Package stepstest is the steps' test double of the engine: a steps.Env that records what a step
-// logged, announced and registered as secret, and the assertion that no secret leaked into text a
-// person or a journal would see. Only _test files import it.
+// logged, announced and registered as secret, the assertion that no secret leaked into text a
+// person or a journal would see, and the check of a Validate error. Only _test files import it.
 package stepstest
 
 import (
@@ -127,6 +127,22 @@ func AssertNoSecret(t testing.TB, text, secret string) {
 			t.Fatalf("secret window %d leaked into %q", i, text)
 		}
 	}
+}
+
+// CheckError fails the test unless err fits want: none for an empty want, else an error whose
+// text contains want and no part of secret.
+func CheckError(t testing.TB, err error, want, secret string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	AssertNoSecret(t, err.Error(), secret)
 }
 
 // JSON is v as the journal would hold it, for AssertNoSecret over outputs, plans and intents.

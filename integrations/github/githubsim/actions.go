@@ -20,9 +20,8 @@ func (s *Server) handleRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
+	rp := s.repoOr404Locked(w, r)
 	if rp == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	var runs []*run
@@ -140,21 +139,9 @@ func parseWhen(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("created %q: want a date or an RFC 3339 timestamp", v)
 }
 
-func (s *Server) findRunLocked(r *http.Request) (*repo, *run) {
-	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
-	if rp == nil {
-		return nil, nil
-	}
-	id, err := strconv.ParseInt(r.PathValue("run_id"), 10, 64)
-	if err != nil {
-		return rp, nil
-	}
-	for _, run := range rp.runs {
-		if run.ID == id {
-			return rp, run
-		}
-	}
-	return rp, nil
+// runOr404Locked is the run the path names, or nil after answering 404.
+func (s *Server) runOr404Locked(w http.ResponseWriter, r *http.Request) (*repo, *run) {
+	return itemOr404Locked(s, w, r, "run_id", func(rp *repo) []*run { return rp.runs }, func(x *run) int64 { return x.ID })
 }
 
 // handleRunLogs answers 302 to a one-off zip URL, as github.com answers with a pre-signed
@@ -162,9 +149,8 @@ func (s *Server) findRunLocked(r *http.Request) (*repo, *run) {
 func (s *Server) handleRunLogs(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, run := s.findRunLocked(r)
+	rp, run := s.runOr404Locked(w, r)
 	if run == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	if run.logsDeleted {
@@ -237,9 +223,8 @@ func logsZip(jobs []Job) ([]byte, error) {
 func (s *Server) handleDeleteRunLogs(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, run := s.findRunLocked(r)
+	_, run := s.runOr404Locked(w, r)
 	if run == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	if !run.logsDeleted {

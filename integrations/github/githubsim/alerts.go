@@ -57,9 +57,8 @@ func (s *Server) handleOrgAlerts(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRepoAlerts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
+	rp := s.repoOr404Locked(w, r)
 	if rp == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	all := make([]repoAlert, 0, len(rp.alerts))
@@ -240,29 +239,16 @@ func orDefault(v, d string) string {
 	return v
 }
 
-func (s *Server) findAlertLocked(r *http.Request) (*repo, *alert) {
-	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
-	if rp == nil {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
-	if err != nil {
-		return rp, nil
-	}
-	for _, a := range rp.alerts {
-		if a.Number == n {
-			return rp, a
-		}
-	}
-	return rp, nil
+// alertOr404Locked is the alert the path names, or nil after answering 404.
+func (s *Server) alertOr404Locked(w http.ResponseWriter, r *http.Request) (*repo, *alert) {
+	return itemOr404Locked(s, w, r, "number", func(rp *repo) []*alert { return rp.alerts }, func(a *alert) int64 { return a.Number })
 }
 
 func (s *Server) handleGetAlert(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, a := s.findAlertLocked(r)
+	rp, a := s.alertOr404Locked(w, r)
 	if a == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, s.alertJSON(r, rp, a, false))
@@ -271,9 +257,8 @@ func (s *Server) handleGetAlert(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAlertLocations(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, a := s.findAlertLocked(r)
+	rp, a := s.alertOr404Locked(w, r)
 	if a == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	page, per := pageParam(r), perPage(r)
@@ -329,9 +314,8 @@ func (s *Server) handleUpdateAlert(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, a := s.findAlertLocked(r)
+	rp, a := s.alertOr404Locked(w, r)
 	if a == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	now := s.now()

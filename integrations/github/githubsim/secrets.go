@@ -50,34 +50,43 @@ type secretScope struct {
 	org     bool
 }
 
-func (s *Server) scopeLocked(r *http.Request) (*secretScope, string) {
+// scopeOr404Locked is the secret scope the path names, or nil after answering 404.
+func (s *Server) scopeOr404Locked(w http.ResponseWriter, r *http.Request) *secretScope {
+	sc := s.scopeLocked(r)
+	if sc == nil {
+		s.writeError(w, http.StatusNotFound, "Not Found")
+	}
+	return sc
+}
+
+func (s *Server) scopeLocked(r *http.Request) *secretScope {
 	switch {
 	case r.PathValue("org") != "":
 		o := s.orgs[strings.ToLower(r.PathValue("org"))]
 		if o == nil {
-			return nil, "Not Found"
+			return nil
 		}
-		return &secretScope{keys: &o.keys, secrets: o.secrets, org: true}, ""
+		return &secretScope{keys: &o.keys, secrets: o.secrets, org: true}
 	case r.PathValue("repo_id") != "":
 		id, err := strconv.ParseInt(r.PathValue("repo_id"), 10, 64)
 		if err != nil {
-			return nil, "Not Found"
+			return nil
 		}
 		rp := s.repoByID[id]
 		if rp == nil {
-			return nil, "Not Found"
+			return nil
 		}
 		env := rp.envs[strings.ToLower(r.PathValue("env"))]
 		if env == nil {
-			return nil, "Not Found"
+			return nil
 		}
-		return &secretScope{keys: &env.keys, secrets: env.secrets}, ""
+		return &secretScope{keys: &env.keys, secrets: env.secrets}
 	default:
 		rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
 		if rp == nil {
-			return nil, "Not Found"
+			return nil
 		}
-		return &secretScope{keys: &rp.keys, secrets: rp.secrets}, ""
+		return &secretScope{keys: &rp.keys, secrets: rp.secrets}
 	}
 }
 
@@ -108,9 +117,8 @@ func (s *Server) refScopeLocked(ref SecretRef) (*secretScope, error) {
 func (s *Server) handlePublicKey(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, msg := s.scopeLocked(r)
+	sc := s.scopeOr404Locked(w, r)
 	if sc == nil {
-		s.writeError(w, http.StatusNotFound, msg)
 		return
 	}
 	kp, err := s.keysLocked(sc.keys)
@@ -144,9 +152,8 @@ func (s *Server) secretJSON(r *http.Request, sec *secret, org bool) map[string]a
 func (s *Server) handleGetSecret(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, msg := s.scopeLocked(r)
+	sc := s.scopeOr404Locked(w, r)
 	if sc == nil {
-		s.writeError(w, http.StatusNotFound, msg)
 		return
 	}
 	sec := sc.secrets[strings.ToUpper(r.PathValue("name"))]
@@ -178,9 +185,8 @@ func (s *Server) handlePutSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, msg := s.scopeLocked(r)
+	sc := s.scopeOr404Locked(w, r)
 	if sc == nil {
-		s.writeError(w, http.StatusNotFound, msg)
 		return
 	}
 	if sc.org {
@@ -238,9 +244,8 @@ func (s *Server) handlePutSecret(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteSecret(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, msg := s.scopeLocked(r)
+	sc := s.scopeOr404Locked(w, r)
 	if sc == nil {
-		s.writeError(w, http.StatusNotFound, msg)
 		return
 	}
 	key := strings.ToUpper(r.PathValue("name"))

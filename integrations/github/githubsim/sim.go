@@ -227,12 +227,41 @@ func (s *Server) handleRateLimit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRepo(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
+	rp := s.repoOr404Locked(w, r)
 	if rp == nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, s.repoJSON(r, rp))
+}
+
+// repoOr404Locked is the repository the path names (owner, repo), or nil after answering 404.
+func (s *Server) repoOr404Locked(w http.ResponseWriter, r *http.Request) *repo {
+	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
+	if rp == nil {
+		s.writeError(w, http.StatusNotFound, "Not Found")
+	}
+	return rp
+}
+
+// itemOr404Locked resolves the repository the path names and, in it, the item of items(rp)
+// whose id is the path value param. It answers 404 when either is missing (or param is no
+// number) and then returns a zero item.
+func itemOr404Locked[T any](s *Server, w http.ResponseWriter, r *http.Request, param string,
+	items func(*repo) []T, id func(T) int64) (*repo, T) {
+	var zero T
+	rp := s.repoOr404Locked(w, r)
+	if rp == nil {
+		return nil, zero
+	}
+	if n, err := strconv.ParseInt(r.PathValue(param), 10, 64); err == nil {
+		for _, x := range items(rp) {
+			if id(x) == n {
+				return rp, x
+			}
+		}
+	}
+	s.writeError(w, http.StatusNotFound, "Not Found")
+	return rp, zero
 }
 
 func (s *Server) repoJSON(r *http.Request, rp *repo) map[string]any {

@@ -1,8 +1,9 @@
 // Package ghclient gives the GitHub step kinds (and the github-actions-secret delivery of a new
 // key) their run-wide GitHub client, built once from the environment, and what those steps share
 // in using it: the read-only preflight, what GitHub's refusals mean (a credential problem, or a
-// gap to note), the checks of their repos and since parameters, and the listing of
-// secret-scanning alerts across an organization and named repositories.
+// gap to note), the checks of the parameters they have in common (secret, org and repos, since,
+// max_runs and concurrency), and the listing of secret-scanning alerts across an organization
+// and named repositories.
 package ghclient
 
 import (
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -87,6 +89,55 @@ func Refused(err error) bool {
 func ValidRepo(r string) bool {
 	owner, name, ok := strings.Cut(r, "/")
 	return ok && owner != "" && name != "" && !strings.ContainsAny(name, "/ \t") && !strings.ContainsAny(owner, " \t")
+}
+
+// IsKeyID reports whether a secret parameter is only an OpenAI key ID (key_...), not the value.
+func IsKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
+
+// ValidateSecret checks the secret parameter of a step that looks for the leaked value (space
+// around it ignored): it is required and, unless it is only a key ID, long enough to search for
+// and to redact, and on one line.
+func ValidateSecret(secret string) []error {
+	secret = strings.TrimSpace(secret)
+	switch {
+	case secret == "":
+		return []error{errors.New("secret: the leaked value is required")}
+	case !IsKeyID(secret) && len(secret) < redact.MinLen:
+		return []error{fmt.Errorf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen)}
+	case strings.ContainsAny(secret, "\r\n"):
+		return []error{errors.New("secret: contains a line break")}
+	}
+	return nil
+}
+
+// ValidateScope checks the org (a login) and repos (owner/name) parameters.
+func ValidateScope(org string, repos []string) []error {
+	var errs []error
+	if strings.ContainsAny(org, "/ \t") {
+		errs = append(errs, fmt.Errorf("org: %q is not an organization login", org))
+	}
+	for i, r := range repos {
+		if !ValidRepo(r) {
+			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, r))
+		}
+	}
+	return errs
+}
+
+// ValidateRunLimits checks the since, max_runs and concurrency parameters of a step that lists
+// Actions runs (zero max_runs and concurrency mean the step's defaults).
+func ValidateRunLimits(since string, maxRuns, concurrency int) []error {
+	var errs []error
+	if _, err := ParseSince(since); err != nil {
+		errs = append(errs, err)
+	}
+	if maxRuns < 0 {
+		errs = append(errs, errors.New("max_runs: must be positive"))
+	}
+	if concurrency < 0 || concurrency > 32 {
+		errs = append(errs, errors.New("concurrency: between 1 and 32"))
+	}
+	return errs
 }
 
 // ParseSince reads a since parameter: an RFC 3339 time or a date; empty means no limit.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/internal/fakekey"
+	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
 
 // lister answers alert listings from a table keyed by "org:NAME" or the repository; an entry
@@ -137,5 +141,43 @@ func TestParseSinceAndValidRepo(t *testing.T) {
 		if ValidRepo(r) != want {
 			t.Errorf("ValidRepo(%q) = %v", r, !want)
 		}
+	}
+}
+
+// TestValidateParams pins the error texts the GitHub steps share, one error a line.
+func TestValidateParams(t *testing.T) {
+	t.Parallel()
+	secret := fakekey.New(1).OpenAIProjectKey()
+	join := func(errs []error) string {
+		var lines []string
+		for _, e := range errs {
+			lines = append(lines, e.Error())
+		}
+		return strings.Join(lines, "\n")
+	}
+	tests := []struct {
+		name string
+		errs []error
+		want string
+	}{
+		{"secret ok", ValidateSecret(" " + secret + "\n"), ""},
+		{"key id", ValidateSecret("key_abc"), ""},
+		{"no secret", ValidateSecret(" "), "secret: the leaked value is required"},
+		{"short secret", ValidateSecret("abc"),
+			fmt.Sprintf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen)},
+		{"line break", ValidateSecret(secret[:20] + "\n" + secret[20:]), "secret: contains a line break"},
+		{"scope ok", ValidateScope("acme", []string{"acme/api", "other/tool"}), ""},
+		{"bad scope", ValidateScope("acme/api", []string{"acme/api", "acme"}),
+			"org: \"acme/api\" is not an organization login\nrepos[1]: \"acme\": want owner/name"},
+		{"limits ok", ValidateRunLimits("2024-05-01", 0, 32), ""},
+		{"bad limits", ValidateRunLimits("yesterday", -1, 33), "since: \"yesterday\": want an RFC 3339 time " +
+			"(2024-05-01T10:00:00Z) or a date\nmax_runs: must be positive\nconcurrency: between 1 and 32"},
+		{"negative concurrency", ValidateRunLimits("", 1, -1), "concurrency: between 1 and 32"},
+	}
+	for _, tc := range tests {
+		if got := join(tc.errs); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+		stepstest.AssertNoSecret(t, join(tc.errs), secret)
 	}
 }

@@ -92,24 +92,8 @@ type target struct {
 
 // Validate checks the parameters.
 func (p *PurgeLogs) Validate() error {
-	var errs []error
-	secret := strings.TrimSpace(p.Secret)
-	switch {
-	case secret == "":
-		errs = append(errs, errors.New("secret: the leaked value is required"))
-	case !isKeyID(secret) && len(secret) < redact.MinLen:
-		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen))
-	case strings.ContainsAny(secret, "\r\n"):
-		errs = append(errs, errors.New("secret: contains a line break"))
-	}
-	if strings.ContainsAny(p.Org, "/ \t") {
-		errs = append(errs, fmt.Errorf("org: %q is not an organization login", p.Org))
-	}
-	for i, r := range p.Repos {
-		if !ghclient.ValidRepo(r) {
-			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, r))
-		}
-	}
+	errs := ghclient.ValidateSecret(p.Secret)
+	errs = append(errs, ghclient.ValidateScope(p.Org, p.Repos)...)
 	for i, r := range p.Runs {
 		if !ghclient.ValidRepo(r.Repo) {
 			errs = append(errs, fmt.Errorf("runs[%d].repo: %q: want owner/name", i, r.Repo))
@@ -118,15 +102,7 @@ func (p *PurgeLogs) Validate() error {
 			errs = append(errs, fmt.Errorf("runs[%d].run_id: want a run ID, got %d", i, r.RunID))
 		}
 	}
-	if _, err := ghclient.ParseSince(p.Since); err != nil {
-		errs = append(errs, err)
-	}
-	if p.MaxRuns < 0 {
-		errs = append(errs, errors.New("max_runs: must be positive"))
-	}
-	if p.Concurrency < 0 || p.Concurrency > 32 {
-		errs = append(errs, errors.New("concurrency: between 1 and 32"))
-	}
+	errs = append(errs, ghclient.ValidateRunLimits(p.Since, p.MaxRuns, p.Concurrency)...)
 	return errors.Join(errs...)
 }
 
@@ -146,14 +122,14 @@ func (p *PurgeLogs) api(env *steps.Env) (logAPI, error) {
 // prepare registers the secret and validates; a reason to do nothing comes back as a Skip.
 func (p *PurgeLogs) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(p.Secret)
-	if secret != "" && !isKeyID(secret) {
+	if secret != "" && !ghclient.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := p.Validate(); err != nil {
 		return "", err
 	}
 	switch {
-	case isKeyID(secret):
+	case ghclient.IsKeyID(secret):
 		return "", &steps.Skip{Reason: "only a key ID was given; finding the logs that hold it needs the leaked value itself"}
 	case p.Runs == nil && len(p.Repos) == 0 && p.Org != "":
 		return "", fmt.Errorf("repos: the runs of org %s cannot be listed without naming its repositories; "+
@@ -384,5 +360,3 @@ func (p *PurgeLogs) inScope(repo string) bool {
 	}
 	return slices.ContainsFunc(p.Repos, func(r string) bool { return strings.EqualFold(r, repo) })
 }
-
-func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }

@@ -3,7 +3,6 @@ package purgelogs
 import (
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,64 +10,39 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
 
-	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
 	"github.com/respond-sec/respond/steps/stepstest"
+	"github.com/respond-sec/respond/steps/github/ghtest"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
-type fixture struct {
-	sim        *githubsim.Server
-	url, token string
-	secret     string
-	env        *steps.Env
-	rec        *stepstest.Recorder
-	// untouched is the state the sim must still be in when an intent is recorded.
-	untouched []byte
-}
+type fixture struct{ *ghtest.Fixture }
 
 // world: runs 101 and 103 of acme/api and 201 of acme/web print the secret (103 before t0);
 // 102 prints another key, 104 nothing.
-func setup(t *testing.T, seed uint64) *fixture {
-	t.Helper()
-	keys := fakekey.New(seed)
-	f := &fixture{token: keys.GitHubToken(), secret: keys.OpenAIProjectKey()}
-	other := keys.OpenAIProjectKey()
+func world(secret, other string) githubsim.World {
 	line := func(at time.Time, msg string) string { return at.Format(time.RFC3339Nano) + " " + msg + "\n" }
 	run := func(id int64, at time.Time, log string) githubsim.Run {
 		return githubsim.Run{ID: id, CreatedAt: at, Jobs: []githubsim.Job{{Name: "setup", Log: line(at, "start")}, {Name: "build", Log: log}}}
 	}
-	w := githubsim.World{Repos: []githubsim.Repo{
+	return githubsim.World{Repos: []githubsim.Repo{
 		{Name: "acme/api", Runs: []githubsim.Run{
-			run(101, t0.Add(time.Hour), line(t0.Add(time.Hour), "OPENAI_API_KEY="+f.secret)),
+			run(101, t0.Add(time.Hour), line(t0.Add(time.Hour), "OPENAI_API_KEY="+secret)),
 			run(102, t0.Add(2*time.Hour), line(t0.Add(2*time.Hour), "OPENAI_API_KEY="+other)),
-			run(103, t0.Add(-time.Hour), line(t0.Add(-time.Hour), "echo "+f.secret)),
+			run(103, t0.Add(-time.Hour), line(t0.Add(-time.Hour), "echo "+secret)),
 			run(104, t0.Add(3*time.Hour), line(t0.Add(3*time.Hour), "ok")),
 		}},
-		{Name: "acme/web", Runs: []githubsim.Run{run(201, t0, "key "+f.secret+"\n")}},
-		{Name: "other/tool", Runs: []githubsim.Run{run(301, t0, "key "+f.secret+"\n")}},
+		{Name: "acme/web", Runs: []githubsim.Run{run(201, t0, "key "+secret+"\n")}},
+		{Name: "other/tool", Runs: []githubsim.Run{run(301, t0, "key "+secret+"\n")}},
 	}}
-	f.sim = githubsim.New(githubsim.Options{Token: f.token, Seed: seed})
-	if err := f.sim.Seed(w); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(f.sim)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	f.rec = stepstest.New(t, map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
-	f.rec.OnIntent = func(string, map[string]any) error {
-		if f.untouched != nil && string(f.sim.Snapshot()) != string(f.untouched) {
-			t.Error("the intent was recorded after a change")
-		}
-		return nil
-	}
-	f.env = f.rec.Env
-	return f
 }
+
+// setup's fixture checks, once Untouched is set, that the intent is on record before the first
+// DELETE.
+func setup(t *testing.T, seed uint64) *fixture { return &fixture{ghtest.Start(t, seed, world)} }
 
 // logs reports which of the seeded runs still have logs.
 func (f *fixture) logs() map[string]bool {
@@ -77,7 +51,7 @@ func (f *fixture) logs() map[string]bool {
 		repo string
 		id   int64
 	}{{"acme/api", 101}, {"acme/api", 102}, {"acme/api", 103}, {"acme/api", 104}, {"acme/web", 201}, {"other/tool", 301}} {
-		out[fmt.Sprintf("%s#%d", r.repo, r.id)] = f.sim.HasRunLogs(r.repo, r.id)
+		out[fmt.Sprintf("%s#%d", r.repo, r.id)] = f.Sim.HasRunLogs(r.repo, r.id)
 	}
 	return out
 }
@@ -94,25 +68,18 @@ func allLogsBut(gone ...string) map[string]bool {
 func TestListScanDelete(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 1)
-	p := &PurgeLogs{Secret: f.secret, Repos: []string{"acme/api"}, Since: t0.Format(time.RFC3339)}
-	if err := p.Preflight(t.Context(), f.env); err != nil {
+	p := &PurgeLogs{Secret: f.Secret, Repos: []string{"acme/api"}, Since: t0.Format(time.RFC3339)}
+	if err := p.Preflight(t.Context(), f.Env); err != nil {
 		t.Fatal(err)
 	}
-	before := f.sim.Snapshot()
-	plan, err := p.Plan(t.Context(), f.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(f.sim.Snapshot()) != string(before) {
-		t.Fatal("Plan changed the simulator's state")
-	}
+	plan, before := f.Plan(t, p)
 	want := []steps.Action{{Method: "DELETE", Target: "/repos/acme/api/actions/runs/101/logs", Note: "scanned: the secret is in 1_build.txt:1"}}
 	if d := cmp.Diff(want, plan.Actions); d != "" {
 		t.Errorf("plan (-want +got):\n%s", d)
 	}
 
-	f.untouched = before
-	out, err := p.Run(t.Context(), f.env)
+	f.Untouched = before
+	out, err := p.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,27 +92,27 @@ func TestListScanDelete(t *testing.T) {
 	if d := cmp.Diff(allLogsBut("acme/api#101"), f.logs()); d != "" {
 		t.Errorf("logs (-want +got):\n%s", d)
 	}
-	if len(f.rec.Intents()) != 1 {
-		t.Errorf("intents = %v", f.rec.Intents())
+	if len(f.Rec.Intents()) != 1 {
+		t.Errorf("intents = %v", f.Rec.Intents())
 	}
 
 	// Idempotent: a fresh step (a resumed run) finds the logs gone and deletes nothing.
-	f.untouched = nil
-	after := f.sim.Snapshot()
-	again := &PurgeLogs{Secret: f.secret, Repos: []string{"acme/api"}, Since: t0.Format(time.RFC3339)}
-	out2, err := again.Run(t.Context(), f.env)
+	f.Untouched = nil
+	after := f.Sim.Snapshot()
+	again := &PurgeLogs{Secret: f.Secret, Repos: []string{"acme/api"}, Since: t0.Format(time.RFC3339)}
+	out2, err := again.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out2["deleted"] != 0 || out2["already_gone"] != 1 {
 		t.Errorf("second run outputs = %v", out2)
 	}
-	if string(f.sim.Snapshot()) != string(after) {
+	if string(f.Sim.Snapshot()) != string(after) {
 		t.Error("the second run changed something")
 	}
-	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), stepstest.JSON(t, out2), f.rec.Text(),
-		stepstest.JSON(t, f.rec.Intents())} {
-		stepstest.AssertNoSecret(t, text, f.secret)
+	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), stepstest.JSON(t, out2), f.Rec.Text(),
+		stepstest.JSON(t, f.Rec.Intents())} {
+		stepstest.AssertNoSecret(t, text, f.Secret)
 	}
 }
 
@@ -153,7 +120,7 @@ func TestGivenRuns(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 2)
 	// As github.search's runs_with_secret reaches the step through {{ json ... }}.
-	src := `{"secret": "` + f.secret + `", "repos": ["acme/api", "acme/web"], "runs": [
+	src := `{"secret": "` + f.Secret + `", "repos": ["acme/api", "acme/web"], "runs": [
 		{"repo": "acme/api", "run_id": 101, "confirmed": true},
 		{"repo": "acme/web", "run_id": 201, "confirmed": true},
 		{"repo": "acme/api", "run_id": 102},
@@ -164,14 +131,7 @@ func TestGivenRuns(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(src), &p); err != nil {
 		t.Fatal(err)
 	}
-	before := f.sim.Snapshot()
-	plan, err := p.Plan(t.Context(), f.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(f.sim.Snapshot()) != string(before) {
-		t.Fatal("Plan changed the simulator's state")
-	}
+	plan, before := f.Plan(t, &p)
 	var targets []string
 	for _, a := range plan.Actions {
 		targets = append(targets, a.Method+" "+a.Target)
@@ -186,8 +146,8 @@ func TestGivenRuns(t *testing.T) {
 	if d := cmp.Diff(want, targets); d != "" {
 		t.Errorf("plan (-want +got):\n%s", d)
 	}
-	f.untouched = before
-	out, err := p.Run(t.Context(), f.env)
+	f.Untouched = before
+	out, err := p.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +158,8 @@ func TestGivenRuns(t *testing.T) {
 	if d := cmp.Diff(allLogsBut("acme/api#101", "acme/web#201", "acme/api#103"), f.logs()); d != "" {
 		t.Errorf("logs (-want +got):\n%s", d)
 	}
-	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), f.rec.Text()} {
-		stepstest.AssertNoSecret(t, text, f.secret)
+	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), f.Rec.Text()} {
+		stepstest.AssertNoSecret(t, text, f.Secret)
 	}
 }
 
@@ -207,8 +167,8 @@ func TestRescanProtectsWrongConfirmation(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 3)
 	runs := []runRef{{Repo: "acme/api", RunID: 102, Confirmed: true}, {Repo: "acme/api", RunID: 101, Confirmed: true}}
-	p := &PurgeLogs{Secret: f.secret, Runs: runs, Rescan: true}
-	out, err := p.Run(t.Context(), f.env)
+	p := &PurgeLogs{Secret: f.Secret, Runs: runs, Rescan: true}
+	out, err := p.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,37 +183,34 @@ func TestRescanProtectsWrongConfirmation(t *testing.T) {
 func TestEmptyRunsDeletesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 4)
-	before := f.sim.Snapshot()
-	p := &PurgeLogs{Secret: f.secret, Repos: []string{"acme/api"}, Runs: []runRef{}}
-	out, err := p.Run(t.Context(), f.env)
+	before := f.Sim.Snapshot()
+	p := &PurgeLogs{Secret: f.Secret, Repos: []string{"acme/api"}, Runs: []runRef{}}
+	out, err := p.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out["deleted"] != 0 || string(f.sim.Snapshot()) != string(before) || len(f.rec.Intents()) != 0 {
-		t.Errorf("an empty runs list must mean nothing to do: %v, intents %v", out, f.rec.Intents())
+	if out["deleted"] != 0 || string(f.Sim.Snapshot()) != string(before) || len(f.Rec.Intents()) != 0 {
+		t.Errorf("an empty runs list must mean nothing to do: %v, intents %v", out, f.Rec.Intents())
 	}
 }
 
 func TestTransient(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 5)
-	f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteRunLogsDelete, Kind: githubsim.FaultSecondaryRateLimit, Times: 1, RetryAfter: 10 * time.Second})
-	c, err := github.New(github.Config{Token: f.token, BaseURL: f.url, MaxWait: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &PurgeLogs{Secret: f.secret, Repos: []string{"acme/api", "acme/web"}, client: c}
-	_, err = p.Run(t.Context(), f.env)
+	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteRunLogsDelete, Kind: githubsim.FaultSecondaryRateLimit, Times: 1, RetryAfter: 10 * time.Second})
+	c := f.NoWaitClient(t)
+	p := &PurgeLogs{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}, client: c}
+	_, err := p.Run(t.Context(), f.Env)
 	if !steps.IsTransient(err) || steps.RetryAfter(err) < 9*time.Second {
 		t.Fatalf("got %v, want a transient error with Retry-After", err)
 	}
-	stepstest.AssertNoSecret(t, err.Error(), f.secret)
-	stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
-	if out, done, err := p.Reconcile(t.Context(), f.env, f.rec.Intents()); done || out != nil || err != nil {
+	stepstest.AssertNoSecret(t, err.Error(), f.Secret)
+	stepstest.AssertNoSecret(t, f.Rec.Text(), f.Secret)
+	if out, done, err := p.Reconcile(t.Context(), f.Env, f.Rec.Intents()); done || out != nil || err != nil {
 		t.Errorf("reconcile = %v, %v, %v", out, done, err)
 	}
 	p.client = nil // c remembers the 10 s gate; the engine's retry would wait it out
-	out, err := p.Run(t.Context(), f.env)
+	out, err := p.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,20 +225,20 @@ func TestTransient(t *testing.T) {
 func TestOrgAloneAndSkips(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 6)
-	p := &PurgeLogs{Secret: f.secret, Org: "acme"}
-	if _, err := p.Run(t.Context(), f.env); err == nil || !strings.Contains(err.Error(), "repos:") {
+	p := &PurgeLogs{Secret: f.Secret, Org: "acme"}
+	if _, err := p.Run(t.Context(), f.Env); err == nil || !strings.Contains(err.Error(), "repos:") {
 		t.Errorf("org alone: got %v", err)
 	}
-	if _, err := p.Plan(t.Context(), f.env); err == nil {
+	if _, err := p.Plan(t.Context(), f.Env); err == nil {
 		t.Error("org alone: plan must fail too")
 	}
-	for _, p := range []*PurgeLogs{{Secret: f.secret}, {Secret: "key_abc123", Repos: []string{"acme/api"}}} {
-		if _, err := p.Run(t.Context(), f.env); err == nil {
+	for _, p := range []*PurgeLogs{{Secret: f.Secret}, {Secret: "key_abc123", Repos: []string{"acme/api"}}} {
+		if _, err := p.Run(t.Context(), f.Env); err == nil {
 			t.Error("want a skip")
 		} else if _, ok := steps.IsSkip(err); !ok {
 			t.Errorf("got %v, want a skip", err)
 		}
-		if plan, err := p.Plan(t.Context(), f.env); err != nil || len(plan.Actions) != 0 {
+		if plan, err := p.Plan(t.Context(), f.Env); err != nil || len(plan.Actions) != 0 {
 			t.Errorf("plan = %v, %v", plan, err)
 		}
 	}
@@ -290,8 +247,8 @@ func TestOrgAloneAndSkips(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 7)
-	env := stepstest.New(t, map[string]string{ghclient.EnvBaseURL: f.url}).Env
-	p := &PurgeLogs{Secret: f.secret, Repos: []string{"acme/api"}}
+	env := f.EnvWithToken(t, "")
+	p := &PurgeLogs{Secret: f.Secret, Repos: []string{"acme/api"}}
 	if err := p.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("no token: got %v", err)
 	}
@@ -314,17 +271,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.p.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want %q", err, tc.want)
-			}
-			stepstest.AssertNoSecret(t, err.Error(), secret)
+			stepstest.CheckError(t, tc.p.Validate(), tc.want, secret)
 		})
 	}
 }

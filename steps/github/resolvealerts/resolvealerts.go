@@ -67,17 +67,10 @@ func (r *ResolveAlerts) Validate() error {
 	switch {
 	case secret == "":
 		errs = append(errs, errors.New("secret: the leaked value is required"))
-	case !isKeyID(secret) && len(secret) < redact.MinLen:
+	case !ghclient.IsKeyID(secret) && len(secret) < redact.MinLen:
 		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to match or to redact", redact.MinLen))
 	}
-	if strings.ContainsAny(r.Org, "/ \t") {
-		errs = append(errs, fmt.Errorf("org: %q is not an organization login", r.Org))
-	}
-	for i, repo := range r.Repos {
-		if !ghclient.ValidRepo(repo) {
-			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, repo))
-		}
-	}
+	errs = append(errs, ghclient.ValidateScope(r.Org, r.Repos)...)
 	if r.Resolution != "" && !slices.Contains(resolutions, r.Resolution) {
 		errs = append(errs, fmt.Errorf("resolution: %q: want one of %s", r.Resolution, strings.Join(resolutions, ", ")))
 	}
@@ -127,22 +120,20 @@ func (r *ResolveAlerts) secretType() string {
 // prepare registers the secret and validates. A reason to do nothing comes back as a Skip.
 func (r *ResolveAlerts) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(r.Secret)
-	if secret != "" && !isKeyID(secret) {
+	if secret != "" && !ghclient.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := r.Validate(); err != nil {
 		return "", err
 	}
 	switch {
-	case isKeyID(secret):
+	case ghclient.IsKeyID(secret):
 		return "", &steps.Skip{Reason: "only a key ID was given; matching alerts needs the leaked value itself"}
 	case r.Org == "" && len(r.Repos) == 0:
 		return "", &steps.Skip{Reason: "no org or repos whose alerts to resolve"}
 	}
 	return secret, nil
 }
-
-func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
 
 // find is where every entry point starts: prepare, then list the alerts that hold the secret. A
 // reason to do nothing comes back as a Skip.

@@ -3,29 +3,20 @@ package resolvealerts
 import (
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
 	"github.com/respond-sec/respond/steps/stepstest"
+	"github.com/respond-sec/respond/steps/github/ghtest"
 )
 
-type fixture struct {
-	sim            *githubsim.Server
-	url, token     string
-	secret, other  string
-	env            *steps.Env
-	rec            *stepstest.Recorder
-	snapshotAtPlan []byte
-}
+type fixture struct{ *ghtest.Fixture }
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
@@ -47,27 +38,12 @@ func world(secret, other string) githubsim.World {
 	}}
 }
 
+// setup's fixture checks, once Untouched is set, that the intent is on record before the first
+// PATCH.
 func setup(t *testing.T, seed uint64) *fixture {
 	t.Helper()
-	keys := fakekey.New(seed)
-	f := &fixture{token: keys.GitHubToken(), secret: keys.OpenAIProjectKey(), other: keys.OpenAIProjectKey()}
-	f.sim = githubsim.New(githubsim.Options{Token: f.token, Seed: seed})
-	if err := f.sim.Seed(world(f.secret, f.other)); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(f.sim)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	// The intent must be on record before the first PATCH: the sim must still be untouched.
-	f.rec = stepstest.New(t, map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
-	f.rec.OnIntent = func(string, map[string]any) error {
-		if s := f.sim.Snapshot(); f.snapshotAtPlan != nil && string(s) != string(f.snapshotAtPlan) {
-			t.Error("the intent was recorded after a change")
-		}
-		return nil
-	}
-	f.env = f.rec.Env
-	f.env.RunID = "run-20240501-abc" // named in the resolution comment
+	f := &fixture{ghtest.Start(t, seed, world)}
+	f.Env.RunID = "run-20240501-abc" // named in the resolution comment
 	return f
 }
 
@@ -75,7 +51,7 @@ type state struct{ State, Resolution, Comment string }
 
 func (f *fixture) alert(t *testing.T, repo string, n int64) state {
 	t.Helper()
-	a, ok := f.sim.AlertState(repo, n)
+	a, ok := f.Sim.AlertState(repo, n)
 	if !ok {
 		t.Fatalf("no alert %s#%d", repo, n)
 	}
@@ -85,18 +61,11 @@ func (f *fixture) alert(t *testing.T, repo string, n int64) state {
 func TestPlanThenRun(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 1)
-	r := &ResolveAlerts{Secret: f.secret, Repos: []string{"acme/api", "acme/web", "acme/docs"}}
-	if err := r.Preflight(t.Context(), f.env); err != nil {
+	r := &ResolveAlerts{Secret: f.Secret, Repos: []string{"acme/api", "acme/web", "acme/docs"}}
+	if err := r.Preflight(t.Context(), f.Env); err != nil {
 		t.Fatal(err)
 	}
-	before := f.sim.Snapshot()
-	plan, err := r.Plan(t.Context(), f.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(f.sim.Snapshot()) != string(before) {
-		t.Fatal("Plan changed the simulator's state")
-	}
+	plan, before := f.Plan(t, r)
 	comment := "Resolved by respond run run-20240501-abc: the key was revoked and replaced."
 	params := map[string]any{"state": "resolved", "resolution": "revoked", "resolution_comment": comment}
 	wantActions := []steps.Action{
@@ -110,8 +79,8 @@ func TestPlanThenRun(t *testing.T) {
 		t.Errorf("plan outputs = %v", plan.Outputs)
 	}
 
-	f.snapshotAtPlan = before
-	out, err := r.Run(t.Context(), f.env)
+	f.Untouched = before
+	out, err := r.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,33 +109,33 @@ func TestPlanThenRun(t *testing.T) {
 	if d := cmp.Diff(wantStates, gotStates); d != "" {
 		t.Errorf("alert states (-want +got):\n%s", d)
 	}
-	if len(f.rec.Intents()) != 1 || f.rec.Intents()[0].Name != "resolve alerts" {
-		t.Errorf("intents = %v", f.rec.Intents())
+	if len(f.Rec.Intents()) != 1 || f.Rec.Intents()[0].Name != "resolve alerts" {
+		t.Errorf("intents = %v", f.Rec.Intents())
 	}
 
 	// Again: nothing open is left, nothing changes.
-	after := f.sim.Snapshot()
-	out, err = r.Run(t.Context(), f.env)
+	after := f.Sim.Snapshot()
+	out, err = r.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out["resolved"] != 0 || out["already_resolved"] != 3 {
 		t.Errorf("second run outputs = %v", out)
 	}
-	if string(f.sim.Snapshot()) != string(after) {
+	if string(f.Sim.Snapshot()) != string(after) {
 		t.Error("a second run changed the state")
 	}
-	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), f.rec.Text(), stepstest.JSON(t, f.rec.Intents())} {
-		stepstest.AssertNoSecret(t, text, f.secret)
+	for _, text := range []string{stepstest.JSON(t, plan), stepstest.JSON(t, out), f.Rec.Text(), stepstest.JSON(t, f.Rec.Intents())} {
+		stepstest.AssertNoSecret(t, text, f.Secret)
 	}
 }
 
 func TestOrgAndRepos(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 2)
-	r := &ResolveAlerts{Secret: f.secret, Org: "acme", Repos: []string{"other/tool", "acme/api"}, SecretType: "all",
+	r := &ResolveAlerts{Secret: f.Secret, Org: "acme", Repos: []string{"other/tool", "acme/api"}, SecretType: "all",
 		Resolution: "used_in_tests", Comment: "rotated in INC-42"}
-	out, err := r.Run(t.Context(), f.env)
+	out, err := r.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,17 +159,14 @@ func TestTransientMidway(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 3)
 	// The second PATCH is rate limited; a client that does not wait hands it to the engine.
-	f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteAlertUpdate, Kind: githubsim.FaultTooManyRequests, Skip: 1, Times: 1, RetryAfter: 5 * time.Second})
-	c, err := github.New(github.Config{Token: f.token, BaseURL: f.url, MaxWait: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &ResolveAlerts{Secret: f.secret, Repos: []string{"acme/api", "acme/web"}, client: c}
-	_, err = r.Run(t.Context(), f.env)
+	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteAlertUpdate, Kind: githubsim.FaultTooManyRequests, Skip: 1, Times: 1, RetryAfter: 5 * time.Second})
+	c := f.NoWaitClient(t)
+	r := &ResolveAlerts{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}, client: c}
+	_, err := r.Run(t.Context(), f.Env)
 	if !steps.IsTransient(err) || steps.RetryAfter(err) < 4*time.Second {
 		t.Fatalf("got %v, want a transient error with Retry-After", err)
 	}
-	stepstest.AssertNoSecret(t, err.Error(), f.secret)
+	stepstest.AssertNoSecret(t, err.Error(), f.Secret)
 	if f.alert(t, "acme/api", 1).State != "resolved" || f.alert(t, "acme/web", 7).State != "open" {
 		t.Fatal("the fault did not hit the second PATCH")
 	}
@@ -208,14 +174,14 @@ func TestTransientMidway(t *testing.T) {
 	// After a crash the engine reconciles: never done, Run goes again and finishes the rest.
 	// c remembers the 5 s gate (a retry would wait it out); the test takes the run's client.
 	r.client = nil
-	out, done, err := r.Reconcile(t.Context(), f.env, f.rec.Intents())
+	out, done, err := r.Reconcile(t.Context(), f.Env, f.Rec.Intents())
 	if err != nil || done || out != nil {
 		t.Fatalf("reconcile = %v, %v, %v", out, done, err)
 	}
-	if !strings.Contains(f.rec.Text(), "1 still open") {
-		t.Errorf("reconcile log:\n%s", f.rec.Text())
+	if !strings.Contains(f.Rec.Text(), "1 still open") {
+		t.Errorf("reconcile log:\n%s", f.Rec.Text())
 	}
-	out, err = r.Run(t.Context(), f.env)
+	out, err = r.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,14 +198,14 @@ func TestSkipsAndEmptyPlan(t *testing.T) {
 	f := setup(t, 4)
 	for _, r := range []*ResolveAlerts{
 		{Secret: "key_abc123", Repos: []string{"acme/api"}},
-		{Secret: f.secret},
+		{Secret: f.Secret},
 	} {
-		if _, err := r.Run(t.Context(), f.env); err == nil {
+		if _, err := r.Run(t.Context(), f.Env); err == nil {
 			t.Errorf("%+v: want a skip", r.Repos)
 		} else if _, ok := steps.IsSkip(err); !ok {
 			t.Errorf("%+v: got %v, want a skip", r.Repos, err)
 		}
-		p, err := r.Plan(t.Context(), f.env)
+		p, err := r.Plan(t.Context(), f.Env)
 		if err != nil || len(p.Actions) != 0 || !strings.HasPrefix(p.Summary, "nothing to resolve") {
 			t.Errorf("plan = %+v, %v", p, err)
 		}
@@ -249,8 +215,8 @@ func TestSkipsAndEmptyPlan(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 5)
-	env := stepstest.New(t, map[string]string{ghclient.EnvBaseURL: f.url}).Env
-	r := &ResolveAlerts{Secret: f.secret, Repos: []string{"acme/api"}}
+	env := f.EnvWithToken(t, "")
+	r := &ResolveAlerts{Secret: f.Secret, Repos: []string{"acme/api"}}
 	if err := r.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("no token: got %v", err)
 	}
@@ -276,17 +242,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.r.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want %q", err, tc.want)
-			}
-			stepstest.AssertNoSecret(t, err.Error(), secret)
+			stepstest.CheckError(t, tc.r.Validate(), tc.want, secret)
 		})
 	}
 }

@@ -88,36 +88,12 @@ const (
 
 // Validate checks the parameters.
 func (s *Search) Validate() error {
-	var errs []error
-	secret := strings.TrimSpace(s.Secret)
-	switch {
-	case secret == "":
-		errs = append(errs, errors.New("secret: the leaked value is required"))
-	case !isKeyID(secret) && len(secret) < redact.MinLen:
-		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen))
-	case strings.ContainsAny(secret, "\r\n"):
-		errs = append(errs, errors.New("secret: contains a line break"))
-	}
-	if strings.ContainsAny(s.Org, "/ \t") {
-		errs = append(errs, fmt.Errorf("org: %q is not an organization login", s.Org))
-	}
-	for i, r := range s.Repos {
-		if !ghclient.ValidRepo(r) {
-			errs = append(errs, fmt.Errorf("repos[%d]: %q: want owner/name", i, r))
-		}
-	}
+	errs := ghclient.ValidateSecret(s.Secret)
+	errs = append(errs, ghclient.ValidateScope(s.Org, s.Repos)...)
 	if strings.ContainsAny(s.SecretType, " \t") {
 		errs = append(errs, fmt.Errorf("secret_type: %q contains a space (a comma list is allowed)", s.SecretType))
 	}
-	if _, err := ghclient.ParseSince(s.Since); err != nil {
-		errs = append(errs, err)
-	}
-	if s.MaxRuns < 0 {
-		errs = append(errs, errors.New("max_runs: must be positive"))
-	}
-	if s.Concurrency < 0 || s.Concurrency > 32 {
-		errs = append(errs, errors.New("concurrency: between 1 and 32"))
-	}
+	errs = append(errs, ghclient.ValidateRunLimits(s.Since, s.MaxRuns, s.Concurrency)...)
 	return errors.Join(errs...)
 }
 
@@ -166,13 +142,13 @@ func location(kind, repo string) map[string]any {
 // Run searches.
 func (s *Search) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	secret := strings.TrimSpace(s.Secret)
-	if secret != "" && !isKeyID(secret) {
+	if secret != "" && !ghclient.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if isKeyID(secret) {
+	if ghclient.IsKeyID(secret) {
 		return nil, &steps.Skip{Reason: "only a key ID was given; searching GitHub needs the leaked value itself"}
 	}
 	if s.Org == "" && len(s.Repos) == 0 {
@@ -525,8 +501,6 @@ func describe(l map[string]any) string {
 		return fmt.Sprintf("Actions run %d in %s, %s", l["run_id"], repo, at)
 	}
 }
-
-func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
 
 func uniqueFold(in []string) []string {
 	seen := map[string]bool{}

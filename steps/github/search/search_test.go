@@ -5,30 +5,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
 	"github.com/respond-sec/respond/steps/stepstest"
+	"github.com/respond-sec/respond/steps/github/ghtest"
 )
-
-type fixture struct {
-	sim    *githubsim.Server
-	url    string
-	token  string
-	secret string
-	other  string
-	env    *steps.Env
-	rec    *stepstest.Recorder
-}
 
 var (
 	t0     = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -83,22 +72,6 @@ func world(secret, other string) githubsim.World {
 	}}
 }
 
-func setup(t *testing.T, seed uint64, mk func(secret, other string) githubsim.World) *fixture {
-	t.Helper()
-	keys := fakekey.New(seed)
-	f := &fixture{token: keys.GitHubToken(), secret: keys.OpenAIProjectKey(), other: keys.OpenAIProjectKey()}
-	f.sim = githubsim.New(githubsim.Options{Token: f.token, Seed: seed})
-	if err := f.sim.Seed(mk(f.secret, f.other)); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(f.sim)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	f.rec = stepstest.New(t, map[string]string{ghclient.EnvToken: f.token, ghclient.EnvBaseURL: srv.URL})
-	f.env = f.rec.Env
-	return f
-}
-
 func loc(kind, repo, path string, line int, commit string, runID, alert int64, url string, confirmed bool) map[string]any {
 	return map[string]any{"kind": kind, "repo": repo, "path": path, "line": line, "commit": commit, "run_id": runID,
 		"url": url, "alert": alert, "confirmed": confirmed}
@@ -108,17 +81,17 @@ const web = "https://github.sim.invalid/"
 
 func TestSearchRepos(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 1, world)
-	s := &Search{Secret: f.secret, Repos: []string{"acme/api", "acme/web"}}
-	if err := s.Preflight(t.Context(), f.env); err != nil {
+	f := ghtest.Start(t, 1, world)
+	s := &Search{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}}
+	if err := s.Preflight(t.Context(), f.Env); err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.Run(t.Context(), f.env)
+	out, err := s.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	alertURL := web + "acme/api/security/secret-scanning/1"
-	settingsSHA := blob("DEBUG = False\nOPENAI_API_KEY = \"" + f.secret + "\"\n")
+	settingsSHA := blob("DEBUG = False\nOPENAI_API_KEY = \"" + f.Secret + "\"\n")
 	want := steps.Outputs{
 		"repos": []string{"acme/api", "acme/web"},
 		"locations": []map[string]any{
@@ -138,24 +111,24 @@ func TestSearchRepos(t *testing.T) {
 	if d := cmp.Diff(want, out); d != "" {
 		t.Errorf("outputs (-want +got):\n%s", d)
 	}
-	if !containsStr(f.rec.Secrets(), f.secret) {
+	if !containsStr(f.Rec.Secrets(), f.Secret) {
 		t.Error("the secret was not registered for redaction")
 	}
-	logText := f.rec.Text()
+	logText := f.Rec.Text()
 	for _, w := range []string{"1 secret-scanning alert(s)", "1 code-search file(s) (1 confirmed)", "2 of 4 Actions run(s)", "found in 2 repositories: acme/api, acme/web"} {
 		if !strings.Contains(logText, w) {
 			t.Errorf("summary lacks %q:\n%s", w, logText)
 		}
 	}
-	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.secret)
-	stepstest.AssertNoSecret(t, logText, f.secret)
+	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.Secret)
+	stepstest.AssertNoSecret(t, logText, f.Secret)
 }
 
 func TestSearchOrg(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 2, world)
-	s := &Search{Secret: f.secret, Org: "acme", Since: t0.Format(time.RFC3339)}
-	out, err := s.Run(t.Context(), f.env)
+	f := ghtest.Start(t, 2, world)
+	s := &Search{Secret: f.Secret, Org: "acme", Since: t0.Format(time.RFC3339)}
+	out, err := s.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +143,11 @@ func TestSearchOrg(t *testing.T) {
 	if got, want := out["first_seen"], t0.Add(time.Hour+time.Minute).Format(time.RFC3339); got != want {
 		t.Errorf("first_seen = %v, want %v (the log line)", got, want)
 	}
-	if out["incomplete"] != true || !strings.Contains(f.rec.Text(), "cannot be listed") {
-		t.Errorf("org-only search must say Actions coverage is partial: incomplete=%v\n%s", out["incomplete"], f.rec.Text())
+	if out["incomplete"] != true || !strings.Contains(f.Rec.Text(), "cannot be listed") {
+		t.Errorf("org-only search must say Actions coverage is partial: incomplete=%v\n%s", out["incomplete"], f.Rec.Text())
 	}
-	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.secret)
-	stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
+	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.Secret)
+	stepstest.AssertNoSecret(t, f.Rec.Text(), f.Secret)
 }
 
 func TestSearchSwitchesAndTypes(t *testing.T) {
@@ -193,9 +166,9 @@ func TestSearchSwitchesAndTypes(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := setup(t, uint64(10+i), world)
-			tc.s.Secret = f.secret
-			out, err := tc.s.Run(t.Context(), f.env)
+			f := ghtest.Start(t, uint64(10+i), world)
+			tc.s.Secret = f.Secret
+			out, err := tc.s.Run(t.Context(), f.Env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,17 +185,17 @@ func TestSearchSwitchesAndTypes(t *testing.T) {
 
 func TestSearchExpiredLogsAndMaxRuns(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 3, world)
+	f := ghtest.Start(t, 3, world)
 	// Deleting the logs of run 101 through the API leaves the run listed but its logs gone (410).
-	c, err := ghclient.Client(f.env)
+	c, err := ghclient.Client(f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteRunLogs(t.Context(), "acme/api", 101); err != nil {
 		t.Fatal(err)
 	}
-	s := &Search{Secret: f.secret, Repos: []string{"acme/api", "acme/web"}, MaxRuns: 1}
-	out, err := s.Run(t.Context(), f.env)
+	s := &Search{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}, MaxRuns: 1}
+	out, err := s.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,50 +203,50 @@ func TestSearchExpiredLogsAndMaxRuns(t *testing.T) {
 	if d := cmp.Diff([]map[string]any{{"repo": "acme/web", "run_id": int64(201), "confirmed": true}}, out["runs_with_secret"]); d != "" {
 		t.Errorf("runs (-want +got):\n%s", d)
 	}
-	if out["incomplete"] != true || !strings.Contains(f.rec.Text(), "newest 1 of 2") {
-		t.Errorf("a max_runs cut must be reported:\n%s", f.rec.Text())
+	if out["incomplete"] != true || !strings.Contains(f.Rec.Text(), "newest 1 of 2") {
+		t.Errorf("a max_runs cut must be reported:\n%s", f.Rec.Text())
 	}
 
-	f.rec.ResetLogs()
-	s = &Search{Secret: f.secret, Repos: []string{"acme/api"}}
-	if _, err := s.Run(t.Context(), f.env); err != nil {
+	f.Rec.ResetLogs()
+	s = &Search{Secret: f.Secret, Repos: []string{"acme/api"}}
+	if _, err := s.Run(t.Context(), f.Env); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(f.rec.Text(), "(1 with expired logs)") {
-		t.Errorf("expired logs not counted:\n%s", f.rec.Text())
+	if !strings.Contains(f.Rec.Text(), "(1 with expired logs)") {
+		t.Errorf("expired logs not counted:\n%s", f.Rec.Text())
 	}
 }
 
 func TestSearchSurvivesRateLimits(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 4, world)
+	f := ghtest.Start(t, 4, world)
 	// One 429 with Retry-After: 1s on the run listing: the wrapper waits it out. One 503 on a
 	// log download: the wrapper sends it again.
-	f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteRuns, Kind: githubsim.FaultTooManyRequests, Times: 1, RetryAfter: time.Second},
+	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteRuns, Kind: githubsim.FaultTooManyRequests, Times: 1, RetryAfter: time.Second},
 		githubsim.Fault{Route: githubsim.RouteLogsZip, Kind: githubsim.FaultServerError, Times: 1, Status: 503})
-	s := &Search{Secret: f.secret, Repos: []string{"acme/api"}, SearchCode: new(bool)}
-	out, err := s.Run(t.Context(), f.env)
+	s := &Search{Secret: f.Secret, Repos: []string{"acme/api"}, SearchCode: new(bool)}
+	out, err := s.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := len(out["runs_with_secret"].([]map[string]any)); got != 1 {
 		t.Errorf("runs with secret = %d, want 1", got)
 	}
-	if fired := f.sim.FaultsFired(); fired[0] != 1 || fired[1] != 1 {
+	if fired := f.Sim.FaultsFired(); fired[0] != 1 || fired[1] != 1 {
 		t.Errorf("faults fired = %v", fired)
 	}
 
 	// A download that keeps failing outlasts the wrapper's retries: the step fails with a
 	// transient error, for the engine's retry policy.
-	f.sim.ClearFaults()
-	f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteLogsZip, Kind: githubsim.FaultServerError, Times: 50, Status: 503})
-	if out, err = s.Run(t.Context(), f.env); err == nil {
+	f.Sim.ClearFaults()
+	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteLogsZip, Kind: githubsim.FaultServerError, Times: 50, Status: 503})
+	if out, err = s.Run(t.Context(), f.Env); err == nil {
 		t.Fatalf("a lasting 503 on a log download must fail the step; got %v", out)
 	}
 	if !steps.IsTransient(err) {
 		t.Errorf("503 error is not transient: %v", err)
 	}
-	stepstest.AssertNoSecret(t, err.Error(), f.secret)
+	stepstest.AssertNoSecret(t, err.Error(), f.Secret)
 }
 
 func TestSearchRateLimitIsTransient(t *testing.T) {
@@ -282,56 +255,52 @@ func TestSearchRateLimitIsTransient(t *testing.T) {
 	for i, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			f := setup(t, uint64(20+i), world)
-			f.sim.AddFaults(githubsim.Fault{Route: githubsim.RouteOrgAlerts, Kind: kind, RetryAfter: 30 * time.Second})
+			f := ghtest.Start(t, uint64(20+i), world)
+			f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteOrgAlerts, Kind: kind, RetryAfter: 30 * time.Second})
 			// A client that never waits hands the rate limit straight back to the engine.
-			c, err := github.New(github.Config{Token: f.token, BaseURL: f.url, MaxWait: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := &Search{Secret: f.secret, Org: "acme", client: c}
-			_, err = s.Run(t.Context(), f.env)
+			s := &Search{Secret: f.Secret, Org: "acme", client: f.NoWaitClient(t)}
+			_, err := s.Run(t.Context(), f.Env)
 			if !steps.IsTransient(err) || steps.RetryAfter(err) < 29*time.Second {
 				t.Fatalf("got %v (transient %v, retry after %s), want a transient error asking for 30s", err, steps.IsTransient(err), steps.RetryAfter(err))
 			}
 			if errors.Is(err, steps.ErrCredentials) {
 				t.Errorf("a rate limit is not a credential problem: %v", err)
 			}
-			stepstest.AssertNoSecret(t, err.Error(), f.secret)
-			stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
+			stepstest.AssertNoSecret(t, err.Error(), f.Secret)
+			stepstest.AssertNoSecret(t, f.Rec.Text(), f.Secret)
 		})
 	}
 }
 
 func TestSearchCredentials(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 5, world)
-	env := stepstest.New(t, map[string]string{ghclient.EnvBaseURL: f.url}).Env
-	s := &Search{Secret: f.secret, Repos: []string{"acme/api"}}
+	f := ghtest.Start(t, 5, world)
+	env := f.EnvWithToken(t, "")
+	s := &Search{Secret: f.Secret, Repos: []string{"acme/api"}}
 	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("no token: got %v, want ErrCredentials", err)
 	}
-	env = stepstest.New(t, map[string]string{ghclient.EnvToken: fakekey.New(99).GitHubToken(), ghclient.EnvBaseURL: f.url}).Env
+	env = f.EnvWithToken(t, fakekey.New(99).GitHubToken())
 	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
 		t.Errorf("wrong token: got %v, want ErrCredentials", err)
 	}
-	if err := (&Search{Secret: f.secret}).Preflight(t.Context(), env); err != nil {
+	if err := (&Search{Secret: f.Secret}).Preflight(t.Context(), env); err != nil {
 		t.Errorf("nothing to search needs no token: %v", err)
 	}
-	s = &Search{Secret: f.secret, Repos: []string{"acme/missing"}}
-	if err := s.Preflight(t.Context(), f.env); err == nil || !strings.Contains(err.Error(), "acme/missing") {
+	s = &Search{Secret: f.Secret, Repos: []string{"acme/missing"}}
+	if err := s.Preflight(t.Context(), f.Env); err == nil || !strings.Contains(err.Error(), "acme/missing") {
 		t.Errorf("invisible repo: got %v", err)
 	}
 }
 
 func TestSearchSkips(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 6, world)
+	f := ghtest.Start(t, 6, world)
 	for _, s := range []*Search{
 		{Secret: "key_abc123", Repos: []string{"acme/api"}},
-		{Secret: f.secret},
+		{Secret: f.Secret},
 	} {
-		_, err := s.Run(t.Context(), f.env)
+		_, err := s.Run(t.Context(), f.Env)
 		if _, ok := steps.IsSkip(err); !ok {
 			t.Errorf("%+v: got %v, want a skip", s.Repos, err)
 		}
@@ -358,17 +327,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.s.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want %q", err, tc.want)
-			}
-			stepstest.AssertNoSecret(t, err.Error(), secret)
+			stepstest.CheckError(t, tc.s.Validate(), tc.want, secret)
 		})
 	}
 }
@@ -414,11 +373,11 @@ func blob(content string) string {
 
 func TestSearchGaps(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 30, world)
+	f := ghtest.Start(t, 30, world)
 	// An org the token cannot list falls back to the named repositories; a repository that is
 	// not there is a noted gap, not a failure.
-	s := &Search{Secret: f.secret, Org: "ghost", Repos: []string{"acme/api", "acme/missing"}}
-	out, err := s.Run(t.Context(), f.env)
+	s := &Search{Secret: f.Secret, Org: "ghost", Repos: []string{"acme/api", "acme/missing"}}
+	out, err := s.Run(t.Context(), f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,10 +390,10 @@ func TestSearchGaps(t *testing.T) {
 	}
 	for _, w := range []string{"note: secret-scanning alerts of org ghost: list secret-scanning alerts for org ghost: 404",
 		"note: secret-scanning alerts of acme/missing:", "note: Actions runs of acme/missing:"} {
-		if !strings.Contains(f.rec.Text(), w) {
-			t.Errorf("log lacks %q:\n%s", w, f.rec.Text())
+		if !strings.Contains(f.Rec.Text(), w) {
+			t.Errorf("log lacks %q:\n%s", w, f.Rec.Text())
 		}
 	}
-	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.secret)
-	stepstest.AssertNoSecret(t, f.rec.Text(), f.secret)
+	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.Secret)
+	stepstest.AssertNoSecret(t, f.Rec.Text(), f.Secret)
 }
