@@ -13,8 +13,8 @@ import (
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/stepstest"
 	"github.com/respond-sec/respond/steps/github/ghtest"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)

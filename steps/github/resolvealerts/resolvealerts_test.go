@@ -12,8 +12,8 @@ import (
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/stepstest"
 	"github.com/respond-sec/respond/steps/github/ghtest"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
 
 type fixture struct{ *ghtest.Fixture }

@@ -15,8 +15,8 @@ import (
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/ghclient"
-	"github.com/respond-sec/respond/steps/stepstest"
 	"github.com/respond-sec/respond/steps/github/ghtest"
+	"github.com/respond-sec/respond/steps/stepstest"
 )
 
 var (
