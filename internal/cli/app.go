@@ -158,14 +158,14 @@ func NewApp(f *Factory) *cli.App {
 			return usageErr("%v (see `respond %s --help`)", err, c.Command.Name)
 		},
 		Commands: []*cli.Command{
+			newRehearseCmd(f),
 			newRunCmd(f, false),
 			newRunCmd(f, true),
+			newResumeCmd(f),
+			newRollbackCmd(f),
 			newValidateCmd(f),
 			newPlaybooksCmd(f),
 			newRunsCmd(f),
-			newResumeCmd(f),
-			newRehearseCmd(f),
-			newRollbackCmd(f),
 			newScanCmd(f),
 			newPurgeCmd(f),
 			newServeCmd(f),

@@ -13,7 +13,7 @@ import (
 func newRunsCmd(f *Factory) *cli.Command {
 	return &cli.Command{
 		Name:  "runs",
-		Usage: "list, show and verify run journals",
+		Usage: "list, show, report and verify run journals",
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
