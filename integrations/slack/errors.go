@@ -22,6 +22,14 @@ var ErrNoCredentials = errors.New("slack: no bot token (set SLACK_BOT_TOKEN)")
 // without comparing strings.
 var ErrUnauthorized = errors.New("slack: token rejected or missing a permission")
 
+// ErrNotInChannel matches (errors.Is) a refusal to post because the bot is not a member of the
+// channel: not_in_channel for a public channel, channel_not_found for a private one (which a bot
+// outside it cannot see) or one that does not exist. CheckMembership says which, and how to fix it.
+var ErrNotInChannel = errors.New("slack: the bot is not in the channel")
+
+// membershipCodes are the posting errors ErrNotInChannel matches.
+var membershipCodes = map[string]bool{"not_in_channel": true, "channel_not_found": true}
+
 // authCodes are the Slack error codes that mean the token, not the request, is at fault.
 var authCodes = map[string]bool{
 	"not_authed":             true,
@@ -73,9 +81,10 @@ func (e *Error) Transient() bool { return e.transient }
 // RetryAfter is how long Slack asked us to wait (Retry-After on a 429), or 0.
 func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
 
-// Is makes errors.Is(err, ErrUnauthorized) true for token and permission failures.
+// Is makes errors.Is(err, ErrUnauthorized) true for token and permission failures, and
+// errors.Is(err, ErrNotInChannel) for a channel the bot may not post to.
 func (e *Error) Is(target error) bool {
-	return target == ErrUnauthorized && authCodes[e.Code]
+	return (target == ErrUnauthorized && authCodes[e.Code]) || (target == ErrNotInChannel && membershipCodes[e.Code])
 }
 
 // classify turns whatever slack-go or net/http returned into an *Error. ctx is the caller's:

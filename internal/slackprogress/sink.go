@@ -206,6 +206,18 @@ func (s *Sink) Adopt(channel, ts string) {
 	close(s.posted)
 }
 
+// Preflight makes sure the bot may post to the Sink's channel before the run starts: it joins a
+// public channel it is not in (scope channels:join) and otherwise fails with an error matching
+// slack.ErrNotInChannel that says how to invite the bot. Without Preflight the Sink does the same
+// when its first post is refused.
+func (s *Sink) Preflight(ctx context.Context) (slack.Membership, error) {
+	m, err := s.client.CheckMembership(ctx, s.channel, true)
+	if err != nil {
+		return m, fmt.Errorf("slack channel %s: %w", s.channel, err)
+	}
+	return m, nil
+}
+
 // OnParent registers fn to be told, once, where the parent message was posted (the CLI journals
 // it so a resumed run can Adopt it).
 func (s *Sink) OnParent(fn func(channel, ts string)) {
@@ -367,6 +379,15 @@ func (s *Sink) do(j job) error {
 	switch j.kind {
 	case jobPostParent:
 		p, err := s.client.PostMessage(s.ctx, s.channel, msg)
+		if errors.Is(err, slack.ErrNotInChannel) {
+			// Slack refuses a bot outside the channel. Join a public one (when the app may) and
+			// post again; otherwise the error says how to invite the bot.
+			if _, jerr := s.client.CheckMembership(s.ctx, s.channel, true); jerr != nil {
+				err = fmt.Errorf("%w; %w", err, jerr)
+			} else {
+				p, err = s.client.PostMessage(s.ctx, s.channel, msg)
+			}
+		}
 		if err == nil {
 			s.mu.Lock()
 			s.parentCh, s.parentTS = p.Channel, p.TS

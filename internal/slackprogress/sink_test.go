@@ -532,11 +532,104 @@ func TestUnknownChannelIsReportedOnce(t *testing.T) {
 		t.Fatal("Close succeeded for an unknown channel")
 	}
 	got := reported.all()
-	if len(got) != 1 || !strings.Contains(got[0].Error(), "channel_not_found") {
-		t.Errorf("reported %v, want one channel_not_found", got)
+	if len(got) != 1 || !strings.Contains(got[0].Error(), "channel_not_found") ||
+		!strings.Contains(got[0].Error(), "/invite @respond") {
+		t.Errorf("reported %v, want one channel_not_found saying how to invite the bot", got)
 	}
-	if n := len(sim.Calls()); n != 1 {
-		t.Errorf("%d calls after a permanent failure, want 1", n)
+	var methods []string
+	for _, c := range sim.Calls() {
+		methods = append(methods, c.Method)
+	}
+	// One post, then the read-only membership check that explains the refusal; nothing more.
+	want := []string{slacksim.MethodPostMessage, slacksim.MethodAuthTest, slacksim.MethodConvList}
+	if diff := cmp.Diff(want, methods); diff != "" {
+		t.Errorf("calls after a permanent failure (-want +got):\n%s", diff)
+	}
+}
+
+// membershipSink is a sink posting to a channel the bot is not in.
+func membershipSink(t *testing.T, ch slacksim.Channel, scopes []string) (*slackprogress.Sink, *slacksim.Sim, *errs) {
+	t.Helper()
+	tok := fakekey.Random().SlackBotToken()
+	sim, srv := slacksim.NewServer(slacksim.Config{Token: tok, Scopes: scopes, Channels: []slacksim.Channel{ch}})
+	t.Cleanup(srv.Close)
+	client, err := slack.New(slack.Config{Token: tok, APIURL: sim.APIURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := &errs{}
+	sink := slackprogress.New(client, "#"+ch.Name, meta("leak", slack.ModeReal), redact.New(), reported.add)
+	t.Cleanup(func() { _ = sink.Close(context.Background()) })
+	return sink, sim, reported
+}
+
+func TestSinkJoinsAPublicChannelItIsNotIn(t *testing.T) {
+	t.Parallel()
+	sink, sim, reported := membershipSink(t, slacksim.Channel{ID: "C0PUBLIC", Name: "sec", WithoutBot: true}, nil)
+	sink.Emit(event.Event{Kind: event.RunStarted, RunID: "run1"})
+	ch, ts, err := sink.Thread(t.Context())
+	if err != nil {
+		t.Fatalf("Thread: %v (reported %v)", err, reported.all())
+	}
+	if err := sink.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sim.Lookup(ch, ts); !ok || ch != "C0PUBLIC" {
+		t.Errorf("parent %s/%s not in the channel", ch, ts)
+	}
+	if got := reported.all(); len(got) != 0 {
+		t.Errorf("reported %v after joining", got)
+	}
+}
+
+func TestSinkSaysHowToInviteTheBot(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		ch     slacksim.Channel
+		scopes []string
+		want   []string
+	}{
+		{"private channel", slacksim.Channel{ID: "G0PRIV", Name: "sec", Private: true, WithoutBot: true}, nil,
+			[]string{"channel_not_found", "/invite @respond` in #sec"}},
+		{"public channel, no channels:join", slacksim.Channel{ID: "C0PUB", Name: "sec", WithoutBot: true},
+			[]string{"chat:write", "channels:read", "groups:read"},
+			[]string{"not_in_channel", "/invite @respond` in #sec", "channels:join"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sink, sim, reported := membershipSink(t, tc.ch, tc.scopes)
+			sink.Emit(event.Event{Kind: event.RunStarted, RunID: "run1"})
+			if _, _, err := sink.Thread(t.Context()); err == nil {
+				t.Fatal("Thread succeeded")
+			}
+			_ = sink.Close(t.Context())
+			got := reported.all()
+			if len(got) != 1 {
+				t.Fatalf("reported %v, want one error", got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got[0].Error(), w) {
+					t.Errorf("report %q does not say %q", got[0], w)
+				}
+			}
+			if n := len(sim.Channel(tc.ch.ID)); n != 0 {
+				t.Errorf("%d messages landed in a channel the bot is not in", n)
+			}
+		})
+	}
+}
+
+func TestPreflightJoinsOrExplains(t *testing.T) {
+	t.Parallel()
+	sink, _, _ := membershipSink(t, slacksim.Channel{ID: "C0PUBLIC", Name: "sec", WithoutBot: true}, nil)
+	m, err := sink.Preflight(t.Context())
+	if err != nil || !m.Joined || !m.Member {
+		t.Errorf("Preflight on a public channel: %+v, %v; want joined", m, err)
+	}
+	sink, _, _ = membershipSink(t, slacksim.Channel{ID: "G0PRIV", Name: "sec", Private: true, WithoutBot: true}, nil)
+	if _, err := sink.Preflight(t.Context()); !errors.Is(err, slack.ErrNotInChannel) || !strings.Contains(err.Error(), "/invite") {
+		t.Errorf("Preflight on a private channel: %v; want ErrNotInChannel with how to invite", err)
 	}
 }
 

@@ -53,6 +53,13 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, method string) {
 		a = s.handle(method, tok, r.Form)
 	}
 	s.record(Call{Method: method, Status: a.status, Error: a.code(), Auth: auth})
+	if auth != "" && a.code() != "invalid_auth" && a.code() != "not_authed" {
+		// Slack tells every authenticated caller what its token may do.
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.cfg.Scopes, ","))
+		if need := methodScopes[method]; len(need) > 0 {
+			w.Header().Set("X-Accepted-OAuth-Scopes", strings.Join(need, ","))
+		}
+	}
 	writeJSON(w, a.status, a.body)
 }
 
@@ -72,6 +79,60 @@ func token(r *http.Request) (where, tok string) {
 
 var knownMethods = map[string]bool{
 	MethodPostMessage: true, MethodUpdate: true, MethodPostEphemeral: true, MethodUsersInfo: true, MethodAuthTest: true,
+	MethodConvInfo: true, MethodConvList: true, MethodConvJoin: true,
+}
+
+// methodScopes are the bot scopes each method needs (any one of them), from the "Required scopes"
+// of its page on api.slack.com/methods. conversations.info and .list need channels:read for public
+// channels and groups:read for private ones; that split is checked per channel.
+var methodScopes = map[string][]string{
+	MethodPostMessage:   {"chat:write"},
+	MethodUpdate:        {"chat:write"},
+	MethodPostEphemeral: {"chat:write"},
+	MethodUsersInfo:     {"users:read"},
+	MethodConvInfo:      {"channels:read", "groups:read"},
+	MethodConvList:      {"channels:read", "groups:read"},
+	MethodConvJoin:      {"channels:join"},
+}
+
+func (s *Sim) hasScope(scope string) bool {
+	for _, have := range s.cfg.Scopes {
+		if have == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// missingScope is Slack's answer to a token without the scope a method needs.
+func (s *Sim) missingScope(needed string) answer {
+	a := slackErr("missing_scope")
+	a.body["needed"] = needed
+	a.body["provided"] = strings.Join(s.cfg.Scopes, ",")
+	return a
+}
+
+// postable is the error a bot gets posting to ch, or "".
+func (s *Sim) postable(ch *Channel) string {
+	switch {
+	case !ch.WithoutBot:
+		return ""
+	case ch.Private:
+		return "channel_not_found" // a private channel does not exist for a bot outside it
+	case s.hasScope("chat:write.public"):
+		return ""
+	}
+	return "not_in_channel"
+}
+
+// visibleChannel is the channel nameOrID names as the bot sees it: nil for an unknown channel and
+// for a private one the bot is not in.
+func (s *Sim) visibleChannel(nameOrID string) *Channel {
+	ch := s.lookupChannel(nameOrID)
+	if ch == nil || (ch.Private && ch.WithoutBot) {
+		return nil
+	}
+	return ch
 }
 
 func (s *Sim) handle(method, tok string, form url.Values) answer {
@@ -86,7 +147,22 @@ func (s *Sim) handle(method, tok string, form url.Values) answer {
 	case s.cfg.Token != "" && tok != s.cfg.Token:
 		return slackErr("invalid_auth")
 	}
+	if need := methodScopes[method]; len(need) > 0 {
+		ok := false
+		for _, sc := range need {
+			ok = ok || s.hasScope(sc)
+		}
+		if !ok {
+			return s.missingScope(strings.Join(need, ","))
+		}
+	}
 	switch method {
+	case MethodConvInfo:
+		return s.conversationsInfo(form)
+	case MethodConvList:
+		return s.conversationsList(form)
+	case MethodConvJoin:
+		return s.conversationsJoin(form)
 	case MethodPostMessage:
 		return s.postMessage(form)
 	case MethodUpdate:
@@ -109,9 +185,12 @@ func (s *Sim) handle(method, tok string, form url.Values) answer {
 }
 
 func (s *Sim) postMessage(form url.Values) answer {
-	ch := s.lookupChannel(form.Get("channel"))
+	ch := s.visibleChannel(form.Get("channel"))
 	if ch == nil {
 		return slackErr("channel_not_found")
+	}
+	if code := s.postable(ch); code != "" {
+		return slackErr(code)
 	}
 	blocks, _, code := parseFormBlocks(form)
 	if code != "" {
@@ -152,8 +231,11 @@ func (s *Sim) threadRoot(channel, ts string) string {
 func (s *Sim) update(form url.Values) answer {
 	// chat.update takes a channel ID only, not a name.
 	ch, ok := s.chByID[form.Get("channel")]
-	if !ok {
+	if !ok || s.visibleChannel(ch.ID) == nil {
 		return slackErr("channel_not_found")
+	}
+	if code := s.postable(ch); code != "" {
+		return slackErr(code)
 	}
 	m, ok := s.byKey[key(ch.ID, form.Get("ts"))]
 	if !ok || m.Deleted {
@@ -180,9 +262,12 @@ func (s *Sim) update(form url.Values) answer {
 }
 
 func (s *Sim) postEphemeral(form url.Values) answer {
-	ch := s.lookupChannel(form.Get("channel"))
+	ch := s.visibleChannel(form.Get("channel"))
 	if ch == nil {
 		return slackErr("channel_not_found")
+	}
+	if code := s.postable(ch); code != "" {
+		return slackErr(code)
 	}
 	user := form.Get("user")
 	if _, ok := s.users[user]; !ok {

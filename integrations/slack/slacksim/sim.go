@@ -1,6 +1,8 @@
 // Package slacksim is an in-memory Slack workspace that speaks the Web API's wire format for the
-// methods respond uses (chat.postMessage, chat.update, chat.postEphemeral, users.info, auth.test)
-// and serves response_url webhooks. It records what a person in the workspace would see, with
+// methods respond uses (chat.postMessage, chat.update, chat.postEphemeral, users.info, auth.test,
+// conversations.info/list/join) and serves response_url webhooks. Like Slack it enforces the bot
+// token's scopes (missing_scope, with X-OAuth-Scopes on every answer) and channel membership
+// (not_in_channel, channel_not_found for a private channel the bot is not in). It records what a person in the workspace would see, with
 // threads and edit history, so tests and `respond rehearse` can assert on it and print it, and it
 // injects the faults Slack produces in practice (429 with Retry-After, 5xx, latency, dropped
 // connections).
@@ -40,6 +42,9 @@ const (
 	DefaultTeam      = "respond-sim"
 )
 
+// DefaultScopes are the bot scopes respond's Slack app manifest asks for.
+var DefaultScopes = []string{"chat:write", "channels:read", "groups:read", "channels:join", "users:read", "commands"}
+
 // defaultStart is the clock's start: message ts values begin at 1700000000.000100.
 var defaultStart = time.Unix(1_700_000_000, 0)
 
@@ -54,6 +59,9 @@ type Config struct {
 	Team      string    `yaml:"team"`
 	Channels  []Channel `yaml:"channels"`
 	Users     []User    `yaml:"users"`
+	// Scopes are the bot token's OAuth scopes, sent in X-OAuth-Scopes and enforced per method
+	// (missing_scope). Nil means DefaultScopes.
+	Scopes []string `yaml:"scopes"`
 	// Seed makes FailRate's choices repeatable.
 	Seed uint64 `yaml:"seed"`
 	// Start is the time of the first ts (default 2023-11-14T22:13:20Z, ts 1700000000.000100).
@@ -61,9 +69,16 @@ type Config struct {
 }
 
 // Channel is a conversation messages can be posted to. A leading "#" on Name is dropped.
+//
+// The bot is a member of every channel unless WithoutBot is set. As on Slack, a bot that is not a
+// member gets not_in_channel when it posts to a public channel (unless it has chat:write.public)
+// and channel_not_found for a private one, which it cannot see at all; conversations.join lets it
+// into a public channel only.
 type Channel struct {
-	ID   string `json:"id" yaml:"id"`
-	Name string `json:"name" yaml:"name"`
+	ID         string `json:"id" yaml:"id"`
+	Name       string `json:"name" yaml:"name"`
+	Private    bool   `json:"private,omitempty" yaml:"private"`
+	WithoutBot bool   `json:"without_bot,omitempty" yaml:"without_bot"`
 }
 
 // User is a member of the workspace, for users.info, ephemerals and mentions.
@@ -182,6 +197,10 @@ func New(cfg Config) *Sim {
 	if cfg.Start.IsZero() {
 		cfg.Start = defaultStart
 	}
+	if cfg.Scopes == nil {
+		cfg.Scopes = DefaultScopes
+	}
+	cfg.Scopes = append([]string(nil), cfg.Scopes...)
 	s := &Sim{
 		cfg:      cfg,
 		clock:    cfg.Start.UnixMicro(),
@@ -466,6 +485,9 @@ const (
 	MethodPostEphemeral = "chat.postEphemeral"
 	MethodUsersInfo     = "users.info"
 	MethodAuthTest      = "auth.test"
+	MethodConvInfo      = "conversations.info"
+	MethodConvList      = "conversations.list"
+	MethodConvJoin      = "conversations.join"
 	MethodResponseURL   = "response_url"
 	// AnyMethod makes a fault or latency apply to every method.
 	AnyMethod = "*"
