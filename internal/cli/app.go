@@ -90,7 +90,7 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	defer outw.Flush()
 	f.IO.Err, f.IO.Out = errw, outw
 	app := NewApp(f)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	code := ExitCode(err)
 	if err != nil && !errors.Is(err, errAlreadyReported) {
 		fmt.Fprintf(f.IO.Err, "respond: %v\n", f.Secrets.String(err.Error()))
@@ -150,12 +150,13 @@ func NewApp(f *Factory) *cli.App {
 		Version:                   Version,
 		Writer:                    f.IO.Out,
 		ErrWriter:                 f.IO.Err,
-		HideVersion:               true,
 		DisableSliceFlagSeparator: true,
+		EnableBashCompletion:      true,
+		Action:                    unknownCommand,
 		// Without this handler urfave/cli calls os.Exit itself (see API-NOTES); Main chooses codes.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageErr("%v (see `respond %s --help`)", err, c.Command.Name)
+			return usageErr("%v.%s (see `%s --help`)", err, flagHint(c, err), commandPath(c))
 		},
 		Commands: []*cli.Command{
 			newRehearseCmd(f),
@@ -170,13 +171,22 @@ func NewApp(f *Factory) *cli.App {
 			newPurgeCmd(f),
 			newServeCmd(f),
 			newVersionCmd(f),
+			newCompletionCmd(f),
 		},
 	}
-	for _, c := range app.Commands {
-		if c.OnUsageError == nil {
-			c.OnUsageError = app.OnUsageError
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.OnUsageError == nil {
+				c.OnUsageError = app.OnUsageError
+			}
+			if len(c.Subcommands) > 0 && c.Action == nil {
+				c.Action = unknownCommand
+			}
+			walk(c.Subcommands)
 		}
 	}
+	walk(app.Commands)
 	return app
 }
 
@@ -185,7 +195,7 @@ func newVersionCmd(f *Factory) *cli.Command {
 		Name:  "version",
 		Usage: "print the version",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(f.IO.Out, "respond %s\n", Version)
+			cli.VersionPrinter(c)
 			return nil
 		},
 	}

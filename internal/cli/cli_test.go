@@ -212,3 +212,31 @@ func writeBenchFile(b *testing.B, path, content string) {
 		b.Fatal(err)
 	}
 }
+
+func TestCLIConventions(t *testing.T) {
+	pb := writeFile(t, "p.yaml", "name: p\ninputs:\n  note: {description: a note, required: true}\nsteps:\n  - {id: a, uses: exec, with: {argv: [echo, \"said {{ .inputs.note }}\"]}}\n")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"flags after the playbook", []string{"run", pb, "--input", "note=hello"}, cli.ExitOK, "said hello"},
+		{"did you mean a command", []string{"reherse"}, cli.ExitUsage, `Did you mean "rehearse"?`},
+		{"did you mean a subcommand", []string{"runs", "lst"}, cli.ExitUsage, `Did you mean "list"?`},
+		{"did you mean a flag", []string{"rehearse", "--sed", "3", "openai-key-leak"}, cli.ExitUsage, `Did you mean "--seed"?`},
+		{"--version", []string{"--version"}, cli.ExitOK, "respond version"},
+		{"completion bash", []string{"completion", "bash"}, cli.ExitOK, "complete -o bashdefault"},
+		{"completion zsh", []string{"completion", "zsh"}, cli.ExitOK, "#compdef respond"},
+		{"completion fish", []string{"completion", "fish"}, cli.ExitOK, "complete -c respond"},
+		{"completion needs a shell", []string{"completion", "tcsh"}, cli.ExitUsage, `unknown shell "tcsh"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := respond(t, nil, "", tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stdout+r.stderr, tt.contains) {
+				t.Errorf("exit %d (want %d), want %q in output\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, tt.contains, r.stdout, r.stderr)
+			}
+		})
+	}
+}
