@@ -230,6 +230,10 @@ func TestCLIConventions(t *testing.T) {
 		{"completion zsh", []string{"completion", "zsh"}, cli.ExitOK, "#compdef respond"},
 		{"completion fish", []string{"completion", "fish"}, cli.ExitOK, "complete -c respond"},
 		{"completion needs a shell", []string{"completion", "tcsh"}, cli.ExitUsage, `unknown shell "tcsh"`},
+		{"playbooks list as JSON", []string{"playbooks", "list", "-o", "json"}, cli.ExitOK, `"name": "openai-key-leak"`},
+		{"playbooks show as JSON", []string{"playbooks", "show", "openai-key-leak", "--output", "json"}, cli.ExitOK, `"secret": true`},
+		{"kinds as JSON", []string{"playbooks", "kinds", "-o", "json"}, cli.ExitOK, `"mutating": true`},
+		{"unknown output format", []string{"playbooks", "list", "-o", "yaml"}, cli.ExitUsage, `--output must be text or json`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
