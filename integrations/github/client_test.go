@@ -2,6 +2,8 @@ package github
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -265,7 +267,7 @@ func TestSearchCode(t *testing.T) {
 	t.Parallel()
 	keys := fakekey.New(9)
 	leaked := keys.OpenAIProjectKey()
-	needle := leaked[len(leaked)-24:] // code search is fed a distinctive tail, not the whole key
+	needle := longestToken(leaked) // code search matches whole tokens, never part of one
 	w := githubsim.World{Repos: []githubsim.Repo{
 		{Name: "acme/api", Files: []githubsim.File{
 			{Path: "config/settings.py", Content: "DEBUG = False\nOPENAI_API_KEY = \"" + leaked + "\"\nTIMEOUT = 3\n"},
@@ -310,6 +312,60 @@ func TestSearchCode(t *testing.T) {
 	if _, err := e.c.SearchCode(t.Context(), "", Scope{Org: "acme"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("empty query: got %v, want ErrInvalid", err)
 	}
+}
+
+// longestToken is the longest run of ASCII letters and digits in s.
+func longestToken(s string) string {
+	best := ""
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) {
+		if len(f) > len(best) {
+			best = f
+		}
+	}
+	return best
+}
+
+func TestSearchWaitsOutTheCodeSearchLimit(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 12, githubsim.World{Repos: []githubsim.Repo{{Name: "acme/api"}}})
+	e.c.maxWait = DefaultMaxWait // a minute's window needs a little more than setup's budget
+	start := e.clock.Now()
+	for i := range 12 { // GitHub allows 10 code searches a minute
+		if _, err := e.c.SearchCode(t.Context(), "needle", Scope{Org: "acme"}); err != nil {
+			t.Fatalf("search %d: %v", i+1, err)
+		}
+	}
+	if waited := e.clock.Now().Sub(start); waited < 50*time.Second || waited > 2*time.Minute {
+		t.Errorf("12 searches waited %s, want about a minute", waited)
+	}
+}
+
+func TestBlob(t *testing.T) {
+	t.Parallel()
+	content := "line one\n" + strings.Repeat("é ünïcode and bytes\x00\xff ", 40) + "\n"
+	e := setup(t, 13, githubsim.World{Repos: []githubsim.Repo{{Name: "acme/api", Files: []githubsim.File{
+		{Path: "a.bin", Content: content}, {Path: "b.txt", Content: "on a branch", Branch: "dev"}}}}})
+	for _, want := range []string{content, "on a branch"} {
+		got, err := e.c.Blob(t.Context(), "acme/api", blobID(want), 1<<20)
+		if err != nil || string(got) != want {
+			t.Errorf("Blob: %q, %v; want the file's bytes", got, err)
+		}
+	}
+	if _, err := e.c.Blob(t.Context(), "acme/api", blobID(content), 10); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Blob over the limit: %v, want ErrInvalid", err)
+	}
+	if _, err := e.c.Blob(t.Context(), "acme/api", blobID("nope"), 10); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing blob: %v, want ErrNotFound", err)
+	}
+}
+
+func blobID(content string) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(content))
+	h.Write([]byte(content))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func TestSearchErrorsNeverHoldTheQuery(t *testing.T) {

@@ -2,6 +2,8 @@ package github
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"strings"
 
 	gh "github.com/google/go-github/v62/github"
@@ -117,4 +119,35 @@ func (c *Client) searchPages(ctx context.Context, q string, out *CodeSearch, see
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// Blob returns the content of the blob sha in repo (owner/name): the file behind a code-search
+// hit, read to check the exact value GitHub's token search cannot. It refuses a blob larger than
+// maxBytes (ErrInvalid) rather than download it.
+func (c *Client) Blob(ctx context.Context, repo, sha string, maxBytes int) ([]byte, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	var b *gh.Blob
+	err = c.do(ctx, call{op: "read blob " + sha + " in " + repo}, func(g *gh.Client) (*gh.Response, error) {
+		var resp *gh.Response
+		var err error
+		b, resp, err = g.Git.GetBlob(ctx, owner, name, sha)
+		return resp, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b.GetSize() > maxBytes {
+		return nil, fmt.Errorf("read blob %s in %s: %d bytes, more than %d: %w", sha, repo, b.GetSize(), maxBytes, ErrInvalid)
+	}
+	if enc := b.GetEncoding(); enc != "base64" {
+		return nil, fmt.Errorf("read blob %s in %s: unexpected encoding %q", sha, repo, enc)
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\n", "", "\r", "").Replace(b.GetContent()))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s in %s: %w", sha, repo, err)
+	}
+	return data, nil
 }

@@ -1,9 +1,13 @@
 package githubsim
 
 import (
+	"encoding/base64"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
 )
 
 // searchQuery is a parsed code-search q: free terms (all must occur, case-insensitively) and
@@ -114,16 +118,84 @@ func (sq searchQuery) matchesFile(f *file) bool {
 	if len(sq.extensions) > 0 && !containsStr(sq.extensions, strings.TrimPrefix(path.Ext(f.path), ".")) {
 		return false
 	}
-	hay := strings.ToLower(f.content)
+	hay := f.content
 	if sq.inPath {
-		hay = strings.ToLower(f.path)
+		hay = f.path
 	}
+	toks := codeTokens(hay)
 	for _, t := range sq.terms {
-		if !strings.Contains(hay, strings.ToLower(t)) {
+		if len(findTokens(toks, hay, t)) == 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// The legacy code search (REST /search/code) indexes tokens, not text: punctuation separates
+// tokens and is ignored, matching is case-insensitive and by whole tokens, a term of several
+// tokens ("a.b", or a quoted phrase) matches them in sequence, and there is no exact-string or
+// substring match. docs.github.com/rest/search/search#search-code and "Searching code (legacy)".
+// Which characters GitHub treats as separators is published only as a list of ignored symbols;
+// the simulator separates on everything that is not a letter or a digit.
+
+// span is a token's byte range in the text it came from.
+type span struct{ start, end int }
+
+func codeTokens(s string) []span {
+	var out []span
+	start := -1
+	for i, r := range s {
+		word := unicode.IsLetter(r) || unicode.IsDigit(r)
+		switch {
+		case word && start < 0:
+			start = i
+		case !word && start >= 0:
+			out = append(out, span{start, i})
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, span{start, len(s)})
+	}
+	return out
+}
+
+// findTokens returns the byte ranges of hay (tokenized as toks) where term's tokens occur in
+// sequence, case-insensitively. A term with no tokens (punctuation only) matches nothing.
+func findTokens(toks []span, hay, term string) []span {
+	tt := codeTokens(term)
+	if len(tt) == 0 {
+		return nil
+	}
+	var out []span
+	for i := 0; i+len(tt) <= len(toks); i++ {
+		ok := true
+		for j, t := range tt {
+			if !strings.EqualFold(hay[toks[i+j].start:toks[i+j].end], term[t.start:t.end]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, span{toks[i].start, toks[i+len(tt)-1].end})
+		}
+	}
+	return out
+}
+
+// Legacy code search limits (docs.github.com, "Searching code (legacy)").
+const (
+	maxSearchableFile = 384 * 1024           // only files smaller than 384 KB are searchable
+	activeWithin      = 365 * 24 * time.Hour // only repositories with activity in the past year
+	maxFragments      = 2                    // text-match: at most two fragments per file
+)
+
+// searchable reports whether the legacy index holds f of rp at all.
+func (s *Server) searchable(rp *repo, f *file) bool {
+	if f.branch != "" || len(f.content) >= maxSearchableFile {
+		return false
+	}
+	return rp.pushedAt.IsZero() || s.now().Sub(rp.pushedAt) <= activeWithin
 }
 
 func containsStr(list []string, v string) bool {
@@ -145,6 +217,9 @@ func (s *Server) handleSearchCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	textMatch := strings.Contains(r.Header.Get("Accept"), "text-match")
+	if s.searchLimited(w) {
+		return
+	}
 
 	type hit struct {
 		rp *repo
@@ -157,7 +232,7 @@ func (s *Server) handleSearchCode(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, f := range rp.files {
-			if sq.matchesFile(f) {
+			if s.searchable(rp, f) && sq.matchesFile(f) {
 				hits = append(hits, hit{rp, f})
 			}
 		}
@@ -198,20 +273,15 @@ func (s *Server) handleSearchCode(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// textMatches builds up to three fragments (the matching line with one line of context on each
-// side) with the indices of every term inside the fragment.
+// textMatches builds up to maxFragments fragments (the matching line with one line of context on
+// each side) with the indices of every term's match inside the fragment.
 func textMatches(objectURL, content string, terms []string) []map[string]any {
 	lines := strings.SplitAfter(content, "\n")
 	var out []map[string]any
-	lower := make([]string, len(terms))
-	for i, t := range terms {
-		lower[i] = strings.ToLower(t)
-	}
-	for i := 0; i < len(lines) && len(out) < 3; i++ {
-		l := strings.ToLower(lines[i])
+	for i := 0; i < len(lines) && len(out) < maxFragments; i++ {
 		found := false
-		for _, t := range lower {
-			if strings.Contains(l, t) {
+		for _, t := range terms {
+			if len(findTokens(codeTokens(lines[i]), lines[i], t)) > 0 {
 				found = true
 				break
 			}
@@ -221,19 +291,11 @@ func textMatches(objectURL, content string, terms []string) []map[string]any {
 		}
 		from, to := max(0, i-1), min(len(lines), i+2)
 		frag := strings.Join(lines[from:to], "")
-		lf := strings.ToLower(frag)
+		toks := codeTokens(frag)
 		var matches []map[string]any
-		for ti, t := range lower {
-			for off := 0; ; {
-				j := strings.Index(lf[off:], t)
-				if j < 0 {
-					break
-				}
-				start := off + j
-				matches = append(matches, map[string]any{
-					"text": frag[start : start+len(terms[ti])], "indices": []int{start, start + len(terms[ti])},
-				})
-				off = start + max(1, len(t))
+		for _, t := range terms {
+			for _, m := range findTokens(toks, frag, t) {
+				matches = append(matches, map[string]any{"text": frag[m.start:m.end], "indices": []int{m.start, m.end}})
 			}
 		}
 		out = append(out, map[string]any{
@@ -243,4 +305,84 @@ func textMatches(objectURL, content string, terms []string) []map[string]any {
 		i = to - 1
 	}
 	return out
+}
+
+// searchLimited enforces code search's own rate limit (per minute, apart from the core limit)
+// and answers as github.com does when it is used up: 403 with X-RateLimit-Remaining 0 for the
+// code_search resource, which go-github reports as a RateLimitError.
+func (s *Server) searchLimited(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := s.codeSearchPerMinute
+	if limit <= 0 {
+		return false
+	}
+	now := s.now()
+	kept := s.searchTimes[:0]
+	for _, t := range s.searchTimes {
+		if now.Sub(t) < time.Minute {
+			kept = append(kept, t)
+		}
+	}
+	s.searchTimes = kept
+	if len(kept) >= limit {
+		h := w.Header()
+		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Used", strconv.Itoa(limit))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(resetSecond(kept[0]), 10))
+		h.Set("X-RateLimit-Resource", "code_search")
+		writeErrorDoc(w, http.StatusForbidden, "API rate limit exceeded for user ID 1.",
+			"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting")
+		return true
+	}
+	s.searchTimes = append(s.searchTimes, now)
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-len(s.searchTimes)))
+	h.Set("X-RateLimit-Used", strconv.Itoa(len(s.searchTimes)))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(resetSecond(s.searchTimes[0]), 10))
+	h.Set("X-RateLimit-Resource", "code_search")
+	return false
+}
+
+// resetSecond is when the minute that began with the oldest counted search is over, in whole
+// seconds rounded up (the header has no fraction).
+func resetSecond(oldest time.Time) int64 {
+	t := oldest.Add(time.Minute)
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
+}
+
+// handleBlob serves a file's blob by SHA (any branch), base64 in lines of 60 characters as
+// github.com sends it.
+func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoOr404Locked(w, r)
+	if rp == nil {
+		return
+	}
+	sha := strings.ToLower(r.PathValue("file_sha"))
+	for _, f := range rp.files {
+		if f.sha != sha {
+			continue
+		}
+		enc := base64.StdEncoding.EncodeToString([]byte(f.content))
+		var b strings.Builder
+		for len(enc) > 60 {
+			b.WriteString(enc[:60] + "\n")
+			enc = enc[60:]
+		}
+		b.WriteString(enc + "\n")
+		s.writeJSON(w, r, http.StatusOK, map[string]any{
+			"sha": f.sha, "node_id": "B_sim" + f.sha[:12], "size": len(f.content),
+			"url":     apiBase(r) + "/repos/" + rp.owner + "/" + rp.name + "/git/blobs/" + f.sha,
+			"content": b.String(), "encoding": "base64",
+		})
+		return
+	}
+	s.writeError(w, http.StatusNotFound, "Not Found")
 }

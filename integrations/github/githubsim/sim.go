@@ -26,6 +26,7 @@ const (
 	RouteRateLimit        = "GET /rate_limit"
 	RouteRepo             = "GET /repos/{owner}/{repo}"
 	RouteSearchCode       = "GET /search/code"
+	RouteBlob             = "GET /repos/{owner}/{repo}/git/blobs/{file_sha}"
 	RouteOrgAlerts        = "GET /orgs/{org}/secret-scanning/alerts"
 	RouteRepoAlerts       = "GET /repos/{owner}/{repo}/secret-scanning/alerts"
 	RouteAlert            = "GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}"
@@ -67,6 +68,9 @@ type Options struct {
 	Now func() time.Time
 	// WebURL prefixes html_url values; it is never fetched.
 	WebURL string
+	// CodeSearchPerMinute is code search's rate limit (github.com: 10 requests a minute for a
+	// token); 0 means 10, negative means none.
+	CodeSearchPerMinute int
 }
 
 // Server is the simulator. It is safe for concurrent use.
@@ -87,6 +91,9 @@ type Server struct {
 	logTokens map[string]logRef
 	faults    []*faultState
 	requests  map[string]int
+
+	codeSearchPerMinute int
+	searchTimes         []time.Time // code searches answered in the last minute
 }
 
 // New returns an empty simulator.
@@ -116,6 +123,10 @@ func New(o Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.codeSearchPerMinute = o.CodeSearchPerMinute
+	if s.codeSearchPerMinute == 0 {
+		s.codeSearchPerMinute = 10
+	}
 	if s.webURL == "" {
 		s.webURL = "https://github.sim.invalid"
 	}
@@ -129,6 +140,7 @@ func (s *Server) routes() {
 	m.HandleFunc(RouteRateLimit, s.handleRateLimit)
 	m.HandleFunc(RouteRepo, s.handleRepo)
 	m.HandleFunc(RouteSearchCode, s.handleSearchCode)
+	m.HandleFunc(RouteBlob, s.handleBlob)
 	m.HandleFunc(RouteOrgAlerts, s.handleOrgAlerts)
 	m.HandleFunc(RouteRepoAlerts, s.handleRepoAlerts)
 	m.HandleFunc(RouteAlert, s.handleGetAlert)
@@ -300,6 +312,9 @@ func apiBase(r *http.Request) string {
 
 func (s *Server) rateHeaders(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
+	if h.Get("X-RateLimit-Resource") != "" {
+		return // the handler counted this request itself (code search)
+	}
 	resource, limit := "core", 5000
 	if strings.HasPrefix(r.URL.Path, "/search/code") {
 		resource, limit = "code_search", 10

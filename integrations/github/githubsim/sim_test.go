@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,11 +233,125 @@ func TestCodeSearchTextMatch(t *testing.T) {
 	if plain.GetTotal() != 2 || len(plain.CodeResults[0].TextMatches) != 0 {
 		t.Errorf("without text-match Accept: total %d, matches %d", plain.GetTotal(), len(plain.CodeResults[0].TextMatches))
 	}
-	for _, q := range []string{`"` + leaked[:20] + `" repo:zeta/x`, leaked[10:30] + " path:k.txt"} {
+	for _, q := range []string{longestToken(leaked) + " repo:zeta/x", `"` + leaked + `" path:k.txt`} {
 		res, _, err := c.Search.Code(t.Context(), q, nil)
 		if err != nil || res.GetTotal() != 1 {
 			t.Errorf("query with qualifiers: total %d, %v", res.GetTotal(), err)
 		}
+	}
+}
+
+// longestToken is the longest run of letters and digits in s.
+func longestToken(s string) string {
+	best := ""
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) {
+		if len(f) > len(best) {
+			best = f
+		}
+	}
+	return best
+}
+
+// TestLegacyCodeSearchRules pins what GitHub documents for REST code search (the legacy engine):
+// whole tokens only, punctuation ignored, default branch only, files under 384 KB, repositories
+// active in the last year, at most two fragments per file.
+func TestLegacyCodeSearchRules(t *testing.T) {
+	t.Parallel()
+	keys := fakekey.New(5)
+	leaked := keys.OpenAIProjectKey()
+	tok := longestToken(leaked)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	line := "key = " + leaked + "\n"
+	w := githubsim.World{Repos: []githubsim.Repo{
+		{Name: "acme/api", Files: []githubsim.File{
+			{Path: "main.env", Content: line},
+			{Path: "three.txt", Content: line + "x\n" + line + "y\n" + line + "z\n" + line},
+			{Path: "feature.env", Content: line, Branch: "feature/x"},
+			{Path: "big.log", Content: line + strings.Repeat("x", 384*1024)},
+			{Path: "under.log", Content: line + strings.Repeat("x", 383*1024)},
+		}},
+		{Name: "acme/old", PushedAt: now.AddDate(-1, 0, -2), Files: []githubsim.File{{Path: "a.env", Content: line}}},
+		{Name: "acme/recent", PushedAt: now.AddDate(0, -11, 0), Files: []githubsim.File{{Path: "a.env", Content: line}}},
+	}}
+	sim := githubsim.New(githubsim.Options{Token: "t", Now: func() time.Time { return now }, CodeSearchPerMinute: -1})
+	if err := sim.Seed(w); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newClient(t, sim, "t", "")
+	search := func(q string) []string {
+		t.Helper()
+		res, _, err := c.Search.Code(t.Context(), q, &gh.SearchOptions{TextMatch: true})
+		if err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+		var got []string
+		for _, r := range res.CodeResults {
+			got = append(got, r.GetRepository().GetFullName()+"/"+r.GetPath())
+			if len(r.TextMatches) > 2 {
+				t.Errorf("%s: %d fragments, GitHub sends at most 2", r.GetPath(), len(r.TextMatches))
+			}
+		}
+		return got
+	}
+	found := []string{"acme/api/main.env", "acme/api/three.txt", "acme/api/under.log", "acme/recent/a.env"}
+	for _, tc := range []struct {
+		name, q string
+		want    []string
+	}{
+		{"whole token", tok, found},
+		{"whole token, other case", strings.ToUpper(tok), found},
+		{"whole value: punctuation is ignored", leaked, found},
+		{"token with surrounding punctuation", "=" + tok + "=", found},
+		{"part of a token", tok[1:], nil},
+		{"tail of the value", leaked[len(leaked)-24:], nilIfPartial(leaked, 24, found)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, search(tc.q)); diff != "" {
+				t.Errorf("search %s (-want +got):\n%s", tc.name, diff)
+			}
+		})
+	}
+}
+
+// nilIfPartial is what a search for the last n characters of v finds: nothing when they start
+// inside a token, since code search matches whole tokens only.
+func nilIfPartial(v string, n int, found []string) []string {
+	i := len(v) - n
+	isWord := func(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' }
+	if isWord(v[i]) && isWord(v[i-1]) {
+		return nil
+	}
+	return found
+}
+
+func TestCodeSearchRateLimit(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var clock atomic.Int64 // the handler reads it on the server's goroutine
+	clock.Store(now.Unix())
+	sim := githubsim.New(githubsim.Options{Token: "t", Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
+	if err := sim.Seed(githubsim.World{Repos: []githubsim.Repo{{Name: "acme/api"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newClient(t, sim, "t", "")
+	for i := range 10 {
+		_, resp, err := c.Search.Code(t.Context(), "needle", nil)
+		if err != nil || resp.Rate.Remaining != 9-i || resp.Rate.Limit != 10 {
+			t.Fatalf("search %d: remaining %d of %d, %v", i+1, resp.Rate.Remaining, resp.Rate.Limit, err)
+		}
+	}
+	_, _, err := c.Search.Code(t.Context(), "needle", nil)
+	var rl *gh.RateLimitError
+	if !errors.As(err, &rl) || rl.Rate.Remaining != 0 {
+		t.Fatalf("11th search in a minute: %v, want a RateLimitError", err)
+	}
+	// A minute later the window has moved on (a fresh client: go-github remembers the limit).
+	clock.Store(now.Add(61 * time.Second).Unix())
+	c, _ = newClient(t, sim, "t", "")
+	if _, _, err := c.Search.Code(t.Context(), "needle", nil); err != nil {
+		t.Fatalf("search after the window: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package githubsim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -21,20 +22,26 @@ type World struct {
 
 // Repo seeds one repository. Its owner becomes an organization implicitly.
 type Repo struct {
-	Name          string   `yaml:"name" json:"name"` // owner/repo
-	ID            int64    `yaml:"id" json:"id,omitempty"`
-	Private       bool     `yaml:"private" json:"private,omitempty"`
-	DefaultBranch string   `yaml:"default_branch" json:"default_branch,omitempty"`
-	Environments  []string `yaml:"environments" json:"environments,omitempty"`
-	Files         []File   `yaml:"files" json:"files,omitempty"`
-	Alerts        []Alert  `yaml:"alerts" json:"alerts,omitempty"`
-	Runs          []Run    `yaml:"runs" json:"runs,omitempty"`
+	Name          string `yaml:"name" json:"name"` // owner/repo
+	ID            int64  `yaml:"id" json:"id,omitempty"`
+	Private       bool   `yaml:"private" json:"private,omitempty"`
+	DefaultBranch string `yaml:"default_branch" json:"default_branch,omitempty"`
+	// PushedAt is the last push; code search skips a repository without activity for a year.
+	// Zero means the simulator's now.
+	PushedAt     time.Time `yaml:"pushed_at" json:"pushed_at,omitempty"`
+	Environments []string  `yaml:"environments" json:"environments,omitempty"`
+	Files        []File    `yaml:"files" json:"files,omitempty"`
+	Alerts       []Alert   `yaml:"alerts" json:"alerts,omitempty"`
+	Runs         []Run     `yaml:"runs" json:"runs,omitempty"`
 }
 
-// File is a file on the default branch, found by code search.
+// File is a file in the repository. Code search finds it only on the default branch (Branch
+// empty or equal to it) and only when under 384 KB, as github.com's legacy code search does;
+// its blob is readable either way.
 type File struct {
 	Path    string `yaml:"path" json:"path"`
 	Content string `yaml:"content" json:"content"`
+	Branch  string `yaml:"branch" json:"branch,omitempty"`
 }
 
 // Alert is a secret-scanning alert. Number, State and CreatedAt default when zero.
@@ -145,6 +152,7 @@ type repo struct {
 	owner, name   string
 	private       bool
 	defaultBranch string
+	pushedAt      time.Time
 	files         []*file
 	alerts        []*alert
 	nextAlert     int64
@@ -168,7 +176,7 @@ type org struct {
 }
 
 type file struct {
-	path, content, sha string
+	path, content, sha, branch string
 }
 
 type alert struct {
@@ -255,7 +263,7 @@ func (s *Server) AddRepo(r Repo) (int64, error) {
 		return 0, fmt.Errorf("add repo %s: id %d already used", r.Name, id)
 	}
 	rp := &repo{
-		id: id, owner: owner, name: name, private: r.Private, defaultBranch: r.DefaultBranch,
+		id: id, owner: owner, name: name, private: r.Private, defaultBranch: r.DefaultBranch, pushedAt: r.PushedAt,
 		nextAlert: 1, secrets: map[string]*secret{}, envs: map[string]*environment{},
 	}
 	if rp.defaultBranch == "" {
@@ -317,7 +325,8 @@ func (s *Server) AddEnvironment(repoName, env string) error {
 	return nil
 }
 
-// AddFile puts a file on the repository's default branch (replacing one at the same path).
+// AddFile puts a file on a branch of the repository, the default one when f.Branch is empty
+// (replacing one at the same path and branch).
 func (s *Server) AddFile(repoName string, f File) error {
 	if f.Path == "" {
 		return errors.New("add file: empty path")
@@ -328,15 +337,20 @@ func (s *Server) AddFile(repoName string, f File) error {
 	if err != nil {
 		return fmt.Errorf("add file %s: %w", f.Path, err)
 	}
-	nf := &file{path: strings.TrimPrefix(f.Path, "/"), content: f.Content, sha: blobSHA(f.Content)}
+	nf := &file{path: strings.TrimPrefix(f.Path, "/"), content: f.Content, sha: blobSHA(f.Content), branch: f.Branch}
+	if nf.branch == rp.defaultBranch {
+		nf.branch = ""
+	}
 	for i, old := range rp.files {
-		if old.path == nf.path {
+		if old.path == nf.path && old.branch == nf.branch {
 			rp.files[i] = nf
 			return nil
 		}
 	}
 	rp.files = append(rp.files, nf)
-	slices.SortFunc(rp.files, func(a, b *file) int { return strings.Compare(a.path, b.path) })
+	slices.SortFunc(rp.files, func(a, b *file) int {
+		return cmp.Or(strings.Compare(a.path, b.path), strings.Compare(a.branch, b.branch))
+	})
 	return nil
 }
 

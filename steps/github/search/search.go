@@ -56,6 +56,7 @@ type searcher interface {
 	SearchCodeResult(ctx context.Context, query string, scope github.Scope) (*github.CodeSearch, error)
 	ListWorkflowRuns(ctx context.Context, repo string, since time.Time) ([]github.WorkflowRun, error)
 	RunLogs(ctx context.Context, repo string, runID int64) (*zip.Reader, error)
+	Blob(ctx context.Context, repo, sha string, maxBytes int) ([]byte, error)
 }
 
 var _ searcher = (*github.Client)(nil)
@@ -65,7 +66,7 @@ var Kind = steps.Kind{
 	Name: "github.search",
 	New:  func() steps.Step { return &Search{} },
 	Outputs: []string{"repos", "locations", "alerts", "runs_with_secret", "first_seen", "count",
-		"incomplete"},
+		"incomplete", "not_covered"},
 	Summary: "find the leaked value in GitHub secret-scanning alerts, code search and Actions run logs (read-only)",
 }
 
@@ -74,9 +75,6 @@ const (
 	allSecretTypes     = "all"
 	defaultMaxRuns     = 100
 	defaultConcurrency = 4
-	// needleLen is how much of the secret's end code search is given: distinctive enough to
-	// find nothing else, short enough for GitHub's query limits (a key is up to ~160 chars).
-	needleLen = 24
 )
 
 // Location kinds.
@@ -119,8 +117,11 @@ type result struct {
 	first      time.Time
 	incomplete bool
 	notes      []string
+	// notCovered is what the searches run could not see (code search's limits).
+	notCovered []string
 	// counters for the summary
-	codeHits, codeConfirmed, runsScanned, runsExpired int
+	codeHits, codeConfirmed, codeOthers, runsScanned, runsExpired int
+	tokenLen                                                      int
 }
 
 func (r *result) seen(t time.Time) {
@@ -259,13 +260,59 @@ func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *res
 	return nil
 }
 
-// code runs one code search for the secret's tail and confirms each hit with its fragments.
+// Code search on github.com (REST /search/code) is the legacy engine: it reads only default
+// branches, only files under 384 KB, only repositories with activity in the past year, and it
+// matches whole tokens (punctuation ignored, no exact-string or substring match). So the step
+// searches for the value's longest run of letters and digits, which is a whole token however the
+// punctuation around it is read, then reads each hit's blob to check the exact value.
+// GitHub does not document whether '_' and '-' separate tokens; if they do not, such a run is
+// only part of a token and code search misses the copy. The history scan covers what code
+// search cannot.
+
+// codeSearchGaps is what code search cannot see, stated in every answer.
+var codeSearchGaps = []string{
+	"branches other than the default branch",
+	"files of 384 KB or more",
+	"repositories without activity in the past year",
+	"history (commits no longer on the default branch): the git history scan covers it",
+}
+
+const (
+	// minTokenLen is the shortest run worth searching: shorter ones are common words.
+	minTokenLen = 12
+	// maxBlobBytes bounds a hit's blob read to confirm it; code search indexes only files
+	// under 384 KB, so a larger blob is not what it matched.
+	maxBlobBytes = 1 << 20
+)
+
+// searchToken is the longest run of ASCII letters and digits in v.
+func searchToken(v string) string {
+	best, start := "", -1
+	for i := 0; i <= len(v); i++ {
+		word := i < len(v) && ('a' <= v[i] && v[i] <= 'z' || 'A' <= v[i] && v[i] <= 'Z' || '0' <= v[i] && v[i] <= '9')
+		switch {
+		case word && start < 0:
+			start = i
+		case !word && start >= 0:
+			if i-start > len(best) {
+				best = v[start:i]
+			}
+			start = -1
+		}
+	}
+	return best
+}
+
+// code runs one code search for the secret's longest token and confirms each hit by reading
+// the file's blob.
 func (s *Search) code(ctx context.Context, c searcher, secret string, res *result) error {
-	needle := secret[max(0, len(secret)-needleLen):]
-	if strings.ContainsAny(needle, "\" \t") {
-		res.note("code search skipped: the secret's end holds a quote or a space, which a code-search phrase cannot carry")
+	res.notCovered = codeSearchGaps
+	token := searchToken(secret)
+	if len(token) < minTokenLen {
+		res.note("code search skipped: the value has no run of %d or more letters and digits, and GitHub's code search matches whole tokens only", minTokenLen)
 		return nil
 	}
+	res.tokenLen = len(token)
 	scope := github.Scope{Org: s.Org}
 	for _, r := range s.Repos {
 		owner, _, _ := strings.Cut(r, "/")
@@ -273,7 +320,7 @@ func (s *Search) code(ctx context.Context, c searcher, secret string, res *resul
 			scope.Repos = append(scope.Repos, r)
 		}
 	}
-	cs, err := c.SearchCodeResult(ctx, `"`+needle+`"`, scope)
+	cs, err := c.SearchCodeResult(ctx, token, scope)
 	switch {
 	case ghclient.Refused(err) || errors.Is(err, github.ErrInvalid):
 		res.note("code search: %v", err)
@@ -284,41 +331,72 @@ func (s *Search) code(ctx context.Context, c searcher, secret string, res *resul
 	if cs.Incomplete {
 		res.note("code search: GitHub's answer is incomplete (a timeout, or more than 1000 results)")
 	}
-	for _, h := range cs.Hits {
-		confirmed, keep := confirm(h.Fragments, secret, needle)
-		if !keep {
+	checks := make([]hitCheck, len(cs.Hits))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.workers())
+	for i, h := range cs.Hits {
+		g.Go(func() error {
+			var err error
+			checks[i], err = checkHit(gctx, c, h, secret)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, h := range cs.Hits {
+		ck := checks[i]
+		if ck.unreadable != nil {
+			res.note("code search hit %s %s: its file could not be read to check the exact value: %v", h.Repo, h.Path, ck.unreadable)
+		}
+		if !ck.keep {
+			res.codeOthers++
 			continue
 		}
 		res.codeHits++
-		if confirmed {
+		if ck.confirmed {
 			res.codeConfirmed++
 		}
 		l := location(KindCode, h.Repo)
-		l["path"], l["url"], l["confirmed"] = h.Path, h.URL, confirmed
+		l["path"], l["url"], l["confirmed"], l["line"] = h.Path, h.URL, ck.confirmed, ck.line
 		res.locations = append(res.locations, l)
 	}
 	return nil
 }
 
-// confirm decides a code-search hit from its fragments. Code search ignores case and matches
-// only the tail, so a fragment holding the whole value confirms the hit; one holding the exact
-// tail (GitHub cuts long lines) keeps it unconfirmed; fragments without even the exact tail
-// mean another value that only looks alike, and the hit is dropped. No fragments: unconfirmed.
-func confirm(fragments []string, secret, needle string) (confirmed, keep bool) {
-	if len(fragments) == 0 {
-		return false, true
+// hitCheck is what reading a code-search hit's file showed.
+type hitCheck struct {
+	confirmed, keep bool
+	line            int   // first line holding the value, when confirmed from the file
+	unreadable      error // the file could not be read: the hit is kept unconfirmed
+}
+
+// checkHit reads the hit's blob: the exact value in it confirms the hit (with its line); a file
+// without it holds another value that shares the token, and is dropped. A file that cannot be
+// read keeps the hit, confirmed only if a text fragment shows the whole value.
+func checkHit(ctx context.Context, c searcher, h github.CodeHit, secret string) (hitCheck, error) {
+	data, err := c.Blob(ctx, h.Repo, h.SHA, maxBlobBytes)
+	switch {
+	case ghclient.Refused(err) || errors.Is(err, github.ErrInvalid):
+		return hitCheck{confirmed: fragmentsHold(h.Fragments, secret), keep: true, unreadable: err}, nil
+	case err != nil:
+		return hitCheck{}, ghclient.Credential(err)
 	}
+	i := strings.Index(string(data), secret)
+	if i < 0 {
+		return hitCheck{}, nil
+	}
+	return hitCheck{confirmed: true, keep: true, line: 1 + strings.Count(string(data[:i]), "\n")}, nil
+}
+
+// fragmentsHold reports whether one of GitHub's text fragments holds the whole value.
+func fragmentsHold(fragments []string, secret string) bool {
 	for _, f := range fragments {
 		if strings.Contains(f, secret) {
-			return true, true
+			return true
 		}
 	}
-	for _, f := range fragments {
-		if strings.Contains(f, needle) {
-			return false, true
-		}
-	}
-	return false, false
+	return false
 }
 
 // actions scans the logs of the runs of every named repository, and of every repository the
@@ -440,6 +518,7 @@ func (s *Search) outputs(res *result) steps.Outputs {
 		"first_seen":       first,
 		"count":            len(res.locations),
 		"incomplete":       res.incomplete,
+		"not_covered":      nonNil(res.notCovered),
 	}
 }
 
@@ -476,6 +555,17 @@ func (s *Search) summary(env *steps.Env, secret string, res *result, out steps.O
 	for _, n := range res.notes {
 		env.Logf("note: %s", n)
 	}
+	if res.tokenLen > 0 {
+		others := ""
+		if res.codeOthers > 0 {
+			others = fmt.Sprintf("; %d file(s) shared the token but hold another value", res.codeOthers)
+		}
+		env.Logf("code search matched the value's longest run of letters and digits (%d of %d characters) and read each file to check the exact value%s",
+			res.tokenLen, len(secret), others)
+	}
+	if len(res.notCovered) > 0 {
+		env.Logf("not covered by GitHub code search: %s", strings.Join(res.notCovered, "; "))
+	}
 }
 
 func describe(l map[string]any) string {
@@ -494,7 +584,7 @@ func describe(l map[string]any) string {
 	case KindCode:
 		s := fmt.Sprintf("code %s %s", repo, at)
 		if !l["confirmed"].(bool) {
-			s += " (tail matches; GitHub's fragment was too short to confirm the whole value)"
+			s += " (unconfirmed: the file could not be read to check the whole value)"
 		}
 		return s
 	default:

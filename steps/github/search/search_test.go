@@ -35,6 +35,8 @@ func world(secret, other string) githubsim.World {
 				{Path: "config/settings.py", Content: "DEBUG = False\nOPENAI_API_KEY = \"" + secret + "\"\n"},
 				{Path: "README.md", Content: "nothing\n"},
 				{Path: "decoy.env", Content: "KEY=" + other + "\n"},
+				// Code search reads default branches only: this copy is for the history scan.
+				{Path: "feature.env", Content: "KEY=" + secret + "\n", Branch: "feature/x"},
 			},
 			Alerts: []githubsim.Alert{
 				{Number: 1, SecretType: "openai_api_key", Secret: secret, CreatedAt: t0.Add(2 * time.Hour),
@@ -99,14 +101,15 @@ func TestSearchRepos(t *testing.T) {
 			loc(KindActionsLog, "acme/web", "0_deploy.txt", 1, "", 201, 0, web+"acme/web/actions/runs/201", true),
 			loc(KindAlert, "acme/api", "config/settings.py", 2, commit, 0, 1, alertURL, true),
 			loc(KindAlert, "acme/api", "old/app.py", 7, commit, 0, 1, alertURL, true),
-			loc(KindCode, "acme/api", "config/settings.py", 0, "", 0, 0, web+"acme/api/blob/"+settingsSHA+"/config/settings.py", true),
+			loc(KindCode, "acme/api", "config/settings.py", 2, "", 0, 0, web+"acme/api/blob/"+settingsSHA+"/config/settings.py", true),
 		},
 		"alerts":           []map[string]any{{"repo": "acme/api", "number": int64(1), "state": "open", "url": alertURL}},
 		"runs_with_secret": []map[string]any{{"repo": "acme/api", "run_id": int64(101), "confirmed": true}, {"repo": "acme/web", "run_id": int64(201), "confirmed": true}},
 		// Run 201 has no timestamps in its log, so its creation dates it: a day before t0.
-		"first_seen": t0.Add(-24 * time.Hour).Format(time.RFC3339),
-		"count":      5,
-		"incomplete": false,
+		"first_seen":  t0.Add(-24 * time.Hour).Format(time.RFC3339),
+		"count":       5,
+		"incomplete":  false,
+		"not_covered": codeSearchGaps,
 	}
 	if d := cmp.Diff(want, out); d != "" {
 		t.Errorf("outputs (-want +got):\n%s", d)
@@ -115,13 +118,49 @@ func TestSearchRepos(t *testing.T) {
 		t.Error("the secret was not registered for redaction")
 	}
 	logText := f.Rec.Text()
-	for _, w := range []string{"1 secret-scanning alert(s)", "1 code-search file(s) (1 confirmed)", "2 of 4 Actions run(s)", "found in 2 repositories: acme/api, acme/web"} {
+	for _, w := range []string{"1 secret-scanning alert(s)", "1 code-search file(s) (1 confirmed)", "2 of 4 Actions run(s)",
+		"found in 2 repositories: acme/api, acme/web",
+		// acme/web's look-alike (the value in lower case) shares the token: its file shows it is not the value.
+		"1 file(s) shared the token but hold another value",
+		"not covered by GitHub code search: branches other than the default branch; files of 384 KB or more"} {
 		if !strings.Contains(logText, w) {
 			t.Errorf("summary lacks %q:\n%s", w, logText)
 		}
 	}
 	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.Secret)
 	stepstest.AssertNoSecret(t, logText, f.Secret)
+}
+
+func TestSearchCodeHitWhoseFileCannotBeRead(t *testing.T) {
+	t.Parallel()
+	f := ghtest.Start(t, 3, world)
+	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteBlob, Kind: githubsim.FaultServerError, Status: 404})
+	no := false
+	s := &Search{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}, SecretType: "none", ScanActionsLogs: &no}
+	out, err := s.Run(t.Context(), f.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code []map[string]any
+	for _, l := range out["locations"].([]map[string]any) {
+		if l["kind"] == KindCode {
+			code = append(code, l)
+		}
+	}
+	// Both token hits stay, unconfirmed except where GitHub's fragment shows the whole value.
+	want := []map[string]any{
+		loc(KindCode, "acme/api", "config/settings.py", 0, "", 0, 0,
+			web+"acme/api/blob/"+blob("DEBUG = False\nOPENAI_API_KEY = \""+f.Secret+"\"\n")+"/config/settings.py", true),
+		loc(KindCode, "acme/web", "src/x.js", 0, "", 0, 0,
+			web+"acme/web/blob/"+blob("k='"+strings.ToLower(f.Secret)+"'\n")+"/src/x.js", false),
+	}
+	if d := cmp.Diff(want, code); d != "" {
+		t.Errorf("code locations (-want +got):\n%s", d)
+	}
+	if out["incomplete"] != true || !strings.Contains(f.Rec.Text(), "could not be read to check the exact value") {
+		t.Errorf("an unreadable hit must be a noted gap: incomplete=%v\n%s", out["incomplete"], f.Rec.Text())
+	}
+	stepstest.AssertNoSecret(t, f.Rec.Text(), f.Secret)
 }
 
 func TestSearchOrg(t *testing.T) {
@@ -332,24 +371,44 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestConfirm(t *testing.T) {
+func TestSearchToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"sk-proj-abc_defghij-klm", "defghij"},
+		{"abc", "abc"},
+		{"-_-", ""},
+		{"aa-bbbb_cc", "bbbb"},
+		{"x1234567890y", "x1234567890y"},
+		{"first-second", "second"},
+		{"equal-sizes", "equal"}, // the first of the longest runs
+	} {
+		if got := searchToken(tc.in); got != tc.want {
+			t.Errorf("searchToken(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// A generated key always has a run long enough to search for.
+	for seed := range uint64(200) {
+		if k := fakekey.New(seed).OpenAIProjectKey(); len(searchToken(k)) < minTokenLen {
+			t.Errorf("key from seed %d: longest run %d characters", seed, len(searchToken(k)))
+		}
+	}
+}
+
+func TestFragmentsHold(t *testing.T) {
 	t.Parallel()
 	secret := fakekey.New(8).OpenAIProjectKey()
-	needle := secret[len(secret)-needleLen:]
-	tests := []struct {
-		name            string
-		frags           []string
-		confirmed, keep bool
+	for _, tc := range []struct {
+		name  string
+		frags []string
+		want  bool
 	}{
-		{"whole value", []string{"x", "k=" + secret}, true, true},
-		{"cut line", []string{"…" + secret[40:]}, false, true},
-		{"no fragments", nil, false, true},
-		{"other case", []string{strings.ToUpper(needle)}, false, false},
-	}
-	for _, tc := range tests {
-		c, k := confirm(tc.frags, secret, needle)
-		if c != tc.confirmed || k != tc.keep {
-			t.Errorf("%s: confirm = %v, %v; want %v, %v", tc.name, c, k, tc.confirmed, tc.keep)
+		{"whole value", []string{"x", "k=" + secret}, true},
+		{"cut line", []string{"…" + secret[40:]}, false},
+		{"no fragments", nil, false},
+		{"other case", []string{strings.ToUpper(secret)}, false},
+	} {
+		if got := fragmentsHold(tc.frags, secret); got != tc.want {
+			t.Errorf("%s: fragmentsHold = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
