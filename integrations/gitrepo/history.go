@@ -5,15 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // binaryProbe is how much of a blob is looked at for a NUL byte to call it binary (the first
@@ -89,6 +89,8 @@ type repoData struct {
 	st     *store
 	m      *matcher
 	refs   []ref
+	logs   []reflog
+	head   string // HEAD's content: "ref: refs/heads/x" or a hash
 
 	commits map[plumbing.Hash][]byte
 	trees   map[plumbing.Hash][]byte
@@ -109,17 +111,26 @@ type commitInfo struct {
 	msg     []byte
 }
 
-// load reads the refs and every object of the repository at gitDir.
+// load reads the refs, the reflogs and every object of the repository at gitDir.
 func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int) (*repoData, error) {
 	refs, err := readRefs(gitDir)
 	if err != nil {
 		return nil, err
 	}
+	logs, err := readReflogs(gitDir)
+	if err != nil {
+		return nil, fmt.Errorf("read reflogs: %w", err)
+	}
+	head, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
+	if err != nil {
+		return nil, fmt.Errorf("read HEAD: %w", err)
+	}
 	st, err := openStore(gitDir)
 	if err != nil {
 		return nil, err
 	}
-	d := &repoData{gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs}
+	d := &repoData{gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
+		head: strings.TrimSpace(string(head))}
 	type part struct {
 		commits, trees, tags map[plumbing.Hash][]byte
 		bad                  map[plumbing.Hash]*blobHits
@@ -174,31 +185,68 @@ func merge[V any](dst, src map[plumbing.Hash]V) {
 
 func (d *repoData) close() { d.st.close() }
 
-// readRefs lists every reference (loose and packed) and a detached HEAD.
+// readRefs lists every hash reference (loose and packed) and a detached HEAD. Read by hand, not
+// through go-git's IterReferences: that one reads lock files (refs/heads/main.lock) as refs, and
+// a purge holds them.
 func readRefs(gitDir string) ([]ref, error) {
-	fs := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRU(cache.MiByte))
-	defer fs.Close()
-	it, err := fs.IterReferences()
-	if err != nil {
+	byName := map[string]plumbing.Hash{}
+	b, err := os.ReadFile(filepath.Join(gitDir, "packed-refs"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list refs: %w", err)
 	}
-	var refs []ref
-	err = it.ForEach(func(r *plumbing.Reference) error {
-		if r.Type() != plumbing.HashReference {
-			return nil
+	for i, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' || line[0] == '^' {
+			continue
 		}
-		name := r.Name().String()
-		if name != "HEAD" && !strings.HasPrefix(name, "refs/") {
-			return nil
+		h, name, ok := strings.Cut(line, " ")
+		if !ok || len(h) != 40 || !isHex(h) {
+			return nil, fmt.Errorf("list refs: packed-refs:%d: malformed line", i+1)
 		}
-		refs = append(refs, ref{name: name, hash: r.Hash()})
+		byName[name] = plumbing.NewHash(h)
+	}
+	loose := func(p, name string) error {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		s := strings.TrimSpace(string(b))
+		switch {
+		case strings.HasPrefix(s, "ref:"):
+			delete(byName, name) // symbolic: not a hash ref
+		case len(s) == 40 && isHex(s):
+			byName[name] = plumbing.NewHash(s)
+		default:
+			return fmt.Errorf("ref file %s is malformed", name)
+		}
 		return nil
+	}
+	err = filepath.WalkDir(filepath.Join(gitDir, "refs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(p, ".lock") {
+			return nil
+		}
+		rel, err := filepath.Rel(gitDir, p)
+		if err != nil {
+			return err
+		}
+		return loose(p, filepath.ToSlash(rel))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list refs: %w", err)
 	}
+	if err := loose(filepath.Join(gitDir, "HEAD"), "HEAD"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	refs := make([]ref, 0, len(byName))
+	for name, h := range byName {
+		refs = append(refs, ref{name: name, hash: h})
+	}
 	slices.SortFunc(refs, func(a, b ref) int { return strings.Compare(a.name, b.name) })
-	refs = slices.CompactFunc(refs, func(a, b ref) bool { return a.name == b.name })
 	return refs, nil
 }
 
@@ -384,7 +432,8 @@ func (d *repoData) tree(h plumbing.Hash) ([]treeEntry, error) {
 	return es, nil
 }
 
-// hasBad reports whether tree h holds, at any depth, a blob with a secret.
+// hasBad reports whether tree h holds, at any depth, a blob with a secret or an entry whose name
+// holds one.
 func (d *repoData) hasBad(h plumbing.Hash) (bool, error) {
 	if v, ok := d.treeBad[h]; ok {
 		return v, nil
@@ -393,6 +442,8 @@ func (d *repoData) hasBad(h plumbing.Hash) (bool, error) {
 	var werr error
 	err := d.forEntries(h, func(e treeEntry) bool {
 		switch {
+		case d.m.any(e.name):
+			v = true
 		case e.isDir():
 			v, werr = d.hasBad(e.hash)
 		case e.isBlob():

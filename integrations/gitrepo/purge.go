@@ -1,7 +1,6 @@
 package gitrepo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
@@ -14,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -44,20 +43,38 @@ type PurgeOptions struct {
 	Path        string   // local repository, bare or with a clean working tree
 	Secrets     [][]byte // exact byte strings to remove
 	Replacement string   // replaces each secret in text; default DefaultReplacement
-	MapDir      string   // Purge writes commit-map and ref-map here (created if missing)
+	MapDir      string   // Purge writes commit-map and ref-map here (created 0700 if missing)
 	Workers     int      // parallel readers; 0 means GOMAXPROCS
+
+	// RewriteRemoteTracking rewrites refs/remotes/* like local refs; set it only when the
+	// rewritten refs are pushed next. Otherwise they keep pointing where the remote really is
+	// (which still holds the secret, so the old objects they reach stay in the store).
+	RewriteRemoteTracking bool
 }
 
-// RefChange is one reference a purge moves or deletes. New is the zero hash for a deleted ref.
+// RefChange is one reference a purge moves, creates or deletes. New is the zero hash for a
+// deleted ref, Old the zero hash for a created one. A ref whose name holds a secret is deleted
+// (RenamedTo names its replacement) and its masked name created.
 type RefChange struct {
 	Ref, Old, New string
+	RenamedTo     string
 }
 
-// Deleted reports whether the purge deletes the ref (read-only forge refs).
+// Deleted reports whether the purge deletes the ref (read-only forge refs, renamed refs).
 func (r RefChange) Deleted() bool { return r.New == plumbing.ZeroHash.String() }
 
+// Created reports whether the purge creates the ref (the masked name of a renamed ref).
+func (r RefChange) Created() bool { return r.Old == plumbing.ZeroHash.String() }
+
+// ReflogChange is one reflog whose entries a purge rewrites.
+type ReflogChange struct {
+	Ref     string // masked
+	Entries int    // entries rewritten
+	Total   int
+}
+
 // PurgePlan says exactly what Purge would do, computed without writing anything. The new hashes
-// are the ones Purge will produce: the rewrite is deterministic.
+// are the ones Purge will produce: the rewrite is deterministic. Names (refs, paths) are masked.
 type PurgePlan struct {
 	Commits     int // commits rewritten (they hold a secret or descend from one that does)
 	Trees       int
@@ -65,10 +82,25 @@ type PurgePlan struct {
 	BinaryBlobs int
 	Tags        int // annotated tags rewritten
 	Refs        []RefChange
+	Reflogs     []ReflogChange
+	Stash       int // stash entries rewritten (they or their base hold a secret)
+	StashTotal  int
+	Notes       int      // notes moved to the rewritten commit they annotate
+	Names       []string // file and directory names renamed (masked), sorted
+	HEAD        string   // HEAD's new content when it changes (a renamed branch or a detached HEAD)
 
-	CommitsTotal int // commits reachable from the refs that are kept
+	// Remote-tracking refs left where the remote is (see RewriteRemoteTracking), and how many
+	// objects holding a secret they keep in the store.
+	Pinned        []string
+	PinnedObjects int
+
+	// Untracked lists (masked) untracked or ignored files of the working tree that hold a
+	// secret: a purge does not touch them.
+	Untracked []string
+
+	CommitsTotal int // commits reachable from the refs and reflogs that are kept
 	RefsTotal    int
-	Unreachable  int // objects holding a secret that no ref reaches; the repack drops them
+	Unreachable  int // objects holding a secret that nothing kept reaches; the repack drops them
 	Repack       bool
 }
 
@@ -78,12 +110,13 @@ type PurgeResult struct {
 	CommitMap      map[string]string // rewritten commits only, old → new
 	RefMap         []RefChange
 	CommitMapPath  string // every kept commit, "old new" per line, parents first
-	RefMapPath     string // each moved or deleted ref, "ref old new" per line
+	RefMapPath     string // each changed ref, "ref old new [renamed-to]" per line, names masked
 	Pack           string // the one pack now holding every object (kept old ones and new ones)
 	ObjectsKept    int
 	ObjectsWritten int
 	ObjectsDropped int  // objects removed from the store (the old versions and anything unreachable)
 	WorktreeReset  bool // a working tree and index were reset to the rewritten HEAD
+	Resumed        bool // an interrupted purge was found and finished
 }
 
 func (o *PurgeOptions) validate() error {
@@ -102,7 +135,7 @@ func (o *PurgeOptions) validate() error {
 		o.Replacement = DefaultReplacement
 	}
 	for _, s := range o.Secrets {
-		if bytes.Contains([]byte(o.Replacement), s) {
+		if bytes.Contains([]byte(o.Replacement), s) || bytes.Contains([]byte(NameMask), s) {
 			return errors.New("the replacement contains a secret")
 		}
 	}
@@ -130,19 +163,30 @@ func PlanPurge(ctx context.Context, o PurgeOptions) (*PurgePlan, error) {
 	if err := rw.run(ctx); err != nil {
 		return nil, fmt.Errorf("plan purge %s: %w", o.Path, err)
 	}
+	if !bare {
+		if idx, err := readIndex(gitDir); err == nil {
+			rw.plan.Untracked = rw.untrackedWithSecret(o.Path, idx)
+		}
+	}
 	return &rw.plan, nil
 }
 
-// Purge rewrites the history of every ref so that no blob, commit message or annotated tag
-// message holds a secret, then removes every unreachable object from the store.
+// Purge rewrites the history of every ref and reflog so that no blob, commit message, annotated
+// tag, file name or ref name holds a secret, then removes every unreachable object from the
+// store.
 //
 // Commits that neither hold a secret nor descend from one that does keep their hash and
-// signature; rewritten commits and tags lose their (now invalid) signature. Read-only forge refs
-// (refs/pull/* ...) are deleted locally. Reflogs, commit-graph files and ORIG_HEAD/FETCH_HEAD are
-// deleted (they name old objects); packed-refs is rewritten. A working tree must be clean
-// (untracked files are allowed and left alone): it and the index are reset to the rewritten HEAD,
-// so no checked-out file keeps a secret. Purge refuses a dirty tree rather than guess what to do
-// with uncommitted changes.
+// signature; rewritten commits and tags lose their (now invalid) signature. Reflogs and stash
+// entries are rewritten through the commit map, notes follow their commits, names holding a
+// secret are renamed (NameMask). Read-only forge refs (refs/pull/* ...) are deleted locally.
+//
+// It is safe against crashes and concurrent git commands: it holds git's lock files for the
+// index, HEAD, packed-refs and every ref from start to end, checks that no ref moved before it
+// moves any, replaces every file it changes by renaming a fully written and fsynced copy, makes
+// the new pack visible before the refs move and deletes old objects last. A journal in the git
+// directory lets a re-run after a crash finish the job. A working tree must be clean (untracked
+// and ignored files are allowed and never touched): the files the rewrite changes and the index
+// are reset to the rewritten HEAD, with the line endings git would check out.
 func Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error) {
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
@@ -154,46 +198,175 @@ func Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	if err := checkWritable(o.Path, gitDir, bare); err != nil {
-		return nil, fmt.Errorf("purge %s: %w", o.Path, err)
-	}
-	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	res, err := purge(ctx, o, gitDir, bare)
 	if err != nil {
 		return nil, fmt.Errorf("purge %s: %w", o.Path, err)
 	}
+	return res, nil
+}
+
+func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*PurgeResult, error) {
+	if err := checkRepo(gitDir); err != nil {
+		return nil, err
+	}
+	m := &matcher{secrets: o.Secrets}
+	prev, err := readJournal(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		if err := recoverCrashed(gitDir, prev); err != nil {
+			return nil, fmt.Errorf("clean up after the interrupted purge: %w", err)
+		}
+	}
+	// Lock every ref read now (and the masked name of each that will be renamed), then read
+	// them again: what the purge rewrites is what it holds locked.
+	before, err := readRefs(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	rels := []string{"HEAD", "packed-refs"}
+	if !bare {
+		rels = append(rels, "index")
+	}
+	for _, r := range before {
+		if r.name != "HEAD" {
+			rels = append(rels, r.name)
+			if m.any([]byte(r.name)) && !slices.ContainsFunc(before, func(x ref) bool { return x.name == m.maskName(r.name) }) {
+				rels = append(rels, m.maskName(r.name))
+			}
+		}
+	}
+	j := &journal{Version: 1, Phase: "locking"}
+	if prev != nil {
+		j.Paths = prev.Paths
+	}
+	for _, rel := range rels {
+		j.Locks = append(j.Locks, digest(rel))
+	}
+	if err := j.write(gitDir); err != nil {
+		return nil, err
+	}
+	touched := false
+	lk := &repoLock{gitDir: gitDir, held: map[string]*os.File{}, mask: m.maskName}
+	defer func() {
+		lk.releaseAll()
+		if !touched && prev == nil {
+			_ = unlink(filepath.Join(gitDir, journalName))
+		}
+	}()
+	for _, rel := range rels {
+		if err := lk.take(rel); err != nil {
+			return nil, err
+		}
+	}
+	after, err := readRefs(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := sameRefs(before, after, m); err != nil {
+		return nil, fmt.Errorf("%w while the purge was taking its locks: run it again", err)
+	}
+
+	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	if err != nil {
+		return nil, err
+	}
 	defer d.close()
 	rw := newRewriter(d, o, true)
-	if err := rw.run(ctx); err != nil {
-		return nil, fmt.Errorf("purge %s: %w", o.Path, err)
+	var idx *index.Index
+	var eol eolRules
+	if !bare {
+		if idx, err = readIndex(gitDir); err != nil {
+			return nil, err
+		}
+		eol = loadEOL(o.Path, gitDir)
+		dirty, err := rw.dirtyPaths(o.Path, idx, rw.headCommit(), eol)
+		if err != nil {
+			return nil, err
+		}
+		dirty = slices.DeleteFunc(dirty, prev.hasPath) // the interrupted purge's own changes
+		if len(dirty) > 0 {
+			for i := range dirty {
+				dirty[i] = m.maskName(dirty[i])
+			}
+			if len(dirty) > 5 {
+				dirty = append(dirty[:5], "...")
+			}
+			return nil, fmt.Errorf("working tree has uncommitted changes (%s): commit them, or stash them (the purge rewrites the stash too), first; purge rewrites HEAD and resets the tree", strings.Join(dirty, ", "))
+		}
 	}
-	res := &PurgeResult{PurgePlan: rw.plan, CommitMap: map[string]string{}, RefMap: rw.plan.Refs}
+	if err := rw.run(ctx); err != nil {
+		return nil, err
+	}
+	res := &PurgeResult{CommitMap: map[string]string{}, Resumed: prev != nil}
+	var reset *resetPlan
+	if !bare {
+		rw.plan.Untracked = rw.untrackedWithSecret(o.Path, idx)
+		if reset, err = rw.planReset(o.Path, idx, rw.newHeadCommit(), eol); err != nil {
+			return nil, err
+		}
+		for _, p := range append(slices.Clone(reset.write), reset.remove...) {
+			if !j.hasPath(p) {
+				j.Paths = append(j.Paths, digest(p))
+			}
+		}
+		rw.plan.Repack = rw.plan.Repack || len(reset.write)+len(reset.remove) > 0 || idx.Cache != nil
+	}
+	res.PurgePlan, res.RefMap = rw.plan, rw.plan.Refs
 	for old, nw := range rw.commits {
 		if old != nw {
 			res.CommitMap[old.String()] = nw.String()
 		}
 	}
 	if err := writeMaps(o.MapDir, rw, res); err != nil {
-		return nil, fmt.Errorf("purge %s: %w", o.Path, err)
+		return nil, err
 	}
 	if !rw.plan.Repack {
+		if prev != nil {
+			_ = unlink(filepath.Join(gitDir, journalName))
+		}
 		return res, nil
 	}
-	headPaths := rw.headPaths() // before the refs move: a detached HEAD is rewritten too
-	if err := rw.apply(ctx, res); err != nil {
-		return nil, fmt.Errorf("purge %s: %w", o.Path, err)
+	j.Phase = "writing"
+	if err := j.write(gitDir); err != nil {
+		return nil, err
 	}
-	if !bare {
-		reset, err := resetWorktree(o.Path, headPaths)
-		if err != nil {
-			return nil, fmt.Errorf("purge %s: history rewritten, but resetting the working tree failed: %w", o.Path, err)
-		}
-		res.WorktreeReset = reset
+	touched = true
+	if err := rw.apply(ctx, res, lk, reset); err != nil {
+		return nil, err
+	}
+	res.WorktreeReset = reset != nil
+	if err := unlink(filepath.Join(gitDir, journalName)); err != nil {
+		return nil, fmt.Errorf("remove purge journal: %w", err)
 	}
 	return res, nil
 }
 
-// checkWritable refuses repositories Purge cannot rewrite safely.
-func checkWritable(path, gitDir string, bare bool) error {
+// sameRefs compares two reads of the refs: a difference means someone moved one.
+func sameRefs(a, b []ref, m *matcher) error {
+	am := map[string]plumbing.Hash{}
+	for _, r := range a {
+		am[r.name] = r.hash
+	}
+	for _, r := range b {
+		h, ok := am[r.name]
+		switch {
+		case !ok:
+			return fmt.Errorf("ref %s appeared (someone wrote to the repository)", m.maskName(r.name))
+		case h != r.hash:
+			return fmt.Errorf("ref %s moved from %s to %s (someone wrote to the repository)", m.maskName(r.name), short(h.String()), short(r.hash.String()))
+		}
+		delete(am, r.name)
+	}
+	for name := range am {
+		return fmt.Errorf("ref %s was deleted (someone wrote to the repository)", m.maskName(name))
+	}
+	return nil
+}
+
+// checkRepo refuses repositories Purge cannot rewrite safely.
+func checkRepo(gitDir string) error {
 	if err := checkSupported(gitDir); err != nil {
 		return err
 	}
@@ -208,36 +381,8 @@ func checkWritable(path, gitDir string, bare bool) error {
 	if ps, _ := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "*.promisor")); len(ps) > 0 {
 		return errors.New("partial clone (promisor packs): objects are missing, clone fully first")
 	}
-	if bare {
-		return nil
-	}
-	repo, err := git.PlainOpen(path)
-	if err != nil {
-		return fmt.Errorf("open working tree: %w", err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return fmt.Errorf("open working tree: %w", err)
-	}
-	st, err := wt.Status()
-	if err != nil {
-		return fmt.Errorf("working tree status: %w", err)
-	}
-	var dirty []string
-	for p, s := range st {
-		if s.Staging == git.Untracked && s.Worktree == git.Untracked {
-			continue
-		}
-		if s.Staging != git.Unmodified || s.Worktree != git.Unmodified {
-			dirty = append(dirty, p)
-		}
-	}
-	if len(dirty) > 0 {
-		slices.Sort(dirty)
-		if len(dirty) > 5 {
-			dirty = append(dirty[:5], "...")
-		}
-		return fmt.Errorf("working tree has uncommitted changes (%s): commit or stash them elsewhere first; purge rewrites HEAD and resets the tree", strings.Join(dirty, ", "))
+	if _, err := os.Stat(filepath.Join(gitDir, "sharedindex")); err == nil {
+		return errors.New("split index (core.splitIndex): run git update-index --no-split-index first")
 	}
 	return nil
 }
@@ -252,25 +397,35 @@ type rewriter struct {
 	order         []int // secrets, longest first, so a variant inside a longer secret does not split it
 	blobs         map[plumbing.Hash]plumbing.Hash
 	trees         map[plumbing.Hash]plumbing.Hash
+	noteTrees     map[plumbing.Hash]plumbing.Hash
 	tags          map[plumbing.Hash]plumbing.Hash
 	commits       map[plumbing.Hash]plumbing.Hash // every kept commit (unchanged ones map to themselves)
 	topo          []plumbing.Hash
+	pinnedTopo    []plumbing.Hash // commits reachable from pinned refs, kept as they are
 	newRefs       []ref
+	newLogs       []reflog    // rewritten reflogs (under their new ref name)
+	deadLogs      []string    // reflogs removed: of deleted refs, or moved to a renamed ref's name
+	newHead       string      // HEAD's new content, "" when unchanged
 	written       []newObject // new objects, in creation order
 	newTags       map[plumbing.Hash][]byte
+	newCommits    map[plumbing.Hash][]byte
+	newBlobs      map[plumbing.Hash][]byte
 	oldTree       map[plumbing.Hash]plumbing.Hash // new tree -> the old tree it rewrites
 	newSet        map[plumbing.Hash]bool
-	keepForgeRefs bool // CleanObjects: nothing is rewritten or deleted
+	names         map[string]bool // masked names given to tree entries
+	keepForgeRefs bool            // CleanObjects: nothing is rewritten or deleted
+	rewriteRemote bool            // refs/remotes/* are rewritten, not pinned
 	newTrees      map[plumbing.Hash][]byte
 	plan          PurgePlan
 }
 
 func newRewriter(d *repoData, o PurgeOptions, stage bool) *rewriter {
-	rw := &rewriter{d: d, stage: stage, workers: workers(o.Workers),
-		blobs: map[plumbing.Hash]plumbing.Hash{}, trees: map[plumbing.Hash]plumbing.Hash{},
+	rw := &rewriter{d: d, stage: stage, workers: workers(o.Workers), rewriteRemote: o.RewriteRemoteTracking,
+		blobs: map[plumbing.Hash]plumbing.Hash{}, trees: map[plumbing.Hash]plumbing.Hash{}, noteTrees: map[plumbing.Hash]plumbing.Hash{},
 		tags: map[plumbing.Hash]plumbing.Hash{}, commits: map[plumbing.Hash]plumbing.Hash{},
 		newSet: map[plumbing.Hash]bool{}, newTrees: map[plumbing.Hash][]byte{}, newTags: map[plumbing.Hash][]byte{},
-		oldTree: map[plumbing.Hash]plumbing.Hash{}}
+		newCommits: map[plumbing.Hash][]byte{}, newBlobs: map[plumbing.Hash][]byte{},
+		oldTree: map[plumbing.Hash]plumbing.Hash{}, names: map[string]bool{}}
 	for i, s := range o.Secrets {
 		rw.order = append(rw.order, i)
 		rw.text = append(rw.text, []byte(o.Replacement))
@@ -310,21 +465,26 @@ func hashObject(t plumbing.ObjectType, data []byte) plumbing.Hash {
 	return out
 }
 
-// put hashes (and, when purging, stages) a new object.
+// put hashes (and, when purging, stages) a new object. New commits and trees are kept in a plan
+// too: the working-tree reset plan reads them.
 func (rw *rewriter) put(t plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
 	h := hashObject(t, data)
+	switch t {
+	case plumbing.TreeObject:
+		rw.newTrees[h] = data
+	case plumbing.TagObject:
+		rw.newTags[h] = data
+	case plumbing.CommitObject:
+		rw.newCommits[h] = data
+	case plumbing.BlobObject:
+		rw.newBlobs[h] = data
+	}
 	if !rw.stage {
 		return h, nil
 	}
 	if !rw.newSet[h] {
 		rw.newSet[h] = true
 		rw.written = append(rw.written, newObject{h, t, data})
-	}
-	if t == plumbing.TreeObject {
-		rw.newTrees[h] = data
-	}
-	if t == plumbing.TagObject {
-		rw.newTags[h] = data
 	}
 	return h, nil
 }
@@ -361,31 +521,42 @@ func (rw *rewriter) tree(h plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil || !bad {
 		return h, err
 	}
-	raw := slices.Clone(rw.d.trees[h])
-	var werr error
-	err = rw.d.forEntries(h, func(e treeEntry) bool {
-		n := e.hash
-		switch {
-		case e.isDir():
-			n, werr = rw.tree(e.hash)
-		case e.isBlob():
-			n, werr = rw.blob(e.hash)
-		}
-		copy(raw[e.at:e.at+20], n[:])
-		return werr == nil
-	})
-	if err == nil {
-		err = werr
-	}
+	es, err := rw.d.tree(h)
 	if err != nil {
 		return h, err
+	}
+	renamed := false
+	for i, e := range es {
+		switch {
+		case e.isDir():
+			es[i].hash, err = rw.tree(e.hash)
+		case e.isBlob():
+			es[i].hash, err = rw.blob(e.hash)
+		}
+		if err != nil {
+			return h, err
+		}
+		renamed = renamed || rw.d.m.any(e.name)
+	}
+	var raw []byte
+	if renamed {
+		if es, err = rw.renameEntries(h, es); err != nil {
+			return h, err
+		}
+		raw = buildTree(es)
+	} else {
+		// Same names, same order: only hashes change, in place.
+		raw = slices.Clone(rw.d.trees[h])
+		for _, e := range es {
+			copy(raw[e.at:e.at+20], e.hash[:])
+		}
 	}
 	n, err := rw.put(plumbing.TreeObject, raw)
 	if err != nil {
 		return h, err
 	}
 	rw.trees[h] = n
-	if rw.stage {
+	if rw.stage && !renamed {
 		rw.oldTree[n] = h
 	}
 	rw.plan.Trees++
@@ -473,6 +644,7 @@ func (rw *rewriter) tag(h plumbing.Hash) (plumbing.Hash, error) {
 	}
 	t.Target = nt
 	t.PGPSignature = ""
+	t.Name = rw.d.m.maskName(t.Name)
 	t.Message = string(rw.fixText([]byte(t.Message)))
 	t.Tagger.Name = string(rw.fixText([]byte(t.Tagger.Name)))
 	t.Tagger.Email = string(rw.fixText([]byte(t.Tagger.Email)))
@@ -492,33 +664,32 @@ func (rw *rewriter) tag(h plumbing.Hash) (plumbing.Hash, error) {
 	return n, nil
 }
 
-// run computes the rewrite of every kept ref.
-func (rw *rewriter) run(ctx context.Context) error {
+// pinned reports whether ref is left where it is: remote-tracking refs, unless they are to be
+// pushed, say where the remote really is.
+func (rw *rewriter) pinned(ref string) bool { return isRemoteTracking(ref) && !rw.rewriteRemote }
+
+func (rw *rewriter) forgeDeleted(ref string) bool {
+	return IsReadOnlyForgeRef(ref) && !rw.keepForgeRefs
+}
+
+// rewriteCommits rewrites order (parents first); notes commits get their notes renamed.
+func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, notes bool) error {
 	d := rw.d
-	var kept []ref
-	var tips []plumbing.Hash
-	for _, r := range d.refs {
-		if IsReadOnlyForgeRef(r.name) && !rw.keepForgeRefs {
-			continue
-		}
-		kept = append(kept, r)
-		if h, typ := d.peel(r.hash); typ == plumbing.CommitObject {
-			tips = append(tips, h)
-		}
-	}
-	order, err := d.topo(tips)
-	if err != nil {
-		return err
-	}
-	rw.topo = order
-	rw.plan.CommitsTotal = len(order)
-	rw.plan.RefsTotal = len(d.refs)
 	for i, h := range order {
 		if i%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if _, done := rw.commits[h]; done {
+			continue
+		}
 		c := d.cinfo[h]
-		nt, err := rw.tree(c.tree)
+		var nt plumbing.Hash
+		var err error
+		if notes {
+			nt, err = rw.notesTree(c.tree)
+		} else {
+			nt, err = rw.tree(c.tree)
+		}
 		if err != nil {
 			return fmt.Errorf("commit %s: %w", h, err)
 		}
@@ -540,24 +711,86 @@ func (rw *rewriter) run(ctx context.Context) error {
 		rw.commits[h] = n
 		rw.plan.Commits++
 	}
-	for _, r := range d.refs {
-		if IsReadOnlyForgeRef(r.name) && !rw.keepForgeRefs {
-			rw.plan.Refs = append(rw.plan.Refs, RefChange{Ref: r.name, Old: r.hash.String(), New: plumbing.ZeroHash.String()})
-			continue
-		}
-		n, err := rw.object(r.hash)
-		if err != nil {
-			return fmt.Errorf("ref %s: %w", r.name, err)
-		}
-		rw.newRefs = append(rw.newRefs, ref{name: r.name, hash: n})
-		if n != r.hash {
-			rw.plan.Refs = append(rw.plan.Refs, RefChange{Ref: r.name, Old: r.hash.String(), New: n.String()})
+	rw.topo = append(rw.topo, order...)
+	return nil
+}
+
+// run computes the rewrite of every kept ref and reflog. Roots are the refs and every entry of
+// every reflog (stash entries, commits left behind by a reset or an amend): all are rewritten,
+// none dropped. Notes commits come last, once every commit they may annotate has its new ID.
+func (rw *rewriter) run(ctx context.Context) error {
+	d := rw.d
+	var codeTips, noteTips, pinTips []plumbing.Hash
+	tip := func(dst *[]plumbing.Hash, h plumbing.Hash) {
+		if p, typ := d.peel(h); typ == plumbing.CommitObject {
+			*dst = append(*dst, p)
 		}
 	}
-	// Anything that holds a secret and was not rewritten is unreachable (or reachable only from
-	// deleted forge refs): only the repack removes it.
+	class := func(ref string) *[]plumbing.Hash {
+		switch {
+		case rw.forgeDeleted(ref):
+			return nil
+		case rw.pinned(ref):
+			return &pinTips
+		case isNotesRef(ref):
+			return &noteTips
+		}
+		return &codeTips
+	}
+	for _, r := range d.refs {
+		if dst := class(r.name); dst != nil {
+			tip(dst, r.hash)
+		}
+	}
+	for _, lg := range d.logs {
+		dst := class(lg.ref)
+		if dst == nil {
+			continue
+		}
+		for _, e := range lg.entries {
+			for _, h := range []plumbing.Hash{e.old, e.new} {
+				if !h.IsZero() {
+					tip(dst, h)
+				}
+			}
+		}
+	}
+	order, err := d.topo(codeTips)
+	if err != nil {
+		return err
+	}
+	if err := rw.rewriteCommits(ctx, order, false); err != nil {
+		return err
+	}
+	notesOrder, err := d.topo(noteTips)
+	if err != nil {
+		return err
+	}
+	if err := rw.rewriteCommits(ctx, notesOrder, true); err != nil {
+		return err
+	}
+	if rw.pinnedTopo, err = d.topo(pinTips); err != nil {
+		return err
+	}
+	rw.plan.CommitsTotal = len(rw.topo)
+	rw.plan.RefsTotal = len(d.refs)
+
+	if err := rw.rewriteRefs(); err != nil {
+		return err
+	}
+	rw.rewriteLogs()
+	rw.plan.Names = slices.Sorted(maps.Keys(rw.names))
+
+	// Anything that holds a secret and was neither rewritten nor kept by a pinned ref is
+	// unreachable (or reachable only from deleted forge refs): only the repack removes it.
+	pinnedBad := rw.pinnedBad()
 	for h := range d.bad {
-		if _, ok := rw.blobs[h]; !ok {
+		if _, ok := rw.blobs[h]; ok {
+			continue
+		}
+		if pinnedBad[h] {
+			rw.plan.PinnedObjects++
+		} else {
 			rw.plan.Unreachable++
 		}
 	}
@@ -571,75 +804,204 @@ func (rw *rewriter) run(ctx context.Context) error {
 			rw.plan.Unreachable++
 		}
 	}
-	rw.plan.Repack = len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0
+	rw.plan.Repack = len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != ""
 	return nil
 }
 
-// headPaths lists the paths of HEAD's tree that hold a secret (before the rewrite).
-func (rw *rewriter) headPaths() []string {
-	b, err := os.ReadFile(filepath.Join(rw.d.gitDir, "HEAD"))
-	if err != nil {
-		return nil
+// rewriteRefs maps every ref to its rewritten object, and its name to a masked one if it holds
+// a secret.
+func (rw *rewriter) rewriteRefs() error {
+	d := rw.d
+	m := d.m
+	existing := map[string]plumbing.Hash{}
+	for _, r := range d.refs {
+		existing[r.name] = r.hash
 	}
-	head := strings.TrimSpace(string(b))
-	var h plumbing.Hash
-	if target, ok := strings.CutPrefix(head, "ref: "); ok {
-		for _, r := range rw.d.refs {
-			if r.name == target {
-				h = r.hash
-			}
+	zero := plumbing.ZeroHash.String()
+	for _, r := range d.refs {
+		switch {
+		case rw.forgeDeleted(r.name):
+			rw.plan.Refs = append(rw.plan.Refs, RefChange{Ref: r.name, Old: r.hash.String(), New: zero})
+			continue
+		case rw.pinned(r.name):
+			rw.newRefs = append(rw.newRefs, r)
+			rw.plan.Pinned = append(rw.plan.Pinned, m.maskName(r.name))
+			continue
 		}
-	} else {
-		h = plumbing.NewHash(head)
+		n, err := rw.object(r.hash)
+		if err != nil {
+			return fmt.Errorf("ref %s: %w", m.maskName(r.name), err)
+		}
+		name := m.maskName(r.name)
+		if name == r.name {
+			if slices.ContainsFunc(rw.newRefs, func(x ref) bool { return x.name == name }) {
+				continue // the renamed ref of an interrupted purge, already written below
+			}
+			rw.newRefs = append(rw.newRefs, ref{name: name, hash: n})
+			if n != r.hash {
+				rw.plan.Refs = append(rw.plan.Refs, RefChange{Ref: r.name, Old: r.hash.String(), New: n.String()})
+			}
+			continue
+		}
+		// Renamed. The masked name may already exist: as what an interrupted purge wrote (same
+		// value: finish the rename), or as someone's ref (refuse rather than overwrite it).
+		old, exists := existing[name]
+		if exists && old != n {
+			return fmt.Errorf("ref %s must be renamed to %s, which already exists: rename or delete one of them first", name, name)
+		}
+		rw.plan.Refs = append(rw.plan.Refs, RefChange{Ref: r.name, Old: r.hash.String(), New: zero, RenamedTo: name})
+		if !exists {
+			rw.plan.Refs = append(rw.plan.Refs, RefChange{Ref: name, Old: zero, New: n.String()})
+		}
+		rw.newRefs = slices.DeleteFunc(rw.newRefs, func(x ref) bool { return x.name == name })
+		rw.newRefs = append(rw.newRefs, ref{name: name, hash: n})
 	}
-	c, ok := rw.d.cinfo[h]
-	if !ok {
-		return nil
+	slices.SortFunc(rw.newRefs, func(a, b ref) int { return strings.Compare(a.name, b.name) })
+	if target, ok := strings.CutPrefix(d.head, "ref: "); ok {
+		if nt := m.maskName(target); nt != target {
+			rw.newHead = "ref: " + nt
+		}
 	}
-	paths := map[string][]int{}
-	if rw.d.badPaths(c.tree, "", paths) != nil {
-		return nil
+	for _, r := range rw.newRefs {
+		if r.name == "HEAD" && r.hash.String() != d.head {
+			rw.newHead = r.hash.String()
+		}
 	}
-	return slices.Sorted(maps.Keys(paths))
+	rw.plan.HEAD = m.maskName(rw.newHead)
+	return nil
 }
 
+// rewriteLogs rewrites the reflogs of the refs that are kept, under their (masked) name.
+func (rw *rewriter) rewriteLogs() {
+	d := rw.d
+	for _, lg := range d.logs {
+		switch {
+		case rw.pinned(lg.ref):
+			continue
+		case rw.forgeDeleted(lg.ref):
+			rw.deadLogs = append(rw.deadLogs, lg.ref)
+			continue
+		}
+		nl := reflog{ref: d.m.maskName(lg.ref)}
+		n := 0
+		for _, e := range lg.entries {
+			ne := reflogEntry{old: rw.logObject(e.old), new: rw.logObject(e.new), rest: rw.fixText(e.rest)}
+			if ne.old != e.old || ne.new != e.new || !bytes.Equal(ne.rest, e.rest) {
+				n++
+				if isStash(lg.ref) {
+					rw.plan.Stash++
+				}
+			}
+			nl.entries = append(nl.entries, ne)
+		}
+		if isStash(lg.ref) {
+			rw.plan.StashTotal += len(lg.entries)
+		}
+		if nl.ref != lg.ref {
+			rw.deadLogs = append(rw.deadLogs, lg.ref)
+		} else if n == 0 {
+			continue
+		}
+		rw.newLogs = append(rw.newLogs, nl)
+		rw.plan.Reflogs = append(rw.plan.Reflogs, ReflogChange{Ref: nl.ref, Entries: n, Total: len(lg.entries)})
+	}
+}
+
+// logObject maps a reflog entry's object; one the store lacks (already pruned) stays.
+func (rw *rewriter) logObject(h plumbing.Hash) plumbing.Hash {
+	if h.IsZero() {
+		return h
+	}
+	n, err := rw.object(h)
+	if err != nil {
+		return h
+	}
+	return n
+}
+
+// pinnedBad lists the blobs holding a secret that pinned refs reach.
+func (rw *rewriter) pinnedBad() map[plumbing.Hash]bool {
+	out := map[plumbing.Hash]bool{}
+	seen := map[plumbing.Hash]bool{}
+	var walk func(t plumbing.Hash)
+	walk = func(t plumbing.Hash) {
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		if ok, _ := rw.d.hasBad(t); !ok {
+			return
+		}
+		_ = rw.d.forEntries(t, func(e treeEntry) bool {
+			switch {
+			case e.isDir():
+				walk(e.hash)
+			case e.isBlob() && rw.d.bad[e.hash] != nil:
+				out[e.hash] = true
+			}
+			return true
+		})
+	}
+	for _, h := range rw.pinnedTopo {
+		walk(rw.d.cinfo[h].tree)
+	}
+	return out
+}
+
+// headCommit is the commit HEAD names before the rewrite (zero when unborn).
+func (rw *rewriter) headCommit() plumbing.Hash {
+	d := rw.d
+	if target, ok := strings.CutPrefix(d.head, "ref: "); ok {
+		for _, r := range d.refs {
+			if r.name == target {
+				h, _ := d.peel(r.hash)
+				return h
+			}
+		}
+		return plumbing.ZeroHash
+	}
+	return plumbing.NewHash(d.head)
+}
+
+// newHeadCommit is the commit HEAD names after the rewrite.
+func (rw *rewriter) newHeadCommit() plumbing.Hash {
+	h := rw.headCommit()
+	if h.IsZero() {
+		return h
+	}
+	if n, ok := rw.commits[h]; ok {
+		return n
+	}
+	return h
+}
+
+// writeMaps writes commit-map and ref-map, 0600 in a 0700 directory: they are the record of
+// the rewrite a forge's support asks for. Neither holds a secret: ref names are masked.
 func writeMaps(dir string, rw *rewriter, res *PurgeResult) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("map dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("map dir: %w", err)
 	}
 	res.CommitMapPath = filepath.Join(dir, "commit-map")
 	res.RefMapPath = filepath.Join(dir, "ref-map")
-	write := func(path string, fill func(w *bufio.Writer)) error {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriter(f)
-		fill(w)
-		if err := w.Flush(); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+	var cm, rm bytes.Buffer
+	for _, h := range rw.topo {
+		fmt.Fprintf(&cm, "%s %s\n", h, rw.commits[h])
 	}
-	err := write(res.CommitMapPath, func(w *bufio.Writer) {
-		for _, h := range rw.topo {
-			fmt.Fprintf(w, "%s %s\n", h, rw.commits[h])
+	m := rw.d.m
+	for _, r := range res.RefMap {
+		fmt.Fprintf(&rm, "%s %s %s", m.maskName(r.Ref), r.Old, r.New)
+		if r.RenamedTo != "" {
+			fmt.Fprintf(&rm, " %s", r.RenamedTo)
 		}
-	})
-	if err != nil {
+		rm.WriteByte('\n')
+	}
+	if err := writeAtomic(dir, res.CommitMapPath, cm.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write commit-map: %w", err)
 	}
-	err = write(res.RefMapPath, func(w *bufio.Writer) {
-		for _, r := range res.RefMap {
-			fmt.Fprintf(w, "%s %s %s\n", r.Ref, r.Old, r.New)
-		}
-	})
-	if err != nil {
+	if err := writeAtomic(dir, res.RefMapPath, rm.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write ref-map: %w", err)
 	}
 	return nil
@@ -657,10 +1019,14 @@ func ReadRefMap(path string) ([]RefChange, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) != 3 || len(f[1]) != 40 || len(f[2]) != 40 || !isHex(f[1]) || !isHex(f[2]) {
-			return nil, fmt.Errorf("read ref-map %s:%d: want \"ref old new\"", path, i+1)
+		if len(f) < 3 || len(f) > 4 || len(f[1]) != 40 || len(f[2]) != 40 || !isHex(f[1]) || !isHex(f[2]) {
+			return nil, fmt.Errorf("read ref-map %s:%d: want \"ref old new [renamed-to]\"", path, i+1)
 		}
-		out = append(out, RefChange{Ref: f[0], Old: f[1], New: f[2]})
+		rc := RefChange{Ref: f[0], Old: f[1], New: f[2]}
+		if len(f) == 4 {
+			rc.RenamedTo = f[3]
+		}
+		out = append(out, rc)
 	}
 	return out, nil
 }

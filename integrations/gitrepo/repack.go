@@ -17,24 +17,24 @@ import (
 	"sync"
 	"sync/atomic"
 
-	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
-// apply writes the rewrite into the repository: one new pack holding the old objects that are
-// still reachable (their compressed entries copied as they are) and the new objects, then the
-// refs; only then are the old packs, loose objects and everything else that names old objects
-// deleted. A crash before the refs move leaves the old history intact (plus one unused pack);
-// after, the history is rewritten and at worst old objects linger.
+// apply writes the rewrite into the repository, in an order that leaves a repository git
+// accepts if the process dies at any point: one new pack holding the old objects that are still
+// reachable (their compressed entries copied as they are) and the new objects, visible (pack,
+// then index) before anything names its objects; then, once the refs are checked unchanged, the
+// reflogs, the refs, HEAD, the working tree and the index; then the files naming only old objects;
+// and last the old packs and loose objects.
 //
 // Why not go-git's packfile.Encoder into the storage's PackfileWriter for the new objects, as
 // first built: on the bench repository (70,000 new trees and commits) the encoder spent 6.3 s
 // deflating at the default level with a compressor reset per object, and PackfileWriter.Close
 // another 2 s re-inflating the pack to index it, 8 s of a 13 s purge. Here new objects are
 // deflated in parallel at BestSpeed and indexed from what was written (idxfile.Writer).
-func (rw *rewriter) apply(ctx context.Context, res *PurgeResult) error {
+func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, reset *resetPlan) error {
 	d := rw.d
 	keep, err := rw.reachableOld()
 	if err != nil {
@@ -54,15 +54,85 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult) error {
 	res.Pack, res.ObjectsKept, res.ObjectsWritten = name, n, len(rw.written)
 	res.ObjectsDropped = d.objects - n
 
-	if err := rw.writeRefs(res.RefMap); err != nil {
+	// Compare-and-swap: the refs must still be what the rewrite started from. The locks stop
+	// git; this catches a writer that ignores them, before anything but a new pack exists.
+	now, err := readRefs(d.gitDir)
+	if err != nil {
 		return err
+	}
+	if err := sameRefs(d.refs, now, d.m); err != nil {
+		return fmt.Errorf("%w: nothing was changed, run the purge again", err)
+	}
+	if err := rw.writeLogs(); err != nil {
+		return err
+	}
+	if err := rw.writeRefs(lk); err != nil {
+		return err
+	}
+	if reset != nil {
+		if err := reset.apply(rw, lk); err != nil {
+			return fmt.Errorf("reset the working tree: %w", err)
+		}
+	}
+	for _, lg := range rw.deadLogs {
+		if err := unlink(logPath(d.gitDir, lg)); err != nil {
+			return fmt.Errorf("remove reflog of %s: %w", d.m.maskName(lg), err)
+		}
+	}
+	if err := rw.rewriteOrigHead(keep); err != nil {
+		return err
+	}
+	// Before any old object goes: every ref must be what the purge wrote. A ref created
+	// meanwhile (without git's locks) may need the old objects.
+	if now, err = readRefs(d.gitDir); err != nil {
+		return err
+	}
+	if err := sameRefs(rw.newRefs, now, d.m); err != nil {
+		return fmt.Errorf("%w: history is rewritten, the old objects are kept; run the purge again to remove them", err)
 	}
 	return removeOld(d, map[string]bool{name: true})
 }
 
+// rewriteOrigHead maps ORIG_HEAD (the commit before the last reset, merge or rebase) through
+// the commit map; FETCH_HEAD, a record of what the remote had, is dropped.
+func (rw *rewriter) rewriteOrigHead(keep map[plumbing.Hash]bool) error {
+	p := filepath.Join(rw.d.gitDir, "ORIG_HEAD")
+	if b, err := os.ReadFile(p); err == nil {
+		s := strings.TrimSpace(string(b))
+		h := plumbing.NewHash(s)
+		n, ok := rw.commits[h]
+		switch {
+		case len(s) == 40 && ok && n != h:
+			if err := writeAtomic(rw.d.gitDir, p, []byte(n.String()+"\n"), 0o644); err != nil {
+				return fmt.Errorf("rewrite ORIG_HEAD: %w", err)
+			}
+		case !ok && !keep[h]:
+			if err := unlink(p); err != nil {
+				return err
+			}
+		}
+	}
+	return unlink(filepath.Join(rw.d.gitDir, "FETCH_HEAD"))
+}
+
+// writeLogs writes the rewritten reflogs (each replaced atomically).
+func (rw *rewriter) writeLogs() error {
+	for _, lg := range rw.newLogs {
+		p := logPath(rw.d.gitDir, lg.ref)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := writeAtomic(rw.d.gitDir, p, lg.encode(), 0o644); err != nil {
+			return fmt.Errorf("rewrite reflog of %s: %w", lg.ref, err)
+		}
+	}
+	return nil
+}
+
 // removeOld deletes every pack and loose object the pass read (except the packs just written)
-// and the files that name old objects: reflogs, commit-graph, multi-pack-index, pack lists,
-// ORIG_HEAD and FETCH_HEAD.
+// and the files that index old objects: commit-graph, multi-pack-index and pack lists first
+// (they would name packs and commits that are gone), then each old pack's index before the pack
+// (a pack without an index is ignored; an index without its pack is an error).
 func removeOld(d *repoData, keepPacks map[string]bool) error {
 	var old []string
 	for _, p := range d.st.packs {
@@ -74,9 +144,15 @@ func removeOld(d *repoData, keepPacks map[string]bool) error {
 	d.st.close()
 	var errs []error
 	rm := func(path string) {
-		if err := os.RemoveAll(path); err != nil {
+		if err := unlink(path); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	objects := filepath.Join(d.gitDir, "objects")
+	mid, _ := filepath.Glob(filepath.Join(objects, "pack", "multi-pack-index*"))
+	graphs, _ := filepath.Glob(filepath.Join(objects, "info", "commit-graphs", "*"))
+	for _, p := range append(append(mid, graphs...), filepath.Join(objects, "info", "commit-graph"), filepath.Join(objects, "info", "packs")) {
+		rm(p)
 	}
 	for _, p := range old {
 		base := strings.TrimSuffix(p, ".pack")
@@ -88,20 +164,12 @@ func removeOld(d *repoData, keepPacks map[string]bool) error {
 	for _, h := range loose {
 		rm(d.st.loosePath(h))
 	}
-	objects := filepath.Join(d.gitDir, "objects")
 	if dirs, err := os.ReadDir(objects); err == nil {
 		for _, e := range dirs {
 			if e.IsDir() && len(e.Name()) == 2 && isHex(e.Name()) {
 				_ = os.Remove(filepath.Join(objects, e.Name())) // only if empty
 			}
 		}
-	}
-	mid, _ := filepath.Glob(filepath.Join(objects, "pack", "multi-pack-index*"))
-	for _, p := range mid {
-		rm(p)
-	}
-	for _, p := range []string{"objects/info/commit-graph", "objects/info/commit-graphs", "objects/info/packs", "logs", "ORIG_HEAD", "FETCH_HEAD"} {
-		rm(filepath.Join(d.gitDir, p))
 	}
 	return errors.Join(errs...)
 }
@@ -146,14 +214,23 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 	}
 	for _, h := range rw.topo {
 		n := rw.commits[h]
-		c := d.cinfo[h]
-		t := c.tree
+		t := d.cinfo[h].tree
 		if n == h {
 			keep[h] = true
-		} else if nt, ok := rw.trees[t]; ok {
+		} else {
+			nt, err := rw.newTreeOf(n)
+			if err != nil {
+				return nil, err
+			}
 			t = nt
 		}
 		if err := markTree(t); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range rw.pinnedTopo {
+		keep[h] = true
+		if err := markTree(d.cinfo[h].tree); err != nil {
 			return nil, err
 		}
 	}
@@ -288,6 +365,7 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 		return "", 0, nil
 	}
 	packed := compressAll(news, workers, deltaBase)
+	fsOp("write", filepath.Join(packDir, "tmp_pack_respond_"))
 	f, err := os.CreateTemp(packDir, "tmp_pack_respond_")
 	if err != nil {
 		return "", 0, err
@@ -383,7 +461,7 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 	}
 	f = nil
 	base := filepath.Join(packDir, "pack-"+sum.String())
-	if err := os.Rename(tmpName, base+".pack"); err != nil {
+	if err := rename(tmpName, base+".pack"); err != nil {
 		os.Remove(tmpName)
 		return "", 0, err
 	}
@@ -394,6 +472,7 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 	if err != nil {
 		return "", 0, err
 	}
+	fsOp("write", filepath.Join(packDir, "tmp_idx_respond_"))
 	ix, err := os.CreateTemp(packDir, "tmp_idx_respond_")
 	if err != nil {
 		return "", 0, err
@@ -406,50 +485,16 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(ix.Name(), base+".idx")
+		err = rename(ix.Name(), base+".idx")
+	}
+	if err == nil {
+		err = syncDir(packDir)
 	}
 	if err != nil {
 		os.Remove(ix.Name())
 		return "", 0, fmt.Errorf("write pack index: %w", err)
 	}
 	return filepath.Base(base) + ".pack", len(items), nil
-}
-
-// resetWorktree resets the index and the files at paths (those the rewrite changed in HEAD's
-// tree) to the rewritten HEAD. It reports false for an unborn HEAD.
-//
-// Only those paths: go-git's hard reset without a file list also deletes untracked files.
-func resetWorktree(path string, paths []string) (bool, error) {
-	repo, err := git.PlainOpen(path)
-	if err != nil {
-		return false, err
-	}
-	head, err := repo.Head()
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return false, err
-	}
-	if len(paths) > 0 {
-		if err := wt.Reset(&git.ResetOptions{Commit: head.Hash(), Mode: git.HardReset, Files: paths}); err != nil {
-			return false, err
-		}
-	}
-	// The cached-tree and resolve-undo extensions name old trees and blobs.
-	idx, err := repo.Storer.Index()
-	if err != nil {
-		return false, err
-	}
-	idx.Cache, idx.ResolveUndo = nil, nil
-	if err := repo.Storer.SetIndex(idx); err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 // CleanOptions names a repository whose unreachable objects are to be removed.
@@ -472,23 +517,48 @@ type CleanResult struct {
 // may write to the repository meanwhile. It is what makes a local bare remote clean after Push: the
 // push moves the refs, the old objects stay in the remote's packs until this removes them
 // (GitHub and other forges run their own garbage collection, on their own schedule).
+func refNames(refs []ref) []string {
+	var out []string
+	for _, r := range refs {
+		if r.name != "HEAD" {
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
 func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 	gitDir, bare, err := gitDirOf(o.Path)
 	if err != nil {
 		return nil, fmt.Errorf("clean objects: %w", err)
 	}
-	if err := checkWritable(o.Path, gitDir, bare); err != nil {
+	if err := checkRepo(gitDir); err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	m0 := &matcher{secrets: o.Secrets}
+	lk := &repoLock{gitDir: gitDir, held: map[string]*os.File{}, mask: m0.maskName}
+	defer lk.releaseAll()
+	before, err := readRefs(gitDir)
+	if err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
+	for _, rel := range append([]string{"HEAD", "packed-refs"}, refNames(before)...) {
+		if err := lk.take(rel); err != nil {
+			return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+		}
 	}
 	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
 	if err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
 	defer d.close()
+	if err := sameRefs(before, d.refs, m0); err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+	}
 	// Nothing is rewritten: hide the secrets from the rewriter, count them afterwards.
 	m, bad := d.m, d.bad
 	d.m, d.bad = &matcher{}, map[plumbing.Hash]*blobHits{}
-	rw := newRewriter(d, PurgeOptions{}, false)
+	rw := newRewriter(d, PurgeOptions{RewriteRemoteTracking: true}, false)
 	rw.keepForgeRefs = true
 	if err := rw.run(ctx); err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
@@ -510,7 +580,7 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 	res.Pack, res.ObjectsKept, res.ObjectsDropped = name, n, d.objects-n
 	// Refs updated by a push are loose files shadowing stale packed-refs lines that name the
 	// objects about to be removed: write packed-refs afresh.
-	if err := rw.writeRefs(nil); err != nil {
+	if err := rw.writeRefs(lk); err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
 	if err := removeOld(d, map[string]bool{name: true}); err != nil {

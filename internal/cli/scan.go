@@ -221,7 +221,8 @@ func newPurgeCmd(f *Factory) *cli.Command {
 				return err
 			}
 			path := c.Args().First()
-			o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement")}
+			o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement"),
+				RewriteRemoteTracking: c.Bool("push")}
 			if c.Bool("dry-run") {
 				plan, err := gitrepo.PlanPurge(c.Context, o)
 				if err != nil {

@@ -60,7 +60,8 @@ func (p *Purge) secret() (string, bool) {
 }
 
 func (p *Purge) options(repo, secret string) gitrepo.PurgeOptions {
-	return gitrepo.PurgeOptions{Path: repo, Secrets: [][]byte{[]byte(secret)}, Replacement: p.Replacement}
+	return gitrepo.PurgeOptions{Path: repo, Secrets: [][]byte{[]byte(secret)}, Replacement: p.Replacement,
+		RewriteRemoteTracking: p.Push}
 }
 
 func (p *Purge) remote() string {

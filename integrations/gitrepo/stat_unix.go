@@ -1,0 +1,18 @@
+//go:build unix
+
+package gitrepo
+
+import (
+	"os"
+	"syscall"
+
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// statIDs fills the index fields git compares to decide that a file is unchanged without
+// reading it.
+func statIDs(st os.FileInfo, e *index.Entry) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		e.Dev, e.Inode, e.UID, e.GID = uint32(s.Dev), uint32(s.Ino), s.Uid, s.Gid
+	}
+}
