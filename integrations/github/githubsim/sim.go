@@ -11,6 +11,7 @@ package githubsim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -68,6 +69,14 @@ type Options struct {
 	Now func() time.Time
 	// WebURL prefixes html_url values; it is never fetched.
 	WebURL string
+	// Scopes makes the token a classic one with these OAuth scopes: sent in X-OAuth-Scopes and
+	// enforced per route. Permissions makes it a fine-grained one with these permissions
+	// ("actions": "read"|"write", "secret_scanning_alerts", "secrets", "contents", ...), enforced
+	// per route. With neither, the token may do everything and no scopes header is sent.
+	Scopes      []string
+	Permissions map[string]string
+	// TokenExpires, when set, is sent as GitHub-Authentication-Token-Expiration.
+	TokenExpires time.Time
 	// CodeSearchPerMinute is code search's rate limit (github.com: 10 requests a minute for a
 	// token); 0 means 10, negative means none.
 	CodeSearchPerMinute int
@@ -92,6 +101,9 @@ type Server struct {
 	faults    []*faultState
 	requests  map[string]int
 
+	scopes              []string
+	permissions         map[string]string
+	tokenExpires        time.Time
 	codeSearchPerMinute int
 	searchTimes         []time.Time // code searches answered in the last minute
 }
@@ -123,6 +135,12 @@ func New(o Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if o.Scopes != nil {
+		s.scopes = append([]string{}, o.Scopes...)
+	} else if o.Permissions != nil {
+		s.permissions = maps.Clone(o.Permissions)
+	}
+	s.tokenExpires = o.TokenExpires
 	s.codeSearchPerMinute = o.CodeSearchPerMinute
 	if s.codeSearchPerMinute == 0 {
 		s.codeSearchPerMinute = 10
@@ -179,6 +197,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The zip URL is pre-signed on github.com: it is fetched without the API token.
 	if route != RouteLogsZip && !s.authorized(r) {
 		s.writeError(w, http.StatusUnauthorized, "Bad credentials")
+		return
+	}
+	if !s.tokenExpires.IsZero() {
+		w.Header().Set("GitHub-Authentication-Token-Expiration", s.tokenExpires.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	if !s.permits(w, r, route) {
 		return
 	}
 	if s.injectFault(w, r, route) {
