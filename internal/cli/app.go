@@ -27,6 +27,8 @@ const (
 	ExitUsage       = 2
 	ExitDenied      = 3
 	ExitCredentials = 4
+	// ExitInterrupted follows the shell's 128+SIGINT: the run was stopped, not failed or denied.
+	ExitInterrupted = 130
 )
 
 // Version is set at build time with -ldflags "-X github.com/respond-sec/respond/internal/cli.Version=…".
@@ -48,6 +50,17 @@ type Factory struct {
 	Getenv  func(string) string
 	Now     func() time.Time
 	Secrets *redact.Set
+	// ReadSecret reads one secret typed on the terminal without echo; nil means the real terminal
+	// when stdin is one. Tests set it.
+	ReadSecret func() (string, error)
+
+	reminders []string
+}
+
+// remind queues a line printed once the command is over, after everything else (e.g. "delete the
+// file that holds the leaked key").
+func (f *Factory) remind(format string, args ...any) {
+	f.reminders = append(f.reminders, fmt.Sprintf(format, args...))
 }
 
 // StdIO returns the process's streams with terminal detection.
@@ -95,6 +108,9 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	if err != nil && !errors.Is(err, errAlreadyReported) {
 		fmt.Fprintf(f.IO.Err, "respond: %v\n", f.Secrets.String(err.Error()))
 	}
+	for _, r := range f.reminders {
+		fmt.Fprintf(f.IO.Err, "reminder: %s\n", r)
+	}
 	return code
 }
 
@@ -130,6 +146,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, steps.ErrCredentials):
 		return ExitCredentials
+	case errors.Is(err, engine.ErrInterrupted):
+		return ExitInterrupted
 	case errors.Is(err, engine.ErrDenied), errors.Is(err, engine.ErrNoApprover), errors.Is(err, engine.ErrCancelled):
 		return ExitDenied
 	case errors.Is(err, engine.ErrStepFailed), errors.Is(err, engine.ErrPreflight):

@@ -21,6 +21,33 @@ type inputSources struct {
 	files  []string
 	getenv func(string) string
 	stdin  io.Reader
+	// prompt reads a secret typed on a terminal without echo; nil when there is no terminal.
+	prompt func() (string, error)
+	// note tells the person something about their input (stderr); remind queues a line for the end.
+	note   func(format string, args ...any)
+	remind func(format string, args ...any)
+}
+
+// inputSources builds the input sources of a command from its flags and the Factory.
+func (f *Factory) inputSources(args, files []string) inputSources {
+	return inputSources{args: args, files: files, getenv: f.Getenv, stdin: f.IO.In, prompt: f.secretReader(),
+		note: func(format string, a ...any) { fmt.Fprintf(f.IO.Err, format+"\n", a...) }, remind: f.remind}
+}
+
+func (src inputSources) notef(format string, args ...any) {
+	if src.note != nil {
+		src.note(format, args...)
+	}
+}
+
+// readPrompted asks for a secret on the terminal: no echo, Enter submits.
+func (src inputSources) readPrompted(in *playbook.Input) (string, error) {
+	src.notef("%s (%s) — paste it and press Enter; it is not shown:", in.Name, in.Description)
+	v, err := src.prompt()
+	if err != nil {
+		return "", usageErr("read %s from the terminal: %v", in.Name, err)
+	}
+	return v, nil
 }
 
 // resolveInputs returns every input's value, registering secret ones for redaction. It refuses a
@@ -61,6 +88,12 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 			return nil, usageErr("--input %s: playbook %s has no input %q (it has: %s)", name, pb.Name, name, inputNames(pb))
 		}
 		switch {
+		case val == "-" && in.Secret && src.prompt != nil:
+			v, err := src.readPrompted(in)
+			if err != nil {
+				return nil, err
+			}
+			raw[name], from[name] = v, "terminal"
 		case val == "-":
 			if stdinUsed {
 				return nil, usageErr("--input %s=-: only one input can come from stdin", name)
@@ -77,6 +110,9 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 				return nil, usageErr("--input %s=@…: %v", name, err)
 			}
 			raw[name], from[name] = strings.TrimRight(string(b), "\r\n"), "file"
+			if in.Secret && src.remind != nil {
+				src.remind("%s holds the secret input %s: delete it when the response is over (shred -u %s)", val[1:], name, val[1:])
+			}
 		default:
 			if in.Secret {
 				secrets.Add(val)
@@ -94,6 +130,12 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 		}
 		if v := src.getenv("RESPOND_INPUT_" + strings.ToUpper(in.Name)); v != "" {
 			raw[in.Name], from[in.Name] = v, "env"
+		} else if in.Secret && in.Required && src.prompt != nil {
+			v, err := src.readPrompted(in)
+			if err != nil {
+				return nil, err
+			}
+			raw[in.Name], from[in.Name] = v, "terminal"
 		}
 	}
 
@@ -119,11 +161,21 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 		}
 		if in.Secret {
 			s, _ := cv.(string)
-			if strings.TrimSpace(s) == "" {
+			// The value as given is registered too: a pasted `KEY="sk-…"` must not leak either.
+			secrets.Add(strings.TrimSpace(s))
+			clean, notes := normalizeSecret(s)
+			if clean == "" {
 				missing = append(missing, in.Name)
 				continue
 			}
-			secrets.Add(s)
+			secrets.Add(clean)
+			if len(notes) > 0 {
+				src.notef("input %s: %s (the pasted value was wrapped)", in.Name, strings.Join(notes, ", "))
+			}
+			if what := describeForeign(clean); what != "" {
+				src.notef("input %s: this looks like %s, not an OpenAI API key; check what was pasted", in.Name, what)
+			}
+			cv = clean
 		}
 		out[in.Name] = cv
 	}

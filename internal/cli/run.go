@@ -83,7 +83,7 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	inputs, err := resolveInputs(pb, inputSources{args: o.Inputs, files: o.InputFiles, getenv: f.Getenv, stdin: f.IO.In}, f.Secrets)
+	inputs, err := resolveInputs(pb, f.inputSources(o.Inputs, o.InputFiles), f.Secrets)
 	if err != nil {
 		return err
 	}
@@ -326,7 +326,13 @@ func printSummary(w io.Writer, r *engine.Result, dir string) {
 		}
 	}
 	fmt.Fprintf(w, "\nrun %s: %s. Journal: %s\n", r.RunID, r.Outcome, journal.Path(dir, r.RunID))
-	if (r.Outcome == "failed" || r.Outcome == "cancelled") && r.Mode != "rehearsal" {
+	if r.Mode == "rehearsal" {
+		return
+	}
+	switch r.Outcome {
+	case engine.OutcomeInterrupted:
+		fmt.Fprintf(w, "Interrupted: every finished step is journaled. Continue where it stopped: respond resume %s\n", r.RunID)
+	case engine.OutcomeFailed, engine.OutcomeCancelled:
 		fmt.Fprintf(w, "Fix the cause, then continue where it stopped: respond resume %s\n", r.RunID)
 	}
 }

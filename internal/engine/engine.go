@@ -34,8 +34,22 @@ var (
 	ErrStepFailed = errors.New("a step failed")
 	// ErrDenied means an approval was denied (the step was skipped).
 	ErrDenied = errors.New("an approval was denied")
-	// ErrCancelled means the run was interrupted (signal or cancelled context).
+	// ErrCancelled means the run stopped before its end for want of something it cannot go on
+	// without (an approver nobody can be, a journal that cannot be written).
 	ErrCancelled = errors.New("run cancelled")
+	// ErrInterrupted means the run's context was cancelled (Ctrl-C, SIGTERM, a server shutting
+	// down): nothing failed, and resume continues from the last journaled point.
+	ErrInterrupted = errors.New("run interrupted")
+)
+
+// Run outcomes, as Result.Outcome and the run.finished event's "outcome".
+const (
+	OutcomeSucceeded       = "succeeded"
+	OutcomeFailed          = "failed"
+	OutcomeDenied          = "denied"           // an approval was denied; the gated step was skipped
+	OutcomeCancelled       = "cancelled"        // stopped for want of an approver or a writable journal
+	OutcomeInterrupted     = "interrupted"      // Ctrl-C, SIGTERM or shutdown; resume continues
+	OutcomePreflightFailed = "preflight-failed" // nothing changed
 )
 
 // Emitter receives the run's events (an *event.Bus).
@@ -88,7 +102,7 @@ type Result struct {
 	RunID    string        `json:"run_id"`
 	Playbook string        `json:"playbook"`
 	Mode     string        `json:"mode"`
-	Outcome  string        `json:"outcome"` // succeeded | failed | denied | cancelled | preflight-failed
+	Outcome  string        `json:"outcome"` // one of the Outcome… constants
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished"`
 	Steps    []*StepResult `json:"steps"`
@@ -202,7 +216,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	if err := r.preflight(ctx); err != nil {
-		r.res.Outcome = "preflight-failed"
+		r.res.Outcome = OutcomePreflightFailed
 		r.finish(err)
 		return err
 	}
@@ -214,8 +228,8 @@ func (r *runner) run(ctx context.Context) error {
 			continue // finished before a resume
 		}
 		if err := ctx.Err(); err != nil {
-			r.res.Outcome = "cancelled"
-			err = fmt.Errorf("%w before step %s: %v", ErrCancelled, s.ID, err)
+			r.res.Outcome = OutcomeInterrupted
+			err = fmt.Errorf("%w before step %s: %v", ErrInterrupted, s.ID, err)
 			r.finish(err)
 			return err
 		}
@@ -224,14 +238,18 @@ func (r *runner) run(ctx context.Context) error {
 		case err == nil:
 		case errors.Is(err, ErrDenied):
 			denied = true
+		case errors.Is(err, ErrInterrupted):
+			r.res.Outcome = OutcomeInterrupted
+			r.finish(err)
+			return err
 		case errors.Is(err, ErrCancelled), errors.Is(err, ErrNoApprover), isJournalError(err):
-			r.res.Outcome = "cancelled"
+			r.res.Outcome = OutcomeCancelled
 			r.finish(err)
 			return err
 		default:
 			failed = true
 			if s.OnFailure != "continue" {
-				r.res.Outcome = "failed"
+				r.res.Outcome = OutcomeFailed
 				err = fmt.Errorf("%w: %s: %v", ErrStepFailed, s.ID, err)
 				r.finish(err)
 				return err
@@ -246,13 +264,13 @@ func (r *runner) run(ctx context.Context) error {
 	var err error
 	switch {
 	case failed:
-		r.res.Outcome = "failed"
+		r.res.Outcome = OutcomeFailed
 		err = fmt.Errorf("%w (on_failure: continue let the run finish)", ErrStepFailed)
 	case denied:
-		r.res.Outcome = "denied"
+		r.res.Outcome = OutcomeDenied
 		err = ErrDenied
 	default:
-		r.res.Outcome = "succeeded"
+		r.res.Outcome = OutcomeSucceeded
 	}
 	r.finish(err)
 	return err
@@ -538,8 +556,10 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 			return err
 		}
 		if ctx.Err() != nil {
-			_ = fail(err)
-			return fmt.Errorf("%w during step %s: %v", ErrCancelled, s.ID, err)
+			// An interrupt is not the step's failure: leave it unfinished in the journal, as a
+			// crash would, so resume reconciles its intents and runs it again.
+			sr.Duration = r.o.Now().Sub(start)
+			return fmt.Errorf("%w during step %s: %v", ErrInterrupted, s.ID, err)
 		}
 		return fail(err)
 	}
@@ -700,7 +720,7 @@ func (r *runner) approve(ctx context.Context, s *playbook.Step, plan *steps.Plan
 	d, err := r.o.Approver.Approve(actx, req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Decision{}, fmt.Errorf("%w while waiting for approval", ErrCancelled)
+			return Decision{}, fmt.Errorf("%w while waiting for approval", ErrInterrupted)
 		}
 		if actx.Err() != nil {
 			d = Decision{Approved: false, By: "nobody", Via: "timeout", Reason: fmt.Sprintf("no decision within %s", req.Timeout)}

@@ -16,7 +16,7 @@ var ErrShuttingDown = errors.New("the server is shutting down; start the run aga
 // Runs tracks the runs a server started, for a Runner to build on, so that a shutdown stops each
 // one at a journaled point: a run between steps, or waiting for an approval, is cancelled at
 // once; a run inside a step is cancelled as soon as that step's outcome is journaled (the engine
-// then records the run as cancelled before the next step starts); whatever still runs when the
+// then records the run as interrupted before the next step starts); whatever still runs when the
 // deadline passes is cancelled outright, and its journal shows where it was.
 type Runs struct {
 	mu       sync.Mutex

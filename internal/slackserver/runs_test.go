@@ -124,7 +124,7 @@ func TestShutdownWaitsForTheStepInHand(t *testing.T) {
 	}
 	close(gate) // the step in hand finishes and is journaled
 	got := <-done
-	if diff := cmp.Diff([]string{id + ": stopped at a journaled point (outcome cancelled)"}, got); diff != "" {
+	if diff := cmp.Diff([]string{id + ": stopped at a journaled point (outcome interrupted)"}, got); diff != "" {
 		t.Errorf("interrupted (-want +got):\n%s", diff)
 	}
 	if !log.ran("first") || log.ran("second") {
@@ -139,7 +139,7 @@ func TestShutdownCancelsAWaitForApproval(t *testing.T) {
 	close(gate)
 	eventually(t, "the approval wait", func() bool { a := rs.Active(); return len(a) == 1 && a[0].Waiting })
 	got := rs.Shutdown(t.Context())
-	if len(got) != 1 || !strings.Contains(got[0].State, "outcome cancelled") {
+	if len(got) != 1 || !strings.Contains(got[0].State, "outcome interrupted") {
 		t.Errorf("interrupted %+v", got)
 	}
 	if log.ran("second") {
