@@ -2,7 +2,6 @@ package openai_test
 
 import (
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -69,8 +68,8 @@ func BenchmarkFindAndRevoke(b *testing.B) {
 				if _, err := c.DeleteProjectKey(ctx, match[0].ProjectID, match[0].ID); err != nil {
 					b.Fatal(err)
 				}
-				if st, err := c.CheckKey(ctx, secret); st != http.StatusUnauthorized || err != nil {
-					b.Fatalf("CheckKey = %d, %v", st, err)
+				if st, err := c.CheckKey(ctx, secret); !st.Dead() || err != nil {
+					b.Fatalf("CheckKey = %v, %v", st, err)
 				}
 
 				b.StopTimer()

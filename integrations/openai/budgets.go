@@ -11,12 +11,22 @@ import (
 
 // SpendLimit is a project's monthly hard spend limit.
 type SpendLimit struct {
-	ProjectID         string
-	Cents             int64
-	Currency          string // USD
-	Interval          string // month
+	ProjectID string
+	Cents     int64
+	Currency  string // USD
+	Interval  string // month
+	// EnforcementStatus is EnforcementInactive or EnforcementEnforcing as the API reported it
+	// (another value is passed through unchanged).
 	EnforcementStatus string
 }
+
+// Values of SpendLimit.EnforcementStatus (document schema SpendLimitEnforcementStatus): the
+// document describes the field as "whether the hard spend limit is currently enforcing", i.e.
+// whether the project's spend has reached the limit and requests are being refused.
+const (
+	EnforcementInactive  = "inactive"
+	EnforcementEnforcing = "enforcing"
+)
 
 // SpendAlert is a project's monthly spend alert, notified by email.
 type SpendAlert struct {
@@ -59,7 +69,9 @@ type RateLimitUpdate struct {
 	Batch1DayMaxInputTokens     *int64
 }
 
-// GetSpendLimit returns the project's hard spend limit, or nil, nil when none is set.
+// GetSpendLimit returns the project's hard spend limit, or nil, nil when none is set. The API
+// says "no limit" in one of two ways, both handled: 404, or 200 with no threshold_amount (the
+// document marks it required but does not say what an unset limit answers; API-NOTES §6).
 func (c *Client) GetSpendLimit(ctx context.Context, projectID string) (*SpendLimit, error) {
 	l, err := c.sdk.Admin.Organization.Projects.SpendLimit.Get(ctx, projectID)
 	if err != nil {
@@ -68,6 +80,9 @@ func (c *Client) GetSpendLimit(ctx context.Context, projectID string) (*SpendLim
 			return nil, nil
 		}
 		return nil, err
+	}
+	if !l.JSON.ThresholdAmount.Valid() || l.ThresholdAmount <= 0 {
+		return nil, nil
 	}
 	out := spendLimitFromSDK(projectID, *l)
 	return &out, nil
@@ -96,8 +111,8 @@ func (c *Client) SetSpendLimit(ctx context.Context, projectID string, cents int6
 	return spendLimitFromSDK(projectID, *l), nil
 }
 
-// DeleteSpendLimit removes the project's hard limit; no limit (404) counts as done, so a
-// rollback can be repeated.
+// DeleteSpendLimit removes the project's hard limit; no limit counts as done (404, or 200 that
+// deleted nothing), so a rollback can be repeated.
 func (c *Client) DeleteSpendLimit(ctx context.Context, projectID string) error {
 	_, err := c.sdk.Admin.Organization.Projects.SpendLimit.Delete(ctx, projectID)
 	err = wrap(fmt.Sprintf("delete spend limit of project %s", projectID), err, true)

@@ -44,8 +44,15 @@ type env struct {
 // retries off unless cfg says otherwise.
 func setup(t *testing.T, w openaisim.World, cfg ...func(*openai.Config)) env {
 	t.Helper()
+	return setupSim(t, w, openaisim.Options{}, cfg...)
+}
+
+// setupSim is setup with simulator options (Seed and Now are set here).
+func setupSim(t *testing.T, w openaisim.World, opts openaisim.Options, cfg ...func(*openai.Config)) env {
+	t.Helper()
 	clk := &clock{t: epoch}
-	sim := openaisim.New(w, openaisim.Options{Seed: 42, Now: clk.Now})
+	opts.Seed, opts.Now = 42, clk.Now
+	sim := openaisim.New(w, opts)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	c := openai.Config{AdminKey: sim.AdminKey(), BaseURL: srv.URL + "/v1", HTTPClient: srv.Client(), MaxRetries: 0}
@@ -193,8 +200,8 @@ func TestRevokeTwiceAndCheckKey(t *testing.T) {
 	ctx := t.Context()
 	leaked, id := e.sim.LeakedKeySecret(), e.sim.LeakedKeyID()
 
-	if st, err := e.client.CheckKey(ctx, leaked); st != http.StatusOK || err != nil {
-		t.Fatalf("CheckKey before revoke = %d, %v; want 200", st, err)
+	if st, err := e.client.CheckKey(ctx, leaked); !st.Works() || st.Dead() || err != nil {
+		t.Fatalf("CheckKey before revoke = %v, %v; want 200", st, err)
 	}
 	gone, err := e.client.DeleteProjectKey(ctx, "proj_storefront", id)
 	if gone || err != nil {
@@ -204,8 +211,8 @@ func TestRevokeTwiceAndCheckKey(t *testing.T) {
 	if !gone || err != nil {
 		t.Fatalf("second delete = %v, %v; want true (already gone), nil", gone, err)
 	}
-	if st, err := e.client.CheckKey(ctx, leaked); st != http.StatusUnauthorized || err != nil {
-		t.Fatalf("CheckKey after revoke = %d, %v; want 401, nil", st, err)
+	if st, err := e.client.CheckKey(ctx, leaked); !st.Dead() || st.Code != openai.CodeInvalidAPIKey || err != nil {
+		t.Fatalf("CheckKey after revoke = %v, %v; want 401 invalid_api_key, nil", st, err)
 	}
 	if _, err := e.client.GetProjectKey(ctx, "proj_storefront", id); !openai.IsNotFound(err) {
 		t.Fatalf("GetProjectKey after revoke: err = %v, want 404", err)
@@ -215,8 +222,8 @@ func TestRevokeTwiceAndCheckKey(t *testing.T) {
 	if k, _ := e.sim.Key(id); !k.Deleted || !k.DeletedAt.Equal(epoch) {
 		t.Errorf("sim key state = %+v, want deleted at %s", k, epoch)
 	}
-	if st, err := e.client.CheckKey(ctx, fakekey.New(7).OpenAIProjectKey()); st != http.StatusUnauthorized || err != nil {
-		t.Errorf("CheckKey of an unknown key = %d, %v; want 401", st, err)
+	if st, err := e.client.CheckKey(ctx, fakekey.New(7).OpenAIProjectKey()); !st.Dead() || err != nil {
+		t.Errorf("CheckKey of an unknown key = %v, %v; want 401 invalid_api_key", st, err)
 	}
 	if n := e.sim.RequestCount(openaisim.RouteDeleteProjectKey); n != 2 {
 		t.Errorf("delete requests = %d, want 2", n)
@@ -258,15 +265,25 @@ func TestServiceAccountKeyCreation(t *testing.T) {
 		t.Fatalf("%d key creations reached the server, want 0", n)
 	}
 
+	// Role none (create_service_account_only): its keys can do nothing, whatever their
+	// scopes, until the account gets a role.
 	tests := []struct {
-		name       string
-		scopes     []string
-		wantStatus int
+		name   string
+		role   string // set before minting; "" leaves role none
+		scopes []string
+		want   openai.KeyCheck // Message not compared
 	}{
-		{"requests only", []string{"api.model.request"}, http.StatusForbidden},
-		{"requests and model read", []string{"api.model.request", "api.model.read"}, http.StatusOK},
+		{"role none", "", []string{"api.model.request", "api.model.read"}, openai.KeyCheck{Status: http.StatusUnauthorized}},
+		{"requests only", openai.RoleMember, []string{"api.model.request"}, openai.KeyCheck{Status: http.StatusUnauthorized}},
+		{"requests and model read", openai.RoleMember, []string{"api.model.request", "api.model.read"}, openai.KeyCheck{Status: http.StatusOK}},
 	}
 	for _, tt := range tests {
+		if tt.role != "" {
+			sa, err := e.client.SetServiceAccountRole(ctx, project, created.ID, tt.role)
+			if err != nil || sa.Role != tt.role {
+				t.Fatalf("%s: SetServiceAccountRole = %+v, %v", tt.name, sa, err)
+			}
+		}
 		nk, err := e.client.CreateServiceAccountKey(ctx, project, created.ID, "replacement-"+tt.name, tt.scopes, 30*24*time.Hour)
 		if err != nil {
 			t.Fatalf("%s: CreateServiceAccountKey: %v", tt.name, err)
@@ -286,17 +303,19 @@ func TestServiceAccountKeyCreation(t *testing.T) {
 		if diff := cmp.Diff(tt.scopes, st.Scopes); diff != "" || st.ServiceAccountID != created.ID || !st.ExpiresAt.Equal(nk.ExpiresAt) {
 			t.Errorf("%s: sim state %+v (scopes -want +got %s)", tt.name, st, diff)
 		}
-		// A live key with restricted scopes may answer 403 on /v1/models: still live.
-		if got, err := e.client.CheckKey(ctx, nk.Value); got != tt.wantStatus || err != nil {
-			t.Errorf("%s: CheckKey = %d, %v; want %d", tt.name, got, err, tt.wantStatus)
+		// A live key that may not list models answers 401 without invalid_api_key: live,
+		// and not proven dead.
+		got, err := e.client.CheckKey(ctx, nk.Value)
+		if err != nil || got.Status != tt.want.Status || got.Code != tt.want.Code || got.Dead() {
+			t.Errorf("%s: CheckKey = %v, %v; want %v and not dead", tt.name, got, err, tt.want)
 		}
 	}
 
 	// Expired keys are dead.
 	e.clock.Advance(31 * 24 * time.Hour)
-	nk := e.sim.KeysOf(created.ID)[1]
-	if got, err := e.client.CheckKey(ctx, e.sim.KeySecret(nk.ID)); got != http.StatusUnauthorized || err != nil {
-		t.Errorf("CheckKey of expired key = %d, %v; want 401", got, err)
+	nk := e.sim.KeysOf(created.ID)[2]
+	if got, err := e.client.CheckKey(ctx, e.sim.KeySecret(nk.ID)); !got.Dead() || err != nil {
+		t.Errorf("CheckKey of expired key = %v, %v; want 401 invalid_api_key", got, err)
 	}
 }
 
@@ -402,42 +421,59 @@ func TestCheckKeyTransientErrors(t *testing.T) {
 	e.sim.SetFaults(openaisim.FaultConfig{Rules: []openaisim.FaultRule{{Route: openaisim.RouteListModels, ServerError: 1}}})
 	st, err := e.client.CheckKey(t.Context(), e.sim.LeakedKeySecret())
 	var apiErr *openai.Error
-	if st != 500 || !errors.As(err, &apiErr) || !apiErr.Transient() {
-		t.Fatalf("CheckKey under 500 = %d, %v; want 500 and a transient error", st, err)
+	if st.Status != 500 || st.Dead() || !errors.As(err, &apiErr) || !apiErr.Transient() {
+		t.Fatalf("CheckKey under 500 = %v, %v; want 500 and a transient error", st, err)
 	}
 	assertNoSecrets(t, e.sim, err)
+}
+
+func TestSpendLimitRoundTrip(t *testing.T) {
+	t.Parallel()
+	// The document does not say what an unset limit answers; both readings must work.
+	for _, unset200 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unset answers 200: %v", unset200), func(t *testing.T) {
+			t.Parallel()
+			e := setupSim(t, openaisim.DefaultWorld(), openaisim.Options{UnsetSpendLimitAnswers200: unset200})
+			ctx := t.Context()
+			// none → set → replace → delete → none; a second delete is fine.
+			if l, err := e.client.GetSpendLimit(ctx, "proj_storefront"); l != nil || err != nil {
+				t.Fatalf("GetSpendLimit unset = %+v, %v; want nil, nil", l, err)
+			}
+			if l, err := e.client.GetSpendLimit(ctx, "proj_analytics"); err != nil || l == nil || l.Cents != 150000 {
+				t.Fatalf("GetSpendLimit analytics = %+v, %v; want 150000 cents", l, err)
+			}
+			// The storefront spends far more than $1 a month: a $1 limit is enforcing at once,
+			// $100000 is not.
+			tests := []struct {
+				cents int64
+				want  string
+			}{{100000 * 100, openai.EnforcementInactive}, {100, openai.EnforcementEnforcing}}
+			for _, tt := range tests {
+				l, err := e.client.SetSpendLimit(ctx, "proj_storefront", tt.cents)
+				want := openai.SpendLimit{ProjectID: "proj_storefront", Cents: tt.cents, Currency: "USD", Interval: "month", EnforcementStatus: tt.want}
+				if err != nil || l != want {
+					t.Fatalf("SetSpendLimit(%d) = %+v, %v; want %+v", tt.cents, l, err, want)
+				}
+			}
+			if l, err := e.client.GetSpendLimit(ctx, "proj_storefront"); err != nil || l == nil || l.Cents != 100 {
+				t.Fatalf("GetSpendLimit after set = %+v, %v", l, err)
+			}
+			for range 2 {
+				if err := e.client.DeleteSpendLimit(ctx, "proj_storefront"); err != nil {
+					t.Fatalf("DeleteSpendLimit: %v", err)
+				}
+			}
+			if l, err := e.client.GetSpendLimit(ctx, "proj_storefront"); l != nil || err != nil {
+				t.Fatalf("GetSpendLimit after delete = %+v, %v", l, err)
+			}
+		})
+	}
 }
 
 func TestBudgetsRoundTrip(t *testing.T) {
 	t.Parallel()
 	e := setup(t, openaisim.DefaultWorld(), pageSize(2))
 	ctx := t.Context()
-
-	// Spend limit: none → set → replace → delete → none; a second delete is fine.
-	if l, err := e.client.GetSpendLimit(ctx, "proj_storefront"); l != nil || err != nil {
-		t.Fatalf("GetSpendLimit unset = %+v, %v; want nil, nil", l, err)
-	}
-	if l, err := e.client.GetSpendLimit(ctx, "proj_analytics"); err != nil || l == nil || l.Cents != 150000 {
-		t.Fatalf("GetSpendLimit analytics = %+v, %v; want 150000 cents", l, err)
-	}
-	for _, cents := range []int64{50000, 20000} {
-		l, err := e.client.SetSpendLimit(ctx, "proj_storefront", cents)
-		want := openai.SpendLimit{ProjectID: "proj_storefront", Cents: cents, Currency: "USD", Interval: "month", EnforcementStatus: l.EnforcementStatus}
-		if err != nil || l != want || l.EnforcementStatus == "" {
-			t.Fatalf("SetSpendLimit(%d) = %+v, %v", cents, l, err)
-		}
-	}
-	if l, err := e.client.GetSpendLimit(ctx, "proj_storefront"); err != nil || l == nil || l.Cents != 20000 {
-		t.Fatalf("GetSpendLimit after set = %+v, %v", l, err)
-	}
-	for range 2 {
-		if err := e.client.DeleteSpendLimit(ctx, "proj_storefront"); err != nil {
-			t.Fatalf("DeleteSpendLimit: %v", err)
-		}
-	}
-	if l, err := e.client.GetSpendLimit(ctx, "proj_storefront"); l != nil || err != nil {
-		t.Fatalf("GetSpendLimit after delete = %+v, %v", l, err)
-	}
 
 	// Spend alerts: 50/80/100 % of 200 USD, paged by 2, then removed.
 	var ids []string
@@ -484,7 +520,13 @@ func TestBudgetsRoundTrip(t *testing.T) {
 	for _, l := range limits {
 		byModel[l.Model] = l
 	}
-	if len(limits) != len(openaisim.DefaultModels()) || byModel["gpt-4o-mini"].MaxRequestsPer1Minute != 3000 {
+	models := 0 // tools (web search, file search...) have no rate limits
+	for _, m := range openaisim.DefaultModels() {
+		if m.MaxRequestsPer1Minute > 0 {
+			models++
+		}
+	}
+	if len(limits) != models || byModel["gpt-4o-mini"].MaxRequestsPer1Minute != 3000 {
 		t.Fatalf("rate limits = %+v", limits)
 	}
 	ten, hundred := int64(10), int64(100)
@@ -563,5 +605,59 @@ func assertNoSecrets(t *testing.T, sim *openaisim.Server, err error, extra ...st
 		if s != "" && strings.Contains(text, s) {
 			t.Errorf("error text contains a secret value: %q", strings.ReplaceAll(text, s, "<SECRET>"))
 		}
+	}
+}
+
+// The SDK adds OpenAI-Organization and OpenAI-Project from the environment to every request. A
+// key check must send neither: with another organisation's ID a live key answers 401
+// mismatched_organization, which an old check read as "dead".
+func TestCheckKeySendsNoOrganizationOrProjectHeader(t *testing.T) {
+	t.Setenv("OPENAI_ORG_ID", "org-someone-else")
+	t.Setenv("OPENAI_PROJECT_ID", "proj_analytics")
+	clk := &clock{t: epoch}
+	sim := openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: 42, Now: clk.Now})
+	var mu sync.Mutex
+	seen := map[string]http.Header{} // path -> headers of the last request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = r.Header.Clone()
+		mu.Unlock()
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := openai.New(openai.Config{AdminKey: sim.AdminKey(), BaseURL: srv.URL + "/v1", MaxRetries: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	// The environment does reach the SDK: admin calls carry both headers.
+	if err := c.CheckAdmin(ctx); err != nil {
+		t.Fatalf("CheckAdmin: %v", err)
+	}
+	mu.Lock()
+	admin := seen["/v1/organization/projects"]
+	mu.Unlock()
+	if admin.Get("OpenAI-Organization") != "org-someone-else" || admin.Get("OpenAI-Project") != "proj_analytics" {
+		t.Fatalf("admin request headers %v: the environment did not reach the SDK, so this test proves nothing", admin)
+	}
+
+	st, err := c.CheckKey(ctx, sim.LeakedKeySecret())
+	if err != nil || !st.Works() {
+		t.Fatalf("CheckKey of the live key = %v, %v; want 200 (the headers must not be sent)", st, err)
+	}
+	mu.Lock()
+	check := seen["/v1/models"]
+	mu.Unlock()
+	for _, h := range []string{"OpenAI-Organization", "OpenAI-Project"} {
+		if v, ok := check[h]; ok {
+			t.Errorf("key check sent %s: %q", h, v)
+		}
+	}
+	if _, err := c.DeleteProjectKey(ctx, "proj_storefront", sim.LeakedKeyID()); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.CheckKey(ctx, sim.LeakedKeySecret()); err != nil || !st.Dead() {
+		t.Fatalf("CheckKey after revoke = %v, %v; want 401 invalid_api_key", st, err)
 	}
 }

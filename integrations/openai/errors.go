@@ -161,3 +161,6 @@ func IsUnauthorized(err error) bool { return statusOf(err) == http.StatusUnautho
 // IsPermissionDenied reports whether err is an API 403 answer (valid credential lacking a
 // permission, e.g. a project key used on an admin endpoint).
 func IsPermissionDenied(err error) bool { return statusOf(err) == http.StatusForbidden }
+
+// IsBadRequest reports whether err is an API 400 answer (the request was refused as invalid).
+func IsBadRequest(err error) bool { return statusOf(err) == http.StatusBadRequest }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	sdk "github.com/openai/openai-go/v3"
@@ -118,28 +119,74 @@ func (c *Client) DeleteProjectKey(ctx context.Context, projectID, keyID string) 
 	return false, err
 }
 
-// CheckKey calls GET /v1/models authenticated with secret (not the admin key) and returns the
-// HTTP status: 200 the key is live, 401 it is dead (revoked, expired or unknown), 403 it is live
-// but lacks the models permission — still live. err is set only when the answer says nothing
-// about the key: transport failures, 408, 429 and 5xx (all Transient).
-func (c *Client) CheckKey(ctx context.Context, secret string) (status int, err error) {
+// KeyCheck is what GET /v1/models answered when called with a key's own value.
+type KeyCheck struct {
+	// Status is the HTTP status: 200 the key works; 401 or 403 see Code.
+	Status int
+	// Code and Message are the API's error code and text (empty on 200).
+	Code    string
+	Message string
+}
+
+// CodeInvalidAPIKey is the only error code that says a key does not exist (revoked, expired or
+// never issued). Live keys get other 401s too: mismatched_organization for a wrong
+// OpenAI-Organization header, and missing-scope or insufficient-permission answers for restricted
+// keys (API-NOTES §6; openai-go v3.98.0 error docs).
+const CodeInvalidAPIKey = "invalid_api_key"
+
+// Dead reports whether the answer proves the key is dead: 401 with code invalid_api_key, and
+// nothing else.
+func (k KeyCheck) Dead() bool {
+	return k.Status == http.StatusUnauthorized && k.Code == CodeInvalidAPIKey
+}
+
+// Works reports whether the key was accepted (200).
+func (k KeyCheck) Works() bool { return k.Status == http.StatusOK }
+
+// String names the status and, when there is one, the code ("401 invalid_api_key").
+func (k KeyCheck) String() string {
+	s := strconv.Itoa(k.Status)
+	switch {
+	case k.Code != "":
+		s += " " + k.Code
+	case k.Status >= 400:
+		s += " (no error code)"
+	}
+	return s
+}
+
+// keyCheckHeaders are dropped from every key check. The SDK adds them from OPENAI_ORG_ID and
+// OPENAI_PROJECT_ID, which many engineers have set; with them a dead key can answer
+// mismatched_organization and a live one can be refused for the wrong project, and neither says
+// anything about the key.
+var keyCheckHeaders = []string{"OpenAI-Organization", "OpenAI-Project"}
+
+// CheckKey calls GET /v1/models authenticated with secret (not the admin key), without any
+// organization or project header, and reports the answer. err is set only when the answer says
+// nothing about the key: transport failures, 408, 429 and 5xx (all Transient).
+func (c *Client) CheckKey(ctx context.Context, secret string) (KeyCheck, error) {
 	if secret == "" {
-		return 0, errors.New("check key: empty secret")
+		return KeyCheck{}, errors.New("check key: empty secret")
+	}
+	opts := []option.RequestOption{option.WithAPIKey(secret)}
+	for _, h := range keyCheckHeaders {
+		opts = append(opts, option.WithHeaderDel(h))
 	}
 	var raw *http.Response
-	_, err = c.sdk.Models.List(ctx, option.WithAPIKey(secret), option.WithResponseInto(&raw))
+	opts = append(opts, option.WithResponseInto(&raw))
+	_, err := c.sdk.Models.List(ctx, opts...)
 	if err == nil {
 		if raw != nil {
-			return raw.StatusCode, nil
+			return KeyCheck{Status: raw.StatusCode}, nil
 		}
-		return http.StatusOK, nil
+		return KeyCheck{Status: http.StatusOK}, nil
 	}
-	werr := wrap("check key liveness", err, false)
+	werr := wrap("check key", err, false)
 	var e *Error
 	if errors.As(werr, &e) && e.StatusCode != 0 && !e.Transient() {
-		return e.StatusCode, nil
+		return KeyCheck{Status: e.StatusCode, Code: e.Code, Message: e.Message}, nil
 	}
-	return statusOf(werr), werr
+	return KeyCheck{Status: statusOf(werr)}, werr
 }
 
 // FindKeysByName returns the keys of a project owned by service account saID with exactly that

@@ -123,3 +123,58 @@ func (c *Client) CreateServiceAccountKey(ctx context.Context, projectID, saID, n
 	}
 	return NewKey{ID: res.ID, Name: res.Name, Value: res.Value, CreatedAt: unixTime(res.CreatedAt), ExpiresAt: unixTime(res.ExpiresAt)}, nil
 }
+
+// Service-account roles that give the account's keys access to the project. An account created
+// with create_service_account_only has role "none": its keys are limited by their scopes AND by
+// the owner's access, so they can do nothing until the account gets one of these
+// (openai-go v3.98.0 adminorganizationprojectserviceaccount.go; document schema
+// ProjectServiceAccountCreateResponse.role).
+const (
+	RoleMember = "member"
+	RoleOwner  = "owner"
+	RoleNone   = "none"
+)
+
+// SetServiceAccountRole gives a service account a project role (member or owner). Setting a role
+// is idempotent, so SDK retries are kept.
+func (c *Client) SetServiceAccountRole(ctx context.Context, projectID, saID, role string) (ServiceAccount, error) {
+	op := fmt.Sprintf("give service account %s in project %s the role %q", saID, projectID, role)
+	if role != RoleMember && role != RoleOwner {
+		return ServiceAccount{}, fmt.Errorf("%s: the API accepts only %q or %q", op, RoleMember, RoleOwner)
+	}
+	sa, err := c.sdk.Admin.Organization.Projects.ServiceAccounts.Update(ctx, projectID, saID,
+		sdk.AdminOrganizationProjectServiceAccountUpdateParams{Role: sdk.AdminOrganizationProjectServiceAccountUpdateParamsRole(role)})
+	if err != nil {
+		return ServiceAccount{}, wrap(op, err, true)
+	}
+	return saFromSDK(projectID, *sa), nil
+}
+
+// DeleteServiceAccount deletes a service account and, with it, every key it owns. A 404 means
+// it is already gone: (true, nil).
+func (c *Client) DeleteServiceAccount(ctx context.Context, projectID, saID string) (alreadyGone bool, err error) {
+	if projectID == "" || saID == "" {
+		return false, errors.New("delete service account: project and service account IDs are required")
+	}
+	_, err = c.sdk.Admin.Organization.Projects.ServiceAccounts.Delete(ctx, projectID, saID)
+	err = wrap(fmt.Sprintf("delete service account %s in project %s", saID, projectID), err, true)
+	if IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// ServiceAccountKeys returns the live keys of a project owned by service account saID.
+func (c *Client) ServiceAccountKeys(ctx context.Context, projectID, saID string) ([]ProjectKey, error) {
+	keys, err := c.ListProjectKeys(ctx, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("list keys of service account %s: %w", saID, err)
+	}
+	var out []ProjectKey
+	for _, k := range keys {
+		if k.OwnerType == OwnerServiceAccount && k.OwnerID == saID {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}

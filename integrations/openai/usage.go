@@ -2,19 +2,13 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/param"
-)
-
-// Usage kinds (the usage endpoints the review step reads).
-const (
-	KindCompletions = "completions"
-	KindEmbeddings  = "embeddings"
-	KindImages      = "images"
 )
 
 // Group-by fields accepted by Usage and Costs.
@@ -28,7 +22,8 @@ const (
 
 // UsageQuery selects usage buckets.
 type UsageQuery struct {
-	// Kinds to read; empty means completions, embeddings and images.
+	// Kinds to read (see UsageEndpoints). Empty means every kind that can answer the query:
+	// all of them, or, when the query filters or groups by key, user or model, the per-key ones.
 	Kinds []string
 	// Start (inclusive) is required; End (exclusive) defaults to now.
 	Start, End time.Time
@@ -43,7 +38,17 @@ type UsageQuery struct {
 	BucketsPerPage int
 }
 
-// UsageRow is one (bucket, group) result. Fields not grouped by are empty.
+// perKey reports whether the query needs the key/user/model dimensions that project-level
+// usage endpoints do not have.
+func (q UsageQuery) perKey() bool {
+	if len(q.APIKeyIDs) > 0 || len(q.Models) > 0 {
+		return true
+	}
+	return slices.ContainsFunc(q.GroupBy, func(g string) bool { return g != GroupProjectID })
+}
+
+// UsageRow is one (bucket, group) result. Fields not grouped by are empty; counters a kind does
+// not report are 0.
 type UsageRow struct {
 	Kind         string
 	Start, End   time.Time
@@ -51,10 +56,19 @@ type UsageRow struct {
 	ProjectID    string
 	Model        string
 	UserID       string
-	Requests     int64
-	InputTokens  int64
+	Requests     int64 // model requests; file search calls; code interpreter sessions
+	InputTokens  int64 // completions, embeddings, moderations
 	OutputTokens int64 // completions only
 	Images       int64 // images only
+	// Units counts what the kind measures besides requests and tokens, named by UnitName:
+	// characters (audio speeches), seconds (audio transcriptions), bytes (vector stores),
+	// calls (web and file search).
+	Units int64
+}
+
+// Active reports whether the row shows any use.
+func (r UsageRow) Active() bool {
+	return r.Requests > 0 || r.InputTokens > 0 || r.OutputTokens > 0 || r.Images > 0 || r.Units > 0
 }
 
 // CostQuery selects daily cost buckets.
@@ -98,105 +112,174 @@ func (c *Client) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	}
 	kinds := q.Kinds
 	if len(kinds) == 0 {
-		kinds = []string{KindCompletions, KindEmbeddings, KindImages}
+		for _, e := range UsageEndpoints {
+			if (e.PerKey || !q.perKey()) && (e.ByModel || len(q.Models) == 0) {
+				kinds = append(kinds, e.Kind)
+			}
+		}
 	}
-	start := q.Start.Unix()
-	var end param.Opt[int64]
+	p := usageParams{start: q.Start.Unix(), limit: sdk.Int(perPage), bucket: q.Bucket, groupBy: q.GroupBy,
+		keys: q.APIKeyIDs, projects: q.ProjectIDs, models: q.Models}
 	if !q.End.IsZero() {
-		end = sdk.Int(q.End.Unix())
+		p.end = sdk.Int(q.End.Unix())
 	}
 	var rows []UsageRow
 	for _, kind := range kinds {
+		e, ok := usageEndpoint(kind)
+		if !ok {
+			return nil, fmt.Errorf("usage: unknown kind %q", kind)
+		}
+		if !e.PerKey && q.perKey() {
+			return nil, fmt.Errorf("usage: %s is reported per project only: it cannot be filtered or grouped by key, user or model", kind)
+		}
+		if !e.ByModel && len(q.Models) > 0 {
+			return nil, fmt.Errorf("usage: %s has no model dimension: it cannot be filtered by model", kind)
+		}
 		op := fmt.Sprintf("read %s usage from %s", kind, q.Start.UTC().Format(time.RFC3339))
-		var page param.Opt[string]
+		p.page = param.Opt[string]{}
 		for {
-			var (
-				got     []UsageRow
-				hasMore bool
-				next    string
-				err     error
-			)
-			switch kind {
-			case KindCompletions:
-				got, hasMore, next, err = c.completions(ctx, sdk.AdminOrganizationUsageCompletionsParams{
-					StartTime: start, EndTime: end, Limit: sdk.Int(perPage), Page: page,
-					BucketWidth: sdk.AdminOrganizationUsageCompletionsParamsBucketWidth(q.Bucket),
-					GroupBy:     q.GroupBy, APIKeyIDs: q.APIKeyIDs, ProjectIDs: q.ProjectIDs, Models: q.Models,
-				})
-			case KindEmbeddings:
-				got, hasMore, next, err = c.embeddings(ctx, sdk.AdminOrganizationUsageEmbeddingsParams{
-					StartTime: start, EndTime: end, Limit: sdk.Int(perPage), Page: page,
-					BucketWidth: sdk.AdminOrganizationUsageEmbeddingsParamsBucketWidth(q.Bucket),
-					GroupBy:     q.GroupBy, APIKeyIDs: q.APIKeyIDs, ProjectIDs: q.ProjectIDs, Models: q.Models,
-				})
-			case KindImages:
-				got, hasMore, next, err = c.images(ctx, sdk.AdminOrganizationUsageImagesParams{
-					StartTime: start, EndTime: end, Limit: sdk.Int(perPage), Page: page,
-					BucketWidth: sdk.AdminOrganizationUsageImagesParamsBucketWidth(q.Bucket),
-					GroupBy:     q.GroupBy, APIKeyIDs: q.APIKeyIDs, ProjectIDs: q.ProjectIDs, Models: q.Models,
-				})
-			default:
-				return nil, fmt.Errorf("usage: unknown kind %q", kind)
-			}
+			raw, err := c.usagePage(ctx, kind, p)
 			if err != nil {
 				return nil, wrap(op, err, false)
 			}
-			rows = append(rows, got...)
-			if !hasMore || next == "" || (page.Valid() && page.Value == next) {
+			var page usagePageJSON
+			if err := json.Unmarshal([]byte(raw), &page); err != nil {
+				return nil, fmt.Errorf("%s: decode the answer: %w", op, err)
+			}
+			for _, b := range page.Data {
+				for _, r := range b.Results {
+					rows = append(rows, r.row(kind, b.StartTime, b.EndTime))
+				}
+			}
+			if !page.HasMore || page.NextPage == "" || (p.page.Valid() && p.page.Value == page.NextPage) {
 				break
 			}
-			page = sdk.String(next)
+			p.page = sdk.String(page.NextPage)
 		}
 	}
 	return rows, nil
 }
 
-func (c *Client) completions(ctx context.Context, p sdk.AdminOrganizationUsageCompletionsParams) ([]UsageRow, bool, string, error) {
-	res, err := c.sdk.Admin.Organization.Usage.Completions(ctx, p)
-	if err != nil {
-		return nil, false, "", err
-	}
-	var rows []UsageRow
-	for _, b := range res.Data {
-		for _, r := range b.Results {
-			rows = append(rows, UsageRow{Kind: KindCompletions, Start: unixTime(b.StartTime), End: unixTime(b.EndTime),
-				APIKeyID: r.APIKeyID, ProjectID: r.ProjectID, Model: r.Model, UserID: r.UserID,
-				Requests: r.NumModelRequests, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens})
-		}
-	}
-	return rows, res.HasMore, res.NextPage, nil
+// usagePageJSON is the shape every usage endpoint answers (document schema UsageResponse). The
+// SDK has one response type per endpoint with identical fields, so the wrapper decodes each
+// answer's raw JSON once into this common form rather than keeping ten copies of the loop.
+type usagePageJSON struct {
+	Data []struct {
+		StartTime int64             `json:"start_time"`
+		EndTime   int64             `json:"end_time"`
+		Results   []usageResultJSON `json:"results"`
+	} `json:"data"`
+	HasMore  bool   `json:"has_more"`
+	NextPage string `json:"next_page"`
 }
 
-func (c *Client) embeddings(ctx context.Context, p sdk.AdminOrganizationUsageEmbeddingsParams) ([]UsageRow, bool, string, error) {
-	res, err := c.sdk.Admin.Organization.Usage.Embeddings(ctx, p)
-	if err != nil {
-		return nil, false, "", err
-	}
-	var rows []UsageRow
-	for _, b := range res.Data {
-		for _, r := range b.Results {
-			rows = append(rows, UsageRow{Kind: KindEmbeddings, Start: unixTime(b.StartTime), End: unixTime(b.EndTime),
-				APIKeyID: r.APIKeyID, ProjectID: r.ProjectID, Model: r.Model, UserID: r.UserID,
-				Requests: r.NumModelRequests, InputTokens: r.InputTokens})
-		}
-	}
-	return rows, res.HasMore, res.NextPage, nil
+type usageResultJSON struct {
+	ProjectID        string `json:"project_id"`
+	APIKeyID         string `json:"api_key_id"`
+	Model            string `json:"model"`
+	UserID           string `json:"user_id"`
+	NumModelRequests int64  `json:"num_model_requests"`
+	NumRequests      int64  `json:"num_requests"`
+	NumSessions      int64  `json:"num_sessions"`
+	InputTokens      int64  `json:"input_tokens"`
+	OutputTokens     int64  `json:"output_tokens"`
+	Images           int64  `json:"images"`
+	Characters       int64  `json:"characters"`
+	Seconds          int64  `json:"seconds"`
+	UsageBytes       int64  `json:"usage_bytes"`
 }
 
-func (c *Client) images(ctx context.Context, p sdk.AdminOrganizationUsageImagesParams) ([]UsageRow, bool, string, error) {
-	res, err := c.sdk.Admin.Organization.Usage.Images(ctx, p)
+func (r usageResultJSON) row(kind string, start, end int64) UsageRow {
+	out := UsageRow{Kind: kind, Start: unixTime(start), End: unixTime(end), APIKeyID: r.APIKeyID, ProjectID: r.ProjectID,
+		Model: r.Model, UserID: r.UserID, Requests: r.NumModelRequests, InputTokens: r.InputTokens,
+		OutputTokens: r.OutputTokens, Images: r.Images}
+	switch kind {
+	case KindAudioSpeeches:
+		out.Units = r.Characters
+	case KindAudioTranscriptions:
+		out.Units = r.Seconds
+	case KindVectorStores:
+		out.Units = r.UsageBytes
+	case KindWebSearchCalls:
+		out.Units = r.NumRequests
+	case KindFileSearchCalls:
+		out.Requests, out.Units = r.NumRequests, r.NumRequests
+	case KindCodeInterpreterSessions:
+		out.Requests = r.NumSessions
+	}
+	return out
+}
+
+// usageParams are the query parameters the usage endpoints share.
+type usageParams struct {
+	start                  int64
+	end                    param.Opt[int64]
+	limit                  param.Opt[int64]
+	page                   param.Opt[string]
+	bucket                 string
+	groupBy                []string
+	keys, projects, models []string
+}
+
+// usagePage fetches one page of one kind and returns its raw JSON.
+func (c *Client) usagePage(ctx context.Context, kind string, p usageParams) (string, error) {
+	u := c.sdk.Admin.Organization.Usage
+	type rawer interface{ RawJSON() string }
+	var (
+		res rawer
+		err error
+	)
+	switch kind {
+	case KindCompletions:
+		res, err = u.Completions(ctx, sdk.AdminOrganizationUsageCompletionsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageCompletionsParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindEmbeddings:
+		res, err = u.Embeddings(ctx, sdk.AdminOrganizationUsageEmbeddingsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageEmbeddingsParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindImages:
+		res, err = u.Images(ctx, sdk.AdminOrganizationUsageImagesParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageImagesParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindModerations:
+		res, err = u.Moderations(ctx, sdk.AdminOrganizationUsageModerationsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageModerationsParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindAudioSpeeches:
+		res, err = u.AudioSpeeches(ctx, sdk.AdminOrganizationUsageAudioSpeechesParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageAudioSpeechesParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindAudioTranscriptions:
+		res, err = u.AudioTranscriptions(ctx, sdk.AdminOrganizationUsageAudioTranscriptionsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageAudioTranscriptionsParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindWebSearchCalls:
+		res, err = u.WebSearchCalls(ctx, sdk.AdminOrganizationUsageWebSearchCallsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageWebSearchCallsParamsBucketWidth(p.bucket), GroupBy: p.groupBy,
+			APIKeyIDs: p.keys, ProjectIDs: p.projects, Models: p.models})
+	case KindFileSearchCalls:
+		// File search calls have no model dimension (the document lists no models filter).
+		res, err = u.FileSearchCalls(ctx, sdk.AdminOrganizationUsageFileSearchCallsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageFileSearchCallsParamsBucketWidth(p.bucket), GroupBy: withoutModel(p.groupBy),
+			APIKeyIDs: p.keys, ProjectIDs: p.projects})
+	case KindVectorStores:
+		res, err = u.VectorStores(ctx, sdk.AdminOrganizationUsageVectorStoresParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageVectorStoresParamsBucketWidth(p.bucket), GroupBy: p.groupBy, ProjectIDs: p.projects})
+	case KindCodeInterpreterSessions:
+		res, err = u.CodeInterpreterSessions(ctx, sdk.AdminOrganizationUsageCodeInterpreterSessionsParams{StartTime: p.start, EndTime: p.end, Limit: p.limit, Page: p.page,
+			BucketWidth: sdk.AdminOrganizationUsageCodeInterpreterSessionsParamsBucketWidth(p.bucket), GroupBy: p.groupBy, ProjectIDs: p.projects})
+	default:
+		return "", fmt.Errorf("usage: unknown kind %q", kind)
+	}
 	if err != nil {
-		return nil, false, "", err
+		return "", err
 	}
-	var rows []UsageRow
-	for _, b := range res.Data {
-		for _, r := range b.Results {
-			rows = append(rows, UsageRow{Kind: KindImages, Start: unixTime(b.StartTime), End: unixTime(b.EndTime),
-				APIKeyID: r.APIKeyID, ProjectID: r.ProjectID, Model: r.Model, UserID: r.UserID,
-				Requests: r.NumModelRequests, Images: r.Images})
-		}
-	}
-	return rows, res.HasMore, res.NextPage, nil
+	return res.RawJSON(), nil
+}
+
+func withoutModel(groupBy []string) []string {
+	return slices.DeleteFunc(slices.Clone(groupBy), func(g string) bool { return g == GroupModel })
 }
 
 // Costs reads daily costs, following next_page.

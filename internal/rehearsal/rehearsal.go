@@ -300,15 +300,13 @@ func (w *World) Verify(ctx context.Context, before openaisim.State) []Verificati
 		add("simulator reachable", false, "%v", err)
 		return out
 	}
-	check := func(value string) int {
-		status, err := oc.CheckKey(ctx, value)
-		if err != nil {
-			return 0
-		}
-		return status
+	check := func(value string) openai.KeyCheck {
+		st, _ := oc.CheckKey(ctx, value) // a transport failure leaves Status 0: neither dead nor working
+		return st
 	}
 	status := check(w.leaked)
-	add("leaked key is dead", status == http.StatusUnauthorized, "GET /v1/models with the leaked value answers %d", status)
+	add("leaked key is dead", status.Dead(), "GET /v1/models with the leaked value answers %s (only 401 %s proves it)",
+		status, openai.CodeInvalidAPIKey)
 	if k, ok := w.OpenAI.Key(leakedID); ok {
 		add("leaked key is deleted", k.Deleted, "%s deleted=%v", leakedID, k.Deleted)
 	}
@@ -340,7 +338,7 @@ func (w *World) Verify(ctx context.Context, before openaisim.State) []Verificati
 			add("replacement key delivered to the file", match && st.Mode().Perm() == 0o600,
 				"%s holds key %s (mode %v)", w.SecretFile(), k.ID, st.Mode().Perm())
 			live := check(value)
-			add("replacement key works", live == http.StatusOK, "GET /v1/models with the delivered value answers %d", live)
+			add("replacement key works", live.Works(), "GET /v1/models with the delivered value answers %s", live)
 		}
 	}
 	w.verifyGitHubAndRepos(ctx, add, fresh)

@@ -15,18 +15,18 @@ type spendLimitJSON struct {
 	Object          string          `json:"object"`
 	Currency        string          `json:"currency"`
 	Interval        string          `json:"interval"`
-	ThresholdAmount int64           `json:"threshold_amount"`
+	ThresholdAmount *int64          `json:"threshold_amount"`
 	Enforcement     enforcementJSON `json:"enforcement"`
 }
 
 func (s *Server) spendLimitJSON(projectID string, l *spendLimit) spendLimitJSON {
-	status := "not_enforcing"
+	status := "inactive"
 	now := s.now().UTC()
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if s.usage.projectCost(projectID, monthStart, now)*100 >= float64(l.cents) {
 		status = "enforcing"
 	}
-	return spendLimitJSON{Object: "project.spend_limit", Currency: "USD", Interval: "month", ThresholdAmount: l.cents,
+	return spendLimitJSON{Object: "project.spend_limit", Currency: "USD", Interval: "month", ThresholdAmount: &l.cents,
 		Enforcement: enforcementJSON{Status: status}}
 }
 
@@ -41,6 +41,11 @@ func (s *Server) getSpendLimit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := s.st.limits[p.id]
+	if l == nil && s.unsetLimit200 {
+		writeJSON(w, http.StatusOK, spendLimitJSON{Object: "project.spend_limit", Currency: "USD", Interval: "month",
+			Enforcement: enforcementJSON{Status: "inactive"}})
+		return
+	}
 	if l == nil {
 		noSpendLimit(w, p.id)
 		return
@@ -84,6 +89,10 @@ func (s *Server) updateSpendLimit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteSpendLimit(w http.ResponseWriter, r *http.Request) {
 	p := s.mustProject(w, r)
 	if p == nil {
+		return
+	}
+	if s.st.limits[p.id] == nil && s.unsetLimit200 {
+		writeJSON(w, http.StatusOK, map[string]any{"object": "project.spend_limit.deleted", "deleted": false})
 		return
 	}
 	if s.st.limits[p.id] == nil {

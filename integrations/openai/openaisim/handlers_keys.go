@@ -193,6 +193,10 @@ func (s *Server) deleteProjectKey(w http.ResponseWriter, r *http.Request) {
 	if k == nil {
 		return
 	}
+	if k.saID != "" && s.refuseSAKeyDelete {
+		badRequest(w, "api_key_id", "API key %s belongs to a service account and cannot be deleted here; delete the service account instead.", k.id)
+		return
+	}
 	k.deleted, k.deletedAt = true, s.now()
 	writeJSON(w, http.StatusOK, map[string]any{"object": "organization.project.api_key.deleted", "id": k.id, "deleted": true})
 }
@@ -231,6 +235,35 @@ func (s *Server) getServiceAccount(w http.ResponseWriter, r *http.Request) {
 	if sa := s.findServiceAccount(w, r); sa != nil {
 		writeJSON(w, http.StatusOK, s.saJSON(sa))
 	}
+}
+
+func (s *Server) updateServiceAccount(w http.ResponseWriter, r *http.Request) {
+	sa := s.findServiceAccount(w, r)
+	if sa == nil {
+		return
+	}
+	var body struct {
+		Name *string `json:"name"`
+		Role *string `json:"role"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	switch {
+	case body.Role != nil && *body.Role != "member" && *body.Role != "owner":
+		badRequest(w, "role", "Invalid 'role': %q is not one of member, owner.", *body.Role)
+		return
+	case body.Name != nil && *body.Name == "":
+		badRequest(w, "name", "Invalid 'name': must not be empty.")
+		return
+	}
+	if body.Role != nil {
+		sa.role = *body.Role
+	}
+	if body.Name != nil {
+		sa.name = *body.Name
+	}
+	writeJSON(w, http.StatusOK, s.saJSON(sa))
 }
 
 func (s *Server) deleteServiceAccount(w http.ResponseWriter, r *http.Request) {
@@ -344,6 +377,9 @@ func (s *Server) createServiceAccountKey(w http.ResponseWriter, r *http.Request)
 	if body.Name != nil && *body.Name != "" {
 		name = *body.Name
 	}
+	if s.ignoreKeyExpiry {
+		body.ExpiresInSeconds = nil
+	}
 	writeJSON(w, http.StatusOK, s.mintKey(sa, name, scopes, body.ExpiresInSeconds))
 }
 
@@ -369,9 +405,25 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Incorrect API key provided: %s. You can find your API key at https://platform.openai.com/account/api-keys.", maskForMessage(tok)))
 		return
 	}
-	if len(k.scopes) > 0 && !slices.Contains(k.scopes, "api.model.read") && !slices.Contains(k.scopes, "api.all.read") {
-		writeError(w, http.StatusForbidden, "invalid_request_error", "insufficient_permissions", "",
-			"You have insufficient permissions for this operation. Missing scopes: api.model.read.")
+	if org := r.Header.Get("OpenAI-Organization"); org != "" && s.org != "" && org != s.org {
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "mismatched_organization", "",
+			"OpenAI-Organization header should match organization for API key")
+		return
+	}
+	if proj := r.Header.Get("OpenAI-Project"); proj != "" && proj != k.projectID {
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "mismatched_project", "",
+			"OpenAI-Project header should match project for API key")
+		return
+	}
+	noRole := false
+	if k.saID != "" {
+		if sa := s.serviceAccount(k.projectID, k.saID); sa == nil || sa.role == "none" {
+			noRole = true
+		}
+	}
+	if noRole || (len(k.scopes) > 0 && !slices.Contains(k.scopes, "api.model.read") && !slices.Contains(k.scopes, "api.all.read")) {
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "", "",
+			"You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a restricted API key, that it has the necessary scopes.")
 		return
 	}
 	data := make([]modelJSON, 0, len(s.catalog))

@@ -20,6 +20,7 @@ const (
 	RouteListServiceAccounts     = "GET /v1/organization/projects/{project_id}/service_accounts"
 	RouteCreateServiceAccount    = "POST /v1/organization/projects/{project_id}/service_accounts"
 	RouteGetServiceAccount       = "GET /v1/organization/projects/{project_id}/service_accounts/{service_account_id}"
+	RouteUpdateServiceAccount    = "POST /v1/organization/projects/{project_id}/service_accounts/{service_account_id}"
 	RouteDeleteServiceAccount    = "DELETE /v1/organization/projects/{project_id}/service_accounts/{service_account_id}"
 	RouteCreateServiceAccountKey = "POST /v1/organization/projects/{project_id}/service_accounts/{service_account_id}/api_keys"
 	RouteGetSpendLimit           = "GET /v1/organization/projects/{project_id}/spend_limit"
@@ -34,8 +35,10 @@ const (
 	RouteUsageCompletions        = "GET /v1/organization/usage/completions"
 	RouteUsageEmbeddings         = "GET /v1/organization/usage/embeddings"
 	RouteUsageImages             = "GET /v1/organization/usage/images"
-	RouteCosts                   = "GET /v1/organization/costs"
-	RouteListModels              = "GET /v1/models"
+	// RouteUsagePrefix + a kind (see Kinds) is the route of every usage endpoint.
+	RouteUsagePrefix = "GET /v1/organization/usage/"
+	RouteCosts       = "GET /v1/organization/costs"
+	RouteListModels  = "GET /v1/models"
 	// RouteUnmatched counts requests no route matched (answered 404).
 	RouteUnmatched = "unmatched"
 )
@@ -62,6 +65,7 @@ func (s *Server) routes() {
 		RouteListServiceAccounts:     s.listServiceAccounts,
 		RouteCreateServiceAccount:    s.createServiceAccount,
 		RouteGetServiceAccount:       s.getServiceAccount,
+		RouteUpdateServiceAccount:    s.updateServiceAccount,
 		RouteDeleteServiceAccount:    s.deleteServiceAccount,
 		RouteCreateServiceAccountKey: s.createServiceAccountKey,
 		RouteGetSpendLimit:           s.getSpendLimit,
@@ -73,11 +77,11 @@ func (s *Server) routes() {
 		RouteDeleteSpendAlert:        s.deleteSpendAlert,
 		RouteListRateLimits:          s.listRateLimits,
 		RouteUpdateRateLimit:         s.updateRateLimit,
-		RouteUsageCompletions:        s.usageHandler(KindCompletions),
-		RouteUsageEmbeddings:         s.usageHandler(KindEmbeddings),
-		RouteUsageImages:             s.usageHandler(KindImages),
 		RouteCosts:                   s.costs,
 		RouteListModels:              s.listModels,
+	}
+	for _, kind := range Kinds() {
+		h[RouteUsagePrefix+kind] = s.usageHandler(kind)
 	}
 	for pattern, fn := range h {
 		s.mux.HandleFunc(pattern, fn)

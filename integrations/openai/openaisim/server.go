@@ -10,10 +10,18 @@
 //   - GET spend_limit with no limit set answers 404 (code "not_found"); so does DELETE.
 //   - The admin key is the only credential accepted by admin endpoints (401 invalid_api_key
 //     otherwise; a live project key gets 403 insufficient_permissions).
-//   - GET /v1/models: 200 for a live (not deleted, not expired) project or service-account key;
-//     401 invalid_api_key for a deleted, expired or unknown one; 403 for a live key whose
-//     scopes include neither api.model.read nor api.all.read. It does not touch last_used_at,
-//     so a dry run that checks a key leaves Snapshot unchanged.
+//   - GET /v1/models (the key check) authenticates the key in the Authorization header:
+//     401 invalid_api_key for a deleted, expired or unknown key — the only answer that means
+//     "dead". A live key is refused with other 401s: mismatched_organization when an
+//     OpenAI-Organization header names another organisation than the world's; mismatched_project
+//     when an OpenAI-Project header names another project than the key's (code chosen here;
+//     the real code is undocumented); and, with code null and an "insufficient permissions ...
+//     Missing scopes" message, when the key's scopes include neither api.model.read nor
+//     api.all.read, or its service account has role none (its keys are limited by scopes and
+//     the owner's access, and role none has none). It does not touch last_used_at, so a dry run
+//     that checks a key leaves Snapshot unchanged.
+//   - DELETE api_keys/{id} on a service-account key deletes it (openai-go v3.98.0), or with
+//     Options.RefuseServiceAccountKeyDelete answers 400 as the August 2026 document says.
 //   - GET api_keys without owner_project_access lists only keys whose owner has access
 //     ("active"); "any" lists every live key. The real default is "membership-based visibility".
 //   - Key scopes are recorded and visible through State, never in the wire format (the real
@@ -24,8 +32,13 @@
 //   - Cost line items are "<model>, input_tokens", "<model>, output_tokens", "<model>, images".
 //   - group_by accepts project_id, api_key_id, model, user_id (usage) and project_id,
 //     api_key_id, line_item (costs); other groupings answer 400.
-//   - spend limit enforcement.status is "enforcing" when the month-to-date cost of the project
-//     has reached the threshold, "not_enforcing" otherwise.
+//   - spend limit enforcement.status (document: inactive | enforcing) is "enforcing" when the
+//     month-to-date cost of the project has reached the threshold, "inactive" otherwise.
+//   - An unset spend limit answers GET and DELETE with 404 (code "not_found"), or, with
+//     Options.UnsetSpendLimitAnswers200, with 200: GET with threshold_amount null, DELETE with
+//     deleted false. The document says neither, so a client must handle both.
+//   - Usage endpoints follow the document's group_by and filter lists per endpoint;
+//     vector_stores and code_interpreter_sessions are per project only (no api_key_id).
 package openaisim
 
 import (
@@ -49,21 +62,37 @@ type Options struct {
 	// Now is the simulator's clock (default time.Now); it must be safe for concurrent use. The
 	// world's history ends at the hour Now() falls in when New is called.
 	Now func() time.Time
+	// RefuseServiceAccountKeyDelete follows the published document (August 2026) for
+	// DELETE /organization/projects/{p}/api_keys/{k}: a key owned by a service account answers
+	// 400 and stays live. Off, the simulator follows openai-go v3.98.0, which says such keys are
+	// deleted like any other. Both readings are in use; tests run both.
+	RefuseServiceAccountKeyDelete bool
+	// IgnoreKeyExpiry follows the published document for POST
+	// .../service_accounts/{id}/api_keys, which has no expires_in_seconds: the field is ignored
+	// and the key never expires (no expires_at). Off, the simulator follows openai-go v3.98.0.
+	IgnoreKeyExpiry bool
+	// UnsetSpendLimitAnswers200 answers GET/DELETE spend_limit of a project without a limit
+	// with 200 (no amount; deleted false) instead of 404.
+	UnsetSpendLimitAnswers200 bool
 }
 
 // Server is the simulator. It is an http.Handler; mount it at the root of an httptest.Server
 // and point clients at URL + "/v1". Safe for concurrent use.
 type Server struct {
-	mux      *http.ServeMux
-	now      func() time.Time
-	anchor   time.Time // world "now": history ends at anchor
-	seed     uint64
-	adminKey string
-	leakedID string
-	redact   Redaction
-	models   map[string]Model
-	catalog  []Model
-	usage    *usageModel
+	mux               *http.ServeMux
+	now               func() time.Time
+	anchor            time.Time // world "now": history ends at anchor
+	seed              uint64
+	adminKey          string
+	org               string
+	leakedID          string
+	refuseSAKeyDelete bool
+	unsetLimit200     bool
+	ignoreKeyExpiry   bool
+	redact            Redaction
+	models            map[string]Model
+	catalog           []Model
+	usage             *usageModel
 
 	mu     sync.Mutex
 	st     *state
@@ -141,17 +170,21 @@ func New(w World, opts Options) *Server {
 		now = time.Now
 	}
 	s := &Server{
-		now:      now,
-		anchor:   now().UTC().Truncate(time.Hour),
-		seed:     opts.Seed,
-		adminKey: opts.AdminKey,
-		leakedID: w.LeakedKey,
-		redact:   w.redaction(),
-		catalog:  w.models(),
-		models:   map[string]Model{},
-		keySrc:   fakekey.New(opts.Seed),
-		idSrc:    fakekey.New(opts.Seed ^ 0x5bd1e995),
-		counts:   map[string]int{},
+		now:               now,
+		anchor:            now().UTC().Truncate(time.Hour),
+		seed:              opts.Seed,
+		adminKey:          opts.AdminKey,
+		org:               w.Organization,
+		leakedID:          w.LeakedKey,
+		refuseSAKeyDelete: opts.RefuseServiceAccountKeyDelete,
+		unsetLimit200:     opts.UnsetSpendLimitAnswers200,
+		ignoreKeyExpiry:   opts.IgnoreKeyExpiry,
+		redact:            w.redaction(),
+		catalog:           w.models(),
+		models:            map[string]Model{},
+		keySrc:            fakekey.New(opts.Seed),
+		idSrc:             fakekey.New(opts.Seed ^ 0x5bd1e995),
+		counts:            map[string]int{},
 	}
 	if s.adminKey == "" {
 		s.adminKey = fakekey.New(opts.Seed ^ 0xad31).OpenAIAdminKey()
@@ -190,6 +223,9 @@ func (s *Server) seedState(w World) *state {
 				recipients: slices.Clone(a.Recipients), subjectPrefix: a.SubjectPrefix})
 		}
 		for _, m := range s.catalog {
+			if !isModel(m.Kind) {
+				continue
+			}
 			rl := &rateLimit{id: "rl-" + m.Name, projectID: p.id, model: m.Name,
 				reqPerMin: m.MaxRequestsPer1Minute, tokPerMin: m.MaxTokensPer1Minute,
 				imgPerMin: m.MaxImagesPer1Minute, reqPerDay: m.MaxRequestsPer1Day}

@@ -351,3 +351,55 @@ func TestApplyThenDropAppliesOnce(t *testing.T) {
 		t.Errorf("log = %+v", log)
 	}
 }
+
+// GET /v1/models answers as the real API does for a key check: only a dead key gets
+// invalid_api_key; a live key sent with another organisation's or project's header, or without
+// the scope or role to list models, gets another 401.
+func TestModelsAuthAnswers(t *testing.T) {
+	t.Parallel()
+	s, srv := newTest(t, DefaultWorld(), 3)
+	live := s.LeakedKeySecret()
+	s.mu.Lock()
+	sa := &serviceAccount{id: "svc_acct_norole", projectID: "proj_storefront", name: "no role", role: "none"}
+	s.st.sas = append(s.st.sas, sa)
+	noRole := s.mintKey(sa, "k", []string{"api.model.read"}, nil)
+	s.mu.Unlock()
+	tests := []struct {
+		name     string
+		key      string
+		header   [2]string
+		status   int
+		wantCode any // nil for a JSON null code
+	}{
+		{"live", live, [2]string{}, 200, nil},
+		{"live, another organisation", live, [2]string{"OpenAI-Organization", "org-other"}, 401, "mismatched_organization"},
+		{"live, its own organisation", live, [2]string{"OpenAI-Organization", "org-rehearsal"}, 200, nil},
+		{"live, another project", live, [2]string{"OpenAI-Project", "proj_analytics"}, 401, "mismatched_project"},
+		{"service account with role none", noRole.Value, [2]string{}, 401, nil},
+		{"unknown key", "sk-proj-" + fingerprint("x") + fingerprint("y"), [2]string{}, 401, "invalid_api_key"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+tt.key)
+		if tt.header[0] != "" {
+			req.Header.Set(tt.header[0], tt.header[1])
+		}
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d (%v)", tt.name, res.StatusCode, tt.status, body)
+			continue
+		}
+		if tt.status != 200 {
+			e, _ := body["error"].(map[string]any)
+			if code, ok := e["code"]; !ok || code != tt.wantCode {
+				t.Errorf("%s: error %v, want code %v", tt.name, e, tt.wantCode)
+			}
+		}
+	}
+}

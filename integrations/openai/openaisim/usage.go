@@ -41,16 +41,18 @@ func newUsageModel(w World, s *Server) *usageModel {
 	add := func(l usageLine) {
 		m := s.models[l.model]
 		l.idx, l.kind, l.price = uint64(len(u.lines)), m.Kind, m
+		// Each kind counts what its usage result reports: tokens (or characters, seconds,
+		// bytes) in l.in and l.out, and calls, sessions or images in l.img.
 		switch m.Kind {
-		case KindImages:
+		case KindImages, KindWebSearchCalls, KindFileSearchCalls, KindCodeInterpreterSessions:
 			if l.img == 0 {
 				l.img = 1
 			}
 			l.in, l.out = 0, 0
-		case KindEmbeddings:
-			l.out, l.img = 0, 0
-		default:
+		case KindCompletions:
 			l.img = 0
+		default:
+			l.out, l.img = 0, 0
 		}
 		if l.from < l.to && l.perHour > 0 {
 			u.lines = append(u.lines, l)
@@ -384,11 +386,116 @@ func nullable(grouped bool, v string) any {
 	return v
 }
 
+// usageSpec is one usage endpoint as the document describes it (paths
+// /organization/usage/<kind>): the group_by values and filters it accepts, and the counters its
+// result object carries.
+type usageSpec struct {
+	groups  []string // group_by values the document lists
+	filters []string // array filters the document lists
+	result  string   // the result's object value
+	fill    func(m map[string]any, t tally)
+}
+
+var usageSpecs = map[string]usageSpec{
+	KindCompletions: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model", "batch", "service_tier"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.completions.result",
+		fill: func(m map[string]any, t tally) {
+			m["input_tokens"], m["output_tokens"] = t.in, t.out
+			m["input_cached_tokens"], m["input_audio_tokens"], m["output_audio_tokens"] = 0, 0, 0
+			m["batch"], m["service_tier"] = nil, nil
+		},
+	},
+	KindEmbeddings: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.embeddings.result",
+		fill:    func(m map[string]any, t tally) { m["input_tokens"] = t.in },
+	},
+	KindModerations: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.moderations.result",
+		fill:    func(m map[string]any, t tally) { m["input_tokens"] = t.in },
+	},
+	KindImages: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model", "size", "source"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.images.result",
+		fill:    func(m map[string]any, t tally) { m["images"], m["size"], m["source"] = t.img, nil, nil },
+	},
+	KindAudioSpeeches: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.audio_speeches.result",
+		fill:    func(m map[string]any, t tally) { m["characters"] = t.in },
+	},
+	KindAudioTranscriptions: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.audio_transcriptions.result",
+		fill:    func(m map[string]any, t tally) { m["seconds"] = t.in },
+	},
+	KindWebSearchCalls: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "model", "context_level"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids", "models"},
+		result:  "organization.usage.web_searches.result",
+		fill: func(m map[string]any, t tally) {
+			m["num_requests"], m["context_level"] = t.img, nil
+		},
+	},
+	KindFileSearchCalls: {
+		groups:  []string{"project_id", "user_id", "api_key_id", "vector_store_id"},
+		filters: []string{"project_ids", "user_ids", "api_key_ids"},
+		result:  "organization.usage.file_searches.result",
+		fill: func(m map[string]any, t tally) {
+			m["num_requests"], m["vector_store_id"] = t.img, nil
+			delete(m, "num_model_requests")
+			delete(m, "model")
+		},
+	},
+	// Vector store storage and code interpreter sessions are reported per project only: the
+	// document gives them no api_key_id grouping or filter.
+	KindVectorStores: {
+		groups:  []string{"project_id"},
+		filters: []string{"project_ids"},
+		result:  "organization.usage.vector_stores.result",
+		fill: func(m map[string]any, t tally) {
+			m["usage_bytes"] = t.in
+			for _, f := range []string{"num_model_requests", "model", "api_key_id", "user_id"} {
+				delete(m, f)
+			}
+		},
+	},
+	KindCodeInterpreterSessions: {
+		groups:  []string{"project_id"},
+		filters: []string{"project_ids"},
+		result:  "organization.usage.code_interpreter_sessions.result",
+		fill: func(m map[string]any, t tally) {
+			m["num_sessions"] = t.img
+			for _, f := range []string{"num_model_requests", "model", "api_key_id", "user_id"} {
+				delete(m, f)
+			}
+		},
+	},
+}
+
+// modelledGroups are the groupings the simulator computes; the document lists more (batch,
+// service_tier, size, source, context_level, vector_store_id), which answer 400 here rather than
+// a made-up split.
+var modelledGroups = []string{"project_id", "api_key_id", "model", "user_id"}
+
 func (s *Server) usageHandler(kind string) http.HandlerFunc {
+	spec := usageSpecs[kind]
+	var groups []string
+	for _, g := range spec.groups {
+		if slices.Contains(modelledGroups, g) {
+			groups = append(groups, g)
+		}
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		bq, ok := parseBucketQuery(w, r.URL.Query(), s.now(), false,
-			[]string{"project_id", "api_key_id", "model", "user_id"},
-			[]string{"project_ids", "api_key_ids", "models", "user_ids"})
+		bq, ok := parseBucketQuery(w, r.URL.Query(), s.now(), false, groups, spec.filters)
 		if !ok {
 			return
 		}
@@ -421,23 +528,14 @@ func (s *Server) usageHandler(kind string) http.HandlerFunc {
 			for _, g := range keys {
 				t := sums[g]
 				m := map[string]any{
-					"object":             "organization.usage." + kind + ".result",
+					"object":             spec.result,
 					"num_model_requests": t.req,
 					"project_id":         nullable(grouped("project_id"), g.projectID),
 					"api_key_id":         nullable(grouped("api_key_id"), g.apiKeyID),
 					"model":              nullable(grouped("model"), g.model),
 					"user_id":            nullable(grouped("user_id"), g.userID),
 				}
-				switch kind {
-				case KindCompletions:
-					m["input_tokens"], m["output_tokens"] = t.in, t.out
-					m["input_cached_tokens"], m["input_audio_tokens"], m["output_audio_tokens"] = 0, 0, 0
-					m["batch"], m["service_tier"] = nil, nil
-				case KindEmbeddings:
-					m["input_tokens"] = t.in
-				case KindImages:
-					m["images"], m["size"], m["source"] = t.img, nil, nil
-				}
+				spec.fill(m, *t)
 				res = append(res, m)
 			}
 			return res
@@ -471,6 +569,9 @@ func (s *Server) costs(w http.ResponseWriter, r *http.Request) {
 			t, usd := u.costItems(l, from, to)
 			qty := [3]int64{t.in, t.out, t.img}
 			for j, name := range lineItemNames {
+				if j == 2 && l.kind != KindImages {
+					name = l.kind // calls or sessions, counted like images
+				}
 				item := l.model + ", " + name
 				if qty[j] == 0 || !bq.keep("line_items", item) {
 					continue
@@ -483,8 +584,8 @@ func (s *Server) costs(w http.ResponseWriter, r *http.Request) {
 				a := sums[g]
 				if a == nil {
 					a = &acc{unit: "tokens"}
-					if name == "images" {
-						a.unit = "images"
+					if j == 2 {
+						a.unit = name
 					}
 					sums[g] = a
 				}
@@ -506,8 +607,6 @@ func (s *Server) costs(w http.ResponseWriter, r *http.Request) {
 				"project_id":    nullable(grouped("project_id"), g.projectID),
 				"api_key_id":    nullable(grouped("api_key_id"), g.apiKeyID),
 				"line_item":     nullable(grouped("line_item"), g.lineItem),
-				"user_id":       nil,
-				"api_source":    nil,
 				"quantity":      nil,
 				"quantity_unit": nil,
 			}

@@ -55,7 +55,8 @@ type Redaction struct {
 // Model is one entry of the model catalogue. Prices are illustrative, in USD.
 type Model struct {
 	Name string `yaml:"name"`
-	// Kind is the usage endpoint the model reports under: completions, embeddings or images.
+	// Kind is the usage endpoint the model reports under (one of Kinds()). Tools (web search,
+	// file search, vector store storage, code interpreter) are catalogue entries too.
 	Kind             string  `yaml:"kind"`
 	InputPerMillion  float64 `yaml:"input_per_million"`
 	OutputPerMillion float64 `yaml:"output_per_million"`
@@ -198,15 +199,42 @@ func DefaultModels() []Model {
 		{Name: "text-embedding-3-small", Kind: KindEmbeddings, InputPerMillion: 0.02, MaxRequestsPer1Minute: 5000, MaxTokensPer1Minute: 5000000},
 		{Name: "text-embedding-3-large", Kind: KindEmbeddings, InputPerMillion: 0.13, MaxRequestsPer1Minute: 5000, MaxTokensPer1Minute: 5000000},
 		{Name: "gpt-image-1", Kind: KindImages, InputPerMillion: 5.00, PerImage: 0.04, MaxRequestsPer1Minute: 50, MaxTokensPer1Minute: 100000, MaxImagesPer1Minute: 50},
+		{Name: "omni-moderation-latest", Kind: KindModerations, MaxRequestsPer1Minute: 1000, MaxTokensPer1Minute: 100000},
+		{Name: "tts-1", Kind: KindAudioSpeeches, InputPerMillion: 15.00, MaxRequestsPer1Minute: 500},
+		{Name: "whisper-1", Kind: KindAudioTranscriptions, InputPerMillion: 100.00, MaxRequestsPer1Minute: 500},
+		// Tools, not models: usage lines name them like models; they have no rate limits.
+		{Name: "web-search", Kind: KindWebSearchCalls, PerImage: 0.01},
+		{Name: "file-search", Kind: KindFileSearchCalls, PerImage: 0.0025},
+		{Name: "vector-store-storage", Kind: KindVectorStores, InputPerMillion: 0.10},
+		{Name: "code-interpreter", Kind: KindCodeInterpreterSessions, PerImage: 0.03},
 	}
 }
 
-// Usage kinds, as in the usage endpoint paths.
+// Usage kinds, as in the usage endpoint paths (/v1/organization/usage/<kind>).
 const (
-	KindCompletions = "completions"
-	KindEmbeddings  = "embeddings"
-	KindImages      = "images"
+	KindCompletions             = "completions"
+	KindEmbeddings              = "embeddings"
+	KindImages                  = "images"
+	KindModerations             = "moderations"
+	KindAudioSpeeches           = "audio_speeches"
+	KindAudioTranscriptions     = "audio_transcriptions"
+	KindWebSearchCalls          = "web_search_calls"
+	KindFileSearchCalls         = "file_search_calls"
+	KindVectorStores            = "vector_stores"
+	KindCodeInterpreterSessions = "code_interpreter_sessions"
 )
+
+// Kinds lists every usage kind the simulator serves, in the document's order of paths.
+func Kinds() []string {
+	return []string{KindAudioSpeeches, KindAudioTranscriptions, KindCodeInterpreterSessions, KindCompletions,
+		KindEmbeddings, KindFileSearchCalls, KindImages, KindModerations, KindVectorStores, KindWebSearchCalls}
+}
+
+// isModel reports whether the kind's usage lines are model requests (they get project rate
+// limits); the others are tool calls, sessions and storage.
+func isModel(kind string) bool {
+	return !slices.Contains([]string{KindWebSearchCalls, KindFileSearchCalls, KindVectorStores, KindCodeInterpreterSessions}, kind)
+}
 
 func (w World) models() []Model {
 	if len(w.Models) == 0 {
@@ -242,8 +270,8 @@ func (w World) Validate() error {
 		if m.Name == "" {
 			bad("model with empty name")
 		}
-		if !slices.Contains([]string{KindCompletions, KindEmbeddings, KindImages}, m.Kind) {
-			bad("model %q: kind %q is not completions, embeddings or images", m.Name, m.Kind)
+		if !slices.Contains(Kinds(), m.Kind) {
+			bad("model %q: kind %q is not one of %v", m.Name, m.Kind, Kinds())
 		}
 		if _, dup := models[m.Name]; dup {
 			bad("model %q listed twice", m.Name)

@@ -79,7 +79,7 @@ var _ budgetAPI = (*openai.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "openai.tighten-budgets",
 	New:     func() steps.Step { return &Tighten{} },
-	Outputs: []string{"project", "spend_limit_cents", "previous", "created_alert_ids", "rate_limits_changed"},
+	Outputs: []string{"project", "spend_limit_cents", "previous", "created_alert_ids", "rate_limits_changed", "enforcement"},
 	Summary: "set a hard monthly spend limit, spend alerts and lower rate limits, recording the old values for rollback",
 }
 
@@ -313,7 +313,7 @@ func (t *Tighten) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error)
 		Actions: []steps.Action{{Method: "POST", Target: base + "/spend_limit",
 			Params: map[string]any{"threshold_amount": ch.limitCents, "currency": "USD", "interval": "month"}, Note: ch.basis}},
 		Outputs: steps.Outputs{"project": t.Project, "spend_limit_cents": ch.limitCents, "previous": ch.prev,
-			"created_alert_ids": []string{}, "rate_limits_changed": len(ch.rates)},
+			"created_alert_ids": []string{}, "rate_limits_changed": len(ch.rates), "enforcement": "<at run time>"},
 	}
 	for _, cents := range ch.alerts {
 		p.Actions = append(p.Actions, steps.Action{Method: "POST", Target: base + "/spend_alerts",
@@ -343,10 +343,19 @@ func (t *Tighten) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 	if err := env.Intent("record previous budgets", map[string]any{"previous": ch.prev}); err != nil {
 		return nil, err
 	}
-	if _, err := c.SetSpendLimit(ctx, t.Project, ch.limitCents); err != nil {
+	set, err := c.SetSpendLimit(ctx, t.Project, ch.limitCents)
+	if err != nil {
 		return nil, admin.Classify(err)
 	}
 	env.Logf("hard monthly spend limit of %s on %s (%s)", dollars(ch.limitCents), t.Project, ch.basis)
+	switch set.EnforcementStatus {
+	case openai.EnforcementEnforcing:
+		env.Logf("THE LIMIT IS ENFORCING NOW: %s has already spent at least %s this month, so its requests are refused until the "+
+			"limit is raised or the month ends", t.Project, dollars(ch.limitCents))
+	case openai.EnforcementInactive:
+	default:
+		env.Logf("the API reports an unknown enforcement status %q for the new limit", set.EnforcementStatus)
+	}
 	if t.Alerts != nil && len(t.Alerts.Recipients) == 0 {
 		env.Logf("no alert recipients given: no spend alerts set (the API can only email them)")
 	}
@@ -379,7 +388,7 @@ func (t *Tighten) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 		env.Logf("rate limit for %s: %s", r.model, r.text)
 	}
 	return steps.Outputs{"project": t.Project, "spend_limit_cents": ch.limitCents, "previous": ch.prev,
-		"created_alert_ids": created, "rate_limits_changed": changed}, nil
+		"created_alert_ids": created, "rate_limits_changed": changed, "enforcement": set.EnforcementStatus}, nil
 }
 
 // Reconcile recovers the state recorded before an interrupted attempt; the step then runs again

@@ -1,10 +1,12 @@
 package budgets
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/respond-sec/respond/integrations/openai"
+	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/steps/openai/openaitest"
 )
 
@@ -73,5 +75,43 @@ func TestValidate(t *testing.T) {
 		if err := tg.Validate(); err == nil {
 			t.Errorf("%s: validated", name)
 		}
+	}
+}
+
+// A project without a limit answers 404 or 200 with no amount (the document says neither);
+// either way the step records "none", and rollback removes the limit it set, twice if asked.
+func TestNoLimitBeforeIsRestoredToNone(t *testing.T) {
+	t.Parallel()
+	for _, unset200 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unset answers 200: %v", unset200), func(t *testing.T) {
+			t.Parallel()
+			w := openaitest.StartWith(t, openaisim.Options{Seed: 8, UnsetSpendLimitAnswers200: unset200})
+			// $1 is below what the storefront has spent this month: the limit enforces at once.
+			tg := &Tighten{Project: "proj_storefront", SpendLimitCents: 100}
+			plan, err := tg.Plan(t.Context(), w.Rec.Env)
+			if err != nil || !strings.Contains(plan.Summary, "(now none)") {
+				t.Fatalf("plan %+v, %v: want the absent limit shown as none", plan, err)
+			}
+			out, err := tg.Run(t.Context(), w.Rec.Env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out["enforcement"] != openai.EnforcementEnforcing || !strings.Contains(w.Rec.Text(), "ENFORCING NOW") {
+				t.Errorf("enforcement %v, log:\n%s", out["enforcement"], w.Rec.Text())
+			}
+			if prev := out["previous"].(previous); prev.SpendLimitCents != nil {
+				t.Fatalf("recorded previous limit %d, want none", *prev.SpendLimitCents)
+			}
+			for range 2 {
+				if err := tg.Rollback(t.Context(), w.Rec.Env, out); err != nil {
+					t.Fatalf("Rollback: %v", err)
+				}
+			}
+			for _, l := range w.Sim.State().SpendLimits {
+				if l.ProjectID == "proj_storefront" {
+					t.Errorf("limit %d cents left after rollback", l.Cents)
+				}
+			}
+		})
 	}
 }

@@ -19,7 +19,13 @@ type World struct {
 // Start serves the default world (seeded) and returns it with a recording Env.
 func Start(t testing.TB, seed uint64) *World {
 	t.Helper()
-	sim := openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: seed})
+	return StartWith(t, openaisim.Options{Seed: seed})
+}
+
+// StartWith is Start with simulator options (e.g. the document's reading of a behaviour).
+func StartWith(t testing.TB, opts openaisim.Options) *World {
+	t.Helper()
+	sim := openaisim.New(openaisim.DefaultWorld(), opts)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	rec := stepstest.New(t, map[string]string{

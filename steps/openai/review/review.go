@@ -53,7 +53,8 @@ var Kind = steps.Kind{
 	Name: "openai.review-usage",
 	New:  func() steps.Step { return &Review{} },
 	Outputs: []string{"window_start", "window_end", "window_source", "baseline_start", "requests", "baseline_requests",
-		"cost_usd", "baseline_cost_usd", "models", "new_models", "off_hours", "flags", "flagged", "by_model", "table"},
+		"cost_usd", "baseline_cost_usd", "models", "new_models", "off_hours", "flags", "flagged", "by_model", "table",
+		"kinds", "endpoints"},
 	Summary: "usage and cost of the key over the exposure window vs an equal baseline; flags jumps, new models, off-hours use",
 }
 
@@ -135,29 +136,43 @@ func (r *Review) window(now time.Time) (start, end time.Time, source string, err
 }
 
 type period struct {
-	requests  int64
-	inTok     int64
-	outTok    int64
-	images    int64
-	byModel   map[string]int64
-	byHour    map[int]int64 // hour of day (UTC) -> requests
+	requests int64
+	inTok    int64
+	outTok   int64
+	images   int64
+	byModel  map[string]int64
+	byHour   map[int]int64 // hour of day (UTC) -> requests
+	// byKind counts activity per usage kind: requests, or the kind's units when it has no
+	// requests (vector store bytes). project holds the project-only kinds, which the API cannot
+	// attribute to a key.
+	byKind    map[string]int64
+	project   map[string]int64
 	costUSD   float64
 	costKnown bool
 }
 
 func (r *Review) read(ctx context.Context, c usageReader, start, end time.Time) (*period, error) {
-	p := &period{byModel: map[string]int64{}, byHour: map[int]int64{}}
+	p := &period{byModel: map[string]int64{}, byHour: map[int]int64{}, byKind: map[string]int64{}, project: map[string]int64{}}
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
 		errs []error
 	)
-	for _, kind := range []string{openai.KindCompletions, openai.KindEmbeddings, openai.KindImages} {
+	// Every usage endpoint of the document (openai.UsageEndpoints): per key where the API can
+	// tell, per project where it cannot.
+	for _, e := range openai.UsageEndpoints {
+		if !e.PerKey && r.Project == "" {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rows, err := c.Usage(ctx, openai.UsageQuery{Kinds: []string{kind}, Start: start, End: end, Bucket: "1h",
-				GroupBy: []string{openai.GroupAPIKeyID, openai.GroupModel}, APIKeyIDs: []string{r.KeyID}})
+			q := openai.UsageQuery{Kinds: []string{e.Kind}, Start: start, End: end, Bucket: "1h",
+				GroupBy: []string{openai.GroupAPIKeyID, openai.GroupModel}, APIKeyIDs: []string{r.KeyID}}
+			if !e.PerKey {
+				q.GroupBy, q.APIKeyIDs, q.ProjectIDs = []string{openai.GroupProjectID}, nil, []string{r.Project}
+			}
+			rows, err := c.Usage(ctx, q)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -165,14 +180,29 @@ func (r *Review) read(ctx context.Context, c usageReader, start, end time.Time) 
 				return
 			}
 			for _, row := range rows {
+				n := row.Requests
+				if n == 0 {
+					n = row.Units
+				}
+				if !e.PerKey {
+					if row.ProjectID == "" || row.ProjectID == r.Project {
+						p.project[e.Kind] += n
+					}
+					continue
+				}
 				if row.APIKeyID != "" && row.APIKeyID != r.KeyID {
 					continue
 				}
+				p.byKind[e.Kind] += n
 				p.requests += row.Requests
 				p.inTok += row.InputTokens
 				p.outTok += row.OutputTokens
 				p.images += row.Images
-				p.byModel[row.Model] += row.Requests
+				model := row.Model
+				if model == "" {
+					model = "(" + e.Kind + ")"
+				}
+				p.byModel[model] += row.Requests
 				if row.Requests > 0 {
 					p.byHour[row.Start.UTC().Hour()] += row.Requests
 				}
@@ -245,6 +275,7 @@ func (r *Review) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error)
 		"baseline_start": bStart.Format(time.RFC3339), "requests": win.requests, "baseline_requests": base.requests,
 		"cost_usd": round2(win.costUSD), "baseline_cost_usd": round2(base.costUSD), "models": rep.models,
 		"new_models": rep.newModels, "off_hours": rep.offHours, "flags": rep.flags, "flagged": len(rep.flags) > 0,
+		"kinds": rep.kinds, "endpoints": len(openai.UsageEndpoints),
 		"by_model": byModel, "table": table,
 	}, nil
 }
@@ -258,6 +289,7 @@ func (r *Review) threshold() float64 {
 
 type report struct {
 	models, newModels []string
+	kinds             []string // usage kinds the key touched in the window (never nil)
 	offHours          []int
 	flags             []string
 }
@@ -265,7 +297,7 @@ type report struct {
 // analyse compares the window with the baseline. Rates are per hour (requests) and per day
 // (cost), so the comparison holds even when the window is capped or partial.
 func analyse(threshold float64, length time.Duration, win, base *period) report {
-	var rep report
+	rep := report{kinds: []string{}}
 	for m := range win.byModel {
 		rep.models = append(rep.models, m)
 		if base.byModel[m] == 0 && win.byModel[m] > 0 {
@@ -299,7 +331,41 @@ func analyse(threshold float64, length time.Duration, win, base *period) report 
 	if len(rep.offHours) > 0 {
 		rep.flags = append(rep.flags, "requests at hours (UTC) the key was quiet in the baseline: "+hours(rep.offHours))
 	}
+	for _, k := range sortedKeys(win.byKind) {
+		rep.kinds = append(rep.kinds, k)
+		if win.byKind[k] > 0 && base.byKind[k] == 0 {
+			rep.flags = append(rep.flags, "usage of "+k+", never used in the baseline")
+		}
+	}
+	for _, k := range sortedKeys(win.project) {
+		if win.project[k] > 0 && base.project[k] == 0 {
+			rep.flags = append(rep.flags, fmt.Sprintf("the project started using %s in the window (reported per project only: "+
+				"the API cannot tell whether this key did)", k))
+		}
+	}
 	return rep
+}
+
+func mergeKeys(a, b map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range a {
+		out[k] += v
+	}
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
+}
+
+func sortedKeys(m map[string]int64) []string {
+	var out []string
+	for k, v := range m {
+		if v > 0 {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func ratioOf(a, b float64) (float64, bool) {
@@ -343,6 +409,9 @@ func (rep report) table(keyID string, start, end, bStart time.Time, source strin
 	fmt.Fprintf(tw, "  total\t%d\t%d\t\n", win.requests, base.requests)
 	if win.costKnown {
 		fmt.Fprintf(tw, "  cost (USD)\t%.2f\t%.2f\t\n", win.costUSD, base.costUSD)
+	}
+	for _, k := range sortedKeys(mergeKeys(win.project, base.project)) {
+		fmt.Fprintf(tw, "  %s (whole project)\t%d\t%d\t\n", k, win.project[k], base.project[k])
 	}
 	tw.Flush()
 	if len(rep.flags) == 0 {

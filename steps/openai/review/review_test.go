@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/respond-sec/respond/integrations/openai"
+	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/steps/openai/openaitest"
 )
 
@@ -75,5 +77,29 @@ func TestReviewOfTheSimulatedLeakFlagsTheSpike(t *testing.T) {
 	}
 	if !strings.Contains(out["table"].(string), "(new)") {
 		t.Errorf("table:\n%s", out["table"])
+	}
+}
+
+// The review reads every usage endpoint of the document, not just the model ones.
+func TestReviewReadsEveryUsageEndpoint(t *testing.T) {
+	t.Parallel()
+	w := openaitest.Start(t, 6)
+	start, _ := w.Sim.ExposureWindow()
+	out, err := (&Review{Project: "proj_storefront", KeyID: w.Sim.LeakedKeyID(), ExposureStart: start.Format(time.RFC3339)}).Run(t.Context(), w.Rec.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range openai.UsageEndpoints {
+		if n := w.Sim.RequestCount(openaisim.RouteUsagePrefix + e.Kind); n == 0 {
+			t.Errorf("%s usage was not read", e.Kind)
+		}
+	}
+	// The leaked key used completions, embeddings and moderations; the attacker added images.
+	want := []string{openai.KindCompletions, openai.KindEmbeddings, openai.KindImages, openai.KindModerations}
+	if diff := cmp.Diff(want, out["kinds"]); diff != "" {
+		t.Errorf("kinds (-want +got):\n%s", diff)
+	}
+	if table := out["table"].(string); !strings.Contains(table, "vector_stores (whole project)") {
+		t.Errorf("table lacks the project-wide vector store usage:\n%s", table)
 	}
 }

@@ -1,13 +1,14 @@
 // Package verifydead is the `openai.verify-key-dead` step: call the API with the leaked value
-// itself and require HTTP 401. A revocation that did not take is the worst outcome of a run, so
-// a live key fails the step loudly.
+// itself and require the one answer that proves a key is gone, HTTP 401 with error code
+// invalid_api_key. Any other answer (200, another 401, 403) leaves death unproven: the step
+// keeps checking until `within`, then fails loudly quoting what the API said. A revocation that
+// did not take is the worst outcome of a run.
 package verifydead
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ type VerifyDead struct {
 }
 
 type checker interface {
-	CheckKey(ctx context.Context, secret string) (status int, err error)
+	CheckKey(ctx context.Context, secret string) (openai.KeyCheck, error)
 }
 
 var _ checker = (*openai.Client)(nil)
@@ -40,8 +41,8 @@ var _ checker = (*openai.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "openai.verify-key-dead",
 	New:     func() steps.Step { return &VerifyDead{} },
-	Outputs: []string{"dead", "status", "checks"},
-	Summary: "prove the leaked key is dead: GET /v1/models with it must answer 401",
+	Outputs: []string{"dead", "status", "code", "checks"},
+	Summary: "prove the leaked key is dead: GET /v1/models with it must answer 401 invalid_api_key",
 }
 
 // Preflight builds the client (the admin key is not used for the check itself).
@@ -50,10 +51,15 @@ func (v *VerifyDead) Preflight(ctx context.Context, env *steps.Env) error {
 	return err
 }
 
-// ErrStillLive is the loud failure.
+// ErrStillLive is the loud failure: the key was accepted.
 var ErrStillLive = errors.New("THE LEAKED KEY STILL WORKS")
 
-// Run polls until the key answers 401 or Within passes.
+// ErrNotProven is the other loud failure: the key was refused, but not with invalid_api_key, so
+// it may well be live (a wrong organization header, a missing scope or permission all answer
+// 401 or 403 for live keys).
+var ErrNotProven = errors.New("THE LEAKED KEY IS NOT PROVEN DEAD")
+
+// Run polls until the key answers 401 invalid_api_key or Within passes.
 func (v *VerifyDead) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	key := strings.TrimSpace(v.Key)
 	if key == "" || strings.HasPrefix(key, "key_") {
@@ -77,30 +83,29 @@ func (v *VerifyDead) Run(ctx context.Context, env *steps.Env) (steps.Outputs, er
 	}
 	if env.DryRun {
 		// Nothing was revoked in a dry run, so a live key is expected; say what it is now.
-		status, err := c.CheckKey(ctx, key)
+		st, err := c.CheckKey(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		return nil, &steps.Skip{Reason: fmt.Sprintf("dry run: nothing was revoked; %s currently answers %d", redact.Mask(key), status)}
+		return nil, &steps.Skip{Reason: fmt.Sprintf("dry run: nothing was revoked; %s currently answers %s", redact.Mask(key), st)}
 	}
 	deadline := env.Now().Add(within)
 	checks := 0
 	for {
-		status, err := c.CheckKey(ctx, key)
+		st, err := c.CheckKey(ctx, key)
 		checks++
 		if err != nil {
 			return nil, err // transient: the engine's retry policy decides
 		}
-		if status == http.StatusUnauthorized {
-			env.Logf("%s answers 401: dead", redact.Mask(key))
-			return steps.Outputs{"dead": true, "status": status, "checks": checks}, nil
+		if st.Dead() {
+			env.Logf("%s answers %s: dead", redact.Mask(key), st)
+			return steps.Outputs{"dead": true, "status": st.Status, "code": st.Code, "checks": checks}, nil
 		}
 		if !env.Now().Add(every).Before(deadline) {
-			return nil, fmt.Errorf("%w: GET /v1/models with %s answered %d after %d checks over %s. "+
-				"Revoke it by hand in the dashboard NOW, then find out why the revocation did not take",
-				ErrStillLive, redact.Mask(key), status, checks, within)
+			return nil, failure(key, st, checks, within)
 		}
-		env.Logf("%s still answers %d; checking again in %s (revocation can take a moment)", redact.Mask(key), status, every)
+		env.Logf("%s answers %s, which does not prove it dead; checking again in %s (revocation can take a moment)",
+			redact.Mask(key), st, every)
 		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
@@ -109,4 +114,20 @@ func (v *VerifyDead) Run(ctx context.Context, env *steps.Env) (steps.Outputs, er
 		case <-t.C:
 		}
 	}
+}
+
+// failure is the loud error after the last check, quoting what the API said.
+func failure(key string, st openai.KeyCheck, checks int, within time.Duration) error {
+	said := st.String()
+	if st.Message != "" {
+		said += fmt.Sprintf(" (%q)", st.Message)
+	}
+	if st.Works() {
+		return fmt.Errorf("%w: GET /v1/models with %s answered %s after %d checks over %s. "+
+			"Revoke it by hand in the dashboard NOW, then find out why the revocation did not take",
+			ErrStillLive, redact.Mask(key), said, checks, within)
+	}
+	return fmt.Errorf("%w: GET /v1/models with %s answered %s after %d checks over %s; only 401 %s proves a key is gone, "+
+		"and this answer is also given to live keys. Check in the dashboard that the key is deleted, and revoke it by hand if it is not",
+		ErrNotProven, redact.Mask(key), said, checks, within, openai.CodeInvalidAPIKey)
 }
