@@ -447,6 +447,7 @@ func (l *loader) step(n *yaml.Node) {
 	if ifNode != nil && ifNode.Kind == yaml.ScalarNode {
 		if strings.Contains(s.If, "{{") {
 			l.checkTemplate(s.If, ifNode)
+			l.checkIfBoolean(s.If, ifNode)
 		} else if t := strings.TrimSpace(s.If); t != "true" && t != "false" {
 			l.c.add(ifNode.Line, ifNode.Column, "if must be true, false or a template that renders one, e.g. if: '{{ .inputs.purge }}'; got %q", s.If)
 		}
@@ -578,12 +579,31 @@ func (l *loader) checkWith(s *Step, n *yaml.Node) {
 		l.c.add(n.Line, n.Column, "with: %v", err)
 		return
 	}
-	if v, ok := step.(steps.Validator); ok && !hasTemplate(n) {
-		if err := v.Validate(); err != nil {
+	// The kind checks its own rules on what is literal. A templated parameter is absent from that
+	// decode, so an error about it is left to run time (a placeholder would fail format checks such
+	// as RFC 3339 times); an error about any other parameter is real now. Kinds name the parameter
+	// first in their errors ("argv: …", "key_id is required").
+	if v, ok := step.(steps.Validator); ok {
+		if err := v.Validate(); err != nil && !templated(n)[leadingWord(err.Error())] {
 			l.c.add(n.Line, n.Column, "with: %v", err)
 		}
 	}
 }
+
+// templated lists the top-level keys of a with mapping whose value holds a template.
+func templated(n *yaml.Node) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if hasTemplate(n.Content[i+1]) {
+			out[n.Content[i].Value] = true
+		}
+	}
+	return out
+}
+
+var leadingWordRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
+
+func leadingWord(s string) string { return leadingWordRe.FindString(s) }
 
 // checkValue walks a node against a Go type.
 func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func(string, *yaml.Node)) {
@@ -629,6 +649,9 @@ func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func
 					l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
 				}
 				continue
+			}
+			if f.Tag.Get("respond") == "no-secret" {
+				walkTemplates(v, func(text string, at *yaml.Node) { l.checkNoSecret(text, at, path+"."+k.Value) })
 			}
 			l.checkValue(v, f.Type, path+"."+k.Value, tmpl)
 		}

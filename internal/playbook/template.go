@@ -82,6 +82,65 @@ func (l *loader) checkTemplate(text string, at *yaml.Node) {
 	}
 }
 
+// checkIfBoolean refuses an if template that can never render exactly true or false: text around
+// the action, or a list or number input on its own.
+func (l *loader) checkIfBoolean(text string, at *yaml.Node) {
+	t, err := parseTemplate("t", text)
+	if err != nil || t.Tree == nil {
+		return // checkTemplate has said why
+	}
+	var actions []*parse.ActionNode
+	for _, n := range t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			if strings.TrimSpace(string(n.Text)) != "" {
+				l.c.add(at.Line, at.Column, "if: the text %q around the template means it can never render exactly true or false; keep only the {{ … }}", strings.TrimSpace(string(n.Text)))
+				return
+			}
+		case *parse.ActionNode:
+			actions = append(actions, n)
+		}
+	}
+	if len(actions) != 1 || len(actions[0].Pipe.Cmds) != 1 || len(actions[0].Pipe.Cmds[0].Args) != 1 {
+		return
+	}
+	f, ok := actions[0].Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok || len(f.Ident) != 2 || f.Ident[0] != "inputs" {
+		return
+	}
+	in, ok := l.inputs[f.Ident[1]]
+	if !ok {
+		return
+	}
+	example := map[string]string{"list": "{{ gt (len .inputs.%s) 0 }}", "number": "{{ gt .inputs.%s 0 }}"}[in.Type]
+	if example != "" {
+		l.c.add(at.Line, at.Column, "if: .inputs.%s is a %s input, which never renders true or false; compare it, e.g. %s",
+			f.Ident[1], in.Type, fmt.Sprintf(example, f.Ident[1]))
+	}
+}
+
+// checkNoSecret refuses a secret input in a parameter that others can read (a program's argv is
+// visible to every user of the machine through ps).
+func (l *loader) checkNoSecret(text string, at *yaml.Node, path string) {
+	t, err := parseTemplate("t", text)
+	if err != nil {
+		return
+	}
+	for _, tr := range t.Templates() {
+		if tr.Tree == nil {
+			continue
+		}
+		walkParse(tr.Tree.Root, false, func(idents []string) {
+			if len(idents) < 2 || idents[0] != "inputs" {
+				return
+			}
+			if in, ok := l.inputs[idents[1]]; ok && in.Secret {
+				l.c.add(at.Line, at.Column, "%s: the secret input %q would be visible to every user of the machine (ps); pass it in env: or stdin: instead", path, idents[1])
+			}
+		})
+	}
+}
+
 var templateLineRe = regexp.MustCompile(`^template: t:(\d+): `)
 
 // templateErrorText turns text/template's parse error into words for a playbook author: no
@@ -97,6 +156,8 @@ func templateErrorText(err error) string {
 	}
 	msg = regexp.MustCompile(` started at t:\d+`).ReplaceAllString(msg, "")
 	switch {
+	case strings.Contains(msg, `unexpected "=" in operand`), strings.Contains(msg, `unexpected "!" in operand`):
+		msg += ": templates compare with functions, not operators: {{ eq .inputs.a \"x\" }} for ==, {{ ne .inputs.a \"x\" }} for !="
 	case strings.Contains(msg, "unclosed action"):
 		msg += ": a {{ without its }}"
 	case strings.Contains(msg, "not defined") && strings.HasPrefix(msg, "function"):

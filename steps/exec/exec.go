@@ -17,13 +17,13 @@ import (
 // Exec runs argv[0] with argv[1:]. The child sees only PATH, HOME, LANG and TZ from respond's
 // environment plus Env, so credentials in respond's environment do not leak to tools by accident.
 type Exec struct {
-	Argv  []string          `yaml:"argv"`
+	Argv  []string          `yaml:"argv" respond:"no-secret"` // argv is visible to every user (ps)
 	Env   map[string]string `yaml:"env"`
 	Stdin string            `yaml:"stdin"`
 	Dir   string            `yaml:"dir"`
 	// Check, when set, is run on resume after a crash mid-step: exit 0 means the work was done
 	// and is not repeated; any other exit runs Argv again.
-	Check []string `yaml:"check"`
+	Check []string `yaml:"check" respond:"no-secret"`
 }
 
 // Kind registers the step.
