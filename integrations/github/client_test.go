@@ -726,3 +726,29 @@ func TestSimRateLimitFlavoursAsGoGithubSeesThem(t *testing.T) {
 		return errors.As(err, &x) && x.Response.StatusCode == 429
 	})
 }
+
+func TestSearchCodeSurvivesAMisspeltRepository(t *testing.T) {
+	t.Parallel()
+	leaked := fakekey.New(14).OpenAIProjectKey()
+	e := setup(t, 14, githubsim.World{Repos: []githubsim.Repo{
+		{Name: "acme/api", Files: []githubsim.File{{Path: "a.env", Content: "K=" + leaked}}},
+		{Name: "acme/web", Files: []githubsim.File{{Path: "b.env", Content: "K=" + leaked}}},
+	}})
+	res, err := e.c.SearchCodeResult(t.Context(), longestToken(leaked), Scope{Org: "ghost", Repos: []string{"acme/api", "acme/tpyo", "acme/web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range res.Hits {
+		got = append(got, h.Repo+"/"+h.Path)
+	}
+	if diff := cmp.Diff([]string{"acme/api/a.env", "acme/web/b.env"}, got); diff != "" {
+		t.Errorf("hits (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"org ghost", "acme/tpyo"}, res.Unsearchable); diff != "" || !res.Incomplete {
+		t.Errorf("unsearchable (-want +got):\n%s (incomplete %v)", diff, res.Incomplete)
+	}
+	if _, err := e.c.SearchCodeResult(t.Context(), "x", Scope{Repos: []string{"acme/gone"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("nothing searchable: %v, want ErrInvalid", err)
+	}
+}

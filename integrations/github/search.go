@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -25,9 +26,13 @@ type CodeSearch struct {
 	// Total is GitHub's total_count summed over the queries sent (GitHub returns at most 1000
 	// results per query).
 	Total int
-	// Incomplete is true when GitHub said a query timed out before searching everything, or
-	// when a query had more results than GitHub returns: "nothing found" is then not proof.
+	// Incomplete is true when GitHub said a query timed out before searching everything, when
+	// a query had more results than GitHub returns, or when part of the scope could not be
+	// searched: "nothing found" is then not proof.
 	Incomplete bool
+	// Unsearchable are the repositories (owner/name) and orgs ("org NAME") GitHub refused to
+	// search: they do not exist, or the token cannot see them.
+	Unsearchable []string
 }
 
 // reposPerQuery keeps each query short: GitHub limits the query length and operators.
@@ -44,31 +49,70 @@ func (c *Client) SearchCode(ctx context.Context, query string, scope Scope) ([]C
 }
 
 // SearchCodeResult is SearchCode that also reports the total and whether the answer is complete.
+//
+// GitHub refuses a whole query (422) when one repo: or org: qualifier names something the token
+// cannot see. A refused query of several repositories is then sent again per repository, so one
+// misspelt name does not hide the others; what GitHub still refuses is listed in Unsearchable
+// and makes the answer incomplete. Only when nothing at all could be searched is the refusal
+// returned as the error.
 func (c *Client) SearchCodeResult(ctx context.Context, query string, scope Scope) (*CodeSearch, error) {
-	var qualifiers []string
+	type target struct {
+		qual  string
+		names []string
+	}
+	var targets []target
 	if scope.Org != "" {
-		qualifiers = append(qualifiers, "org:"+scope.Org)
+		targets = append(targets, target{"org:" + scope.Org, []string{"org " + scope.Org}})
 	}
 	for i := 0; i < len(scope.Repos); i += reposPerQuery {
-		var b strings.Builder
+		var t target
 		for _, r := range scope.Repos[i:min(i+reposPerQuery, len(scope.Repos))] {
 			if _, _, err := splitRepo(r); err != nil {
 				return nil, err
 			}
-			b.WriteString(" repo:" + r)
+			t.qual += " repo:" + r
+			t.names = append(t.names, r)
 		}
-		qualifiers = append(qualifiers, strings.TrimSpace(b.String()))
+		t.qual = strings.TrimSpace(t.qual)
+		targets = append(targets, t)
 	}
-	if len(qualifiers) == 0 {
-		qualifiers = []string{""}
+	if len(targets) == 0 {
+		targets = []target{{}}
 	}
 	out := &CodeSearch{}
 	seen := map[string]bool{}
-	for _, qual := range qualifiers {
-		q := strings.TrimSpace(query + " " + qual)
-		if err := c.searchPages(ctx, q, out, seen); err != nil {
+	searched := 0
+	var refused error
+	search := func(qual string, names []string) error {
+		err := c.searchPages(ctx, strings.TrimSpace(query+" "+qual), out, seen)
+		switch {
+		case err == nil:
+			searched++
+		case errors.Is(err, ErrInvalid) && len(names) == 1:
+			out.Unsearchable = append(out.Unsearchable, names[0])
+			out.Incomplete = true
+			refused = err
+		default:
+			return err
+		}
+		return nil
+	}
+	for _, t := range targets {
+		err := search(t.qual, t.names)
+		if errors.Is(err, ErrInvalid) && len(t.names) > 1 {
+			for _, r := range t.names {
+				if err := search("repo:"+r, []string{r}); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+	}
+	if searched == 0 && refused != nil {
+		return nil, refused
 	}
 	return out, nil
 }

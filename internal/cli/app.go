@@ -183,6 +183,7 @@ func NewApp(f *Factory) *cli.App {
 			newResumeCmd(f),
 			newRollbackCmd(f),
 			newValidateCmd(f),
+			newDoctorCmd(f),
 			newPlaybooksCmd(f),
 			newRunsCmd(f),
 			newScanCmd(f),

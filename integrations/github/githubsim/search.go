@@ -190,6 +190,23 @@ const (
 	maxFragments      = 2                    // text-match: at most two fragments per file
 )
 
+// unsearchable reports whether the query names a repository or owner that does not exist.
+func (s *Server) unsearchable(sq searchQuery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range sq.repos {
+		if _, ok := s.repos[r]; !ok {
+			return true
+		}
+	}
+	for _, o := range sq.owners {
+		if _, ok := s.orgs[o]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
 // searchable reports whether the legacy index holds f of rp at all.
 func (s *Server) searchable(rp *repo, f *file) bool {
 	if f.branch != "" || len(f.content) >= maxSearchableFile {
@@ -218,6 +235,12 @@ func (s *Server) handleSearchCode(w http.ResponseWriter, r *http.Request) {
 	}
 	textMatch := strings.Contains(r.Header.Get("Accept"), "text-match")
 	if s.searchLimited(w) {
+		return
+	}
+	if s.unsearchable(sq) {
+		// github.com's answer when a repo:, org: or user: qualifier names nothing the token sees.
+		s.validationFailed(w, "q", "invalid", "The listed users and repositories cannot be searched either because "+
+			"the resources do not exist or you do not have permission to view them.")
 		return
 	}
 

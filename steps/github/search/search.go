@@ -328,7 +328,9 @@ func (s *Search) code(ctx context.Context, c searcher, secret string, res *resul
 	case err != nil:
 		return ghclient.Credential(err)
 	}
-	if cs.Incomplete {
+	if len(cs.Unsearchable) > 0 {
+		res.note("code search: GitHub cannot search %s (it does not exist, or the token cannot see it)", strings.Join(cs.Unsearchable, ", "))
+	} else if cs.Incomplete {
 		res.note("code search: GitHub's answer is incomplete (a timeout, or more than 1000 results)")
 	}
 	checks := make([]hitCheck, len(cs.Hits))

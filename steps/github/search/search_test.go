@@ -448,7 +448,8 @@ func TestSearchGaps(t *testing.T) {
 		t.Error("gaps must make the result incomplete")
 	}
 	for _, w := range []string{"note: secret-scanning alerts of org ghost: list secret-scanning alerts for org ghost: 404",
-		"note: secret-scanning alerts of acme/missing:", "note: Actions runs of acme/missing:"} {
+		"note: secret-scanning alerts of acme/missing:", "note: Actions runs of acme/missing:",
+		"note: code search: GitHub cannot search org ghost, acme/missing"} {
 		if !strings.Contains(f.Rec.Text(), w) {
 			t.Errorf("log lacks %q:\n%s", w, f.Rec.Text())
 		}
