@@ -231,14 +231,16 @@ steps:
 	}
 }
 
+// The loader refuses an if that can never be a boolean; one that renders something else at run
+// time (here the run ID) fails the step.
 func TestIfMustRenderABoolean(t *testing.T) {
 	callsFor(t)
 	_, _, err := run(t, `
 name: t
 steps:
-  - {id: a, uses: test.read, if: "maybe {{ .run.id }}", with: {test: TEST}}
+  - {id: a, uses: test.read, if: "{{ .run.id }}", with: {test: TEST}}
 `, nil)
-	if !errors.Is(err, engine.ErrStepFailed) || !strings.Contains(err.Error(), `if must render true or false, got "maybe run1"`) {
+	if !errors.Is(err, engine.ErrStepFailed) || !strings.Contains(err.Error(), `if must render true or false, got "run1"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
