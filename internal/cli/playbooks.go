@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -118,6 +119,21 @@ func newPlaybooksCmd(f *Factory) *cli.Command {
 						Inputs []inputListing `json:"inputs"`
 						YAML   string         `json:"yaml"`
 					}{pb.Name, file, inputsOf(pb), string(src)})
+					return nil
+				},
+			},
+			{
+				Name:  "schema",
+				Usage: "print the JSON Schema (draft 2020-12) of playbooks, for editors and CI",
+				Description: "Editors with yaml-language-server validate and complete a playbook that starts with\n" +
+					"  # yaml-language-server: $schema=PATH/TO/playbook.schema.json\n" +
+					"The repository keeps the current schema in docs/playbook.schema.json.",
+				Action: func(c *cli.Context) error {
+					b, err := json.MarshalIndent(playbook.Schema(catalog.Kinds), "", "  ")
+					if err != nil {
+						return fmt.Errorf("playbook schema: %w", err)
+					}
+					fmt.Fprintln(f.IO.Out, string(b))
 					return nil
 				},
 			},
