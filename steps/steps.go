@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/respond-sec/respond/internal/redact"
 )
 
 // Outputs are a step's results, available to later steps' templates as
@@ -109,6 +111,10 @@ type Env struct {
 
 	// Secret registers values that must never be shown, the moment the step sees them.
 	Secret func(values ...string)
+	// Secrets is the run's redaction set. A step that cuts text short (an output cap, the tail of
+	// a program's stderr) masks it with this first: a cut can leave a piece of a secret that the
+	// run-wide masking no longer recognises. Nil masks known key shapes only.
+	Secrets *redact.Set
 	// Log reports progress; structured data is optional.
 	Log func(msg string, data map[string]any)
 	// Intent durably records a side effect about to be made. It returns only after the journal

@@ -5,21 +5,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"strings"
+	"sort"
 	"time"
+
+	"github.com/respond-sec/respond/internal/redact"
 )
 
 // CommandSink runs a program (no shell) with the value on its stdin, e.g. a secret manager's
-// CLI. The program inherits the environment minus respond's own credentials, plus Env.
+// CLI. The program sees only PATH, HOME and LANG from respond's environment, plus Env: never
+// respond's credentials, never its inputs (RESPOND_INPUT_*), never whatever else the shell that
+// started respond happened to hold.
 type CommandSink struct {
 	Argv []string
 	Env  map[string]string
 }
 
-// CommandError is a command that failed. Stderr is kept for the caller to redact and show; it
-// is not part of Error(), because a failing command may echo its input.
+// CommandError is a command that failed. Stderr (its first 64 KiB, with the delivered value
+// masked before the cut) is kept for the caller to redact and show; it is not part of Error(),
+// because a failing command may echo its input in forms the sink does not know.
 type CommandError struct {
 	Program  string
 	ExitCode int // -1 when the command did not exit normally
@@ -39,24 +45,27 @@ func (e *CommandError) Unwrap() error { return e.Err }
 // maxOutput bounds the stderr kept from a command.
 const maxOutput = 64 << 10
 
-// credentialVars are never passed to a sink command unless Env sets them explicitly: the
-// command needs the new key, not respond's admin credentials.
-var credentialVars = []string{
-	"OPENAI_ADMIN_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "GH_TOKEN",
-	"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
-}
+// inherited is all a sink command gets from respond's environment; everything else it needs,
+// the sink's env names.
+var inherited = []string{"PATH", "HOME", "LANG"}
 
 // Deliver runs the command with value on stdin; a non-zero exit is a *CommandError.
 func (c *CommandSink) Deliver(ctx context.Context, value []byte) error {
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.Stdin = bytes.NewReader(value)
-	cmd.Env = c.environ()
+	cmd.Env = c.environ(os.LookupEnv)
+	// The value is masked in stderr as it arrives, before the cap cuts it: a cut through an
+	// echoed value would leave a piece no later masking recognises.
+	mask := redact.New()
+	mask.Add(string(value))
 	stderr := &limitedBuffer{max: maxOutput}
-	cmd.Stdout = &limitedBuffer{max: maxOutput}
-	cmd.Stderr = stderr
+	masked := mask.Writer(stderr)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = masked
 	// A child that keeps the pipes open after being killed must not hang the run.
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
+	_ = masked.Close()
 	if err == nil {
 		return nil
 	}
@@ -71,25 +80,24 @@ func (c *CommandSink) Deliver(ctx context.Context, value []byte) error {
 	return fmt.Errorf("deliver to %s: %w", c.Describe(), ce)
 }
 
-func (c *CommandSink) environ() []string {
+// environ is the command's whole environment: the inherited allow-list, then Env.
+func (c *CommandSink) environ(lookup func(string) (string, bool)) []string {
 	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		drop := false
-		for _, cv := range credentialVars {
-			if strings.EqualFold(k, cv) {
-				drop = true
-			}
-		}
+	for _, k := range inherited {
 		if _, set := c.Env[k]; set {
-			drop = true
+			continue
 		}
-		if !drop {
-			env = append(env, kv)
+		if v, ok := lookup(k); ok {
+			env = append(env, k+"="+v)
 		}
 	}
-	for k, v := range c.Env {
-		env = append(env, k+"="+v)
+	keys := make([]string, 0, len(c.Env))
+	for k := range c.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+c.Env[k])
 	}
 	return env
 }

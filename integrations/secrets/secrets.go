@@ -83,8 +83,11 @@ func (s Spec) Validate() error {
 			bad("argv", "required: the program and its arguments (no shell); the value goes to its stdin")
 		}
 		for k := range s.Env {
-			if k == "" || strings.ContainsAny(k, "=\x00") {
+			switch {
+			case k == "" || strings.ContainsAny(k, "=\x00"):
 				bad("env", fmt.Sprintf("invalid variable name %q", k))
+			case strings.HasPrefix(strings.ToUpper(k), "RESPOND_INPUT_"):
+				bad("env", fmt.Sprintf("%s: respond's inputs are never passed to a sink command", k))
 			}
 		}
 		unused("path", s.Path != "")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -36,6 +37,32 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+func TestCommandEnvironmentIsAnAllowList(t *testing.T) {
+	t.Parallel()
+	outside := map[string]string{"PATH": "/bin", "HOME": "/home/x", "LANG": "C.UTF-8", "TZ": "UTC",
+		"OPENAI_ADMIN_KEY": "admin", "RESPOND_INPUT_KEY": "leaked", "AWS_PROFILE": "prod"}
+	lookup := func(k string) (string, bool) { v, ok := outside[k]; return v, ok }
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"nothing named", nil, []string{"PATH=/bin", "HOME=/home/x", "LANG=C.UTF-8"}},
+		{"env adds and overrides", map[string]string{"VAULT_ADDR": "https://v", "PATH": "/opt/bin"},
+			[]string{"HOME=/home/x", "LANG=C.UTF-8", "PATH=/opt/bin", "VAULT_ADDR=https://v"}},
+	}
+	for _, tc := range tests {
+		c := &CommandSink{Argv: []string{"x"}, Env: tc.env}
+		if diff := cmp.Diff(tc.want, c.environ(lookup)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	err := Spec{Type: TypeCommand, Argv: []string{"x"}, Env: map[string]string{"RESPOND_INPUT_KEY": "v"}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "env: RESPOND_INPUT_KEY") {
+		t.Errorf("Validate = %v", err)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -207,6 +234,7 @@ func TestCommandSink(t *testing.T) {
 	t.Setenv("GITHUB_TOKEN", keys.GitHubToken())
 	t.Setenv("OPENAI_ADMIN_KEY", keys.OpenAIAdminKey())
 	t.Setenv("SINK_INHERITED", "yes")
+	t.Setenv("RESPOND_INPUT_KEY", keys.OpenAIProjectKey())
 	dir := t.TempDir()
 	out, envOut := filepath.Join(dir, "stdin"), filepath.Join(dir, "env")
 	value := []byte(keys.OpenAIServiceAccountKey())
@@ -225,11 +253,21 @@ func TestCommandSink(t *testing.T) {
 		t.Fatal("the command did not receive the exact value on stdin")
 	}
 	env, _ := os.ReadFile(envOut)
-	if strings.Contains(string(env), "GITHUB_TOKEN=") || strings.Contains(string(env), "OPENAI_ADMIN_KEY=") {
-		t.Error("respond's credentials leaked into the command environment")
+	var names []string
+	for _, kv := range strings.Split(string(env), "\n") {
+		k, _, _ := strings.Cut(kv, "=")
+		names = append(names, k)
 	}
-	if !strings.Contains(string(env), "SINK_INHERITED=yes") {
-		t.Error("ordinary environment not inherited")
+	sort.Strings(names)
+	want := []string{"SINK_ENV_OUT", "SINK_HELPER", "SINK_OUT"}
+	for _, k := range []string{"HOME", "LANG", "PATH"} {
+		if _, ok := os.LookupEnv(k); ok {
+			want = append(want, k)
+		}
+	}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("the command's environment (-want +got):\n%s", diff)
 	}
 	if d := sink.Describe(); strings.Contains(d, "SINK") || !strings.Contains(d, "stdin of command") {
 		t.Errorf("Describe = %q", d)
@@ -241,13 +279,20 @@ func TestCommandSink(t *testing.T) {
 		t.Errorf("Undo: %v", err)
 	}
 
+	// The value echoed right where the 64 KiB stderr cap falls: masked before the cut.
+	pad := strings.Repeat("x", 64<<10-40)
 	failing, _ := New(Spec{Type: TypeCommand, Argv: []string{os.Args[0], "-test.run=^$"}, Env: map[string]string{
-		"SINK_HELPER": "1", "SINK_EXIT": "3", "SINK_STDERR": "denied: " + string(value),
+		"SINK_HELPER": "1", "SINK_EXIT": "3", "SINK_STDERR": "denied: " + pad + string(value),
 	}}, Deps{})
 	err = failing.Deliver(t.Context(), value)
 	var ce *CommandError
 	if !errors.As(err, &ce) || ce.ExitCode != 3 || !strings.HasPrefix(string(ce.Stderr), "denied: ") {
 		t.Fatalf("got %v, want *CommandError exit 3 with stderr", err)
+	}
+	for i := 0; i+12 <= len(value); i++ {
+		if strings.Contains(string(ce.Stderr), string(value[i:i+12])) {
+			t.Fatalf("stderr kept a piece of the value (window %d)", i)
+		}
 	}
 	if strings.Contains(err.Error(), string(value)) {
 		t.Error("error text holds stderr (which echoed the value)")

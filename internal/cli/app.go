@@ -221,5 +221,9 @@ func newVersionCmd(f *Factory) *cli.Command {
 }
 
 func (f *Factory) stateDir() (string, error) {
-	return journal.DefaultDir(f.Getenv)
+	dir, err := journal.DefaultDir(f.Getenv)
+	if err != nil {
+		return "", err
+	}
+	return dir, prepareState(dir)
 }

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -207,16 +209,23 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 	}
 
 	// Leak check: everything respond printed, the journal, and the report itself, for the leaked
-	// key and the new one.
-	keys := []string{}
+	// key and the new one. What cannot be read is not counted as clean: it fails the check.
+	keys, unread := []string{}, []string{}
 	if served != nil {
 		keys = append(keys, served.LeakedKey())
-		if b, err := os.ReadFile(served.SecretFile()); err == nil {
+		switch b, err := os.ReadFile(served.SecretFile()); {
+		case err == nil:
 			keys = append(keys, strings.TrimSpace(string(b)))
+		case errors.Is(err, fs.ErrNotExist) && !deliveryIntended(evs):
+			// No new key was made: there is none to look for.
+		default:
+			unread = append(unread, fmt.Sprintf("the new key (%v)", err))
 		}
 	}
-	dir, _ := f.stateDir()
-	jb, _ := os.ReadFile(journal.Path(dir, res.RunID))
+	jb, err := readJournal(f, res.RunID)
+	if err != nil {
+		unread = append(unread, fmt.Sprintf("the journal (%v)", err))
+	}
 	transcript := ""
 	if served != nil {
 		transcript = served.Transcript()
@@ -231,8 +240,12 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 	md := rep.markdown(evs)
 	rep.LeakScanned = []string{"terminal output", "journal", "report", "Slack transcript"}
 	rep.LeaksInOutputs = countLeaks(printed.String()+string(jb)+md+transcript, keys...)
-	checks = append(checks, rehearsal.Verification{Name: "no key in any output", OK: rep.LeaksInOutputs == 0,
-		Detail: fmt.Sprintf("%d occurrence(s) in %s", rep.LeaksInOutputs, strings.Join(rep.LeakScanned, ", "))})
+	detail := fmt.Sprintf("%d occurrence(s) in %s", rep.LeaksInOutputs, strings.Join(rep.LeakScanned, ", "))
+	if len(unread) > 0 {
+		detail = "could not check: cannot read " + strings.Join(unread, ", ") + "; " + detail
+	}
+	checks = append(checks, rehearsal.Verification{Name: "no key in any output", OK: rep.LeaksInOutputs == 0 && len(unread) == 0,
+		Detail: detail})
 	rep.Verifications = checks
 	md = rep.markdown(evs)
 
@@ -262,6 +275,26 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		}
 	}
 	return nil
+}
+
+// deliveryIntended reports whether the run journaled the intent to deliver a new key: then the
+// delivered file must be there to be checked for leaks.
+func deliveryIntended(evs []event.Event) bool {
+	for _, e := range evs {
+		if e.Kind == event.StepIntent && e.Message == "deliver" {
+			return true
+		}
+	}
+	return false
+}
+
+// readJournal reads a run's journal file for the leak check.
+func readJournal(f *Factory, runID string) ([]byte, error) {
+	dir, err := f.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(journal.Path(dir, runID))
 }
 
 func printVerifications(w io.Writer, r reportJSON) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/rehearsal"
 	"github.com/respond-sec/respond/steps"
 )
@@ -242,10 +243,20 @@ func isMutatingLog(evs []event.Event, id string) bool {
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 
-// countLeaks counts the places in text where a 16-character piece of a secret's body appears.
+// countLeaks counts the places in text where a 16-character piece of a secret's body appears
+// (a key cut anywhere still counts), plus every encoded form of a secret (JSON-escaped,
+// URL-encoded, hex, base64...) that is not the value itself.
 func countLeaks(text string, secrets ...string) int {
 	n := 0
 	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		for _, form := range redact.Forms(s) {
+			if form != s {
+				n += strings.Count(text, form)
+			}
+		}
 		body := s[strings.LastIndexAny(s[:min(len(s), 12)], "-_")+1:]
 		if len(body) < 16 {
 			n += strings.Count(text, s)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -53,8 +54,11 @@ type resumeState struct {
 	status    string
 }
 
+// loadResume reads a run's journal after verifying it. A torn tail is tolerated (Read leaves it
+// out): a report can be written from the intact events, and runResume repairs it first.
 func loadResume(dir, runID string) (*resumeState, error) {
-	if _, err := journal.Verify(dir, runID); err != nil {
+	var torn *journal.TornTailError
+	if _, err := journal.Verify(dir, runID); err != nil && !errors.As(err, &torn) {
 		return nil, usageErr("cannot resume %s: %v", runID, err)
 	}
 	recs, err := journal.Read(dir, runID)
@@ -160,6 +164,18 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 	dir, err := f.stateDir()
 	if err != nil {
 		return err
+	}
+	if err := journal.CheckRunID(runID); err != nil {
+		return usageErr("%v", err)
+	}
+	// A crash in the middle of an append leaves a torn last line; it was never acknowledged, so
+	// nothing acted on it. Drop it, on the record, and go on.
+	rec, err := journal.Repair(dir, runID, f.Now())
+	if err != nil {
+		return usageErr("cannot resume %s: %v", runID, err)
+	}
+	if rec != nil {
+		fmt.Fprintf(f.IO.Err, "respond: %s: %s; the repair is journaled as event %d\n", runID, rec.Message, rec.Seq)
 	}
 	st, err := loadResume(dir, runID)
 	if err != nil {

@@ -2,13 +2,43 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/journal"
+	"github.com/respond-sec/respond/internal/redact"
 )
+
+// installation remembers that this process took its fingerprint key from a state directory:
+// one process serves one installation, so the first directory's key is the process's.
+var installation struct {
+	sync.Mutex
+	keyed bool
+}
+
+// prepareState refuses a state directory other users could tamper with and makes its
+// fingerprint key the one masks and recorded fingerprints are computed with.
+func prepareState(dir string) error {
+	if err := journal.PrepareDir(dir); err != nil {
+		return err
+	}
+	installation.Lock()
+	defer installation.Unlock()
+	if installation.keyed {
+		return nil
+	}
+	key, err := redact.LoadKey(dir)
+	if err != nil {
+		return err
+	}
+	redact.SetKey(key)
+	installation.keyed = true
+	return nil
+}
 
 func newRunsCmd(f *Factory) *cli.Command {
 	return &cli.Command{
@@ -112,7 +142,18 @@ func newRunsCmd(f *Factory) *cli.Command {
 					if err != nil {
 						return err
 					}
+					if err := journal.CheckRunID(c.Args().First()); err != nil {
+						return usageErr("%v", err)
+					}
 					n, err := journal.Verify(dir, c.Args().First())
+					var torn *journal.TornTailError
+					if errors.As(err, &torn) {
+						// Not tampering: the chain is intact up to an append a crash cut short.
+						fmt.Fprintf(f.IO.Out, "%s: torn tail at line %d: %d events before it intact, hash chain intact; "+
+							"the last write (%d bytes) was cut short, as by a crash. `respond resume %s` drops it and records the repair.\n",
+							c.Args().First(), torn.Line, n, torn.Bytes, c.Args().First())
+						return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal has a torn tail at line %d (not tampering)", torn.Line)}
+					}
 					if err != nil {
 						return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal verification failed: %w", err)}
 					}

@@ -305,7 +305,8 @@ func (r *runner) env(s *playbook.Step, attempt int) *steps.Env {
 	return &steps.Env{
 		RunID: r.o.RunID, StepID: s.ID, Attempt: attempt, DryRun: r.o.DryRun,
 		Getenv: r.o.Getenv, Now: r.o.Now, WorkDir: r.workDir(),
-		Secret: func(values ...string) { r.o.Secrets.Add(values...) },
+		Secret:  func(values ...string) { r.o.Secrets.Add(values...) },
+		Secrets: r.o.Secrets,
 		Log: func(msg string, data map[string]any) {
 			_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: msg, Data: data})
 		},

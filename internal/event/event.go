@@ -31,6 +31,8 @@ const (
 	StepFailed      Kind = "step.failed"
 	// SlackThread records where the run's Slack message is, so a resumed run edits it.
 	SlackThread Kind = "run.slack_thread"
+	// JournalRepaired records that a torn last line (an append a crash cut short) was dropped.
+	JournalRepaired Kind = "journal.repaired"
 )
 
 // Status is a step's or a run's state as shown to people.

@@ -34,6 +34,15 @@ var ErrNotFound = errors.New("no such run")
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
+// CheckRunID refuses a run ID that could name a file outside the runs directory: run IDs come
+// from command lines and Slack, and become file names.
+func CheckRunID(runID string) error {
+	if !runIDPattern.MatchString(runID) || strings.Contains(runID, "..") {
+		return fmt.Errorf("invalid run ID %q: letters, digits, '.', '_' and '-' only, starting with a letter or digit", runID)
+	}
+	return nil
+}
+
 // Record is one journal line: the event plus the hash of the previous line.
 type Record struct {
 	Prev string `json:"prev"`
@@ -60,13 +69,43 @@ func DefaultDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "state", "respond"), nil
 }
 
+// PrepareDir creates the state directory (mode 0700) when it is missing and refuses one that is
+// not safe to keep journals and the fingerprint key in, as ssh refuses loose key files: one
+// another user can write into (they could plant symlinks or replace journals) or that belongs
+// to someone else. The error says how to fix it.
+func PrepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "runs")} {
+		fi, err := os.Stat(d)
+		if errors.Is(err, os.ErrNotExist) && d != dir {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("state directory %s is not a directory", d)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+			return fmt.Errorf("state directory %s belongs to uid %d, not to you (uid %d): use a directory of your own "+
+				"(set RESPOND_STATE_DIR), or run: chown %d %s", d, st.Uid, os.Geteuid(), os.Geteuid(), d)
+		}
+		if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+			return fmt.Errorf("state directory %s can be written by other users (mode %04o): run: chmod 700 %s", d, perm, d)
+		}
+	}
+	return nil
+}
+
 // Path is the journal file of runID under dir.
 func Path(dir, runID string) string { return filepath.Join(dir, "runs", runID+".jsonl") }
 
 // Journal appends events to one run's file. Not safe for concurrent use; the event Bus serialises.
 type Journal struct {
 	f     *os.File
-	lock  *os.File
+	lock  io.Closer
 	prev  string
 	lines int
 	head  string
@@ -77,8 +116,8 @@ type Journal struct {
 
 // Create starts a new journal for runID. It fails if the run exists.
 func Create(dir, runID string) (*Journal, error) {
-	if !runIDPattern.MatchString(runID) {
-		return nil, fmt.Errorf("invalid run ID %q", runID)
+	if err := CheckRunID(runID); err != nil {
+		return nil, err
 	}
 	runs := filepath.Join(dir, "runs")
 	if err := os.MkdirAll(runs, 0o700); err != nil {
@@ -88,7 +127,7 @@ func Create(dir, runID string) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(Path(dir, runID), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(Path(dir, runID), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("create journal: %w", err)
@@ -104,8 +143,8 @@ func Create(dir, runID string) (*Journal, error) {
 // Open reopens an existing journal to append to it (resume). It verifies the chain first and
 // returns the records read.
 func Open(dir, runID string) (*Journal, []Record, error) {
-	if !runIDPattern.MatchString(runID) {
-		return nil, nil, fmt.Errorf("invalid run ID %q", runID)
+	if err := CheckRunID(runID); err != nil {
+		return nil, nil, err
 	}
 	path := Path(dir, runID)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -120,7 +159,7 @@ func Open(dir, runID string) (*Journal, []Record, error) {
 		lock.Close()
 		return nil, nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		lock.Close()
 		return nil, nil, fmt.Errorf("open journal: %w", err)
@@ -178,17 +217,30 @@ type head struct {
 func writeHead(path string, lines int, last string) error {
 	b, _ := json.Marshal(head{Lines: lines, Last: last})
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// A leftover from a crash is removed (never followed), and the new file is created
+	// exclusively: a planted symlink cannot redirect the write.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("journal: write head: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: write head: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		return fmt.Errorf("journal: write head: %w", err)
 	}
 	return nil
 }
 
 func acquire(dir, runID string) (*os.File, error) {
-	lf, err := os.OpenFile(filepath.Join(dir, "runs", runID+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	lf, err := os.OpenFile(filepath.Join(dir, "runs", runID+".lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run: %w", err)
 	}
@@ -214,9 +266,66 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Read returns the records of runID without verifying the chain.
+// Repair makes a journal with a torn tail whole again: it cuts the torn line off and appends a
+// journal.repaired record saying what was dropped (its length and SHA-256, never its text), so
+// the chain verifies and the repair itself is on the record. It returns that record, or nil when
+// there was nothing to repair. Any other verification failure is returned untouched: tampering
+// is never "repaired".
+func Repair(dir, runID string, now time.Time) (*Record, error) {
+	if err := CheckRunID(runID); err != nil {
+		return nil, err
+	}
+	path := Path(dir, runID)
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", runID, ErrNotFound)
+	}
+	lock, err := acquire(dir, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	recs, last, err := verify(path, headPath(dir, runID))
+	var torn *TornTailError
+	if !errors.As(err, &torn) {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("repair %s: %w", path, err)
+	}
+	j := &Journal{f: f, lock: nopCloser{}, prev: last, lines: len(recs), head: headPath(dir, runID)}
+	defer j.Close()
+	dropped := make([]byte, torn.Bytes)
+	if _, err := f.ReadAt(dropped, torn.Offset); err != nil {
+		return nil, fmt.Errorf("repair %s: read the torn line: %w", path, err)
+	}
+	if err := f.Truncate(torn.Offset); err != nil {
+		return nil, fmt.Errorf("repair %s: cut the torn line: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		return nil, fmt.Errorf("repair %s: %w", path, err)
+	}
+	sum := sha256.Sum256(dropped)
+	e := event.Event{Seq: len(recs) + 1, Time: now.UTC(), RunID: runID, Kind: event.JournalRepaired,
+		Message: fmt.Sprintf("dropped a torn last line (line %d, %d bytes): an append cut short, as by a crash", torn.Line, torn.Bytes),
+		Data:    map[string]any{"line": torn.Line, "bytes": torn.Bytes, "sha256": hex.EncodeToString(sum[:])}}
+	if err := j.Emit(e); err != nil {
+		return nil, fmt.Errorf("repair %s: %w", path, err)
+	}
+	return &Record{Prev: last, Event: e}, nil
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// Read returns the records of runID without verifying the chain. A torn last line (a write a
+// crash cut short) is not a record and is left out.
 func Read(dir, runID string) ([]Record, error) {
-	f, err := os.Open(Path(dir, runID))
+	if err := CheckRunID(runID); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(Path(dir, runID), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", runID, ErrNotFound)
 	}
@@ -225,7 +334,10 @@ func Read(dir, runID string) ([]Record, error) {
 	}
 	defer f.Close()
 	var recs []Record
-	err = eachLine(f, func(n int, line []byte) error {
+	err = eachLine(f, func(n int, _ int64, line []byte, terminated bool) error {
+		if !terminated {
+			return nil
+		}
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("%s:%d: %w", Path(dir, runID), n, err)
@@ -245,8 +357,29 @@ type VerifyError struct {
 
 func (e *VerifyError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg) }
 
-// Verify checks the hash chain, the sequence numbers and the head of runID's journal.
+// TornTailError is a journal whose last line was not finished: a crash in the middle of an
+// append. The lines before it are intact and verified; the torn line was never acknowledged, so
+// no step acted on it. It is not tampering, and Repair makes the journal whole again.
+type TornTailError struct {
+	Path string
+	// Line is the torn line's number; Intact the number of whole records before it.
+	Line, Intact int
+	// Offset is where the torn line starts; Bytes how long it is.
+	Offset, Bytes int64
+}
+
+func (e *TornTailError) Error() string {
+	return fmt.Sprintf("%s:%d: torn tail at line %d: its last write (%d bytes) was cut short, as by a crash mid-append; "+
+		"the %d events before it are intact (resuming the run drops the torn line and records the repair)",
+		e.Path, e.Line, e.Line, e.Bytes, e.Intact)
+}
+
+// Verify checks the hash chain, the sequence numbers and the head of runID's journal. It returns
+// the number of intact records; a torn last line is a *TornTailError.
 func Verify(dir, runID string) (int, error) {
+	if err := CheckRunID(runID); err != nil {
+		return 0, err
+	}
 	path := Path(dir, runID)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("%s: %w", runID, ErrNotFound)
@@ -255,8 +388,9 @@ func Verify(dir, runID string) (int, error) {
 	return len(recs), err
 }
 
+// verify returns the intact records and the last one's hash; a torn tail is reported with them.
 func verify(path, headFile string) ([]Record, string, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, "", err
 	}
@@ -264,7 +398,12 @@ func verify(path, headFile string) ([]Record, string, error) {
 	prev := Genesis
 	var recs []Record
 	var hashes []string
-	err = eachLine(f, func(n int, line []byte) error {
+	var torn *TornTailError
+	err = eachLine(f, func(n int, offset int64, line []byte, terminated bool) error {
+		if !terminated {
+			torn = &TornTailError{Path: path, Line: n, Intact: len(recs), Offset: offset, Bytes: int64(len(line))}
+			return nil
+		}
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			return &VerifyError{path, n, "not a journal record: " + err.Error()}
@@ -306,25 +445,33 @@ func verify(path, headFile string) ([]Record, string, error) {
 			return nil, "", &VerifyError{path, h.Lines, "line does not match the recorded head hash"}
 		}
 	}
+	if torn != nil {
+		return recs, prev, torn
+	}
 	return recs, prev, nil
 }
 
-func eachLine(r io.Reader, fn func(n int, line []byte) error) error {
+// eachLine calls fn for every line with its number and byte offset; terminated is false for a
+// last line that does not end in a newline (an append cut short).
+func eachLine(r io.Reader, fn func(n int, offset int64, line []byte, terminated bool) error) error {
 	br := bufio.NewReader(r)
+	var offset int64
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			if ferr := fn(n, bytes.TrimSuffix(line, []byte("\n"))); ferr != nil {
+		if err != nil && err != io.EOF {
+			return err
+		}
+		terminated := bytes.HasSuffix(line, []byte("\n"))
+		if terminated && len(bytes.TrimSpace(line)) == 0 {
+			n-- // a stray blank line is not a record
+		} else if len(line) > 0 {
+			if ferr := fn(n, offset, bytes.TrimSuffix(line, []byte("\n")), terminated); ferr != nil {
 				return ferr
 			}
-		} else if len(line) > 0 {
-			n-- // a stray blank line is not a record
 		}
+		offset += int64(len(line))
 		if err == io.EOF {
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }

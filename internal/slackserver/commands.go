@@ -143,7 +143,7 @@ func (s *Server) run(cmd slackgo.SlashCommand, args []string, plan bool) string 
 		var text string
 		if err != nil {
 			s.logf("start %s for %s: %v", name, cmd.UserID, err)
-			text = fmt.Sprintf(":x: `%s` did not start: %s", esc(name), esc(s.o.Secrets.String(firstLine(err.Error()))))
+			text = fmt.Sprintf(":x: `%s` did not start: %s", esc(name), esc(firstLine(s.o.Secrets.String(err.Error()))))
 		} else {
 			s.logf("started run %s of %s for %s in %s", id, name, cmd.UserID, cmd.ChannelID)
 			text = fmt.Sprintf(":white_check_mark: Run `%s` of `%s` started; follow it in its message in this channel.", esc(id), esc(name))

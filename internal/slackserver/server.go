@@ -11,6 +11,7 @@ package slackserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,8 +195,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return false
 	}
-	ts, _ := strconv.ParseInt(r.Header.Get("X-Slack-Request-Timestamp"), 10, 64)
-	switch s.seen.add("sig:"+r.Header.Get("X-Slack-Signature"), time.Unix(ts, 0).Add(replayWindow), time.Now()) {
+	stamp := r.Header.Get("X-Slack-Request-Timestamp")
+	ts, _ := strconv.ParseInt(stamp, 10, 64)
+	switch s.seen.add(requestKey(stamp, body), time.Unix(ts, 0).Add(replayWindow), time.Now()) {
 	case seenBefore:
 		s.logf("refused a replayed request to %s from %s", r.URL.Path, r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -208,6 +210,16 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) bool {
 	// The parsers read the form from the body: give them the bytes that were verified.
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
+}
+
+// requestKey names a request by what its signature covers: the timestamp header as signed and
+// the body. The signature's own text is not the key: Slack's hex can be sent in upper case, or
+// mixed, and still verify, so keying on it would let one signed request in once per spelling.
+func requestKey(stamp string, body []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v0:%s:", stamp)
+	h.Write(body)
+	return string(h.Sum(nil))
 }
 
 // ephemeral is the immediate answer to a slash command.

@@ -3,14 +3,17 @@
 package exec
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	osexec "os/exec"
 	"strings"
+	"time"
+	"unicode/utf8"
 
+	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -34,8 +37,15 @@ var Kind = steps.Kind{
 	Summary: "run a program without a shell; outputs stdout and exit_code",
 }
 
-// maxOutput bounds what is kept of a program's output.
-const maxOutput = 1 << 20
+// Bounds on what is kept of a program's output, whatever it writes: the first maxOutput bytes
+// of stdout (the step's output, journaled), the last maxStderr bytes of stderr, and the last
+// maxShown bytes of each in the text a person sees.
+const (
+	maxOutput = 1 << 20
+	maxStderr = 64 << 10
+	maxShown  = 4 << 10
+	maxError  = 500
+)
 
 // Validate checks the parameters.
 func (e *Exec) Validate() error {
@@ -72,27 +82,42 @@ func (e *Exec) Plan(_ context.Context, _ *steps.Env) (*steps.Plan, error) {
 
 // Run runs the program; a non-zero exit fails the step.
 func (e *Exec) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
-	stdout, code, stderr, err := e.run(ctx, e.Argv)
-	out := steps.Outputs{"stdout": stdout, "exit_code": code}
+	res, err := e.run(ctx, env.Secrets, e.Argv)
+	out := steps.Outputs{"stdout": res.stdout, "exit_code": res.code}
 	if err != nil {
 		return out, err
 	}
-	msg := fmt.Sprintf("%s exited %d", e.Argv[0], code)
-	if shown := tail(stdout, 20); shown != "" {
+	msg := fmt.Sprintf("%s exited %d", e.Argv[0], res.code)
+	if shown := lastBytes(tail(res.stdout, 20), maxShown); shown != "" {
 		msg += "\n" + shown
 	}
-	env.Log(msg, map[string]any{"exit_code": code})
-	if code != 0 {
-		msg := strings.TrimSpace(stderr)
-		if len(msg) > 500 {
-			msg = "…" + msg[len(msg)-500:]
-		}
+	data := map[string]any{"exit_code": res.code}
+	if res.truncated {
+		msg += fmt.Sprintf("\n(stdout was cut: only its first %d bytes are kept)", maxOutput)
+		data["stdout_truncated"] = true
+	}
+	env.Log(msg, data)
+	if res.code != 0 {
+		msg := lastBytes(strings.TrimSpace(res.stderr), maxError)
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return out, fmt.Errorf("%s exited with status %d%s", e.Argv[0], code, msg)
+		return out, fmt.Errorf("%s exited with status %d%s", e.Argv[0], res.code, msg)
 	}
 	return out, nil
+}
+
+// lastBytes keeps the end of s, at most n bytes, starting on a character boundary. s is already
+// masked: cutting it cannot uncover a secret.
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := len(s) - n
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return "…" + s[i:]
 }
 
 // Reconcile runs Check, if any, to learn whether an interrupted run already did the work.
@@ -101,14 +126,24 @@ func (e *Exec) Reconcile(ctx context.Context, env *steps.Env, _ []steps.Intent) 
 		env.Logf("no check command: running %s again", e.Argv[0])
 		return nil, false, nil
 	}
-	_, code, _, err := e.run(ctx, e.Check)
+	res, err := e.run(ctx, env.Secrets, e.Check)
 	if err != nil {
 		return nil, false, fmt.Errorf("check: %w", err)
 	}
-	return steps.Outputs{"stdout": "", "exit_code": 0}, code == 0, nil
+	return steps.Outputs{"stdout": "", "exit_code": 0}, res.code == 0, nil
 }
 
-func (e *Exec) run(ctx context.Context, argv []string) (stdout string, code int, stderr string, err error) {
+// result is what a program left: its masked, bounded output and its exit code.
+type result struct {
+	stdout, stderr string
+	code           int
+	truncated      bool // stdout went past maxOutput
+}
+
+// run runs argv. Both streams are masked as they arrive, before anything is cut: the cap on
+// stdout and the tail of stderr are taken from masked text, so no cut can leave a piece of a
+// secret behind.
+func (e *Exec) run(ctx context.Context, secrets *redact.Set, argv []string) (result, error) {
 	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = e.Dir
 	cmd.Env = baseEnv()
@@ -118,19 +153,34 @@ func (e *Exec) run(ctx context.Context, argv []string) (stdout string, code int,
 	if e.Stdin != "" {
 		cmd.Stdin = strings.NewReader(e.Stdin)
 	}
-	var o, se limited
-	cmd.Stdout, cmd.Stderr = &o, &se
+	head := &headBuffer{max: maxOutput}
+	outMask := secrets.Writer(head)
+	stdout := &untilFull{w: outMask, full: head.full}
+	tailBuf := &tailBuffer{max: maxStderr}
+	errMask := secrets.Writer(tailBuf)
+	cmd.Stdout, cmd.Stderr = stdout, errMask
+	// A child that leaves the pipes open to a grandchild must not hold the run.
+	cmd.WaitDelay = 5 * time.Second
 	runErr := cmd.Run()
+	if stdout.dropped == 0 {
+		// What the masking writer holds back is the end of the output; once the cap dropped
+		// bytes, it is past the cut and is dropped with them (it may be half a secret).
+		_ = outMask.Close()
+	}
+	_ = errMask.Close()
+	res := result{stdout: head.String(), stderr: tailBuf.String(), truncated: stdout.dropped > 0 || head.dropped > 0}
 	var exit *osexec.ExitError
 	switch {
 	case runErr == nil:
-		return o.String(), 0, se.String(), nil
+		return res, nil
 	case errors.As(runErr, &exit) && ctx.Err() == nil:
-		return o.String(), exit.ExitCode(), se.String(), nil
+		res.code = exit.ExitCode()
+		return res, nil
 	case ctx.Err() != nil:
-		return o.String(), -1, se.String(), fmt.Errorf("run %s: %w", argv[0], ctx.Err())
+		res.code = -1
+		return res, fmt.Errorf("run %s: %w", argv[0], ctx.Err())
 	default:
-		return "", -1, "", fmt.Errorf("run %s: %w", argv[0], runErr)
+		return result{code: -1}, fmt.Errorf("run %s: %w", argv[0], runErr)
 	}
 }
 
@@ -153,12 +203,65 @@ func baseEnv() []string {
 	return env
 }
 
-// limited keeps the first maxOutput bytes of what is written to it.
-type limited struct{ bytes.Buffer }
+// headBuffer keeps the first max bytes written to it and counts the rest. It is a plain
+// io.Writer on purpose: a bytes.Buffer's ReadFrom would let io.Copy fill it past any limit.
+type headBuffer struct {
+	b       []byte
+	max     int
+	dropped int64
+}
 
-func (l *limited) Write(p []byte) (int, error) {
-	if room := maxOutput - l.Len(); room > 0 {
-		l.Buffer.Write(p[:min(len(p), room)])
+func (h *headBuffer) Write(p []byte) (int, error) {
+	room := h.max - len(h.b)
+	if room > 0 {
+		h.b = append(h.b, p[:min(len(p), room)]...)
 	}
+	h.dropped += int64(len(p) - min(len(p), max(room, 0)))
 	return len(p), nil
+}
+
+func (h *headBuffer) full() bool { return len(h.b) >= h.max }
+
+func (h *headBuffer) String() string { return string(h.b) }
+
+// untilFull passes writes on until full reports true, then only counts them: output past the
+// cap is neither kept nor masked, and the child is never blocked.
+type untilFull struct {
+	w       io.Writer
+	full    func() bool
+	dropped int64
+}
+
+func (u *untilFull) Write(p []byte) (int, error) {
+	if u.dropped > 0 || u.full() {
+		u.dropped += int64(len(p))
+		return len(p), nil
+	}
+	return u.w.Write(p)
+}
+
+// tailBuffer keeps the last max bytes written to it, in at most 2*max bytes of memory.
+type tailBuffer struct {
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > t.max {
+		p = p[len(p)-t.max:]
+	}
+	if len(t.b)+len(p) > 2*t.max {
+		keep := t.max - len(p)
+		t.b = t.b[:copy(t.b, t.b[len(t.b)-keep:])]
+	}
+	t.b = append(t.b, p...)
+	return n, nil
+}
+
+func (t *tailBuffer) String() string {
+	if len(t.b) > t.max {
+		return string(t.b[len(t.b)-t.max:])
+	}
+	return string(t.b)
 }
