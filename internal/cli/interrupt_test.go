@@ -72,3 +72,36 @@ steps:
 		t.Errorf("resume after the interrupt: exit %d\n%s", code, rout)
 	}
 }
+
+// A step skipped because nobody could approve it is asked again on resume: with --yes it runs
+// and the run succeeds. The first run says exactly that instead of a bare "resume".
+func TestResumeAsksAgainForASkippedApproval(t *testing.T) {
+	state := t.TempDir()
+	env := map[string]string{"RESPOND_STATE_DIR": state}
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	pb := writeFile(t, "gated.yaml", `name: g
+steps:
+  - {id: first, uses: exec, with: {argv: [sh, -c, 'echo first >> "$L"'], env: {L: "`+ledger+`"}}}
+  - {id: purge, uses: exec, approval: true, with: {argv: [sh, -c, 'echo purge >> "$L"'], env: {L: "`+ledger+`"}}}
+`)
+	r := respond(t, env, "", "run", pb)
+	if r.code != cli.ExitDenied {
+		t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitDenied, r.stderr)
+	}
+	i := strings.Index(r.stderr, "Step purge needs an approval nobody could give here: respond resume ")
+	if i < 0 {
+		t.Fatalf("no next move for the skipped approval:\n%s", r.stderr)
+	}
+	id := strings.Fields(r.stderr[i+len("Step purge needs an approval nobody could give here: respond resume "):])[0]
+	r = respond(t, env, "", "resume", "--yes", id)
+	if r.code != 0 {
+		t.Fatalf("resume --yes: exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); got != "first\npurge\n" {
+		t.Errorf("ledger %q: want first once and purge once", got)
+	}
+}

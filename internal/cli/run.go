@@ -329,12 +329,34 @@ func printSummary(w io.Writer, r *engine.Result, dir string) {
 	if r.Mode == "rehearsal" {
 		return
 	}
+	for _, l := range nextMoves(r) {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// nextMoves says what a person can do about a run that did not succeed, suggesting resume only
+// where resuming can help.
+func nextMoves(r *engine.Result) []string {
+	var out []string
 	switch r.Outcome {
 	case engine.OutcomeInterrupted:
-		fmt.Fprintf(w, "Interrupted: every finished step is journaled. Continue where it stopped: respond resume %s\n", r.RunID)
+		out = append(out, "Interrupted: every finished step is journaled. Continue where it stopped: respond resume "+r.RunID)
 	case engine.OutcomeFailed, engine.OutcomeCancelled:
-		fmt.Fprintf(w, "Fix the cause, then continue where it stopped: respond resume %s\n", r.RunID)
+		out = append(out, "Fix the cause, then continue where it stopped: respond resume "+r.RunID)
+	case engine.OutcomePreflightFailed:
+		out = append(out, "Nothing was changed. Fix what preflight reported, then start again with the same command.")
 	}
+	for _, st := range r.Steps {
+		if !engine.SkippedForApproval(st) {
+			continue
+		}
+		if st.Approval == nil || st.Approval.Via == "none" {
+			out = append(out, fmt.Sprintf("Step %s needs an approval nobody could give here: respond resume %s --yes (or resume on a terminal, or approve in Slack)", st.ID, r.RunID))
+			continue
+		}
+		out = append(out, fmt.Sprintf("Step %s was not approved (%s via %s); to ask again: respond resume %s", st.ID, st.Approval.By, st.Approval.Via, r.RunID))
+	}
+	return out
 }
 
 // ttyApprover asks on the terminal, showing the plan first.

@@ -52,6 +52,14 @@ const (
 	OutcomePreflightFailed = "preflight-failed" // nothing changed
 )
 
+// SkippedForApproval reports whether a step did not run because its approval was denied, timed
+// out or could not be asked for.
+func SkippedForApproval(sr *StepResult) bool {
+	return sr != nil && sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, approvalDeniedPrefix)
+}
+
+const approvalDeniedPrefix = "approval denied"
+
 // Emitter receives the run's events (an *event.Bus).
 type Emitter interface {
 	Emit(event.Event) (event.Event, error)
@@ -195,8 +203,11 @@ func (r *runner) run(ctx context.Context) error {
 		for id, p := range r.prior {
 			sr, ok := r.results[id]
 			// A step that failed and stopped the run is run again: resuming is how an operator
-			// retries after fixing the cause. One the run continued past stays failed.
-			if !ok || !p.done || (p.result.Status == event.Failed && onFailure[id] != "continue") {
+			// retries after fixing the cause. One the run continued past stays failed. A step
+			// skipped for want of an approval is asked again: resuming with --yes, on a terminal
+			// or from Slack is how it gets one.
+			if !ok || !p.done || (p.result.Status == event.Failed && onFailure[id] != "continue") ||
+				SkippedForApproval(p.result) {
 				continue
 			}
 			*sr = *p.result
@@ -259,7 +270,7 @@ func (r *runner) run(ctx context.Context) error {
 	// Steps finished before a resume count too: a failure the run continued past, or a denial.
 	for _, sr := range r.res.Steps {
 		failed = failed || sr.Status == event.Failed
-		denied = denied || (sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, "approval denied"))
+		denied = denied || SkippedForApproval(sr)
 	}
 	var err error
 	switch {
@@ -540,7 +551,7 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 		}
 		sr.Approval = &d
 		if !d.Approved {
-			if err := skip(fmt.Sprintf("approval denied by %s via %s: %s", d.By, d.Via, d.Reason)); err != nil {
+			if err := skip(fmt.Sprintf("%s by %s via %s: %s", approvalDeniedPrefix, d.By, d.Via, d.Reason)); err != nil {
 				return err
 			}
 			return ErrDenied
