@@ -9,6 +9,7 @@
 package githubsim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -311,6 +312,7 @@ func (s *Server) repoJSON(r *http.Request, rp *repo) map[string]any {
 		"private":        rp.private,
 		"visibility":     map[bool]string{true: "private", false: "public"}[rp.private],
 		"default_branch": rp.defaultBranch,
+		"pushed_at":      ts(cmp.Or(rp.pushedAt, s.now())),
 		"owner":          map[string]any{"login": rp.owner, "id": s.orgLocked(rp.owner).id, "type": "Organization"},
 		"html_url":       s.webURL + "/" + full,
 		"url":            base + "/repos/" + full,
