@@ -20,3 +20,6 @@ func (s *Server) DispatchSocket(evt socketmode.Event, ack Acker) { s.dispatchSoc
 
 // SetLastGasp shortens how long Shutdown waits for runs it cancelled outright.
 func (rs *Runs) SetLastGasp(d time.Duration) { rs.lastGasp = d }
+
+// ForgetReplays empties the replay cache (fuzzing signs many requests in the same second).
+func (s *Server) ForgetReplays() { s.seen = newReplayCache(maxSeen) }
