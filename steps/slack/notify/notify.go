@@ -111,6 +111,15 @@ func (n *Notify) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error)
 		client = c
 	}
 	p, err := client.PostMessage(ctx, where, msg)
+	if errors.Is(err, slack.ErrNotInChannel) && msg.ThreadTS == "" {
+		// A bot outside a public channel may join it (channels:join); otherwise the error says
+		// how to invite it.
+		if _, jerr := client.CheckMembership(ctx, where, true); jerr != nil {
+			err = fmt.Errorf("%w; %w", err, jerr)
+		} else {
+			p, err = client.PostMessage(ctx, where, msg)
+		}
+	}
 	if err != nil {
 		// *slack.Error carries Transient/RetryAfter: the step's retry policy handles 429s.
 		return nil, fmt.Errorf("post message to %s: %w", n.target(), err)

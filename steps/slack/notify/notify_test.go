@@ -178,3 +178,26 @@ steps:
 		t.Errorf("posted %q", got)
 	}
 }
+
+func TestPostsToAChannelTheBotIsNotIn(t *testing.T) {
+	t.Parallel()
+	tok := fakekey.Random().SlackBotToken()
+	sim, srv := slacksim.NewServer(slacksim.Config{Token: tok, Channels: []slacksim.Channel{
+		{ID: "C0PUBLIC", Name: "announce", WithoutBot: true}, {ID: "G0PRIVATE", Name: "leads", Private: true, WithoutBot: true}}})
+	t.Cleanup(srv.Close)
+	vars := map[string]string{slackenv.EnvToken: tok, slackenv.EnvAPIURL: sim.APIURL()}
+
+	// A public channel: the step joins it and posts.
+	out, err := (&notify.Notify{Text: "contained", Channel: "#announce"}).Run(t.Context(), env(t, nil, vars))
+	if err != nil {
+		t.Fatalf("post to a public channel the bot is not in: %v", err)
+	}
+	if got := sim.Channel("C0PUBLIC"); len(got) != 1 || got[0].TS != out["ts"] {
+		t.Errorf("channel holds %+v, want the one message", got)
+	}
+	// A private one: it cannot, and says how to invite the bot.
+	_, err = (&notify.Notify{Text: "contained", Channel: "#leads"}).Run(t.Context(), env(t, nil, vars))
+	if err == nil || !strings.Contains(err.Error(), "/invite @respond` in #leads") {
+		t.Errorf("post to a private channel the bot is not in: %v, want how to invite it", err)
+	}
+}
