@@ -3,6 +3,8 @@ package doctor_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -216,6 +218,32 @@ func TestDoctor(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDoctorWhenNothingAnswers(t *testing.T) {
+	t.Parallel()
+	w := doctortest.Start(t, 10, doctortest.Config{})
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // a port nothing listens on any more
+	w.Env["RESPOND_OPENAI_BASE_URL"] = dead.URL + "/v1"
+	w.Env["RESPOND_GITHUB_API_URL"] = dead.URL
+	w.Env["RESPOND_SLACK_API_URL"] = dead.URL + "/api/"
+	rep := doctor.Run(t.Context(), doctor.Options{Playbook: builtin(t), Getenv: w.Getenv, GitHubRepos: []string{"acme/api"}})
+	var got []string
+	for _, c := range rep.Checks {
+		got = append(got, line(c))
+		if c.Status == doctor.Fail && !strings.Contains(c.Fix, "network") {
+			t.Errorf("%s: fix %q does not point at the network", line(c), c.Fix)
+		}
+	}
+	want := []string{
+		"✗ OpenAI: admin key (OPENAI_ADMIN_KEY)", "? OpenAI: everything else the OpenAI steps do",
+		"✗ GitHub: token (GITHUB_TOKEN)", "? GitHub: everything else the GitHub steps do",
+		"✗ Slack: bot token (SLACK_BOT_TOKEN)", "? Slack: everything else respond does in Slack",
+	}
+	if diff := cmp.Diff(want, got); diff != "" || rep.Failed != 3 {
+		t.Errorf("checks (-want +got):\n%s (failed %d)", diff, rep.Failed)
 	}
 }
 
