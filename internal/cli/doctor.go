@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/doctor"
+	"github.com/respond-sec/respond/steps/github/ghclient"
 )
 
 // doctorOptions are the flags of respond doctor.
@@ -52,6 +54,14 @@ func newDoctorCmd(f *Factory) *cli.Command {
 }
 
 func doctorRun(ctx context.Context, f *Factory, o doctorOptions) error {
+	for _, r := range o.GitHubRepos {
+		if !ghclient.ValidRepo(r) {
+			return usageErr("--github-repo %q: want OWNER/NAME", r)
+		}
+	}
+	if strings.ContainsAny(o.GitHubOrg, "/ \t") {
+		return usageErr("--github-org %q: want an organization login", o.GitHubOrg)
+	}
 	pb, err := loadPlaybook(o.Playbook)
 	if err != nil {
 		return err

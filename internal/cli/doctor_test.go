@@ -80,7 +80,8 @@ func TestDoctorJSON(t *testing.T) {
 
 func TestDoctorUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"doctor", "a", "b"}, {"doctor", "--output", "yaml"}, {"doctor", "no-such-playbook"}} {
+	for _, args := range [][]string{{"doctor", "a", "b"}, {"doctor", "--output", "yaml"}, {"doctor", "no-such-playbook"},
+		{"doctor", "--github-repo", "acme"}, {"doctor", "--github-org", "acme/api"}} {
 		if r := respond(t, nil, "", args...); r.code != cli.ExitUsage {
 			t.Errorf("%v: exit %d, want %d\n%s", args, r.code, cli.ExitUsage, r.stderr)
 		}
