@@ -85,7 +85,9 @@ func TestScanMatchesGitLog(t *testing.T) {
 
 	for _, fd := range res.Findings {
 		if fd.Commit == f.commits["config"] && fd.Kind == KindBlob {
-			wantRefs := []string{"refs/heads/feature", "refs/heads/main", "refs/tags/light", "refs/tags/v1.0"}
+			// Reflogs are history too (they hold stash entries and reset-away commits).
+			wantRefs := []string{"refs/heads/feature", "refs/heads/main", "refs/tags/light", "refs/tags/v1.0",
+				"HEAD@{reflog}", "refs/heads/feature@{reflog}", "refs/heads/main@{reflog}"}
 			if diff := cmp.Diff(wantRefs, fd.Refs); diff != "" {
 				t.Errorf("refs containing the config commit (-want +got):\n%s", diff)
 			}

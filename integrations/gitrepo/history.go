@@ -102,6 +102,7 @@ type repoData struct {
 	cinfo    map[plumbing.Hash]*commitInfo
 	reachBad map[plumbing.Hash]bool
 	treeBad  map[plumbing.Hash]bool
+	nameBad  map[plumbing.Hash]bool
 }
 
 type commitInfo struct {

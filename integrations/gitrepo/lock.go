@@ -242,6 +242,13 @@ func recoverCrashed(gitDir string, j *journal) error {
 	})
 	tmps, _ := filepath.Glob(filepath.Join(gitDir, "respond-tmp-*"))
 	packTmps, _ := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "tmp_*_respond_*"))
+	// A pack renamed into place before its index: invisible to git, and never complete.
+	packs, _ := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "pack-*.pack"))
+	for _, p := range packs {
+		if _, err := os.Stat(strings.TrimSuffix(p, ".pack") + ".idx"); errors.Is(err, fs.ErrNotExist) {
+			packTmps = append(packTmps, p)
+		}
+	}
 	for _, p := range append(tmps, packTmps...) {
 		if err := unlink(p); err != nil {
 			errs = append(errs, err)

@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -128,3 +129,62 @@ func (rw *rewriter) notesTree(h plumbing.Hash) (plumbing.Hash, error) {
 
 // isNotesRef reports whether a ref holds notes (git notes --ref).
 func isNotesRef(name string) bool { return strings.HasPrefix(name, "refs/notes/") }
+
+// badNames lists the paths of tree h whose last component holds a secret (a directory so named
+// is listed, not the files below it).
+func (d *repoData) badNames(h plumbing.Hash) map[string]bool {
+	out := map[string]bool{}
+	var walk func(t plumbing.Hash, prefix string)
+	walk = func(t plumbing.Hash, prefix string) {
+		if !d.hasBadName(t) {
+			return
+		}
+		_ = d.forEntries(t, func(e treeEntry) bool {
+			switch {
+			case d.m.any(e.name):
+				out[prefix+string(e.name)] = true
+			case e.isDir():
+				walk(e.hash, prefix+string(e.name)+"/")
+			}
+			return true
+		})
+	}
+	walk(h, "")
+	return out
+}
+
+// newBadNames lists the names holding a secret that commit c introduces: in its tree and in no
+// parent's.
+func (d *repoData) newBadNames(c *commitInfo) []string {
+	if !d.hasBadName(c.tree) {
+		return nil
+	}
+	cur := d.badNames(c.tree)
+	for _, p := range c.parents {
+		if pc, err := d.commit(p); err == nil {
+			for n := range d.badNames(pc.tree) {
+				delete(cur, n)
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(cur))
+}
+
+// hasBadName reports whether tree h holds, at any depth, a name with a secret.
+func (d *repoData) hasBadName(h plumbing.Hash) bool {
+	if v, ok := d.nameBad[h]; ok {
+		return v
+	}
+	if d.nameBad == nil {
+		d.nameBad = map[plumbing.Hash]bool{}
+	}
+	v := false
+	if bad, _ := d.hasBad(h); bad {
+		_ = d.forEntries(h, func(e treeEntry) bool {
+			v = d.m.any(e.name) || (e.isDir() && d.hasBadName(e.hash))
+			return !v
+		})
+	}
+	d.nameBad[h] = v
+	return v
+}

@@ -303,7 +303,7 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 	var reset *resetPlan
 	if !bare {
 		rw.plan.Untracked = rw.untrackedWithSecret(o.Path, idx)
-		if reset, err = rw.planReset(o.Path, idx, rw.newHeadCommit(), eol); err != nil {
+		if reset, err = rw.planReset(o.Path, idx, rw.newHeadCommit(), eol, prev.hasPath); err != nil {
 			return nil, err
 		}
 		for _, p := range append(slices.Clone(reset.write), reset.remove...) {
@@ -783,25 +783,37 @@ func (rw *rewriter) run(ctx context.Context) error {
 
 	// Anything that holds a secret and was neither rewritten nor kept by a pinned ref is
 	// unreachable (or reachable only from deleted forge refs): only the repack removes it.
-	pinnedBad := rw.pinnedBad()
-	for h := range d.bad {
-		if _, ok := rw.blobs[h]; ok {
-			continue
-		}
-		if pinnedBad[h] {
+	pinnedBad, pinnedTrees := rw.pinnedBad()
+	rw.plan.PinnedObjects = len(pinnedBad)
+	for _, h := range rw.pinnedTopo {
+		if d.m.any(d.commits[h]) {
 			rw.plan.PinnedObjects++
-		} else {
+		}
+	}
+	for h := range d.bad {
+		if _, ok := rw.blobs[h]; !ok && !pinnedBad[h] {
 			rw.plan.Unreachable++
 		}
 	}
+	pinned := map[plumbing.Hash]bool{}
+	for _, h := range rw.pinnedTopo {
+		pinned[h] = true
+	}
 	for h, raw := range d.commits {
-		if _, ok := rw.commits[h]; !ok && d.m.any(raw) {
+		if _, ok := rw.commits[h]; !ok && !pinned[h] && d.m.any(raw) {
 			rw.plan.Unreachable++
 		}
 	}
 	for h, raw := range d.tags {
 		if _, ok := rw.tags[h]; !ok && d.m.any(raw) {
 			rw.plan.Unreachable++
+		}
+	}
+	for h, raw := range d.trees { // a name holding a secret (tree data is names and hashes)
+		if _, ok := rw.trees[h]; !ok && !pinnedTrees[h] && !rw.newSet[h] && d.m.any(raw) {
+			if _, ok := rw.noteTrees[h]; !ok {
+				rw.plan.Unreachable++
+			}
 		}
 	}
 	rw.plan.Repack = len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != ""
@@ -919,8 +931,9 @@ func (rw *rewriter) logObject(h plumbing.Hash) plumbing.Hash {
 	return n
 }
 
-// pinnedBad lists the blobs holding a secret that pinned refs reach.
-func (rw *rewriter) pinnedBad() map[plumbing.Hash]bool {
+// pinnedBad lists the blobs holding a secret that pinned refs reach, and the trees holding one
+// (in a name or below) that they reach.
+func (rw *rewriter) pinnedBad() (blobs, trees map[plumbing.Hash]bool) {
 	out := map[plumbing.Hash]bool{}
 	seen := map[plumbing.Hash]bool{}
 	var walk func(t plumbing.Hash)
@@ -945,7 +958,7 @@ func (rw *rewriter) pinnedBad() map[plumbing.Hash]bool {
 	for _, h := range rw.pinnedTopo {
 		walk(rw.d.cinfo[h].tree)
 	}
-	return out
+	return out, seen
 }
 
 // headCommit is the commit HEAD names before the rewrite (zero when unborn).

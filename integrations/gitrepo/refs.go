@@ -12,9 +12,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// writeRefs moves every ref to its final value under the locks the purge holds: packed-refs
-// is written afresh with every ref and its peeled value, then each loose ref file (which would
-// shadow packed-refs) gets its final value or is removed, then HEAD. Each file is replaced by
+// writeRefs moves every ref to its final value under the locks the purge holds: renamed refs
+// are created and HEAD follows its branch's new name, packed-refs is written afresh with every
+// ref and its peeled value, then each loose ref file (which would shadow packed-refs) gets its
+// final value or is removed. Each file is replaced by
 // renaming its fully written lock, so a crash leaves every ref at its old or its new value, and
 // both name objects that exist.
 //
@@ -28,6 +29,20 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 	for _, r := range rw.newRefs {
 		if r.name != "HEAD" {
 			final[r.name] = r.hash
+		}
+	}
+	// A renamed ref is written loose first and HEAD moved to it next: HEAD (and every ref) must
+	// resolve at every instant, and packed-refs loses the old names.
+	for _, rc := range rw.plan.Refs {
+		if rc.Created() {
+			if err := lk.commit(rc.Ref, []byte(rc.New+"\n")); err != nil {
+				return err
+			}
+		}
+	}
+	if rw.newHead != "" {
+		if err := lk.commit("HEAD", []byte(rw.newHead+"\n")); err != nil {
+			return err
 		}
 	}
 	if err := lk.commit("packed-refs", packedRefs(final, rw.peelNew)); err != nil {
@@ -53,9 +68,6 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 		if err != nil {
 			return fmt.Errorf("update ref %s: %w", d.m.maskName(rel), err)
 		}
-	}
-	if rw.newHead != "" {
-		return lk.commit("HEAD", []byte(rw.newHead+"\n"))
 	}
 	return lk.drop("HEAD")
 }

@@ -30,7 +30,23 @@ const (
 	KindBlob          = "blob"
 	KindCommitMessage = "commit-message"
 	KindTagMessage    = "tag-message"
+	// Names: Path holds the name with the secret masked (NameMask), never the secret.
+	KindPath          = "path"               // a file or directory name in a commit's tree
+	KindBranchName    = "branch-name"        // refs/heads/*
+	KindTagName       = "tag-name"           // refs/tags/*
+	KindRefName       = "ref-name"           // any other ref
+	KindTagObjectName = "annotated-tag-name" // the name recorded inside an annotated tag object
 )
+
+func refKind(name string) string {
+	switch {
+	case strings.HasPrefix(name, "refs/heads/"):
+		return KindBranchName
+	case strings.HasPrefix(name, "refs/tags/"):
+		return KindTagName
+	}
+	return KindRefName
+}
 
 // ScanOptions says which repository to scan and for what. Exactly one of Path and URL is set.
 type ScanOptions struct {
@@ -64,11 +80,11 @@ type ScanResult struct {
 type Finding struct {
 	Kind   string    // KindBlob, KindCommitMessage or KindTagMessage
 	Commit string    // the commit; for a tag message, the commit the tag points to (if any)
-	Path   string    // blob findings only
+	Path   string    // blob and path findings; the (masked) name for name findings
 	Line   int       // 1-based line in the blob or the message
 	Author string    // "name <email>" (the tagger for tag messages)
 	Date   time.Time // author date (tagger date for tag messages)
-	Refs   []string  // refs whose history contains it
+	Refs   []string  // refs (and "<ref>@{reflog}") whose history contains it; names masked
 	// InTip: still present at a ref tip. Blob: some ref's tip tree holds this secret at Path.
 	// Commit message: the commit is a ref's tip (directly or through a tag). Tag message: always.
 	InTip  bool
@@ -174,12 +190,44 @@ func redactURL(u string) string {
 	return u
 }
 
-// tips returns the commit each ref reaches (after peeling tags), and for each commit the refs
-// whose tip it is.
-func (d *repoData) tips() ([]plumbing.Hash, map[plumbing.Hash][]int) {
+// root is one starting point of the history: a ref, or an entry of a reflog (named
+// "<ref>@{reflog}"), identified by its index in a list of names.
+type root struct {
+	name int
+	hash plumbing.Hash
+}
+
+// roots lists the refs and every reflog entry, with the (masked) names they go by. Reflogs are
+// history too: stash entries and commits left behind by a reset live only there.
+func (d *repoData) roots() ([]string, []root) {
+	var names []string
+	var roots []root
+	for _, r := range d.refs {
+		roots = append(roots, root{len(names), r.hash})
+		names = append(names, d.m.maskName(r.name))
+	}
+	for _, lg := range d.logs {
+		n := len(names)
+		names = append(names, d.m.maskName(lg.ref)+"@{reflog}")
+		seen := map[plumbing.Hash]bool{}
+		for _, e := range lg.entries {
+			for _, h := range []plumbing.Hash{e.old, e.new} {
+				if !h.IsZero() && !seen[h] {
+					seen[h] = true
+					roots = append(roots, root{n, h})
+				}
+			}
+		}
+	}
+	return names, roots
+}
+
+// tips returns the commit each root reaches (after peeling tags), and for each commit the
+// roots whose tip it is.
+func (d *repoData) tips(roots []root) ([]plumbing.Hash, map[plumbing.Hash][]int) {
 	var tips []plumbing.Hash
 	at := map[plumbing.Hash][]int{}
-	for i, r := range d.refs {
+	for _, r := range roots {
 		h, typ := d.peel(r.hash)
 		if typ != plumbing.CommitObject {
 			continue
@@ -187,21 +235,30 @@ func (d *repoData) tips() ([]plumbing.Hash, map[plumbing.Hash][]int) {
 		if _, ok := at[h]; !ok {
 			tips = append(tips, h)
 		}
-		at[h] = append(at[h], i)
+		if !slices.Contains(at[h], r.name) {
+			at[h] = append(at[h], r.name)
+		}
 	}
 	return tips, at
 }
 
 func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
-	tips, tipRefs := d.tips()
+	names, roots := d.roots()
+	tips, tipRefs := d.tips(roots)
 	order, err := d.topo(tips)
 	if err != nil {
 		return nil, err
 	}
 	res := &ScanResult{BlobsRead: d.blobs, Commits: len(order), Refs: len(d.refs)}
+	refTip := map[plumbing.Hash]bool{} // a ref's tip (not only a reflog entry's)
+	for _, r := range d.refs {
+		if h, typ := d.peel(r.hash); typ == plumbing.CommitObject {
+			refTip[h] = true
+		}
+	}
 
 	// Which refs contain each commit: bit sets pushed from children to parents.
-	words := (len(d.refs) + 63) / 64
+	words := (len(names) + 63) / 64
 	bits := make(map[plumbing.Hash][]uint64, len(order))
 	for i := len(order) - 1; i >= 0; i-- {
 		h := order[i]
@@ -226,9 +283,9 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	}
 	refNames := func(b []uint64) []string {
 		var out []string
-		for i, r := range d.refs {
+		for i, name := range names {
 			if b[i/64]&(1<<(i%64)) != 0 {
-				out = append(out, r.name)
+				out = append(out, name)
 			}
 		}
 		return out
@@ -238,6 +295,9 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	inTip := map[string]bool{}
 	seenTree := map[plumbing.Hash]bool{}
 	for _, t := range tips {
+		if !refTip[t] {
+			continue
+		}
 		c := d.cinfo[t]
 		if seenTree[c.tree] {
 			continue
@@ -252,6 +312,27 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 				inTip[fmt.Sprint(s, "\x00", p)] = true
 			}
 		}
+	}
+
+	// Names holding a secret at a ref tip.
+	inTipName := map[string]bool{}
+	for t := range refTip {
+		for p := range d.badNames(d.cinfo[t].tree) {
+			inTipName[p] = true
+		}
+	}
+	for _, r := range d.refs {
+		if !d.m.any([]byte(r.name)) {
+			continue
+		}
+		f := Finding{Kind: refKind(r.name), Path: d.m.maskName(r.name), Refs: []string{d.m.maskName(r.name)}, InTip: true}
+		if h, typ := d.peel(r.hash); typ == plumbing.CommitObject {
+			f.Commit = h.String()
+			if c, err := d.commit(h); err == nil {
+				f.Author, f.Date = sigString(c.author), sigTime(c.author)
+			}
+		}
+		res.Findings = append(res.Findings, f)
 	}
 
 	reachableBad := map[plumbing.Hash]bool{}
@@ -280,12 +361,18 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 				res.Findings = append(res.Findings, f)
 			}
 		}
+		for _, p := range d.newBadNames(c) {
+			f := base
+			f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), refNames(bits[h])
+			f.InTip = inTipName[p]
+			res.Findings = append(res.Findings, f)
+		}
 		for s, lines := range d.m.lineHits(c.msg) {
 			for _, line := range lines {
 				f := base
 				f.Kind, f.Line, f.Secret = KindCommitMessage, line, s
 				f.Refs = refNames(bits[h])
-				f.InTip = len(tipRefs[h]) > 0
+				f.InTip = refTip[h]
 				res.Findings = append(res.Findings, f)
 			}
 		}
@@ -300,7 +387,7 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			if !ok {
 				break
 			}
-			tagRefs[h] = append(tagRefs[h], r.name)
+			tagRefs[h] = append(tagRefs[h], d.m.maskName(r.name))
 			t, ok := tagTarget(raw)
 			if !ok {
 				break
@@ -312,6 +399,14 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 		var tag object.Tag
 		if err := tag.Decode(memObject(plumbing.TagObject, d.tags[th])); err != nil {
 			return nil, fmt.Errorf("tag %s: %w", th, err)
+		}
+		if d.m.any([]byte(tag.Name)) {
+			f := Finding{Kind: KindTagObjectName, Path: d.m.maskName(tag.Name), Tag: th.String(), Author: sigString(tag.Tagger),
+				Date: sigTime(tag.Tagger), Refs: slices.Sorted(slices.Values(names)), InTip: true}
+			if target, typ := d.peel(th); typ == plumbing.CommitObject {
+				f.Commit = target.String()
+			}
+			res.Findings = append(res.Findings, f)
 		}
 		for s, lines := range d.m.lineHits([]byte(tag.Message)) {
 			for _, line := range lines {

@@ -33,6 +33,9 @@ func openStore(gitDir string) (*store, error) {
 	}
 	slices.Sort(packPaths)
 	for _, pp := range packPaths {
+		if _, err := os.Stat(strings.TrimSuffix(pp, ".pack") + ".idx"); err != nil {
+			continue // not (yet) a pack: git ignores a pack without its index too
+		}
 		p, err := openPack(pp)
 		if err != nil {
 			s.close()

@@ -246,7 +246,8 @@ type resetPlan struct {
 	remove []string
 }
 
-func (rw *rewriter) planReset(root string, idx *index.Index, newHead plumbing.Hash, eol eolRules) (*resetPlan, error) {
+// ours reports whether an untracked file in the way is what an interrupted purge wrote.
+func (rw *rewriter) planReset(root string, idx *index.Index, newHead plumbing.Hash, eol eolRules, ours func(string) bool) (*resetPlan, error) {
 	rp := &resetPlan{root: root, idx: idx, eol: eol, head: map[string]treeFile{}}
 	if !newHead.IsZero() {
 		t, err := rw.newTreeOf(newHead)
@@ -276,7 +277,7 @@ func (rw *rewriter) planReset(root string, idx *index.Index, newHead plumbing.Ha
 			continue
 		}
 		// A renamed file: its new name must not overwrite an untracked file.
-		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(p))); err == nil {
+		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(p))); err == nil && !ours(p) {
 			return nil, fmt.Errorf("untracked file %s is where the rewritten HEAD puts a renamed file: move it away first", rw.d.m.maskName(p))
 		}
 		rp.write = append(rp.write, p)
