@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/respond-sec/respond/integrations/openai"
+	"github.com/respond-sec/respond/integrations/openai/contract"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/internal/fakekey"
 )
@@ -53,7 +54,8 @@ func setupSim(t *testing.T, w openaisim.World, opts openaisim.Options, cfg ...fu
 	clk := &clock{t: epoch}
 	opts.Seed, opts.Now = 42, clk.Now
 	sim := openaisim.New(w, opts)
-	srv := httptest.NewServer(sim)
+	// Every exchange is checked against OpenAI's published document (package contract).
+	srv := httptest.NewServer(contract.Handler(t, sim))
 	t.Cleanup(srv.Close)
 	c := openai.Config{AdminKey: sim.AdminKey(), BaseURL: srv.URL + "/v1", HTTPClient: srv.Client(), MaxRetries: 0}
 	for _, f := range cfg {
@@ -618,12 +620,12 @@ func TestCheckKeySendsNoOrganizationOrProjectHeader(t *testing.T) {
 	sim := openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: 42, Now: clk.Now})
 	var mu sync.Mutex
 	seen := map[string]http.Header{} // path -> headers of the last request
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(contract.Handler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen[r.URL.Path] = r.Header.Clone()
 		mu.Unlock()
 		sim.ServeHTTP(w, r)
-	}))
+	})))
 	t.Cleanup(srv.Close)
 	c, err := openai.New(openai.Config{AdminKey: sim.AdminKey(), BaseURL: srv.URL + "/v1", MaxRetries: 0})
 	if err != nil {

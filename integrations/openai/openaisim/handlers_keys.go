@@ -61,10 +61,27 @@ type serviceAccountJSON struct {
 	CreatedAt int64  `json:"created_at"`
 }
 
+// ownerUserJSON and ownerSAJSON are the document's ProjectApiKeyOwnerUser and
+// ProjectApiKeyOwnerServiceAccount: the owner objects have no "object" field.
+type ownerUserJSON struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	Role      string `json:"role"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+type ownerSAJSON struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	CreatedAt int64  `json:"created_at"`
+}
+
 type ownerJSON struct {
-	Type           string              `json:"type"`
-	User           *userJSON           `json:"user,omitempty"`
-	ServiceAccount *serviceAccountJSON `json:"service_account,omitempty"`
+	Type           string         `json:"type"`
+	User           *ownerUserJSON `json:"user,omitempty"`
+	ServiceAccount *ownerSAJSON   `json:"service_account,omitempty"`
 }
 
 type keyJSON struct {
@@ -94,13 +111,13 @@ func (s *Server) keyJSON(k *apiKey) keyJSON {
 		if p := s.project(k.projectID); p != nil {
 			created = p.created
 		}
-		out.Owner = ownerJSON{Type: "user", User: &userJSON{Object: "organization.project.user", ID: k.user.ID,
+		out.Owner = ownerJSON{Type: "user", User: &ownerUserJSON{ID: k.user.ID,
 			Name: k.user.Name, Email: k.user.Email, Role: k.user.Role, CreatedAt: created.Unix()}}
 	} else {
 		for _, sa := range s.st.sas {
 			if sa.id == k.saID {
-				j := s.saJSON(sa)
-				out.Owner = ownerJSON{Type: "service_account", ServiceAccount: &j}
+				out.Owner = ownerJSON{Type: "service_account", ServiceAccount: &ownerSAJSON{ID: sa.id, Name: sa.name,
+					Role: sa.role, CreatedAt: sa.created.Unix()}}
 			}
 		}
 	}

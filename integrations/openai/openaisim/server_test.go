@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/respond-sec/respond/integrations/openai/contract"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +23,8 @@ var testNow = time.Date(2025, 6, 18, 14, 30, 0, 0, time.UTC)
 func newTest(t *testing.T, w World, seed uint64) (*Server, *httptest.Server) {
 	t.Helper()
 	s := New(w, Options{Seed: seed, Now: func() time.Time { return testNow }})
-	srv := httptest.NewServer(s)
+	// Every answer is checked against OpenAI's published document.
+	srv := httptest.NewServer(contract.Handler(t, s))
 	t.Cleanup(srv.Close)
 	return s, srv
 }
@@ -41,6 +43,9 @@ func call(t *testing.T, srv *httptest.Server, method, path, key string, body any
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := srv.Client().Do(req)
 	if err != nil {

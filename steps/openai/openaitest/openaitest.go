@@ -1,4 +1,5 @@
-// Package openaitest starts the OpenAI simulator for the OpenAI step kinds' tests and gives them
+// Package openaitest starts the OpenAI simulator for the OpenAI step kinds' tests, behind the
+// contract check (every exchange validated against OpenAI's published document), and gives them
 // an Env pointed at it.
 package openaitest
 
@@ -6,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/respond-sec/respond/integrations/openai/contract"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/steps/stepstest"
 )
@@ -26,7 +28,8 @@ func Start(t testing.TB, seed uint64) *World {
 func StartWith(t testing.TB, opts openaisim.Options) *World {
 	t.Helper()
 	sim := openaisim.New(openaisim.DefaultWorld(), opts)
-	srv := httptest.NewServer(sim)
+	// Every exchange is checked against OpenAI's published document.
+	srv := httptest.NewServer(contract.Handler(t, sim))
 	t.Cleanup(srv.Close)
 	rec := stepstest.New(t, map[string]string{
 		"OPENAI_ADMIN_KEY":               sim.AdminKey(),
