@@ -568,6 +568,16 @@ func (s *Search) summary(env *steps.Env, secret string, res *result, out steps.O
 	if len(res.notCovered) > 0 {
 		env.Logf("not covered by GitHub code search: %s", strings.Join(res.notCovered, "; "))
 	}
+	// Last, a line short enough for the run's checklist, which shows a step's latest short log.
+	short := fmt.Sprintf("found in %d repositories: %d alert(s), %d code file(s), %d Actions run log(s)",
+		len(repos), len(res.alerts), res.codeHits, len(res.runs))
+	if len(repos) == 0 {
+		short = "found nowhere GitHub could search"
+	}
+	if res.incomplete {
+		short += " (incomplete: see the notes)"
+	}
+	env.Logf("%s", short)
 }
 
 func describe(l map[string]any) string {

@@ -129,6 +129,10 @@ func TestSearchRepos(t *testing.T) {
 	}
 	stepstest.AssertNoSecret(t, stepstest.JSON(t, out), f.Secret)
 	stepstest.AssertNoSecret(t, logText, f.Secret)
+	lines := strings.Split(strings.TrimSpace(logText), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "found in 2 repositories: 1 alert(s), 1 code file(s), 2 Actions run log(s)") {
+		t.Errorf("last log line %q is not the short summary the checklist shows", last)
+	}
 }
 
 func TestSearchCodeHitWhoseFileCannotBeRead(t *testing.T) {
