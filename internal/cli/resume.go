@@ -160,22 +160,30 @@ type resumeOptions struct {
 	world       string
 }
 
+// repairTornTail is done before a command appends to a run's journal (resume, rollback). A crash
+// in the middle of an append leaves a torn last line; it was never acknowledged, so nothing
+// acted on it. It is dropped, on the record, and the command goes on.
+func repairTornTail(f *Factory, dir, runID string) error {
+	if err := journal.CheckRunID(runID); err != nil {
+		return usageErr("%v", err)
+	}
+	rec, err := journal.Repair(dir, runID, f.Now())
+	if err != nil {
+		return usageErr("cannot continue %s: %v", runID, err)
+	}
+	if rec != nil {
+		fmt.Fprintf(f.IO.Err, "respond: %s: %s; the repair is journaled as event %d\n", runID, rec.Message, rec.Seq)
+	}
+	return nil
+}
+
 func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) error {
 	dir, err := f.stateDir()
 	if err != nil {
 		return err
 	}
-	if err := journal.CheckRunID(runID); err != nil {
-		return usageErr("%v", err)
-	}
-	// A crash in the middle of an append leaves a torn last line; it was never acknowledged, so
-	// nothing acted on it. Drop it, on the record, and go on.
-	rec, err := journal.Repair(dir, runID, f.Now())
-	if err != nil {
-		return usageErr("cannot resume %s: %v", runID, err)
-	}
-	if rec != nil {
-		fmt.Fprintf(f.IO.Err, "respond: %s: %s; the repair is journaled as event %d\n", runID, rec.Message, rec.Seq)
+	if err := repairTornTail(f, dir, runID); err != nil {
+		return err
 	}
 	st, err := loadResume(dir, runID)
 	if err != nil {

@@ -35,6 +35,9 @@ func runRollback(ctx context.Context, f *Factory, runID, stepID string) error {
 	if err != nil {
 		return err
 	}
+	if err := repairTornTail(f, dir, runID); err != nil {
+		return err
+	}
 	st, err := loadResume(dir, runID)
 	if err != nil {
 		return err
