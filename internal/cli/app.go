@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/journal"
@@ -41,6 +42,8 @@ type IO struct {
 	Err    io.Writer
 	InTTY  bool
 	ErrTTY bool
+	// ErrSize reports the terminal's columns and rows when Err is one (nil otherwise).
+	ErrSize func() (cols, rows int)
 }
 
 // Factory is what every command shares: streams, environment, clock and the run-wide
@@ -65,7 +68,17 @@ func (f *Factory) remind(format string, args ...any) {
 
 // StdIO returns the process's streams with terminal detection.
 func StdIO() IO {
-	return IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+	if io.ErrTTY {
+		io.ErrSize = func() (int, int) {
+			c, r, err := term.GetSize(int(os.Stderr.Fd()))
+			if err != nil {
+				return 0, 0
+			}
+			return c, r
+		}
+	}
+	return io
 }
 
 func isTerminal(f *os.File) bool {

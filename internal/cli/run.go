@@ -159,6 +159,8 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 	var term *termSink
 	if !s.quiet {
 		term = newTermSink(f.IO.Err, f.IO.ErrTTY, s.pb, f.Now)
+		term.size = f.IO.ErrSize
+		term.seed(s.prior)
 		defer term.Close()
 		bus.Attach(term)
 	}

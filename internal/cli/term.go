@@ -29,6 +29,10 @@ type termSink struct {
 	stop    chan struct{}
 	stopped bool
 	now     func() time.Time
+	// size reports the terminal's columns and rows; nil or zeros mean 80×24. The block must fit
+	// both: a line that wraps or a block taller than the screen leaves stale lines behind, because
+	// the redraw moves the cursor up by the number of lines it wrote.
+	size func() (cols, rows int)
 }
 
 type termRow struct {
@@ -190,7 +194,57 @@ func (t *termSink) redraw(scroll []string) {
 	io.WriteString(t.w, b.String())
 }
 
+func (t *termSink) screen() (cols, rows int) {
+	if t.size != nil {
+		if c, r := t.size(); c > 0 && r > 0 {
+			return c, r
+		}
+	}
+	return 80, 24
+}
+
+// seed shows steps that finished before a resume as they ended, without printing their events.
+func (t *termSink) seed(prior []event.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range prior {
+		t.apply(e)
+	}
+}
+
+// block is the live step list, fitted to the screen: no line reaches the last column (the
+// terminal would wrap it) and the block leaves two rows free. Finished steps at the top fold
+// into one line first, then pending ones at the bottom.
 func (t *termSink) block() []string {
+	lines := t.rowsText()
+	cols, rows := t.screen()
+	maxLines := max(rows-2, 3)
+	if len(lines) > maxLines {
+		head, body := lines[:1], lines[1:]
+		done := 0
+		for done < len(t.order) && len(body)-done+1 > maxLines-1 && finished(t.rows[t.order[done]].status) {
+			done++
+		}
+		if done > 0 {
+			body = append([]string{fmt.Sprintf("  … %d earlier %s finished", done, pluralWord(done, "step"))}, body[done:]...)
+		}
+		if len(body) > maxLines-1 {
+			more := len(body) - (maxLines - 2)
+			body = append(body[:maxLines-2], fmt.Sprintf("  · %d more %s", more, pluralWord(more, "step")))
+		}
+		lines = append(head, body...)
+	}
+	for i, l := range lines {
+		lines[i] = truncate(l, cols-1)
+	}
+	return lines
+}
+
+func finished(s event.Status) bool {
+	return s == event.Succeeded || s == event.Skipped || s == event.Failed || s == event.Planned
+}
+
+func (t *termSink) rowsText() []string {
 	width := 4
 	uw := 4
 	for _, id := range t.order {
