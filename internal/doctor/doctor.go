@@ -266,6 +266,16 @@ func keep(rows []Check) []Check {
 	return out
 }
 
+// inOrder sorts step IDs as the playbook runs them, the run's Slack progress first.
+func inOrder(pb *playbook.Playbook, ids []string) []string {
+	pos := map[string]int{RunSlackStep: -1}
+	for i, st := range pb.Steps {
+		pos[st.ID] = i
+	}
+	slices.SortStableFunc(ids, func(a, b string) int { return pos[a] - pos[b] })
+	return ids
+}
+
 // oneLine flattens an error message for the table.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")

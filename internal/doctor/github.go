@@ -32,10 +32,10 @@ type capability struct {
 
 func checkGitHub(ctx context.Context, o Options, env *steps.Env, by map[need][]string) []Check {
 	const svc = "GitHub"
-	all := union(by, githubAlertsRead, githubAlertsWrite, githubCodeSearch, githubLogsRead, githubLogsDelete, githubSecretsWrite)
+	all := inOrder(o.Playbook, union(by, githubAlertsRead, githubAlertsWrite, githubCodeSearch, githubLogsRead, githubLogsDelete, githubSecretsWrite))
 	c, err := ghclient.Client(env)
 	if err != nil {
-		return []Check{row(svc, "token ("+ghclient.EnvToken+")", all, Fail, oneLine(err), fixGitHubToken)}
+		return []Check{row(svc, "token ("+ghclient.EnvToken+")", all, Fail, notSet(o, ghclient.EnvToken, err), fixGitHubToken)}
 	}
 	tok, err := c.TokenInfo(ctx)
 	if err != nil {

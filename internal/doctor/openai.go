@@ -19,10 +19,10 @@ const notReadOnly = "cannot be checked read-only"
 
 func checkOpenAI(ctx context.Context, o Options, env *steps.Env, by map[need][]string) []Check {
 	const svc = "OpenAI"
-	all := union(by, openaiProjects, openaiKeys, openaiRevoke, openaiServiceAccounts, openaiUsage, openaiCosts, openaiSpendRead, openaiSpendWrite)
+	all := inOrder(o.Playbook, union(by, openaiProjects, openaiKeys, openaiRevoke, openaiServiceAccounts, openaiUsage, openaiCosts, openaiSpendRead, openaiSpendWrite))
 	c, err := admin.Client(env)
 	if err != nil {
-		return []Check{row(svc, "admin key ("+admin.EnvAdminKey+")", all, Fail, oneLine(err), fixAdminKey)}
+		return []Check{row(svc, "admin key ("+admin.EnvAdminKey+")", all, Fail, notSet(o, admin.EnvAdminKey, err), fixAdminKey)}
 	}
 	projects, err := c.ListProjects(ctx)
 	if err != nil {
@@ -123,4 +123,12 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// notSet is the detail of a client that could not be built: the variable is unset, or err.
+func notSet(o Options, name string, err error) string {
+	if o.Getenv(name) == "" {
+		return "not set"
+	}
+	return oneLine(err)
 }

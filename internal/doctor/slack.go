@@ -13,7 +13,7 @@ const fixSlackToken = "install the respond Slack app (README: Slack app manifest
 
 func checkSlack(ctx context.Context, o Options, by map[need][]string) []Check {
 	const svc = "Slack"
-	all := union(by, slackPost, slackCommands)
+	all := inOrder(o.Playbook, union(by, slackPost, slackCommands))
 	tok := o.Getenv(slackenv.EnvToken)
 	if tok == "" {
 		return []Check{row(svc, "bot token ("+slackenv.EnvToken+")", all, Fail, "not set", fixSlackToken)}
