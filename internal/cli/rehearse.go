@@ -210,17 +210,9 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 
 	// Leak check: everything respond printed, the journal, and the report itself, for the leaked
 	// key and the new one. What cannot be read is not counted as clean: it fails the check.
-	keys, unread := []string{}, []string{}
+	var keys, unread []string
 	if served != nil {
-		keys = append(keys, served.LeakedKey())
-		switch b, err := os.ReadFile(served.SecretFile()); {
-		case err == nil:
-			keys = append(keys, strings.TrimSpace(string(b)))
-		case errors.Is(err, fs.ErrNotExist) && !deliveryIntended(evs):
-			// No new key was made: there is none to look for.
-		default:
-			unread = append(unread, fmt.Sprintf("the new key (%v)", err))
-		}
+		keys, unread = leakKeys(served.LeakedKey(), served.SecretFile(), evs)
 	}
 	jb, err := readJournal(f, res.RunID)
 	if err != nil {
@@ -275,6 +267,22 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		}
 	}
 	return nil
+}
+
+// leakKeys returns the keys the leak check looks for (the leaked one, and the new one from the
+// file it was delivered to) and what could not be read. A missing file is only fine when no
+// delivery was ever intended: otherwise the new key exists and could not be looked for.
+func leakKeys(leaked, deliveredFile string, evs []event.Event) (keys, unread []string) {
+	keys = []string{leaked}
+	switch b, err := os.ReadFile(deliveredFile); {
+	case err == nil:
+		keys = append(keys, strings.TrimSpace(string(b)))
+	case errors.Is(err, fs.ErrNotExist) && !deliveryIntended(evs):
+		// No new key was made: there is none to look for.
+	default:
+		unread = append(unread, fmt.Sprintf("the new key (%v)", err))
+	}
+	return keys, unread
 }
 
 // deliveryIntended reports whether the run journaled the intent to deliver a new key: then the
