@@ -444,8 +444,8 @@ func TestPushFromWorkingClone(t *testing.T) {
 	if pr.Clean == nil || pr.Clean.Remaining == 0 {
 		t.Errorf("remote clean: %+v (the notes ref still holds the secret)", pr.Clean)
 	}
-	if !slices.ContainsFunc(pr.ForgeRemains, func(l string) bool { return strings.Contains(l, "refs/notes/commits") }) {
-		t.Errorf("forge remains does not mention the unfetched notes ref: %q", pr.ForgeRemains)
+	if !slices.ContainsFunc(pr.Incomplete, func(l string) bool { return strings.Contains(l, "refs/notes/commits") }) {
+		t.Errorf("incomplete does not name the unfetched notes ref: %q", pr.Incomplete)
 	}
 }
 

@@ -474,3 +474,62 @@ func assertStoreClean(t *testing.T, dir string, secrets [][]byte) {
 		})
 	}
 }
+
+func TestPushRefusesCheckedOutBranchOfNonBareRemote(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{textOnly: true})
+	work := filepath.Join(t.TempDir(), "work")
+	g := &gitRunner{t: t, dir: filepath.Dir(work)}
+	g.run("clone", "-q", f.dir, work) // origin is f.dir: a working tree with main checked out
+	res, err := Purge(t.Context(), PurgeOptions{Path: work, Secrets: f.secrets(), MapDir: t.TempDir(), RewriteRemoteTracking: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr := &gitRunner{t: t, dir: f.dir}
+	before := gr.run("show-ref")
+	_, err = Push(t.Context(), PushOptions{Path: work, RefMap: res.RefMap, Secrets: f.secrets()})
+	if err == nil || !strings.Contains(err.Error(), "receive.denyCurrentBranch") || !strings.Contains(err.Error(), "refs/heads/main is checked out") {
+		t.Fatalf("err = %v, want a refusal naming the checked-out branch", err)
+	}
+	if after := gr.run("show-ref"); after != before {
+		t.Errorf("remote refs changed:\n%s", cmp.Diff(before, after))
+	}
+	if st := gr.run("status", "--porcelain", "--untracked-files=no"); st != "" {
+		t.Errorf("remote working tree:\n%s", st)
+	}
+}
+
+func TestPushRenamesRefsOnTheRemote(t *testing.T) {
+	t.Parallel()
+	w := newWorkRepo(t)
+	remote := w.mirror(t)
+	gr := &gitRunner{t: t, dir: remote}
+	gr.run("update-ref", "-d", "refs/stash") // a stash is not published
+	work := filepath.Join(t.TempDir(), "work.git")
+	gw := &gitRunner{t: t, dir: filepath.Dir(work)}
+	gw.run("clone", "-q", "--mirror", remote, work)
+	gw.dir = work
+	res, err := Purge(t.Context(), PurgeOptions{Path: work, Secrets: w.secrets(), MapDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Through the ref-map file, which holds masked names only.
+	refMap, err := ReadRefMap(res.RefMapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := Push(t.Context(), PushOptions{Path: work, RefMap: refMap, CleanRemote: true, Secrets: w.secrets()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Incomplete) > 0 {
+		t.Errorf("incomplete: %q", pr.Incomplete)
+	}
+	if diff := cmp.Diff(gw.run("show-ref"), gr.run("show-ref")); diff != "" {
+		t.Errorf("remote refs differ from the purged repository (-local +remote):\n%s", diff)
+	}
+	for _, r := range []string{"refs/heads/fix-" + NameMask, "refs/tags/rel-" + NameMask, "refs/tags/ann-" + NameMask} {
+		gr.run("rev-parse", "--verify", "-q", r)
+	}
+	assertNoSecretAnywhere(t, remote, w.secrets())
+}
