@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,8 +143,12 @@ func printGitScan(f *Factory, output, target string, res *gitrepo.ScanResult) er
 		fmt.Fprintln(f.IO.Out)
 		for _, x := range res.Findings {
 			where := x.Path
-			if x.Kind != gitrepo.KindBlob {
+			switch x.Kind {
+			case gitrepo.KindBlob:
+			case gitrepo.KindCommitMessage, gitrepo.KindTagMessage:
 				where = "(" + x.Kind + ")"
+			default: // a name: Path holds it, masked
+				where = "(" + x.Kind + ") " + x.Path
 			}
 			tip := ""
 			if x.InTip {
@@ -200,17 +205,20 @@ func printLogScan(f *Factory, output string, res *logs.Result) error {
 func newPurgeCmd(f *Factory) *cli.Command {
 	return &cli.Command{
 		Name:      "purge",
-		Usage:     "remove a leaked value from every ref and the object store of a local repository",
+		Usage:     "remove a leaked value from every ref, reflog, stash entry, name and the object store of a local repository",
 		ArgsUsage: "PATH",
 		Description: "Rewrites history (commits that hold or descend from the value get new hashes; others keep\n" +
-			"theirs), drops the old objects, writes commit-map and ref-map, and verifies with a rescan.\n" +
+			"theirs), including reflogs, stash entries and notes; renames files, branches and tags named after\n" +
+			"the value; drops the old objects, writes commit-map and ref-map, and verifies with a rescan.\n" +
+			"Holds git's locks throughout; an interrupted purge is finished by running it again.\n" +
+			"Without --push, remote-tracking refs stay where the remote is (it still holds the value).\n" +
 			"With --push, force-pushes the rewritten refs to the remote, each leased to its old value.",
 		Flags: []cli.Flag{secretFileFlag,
 			&cli.BoolFlag{Name: "push", Usage: "force-push the rewritten refs (with lease) to --remote"},
 			&cli.StringFlag{Name: "remote", Value: "origin", Usage: "remote `NAME` or URL to push to"},
 			&cli.StringFlag{Name: "replacement", Value: gitrepo.DefaultReplacement, Usage: "what replaces the value in text"},
 			&cli.StringFlag{Name: "map-dir", Usage: "where to write commit-map and ref-map (default: a new directory under the state dir)"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be rewritten and change nothing"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "list every ref, reflog, stash entry, note, name and remote that would change, and change nothing"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -223,16 +231,13 @@ func newPurgeCmd(f *Factory) *cli.Command {
 			path := c.Args().First()
 			o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement"),
 				RewriteRemoteTracking: c.Bool("push")}
+			finish := fmt.Sprintf("respond purge --push --remote %s --secret-file %s %s", c.String("remote"), c.String("secret-file"), path)
 			if c.Bool("dry-run") {
 				plan, err := gitrepo.PlanPurge(c.Context, o)
 				if err != nil {
 					return &exitError{code: ExitStepFailed, err: fmt.Errorf("plan the purge of %s: %w", path, err)}
 				}
-				fmt.Fprintf(f.IO.Out, "would rewrite %d of %d commits, %d trees, %d blobs (%d binary), %d tags; drop %d unreachable object(s)\n",
-					plan.Commits, plan.CommitsTotal, plan.Trees, plan.Blobs, plan.BinaryBlobs, plan.Tags, plan.Unreachable)
-				for _, rc := range plan.Refs {
-					fmt.Fprintf(f.IO.Out, "  %s %.12s → %.12s\n", rc.Ref, rc.Old, rc.New)
-				}
+				printPurgePlan(f.IO.Out, plan, c.Bool("push"), c.String("remote"), finish)
 				return nil
 			}
 			o.MapDir = c.String("map-dir")
@@ -247,16 +252,28 @@ func newPurgeCmd(f *Factory) *cli.Command {
 			if err != nil {
 				return &exitError{code: ExitStepFailed, err: fmt.Errorf("purge %s: %w", path, err)}
 			}
-			fmt.Fprintf(f.IO.Out, "rewrote %d commits, %d blobs (%d binary), %d tags; %d refs moved; %d objects dropped\ncommit-map: %s\nref-map: %s\n",
-				res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), res.ObjectsDropped, res.CommitMapPath, res.RefMapPath)
+			out := f.IO.Out
+			if res.Resumed {
+				fmt.Fprintln(out, "finished an interrupted purge")
+			}
+			fmt.Fprintf(out, "rewrote %d commits, %d blobs (%d binary), %d tags; %d refs changed; %d reflogs, %d of %d stash entries, %d notes, %d names rewritten; %d objects dropped\ncommit-map: %s\nref-map: %s\n",
+				res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), len(res.Reflogs), res.Stash, res.StashTotal, res.Notes,
+				len(res.Names), res.ObjectsDropped, res.CommitMapPath, res.RefMapPath)
+			printUntracked(out, res.Untracked)
 			check, err := gitrepo.Scan(c.Context, gitrepo.ScanOptions{Path: path, Secrets: o.Secrets})
 			if err != nil {
 				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: %w", path, err)}
 			}
-			if n := len(check.Findings) + check.Unreachable; n > 0 {
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: the value is still there (%d findings, %d unreachable); nothing pushed", path, len(check.Findings), check.Unreachable)}
+			local, remote := splitPinned(check.Findings)
+			if len(local) > 0 || check.Unreachable > 0 {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: the value is still there (%d findings, %d unreachable objects); nothing pushed", path, len(local), check.Unreachable)}
 			}
-			fmt.Fprintln(f.IO.Out, "verified: the value is in no ref and no object")
+			if len(remote) > 0 {
+				fmt.Fprintf(out, "NOT FINISHED: the remote still holds the value. Remote-tracking refs were left where the remote is: %s.\n", strings.Join(remote, ", "))
+				fmt.Fprintf(out, "Locally no branch, tag, stash entry, reflog, note or name holds it any more (verified by a rescan);\nthe old commits stay in this clone as long as those refs name them. Finish with:\n  %s\n", finish)
+			} else {
+				fmt.Fprintln(out, "verified: the value is in no ref, reflog, stash entry, name and no object")
+			}
 			if !c.Bool("push") {
 				return nil
 			}
@@ -264,22 +281,132 @@ func newPurgeCmd(f *Factory) *cli.Command {
 				RefMap: res.RefMap, CleanRemote: true, Secrets: o.Secrets})
 			var lease *gitrepo.LeaseError
 			if errors.As(err, &lease) {
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("%w: fetch, purge again and retry", err)}
+				fmt.Fprintf(out, "INCOMPLETE: nothing was pushed, the remote moved since the purge read it:\n")
+				for _, m := range lease.Mismatches {
+					fmt.Fprintf(out, "  %s is %.12s, the purge rewrote %.12s\n", m.Ref, m.Got, m.Want)
+				}
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("push incomplete: fetch, purge again and retry")}
 			}
 			if err != nil {
 				return &exitError{code: ExitStepFailed, err: err}
 			}
-			fmt.Fprintf(f.IO.Out, "force-pushed %d refs to %s (%d skipped)\n", len(pr.Pushed), pr.URL, len(pr.Skipped))
+			if len(pr.Incomplete) > 0 {
+				fmt.Fprintf(out, "INCOMPLETE: the remote %s still holds the value in refs this purge never saw:\n", pr.URL)
+				for _, l := range pr.Incomplete {
+					fmt.Fprintf(out, "  %s\n", l)
+				}
+			}
+			fmt.Fprintf(out, "force-pushed %d refs to %s (%d skipped)\n", len(pr.Pushed), pr.URL, len(pr.Skipped))
 			for _, s := range pr.Skipped {
-				fmt.Fprintf(f.IO.Out, "  skipped %s: %s\n", s.Ref, s.Reason)
+				fmt.Fprintf(out, "  skipped %s: %s\n", s.Ref, s.Reason)
 			}
 			if len(pr.ForgeRemains) > 0 {
-				fmt.Fprintln(f.IO.Out, "what the forge may still hold:")
+				fmt.Fprintln(out, "what the forge may still hold:")
 				for _, l := range pr.ForgeRemains {
-					fmt.Fprintf(f.IO.Out, "  %s\n", l)
+					fmt.Fprintf(out, "  %s\n", l)
 				}
+			}
+			if len(pr.Incomplete) > 0 {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("push incomplete: %d remote ref(s) still hold the value", len(pr.Incomplete))}
 			}
 			return nil
 		},
 	}
+}
+
+// splitPinned separates findings that only remote-tracking refs (and their reflogs) reach, which
+// a purge without --push leaves on purpose, from the rest. It returns the rest and the names of
+// those refs.
+func splitPinned(fs []gitrepo.Finding) (local []gitrepo.Finding, remote []string) {
+	seen := map[string]bool{}
+	for _, x := range fs {
+		pinned := len(x.Refs) > 0
+		for _, r := range x.Refs {
+			pinned = pinned && strings.HasPrefix(r, "refs/remotes/")
+		}
+		if !pinned {
+			local = append(local, x)
+			continue
+		}
+		for _, r := range x.Refs {
+			r = strings.TrimSuffix(r, "@{reflog}")
+			if !seen[r] {
+				seen[r] = true
+				remote = append(remote, r)
+			}
+		}
+	}
+	slices.Sort(remote)
+	return local, remote
+}
+
+func printUntracked(out io.Writer, files []string) {
+	if len(files) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "untracked or ignored files that hold the value (not touched: remove or edit them yourself):\n")
+	for _, p := range files {
+		fmt.Fprintf(out, "  %s\n", p)
+	}
+}
+
+// printPurgePlan lists everything a purge would change.
+func printPurgePlan(out io.Writer, plan *gitrepo.PurgePlan, push bool, remote, finish string) {
+	fmt.Fprintf(out, "would rewrite %d of %d commits, %d trees, %d blobs (%d binary), %d tags; drop %d unreachable object(s)\n",
+		plan.Commits, plan.CommitsTotal, plan.Trees, plan.Blobs, plan.BinaryBlobs, plan.Tags, plan.Unreachable)
+	if len(plan.Refs) > 0 {
+		fmt.Fprintln(out, "refs:")
+	}
+	for _, rc := range plan.Refs {
+		switch {
+		case rc.RenamedTo != "":
+			fmt.Fprintf(out, "  rename %s → %s (%.12s)\n", redactName(rc.Ref, rc.RenamedTo), rc.RenamedTo, rc.Old)
+		case rc.Created():
+			// listed with its rename
+		case rc.Deleted():
+			fmt.Fprintf(out, "  delete %s %.12s (read-only forge ref)\n", rc.Ref, rc.Old)
+		default:
+			fmt.Fprintf(out, "  %s %.12s → %.12s\n", rc.Ref, rc.Old, rc.New)
+		}
+	}
+	if plan.HEAD != "" {
+		fmt.Fprintf(out, "HEAD → %s\n", plan.HEAD)
+	}
+	if len(plan.Reflogs) > 0 {
+		fmt.Fprintln(out, "reflogs:")
+	}
+	for _, lg := range plan.Reflogs {
+		fmt.Fprintf(out, "  %s: %d of %d entries\n", lg.Ref, lg.Entries, lg.Total)
+	}
+	if plan.StashTotal > 0 {
+		fmt.Fprintf(out, "stash: %d of %d entries rewritten, none dropped\n", plan.Stash, plan.StashTotal)
+	}
+	if plan.Notes > 0 {
+		fmt.Fprintf(out, "notes: %d moved to the rewritten commit they annotate\n", plan.Notes)
+	}
+	if len(plan.Names) > 0 {
+		fmt.Fprintf(out, "file names renamed: %s\n", strings.Join(plan.Names, ", "))
+	}
+	printUntracked(out, plan.Untracked)
+	switch {
+	case push:
+		var targets []string
+		for _, rc := range plan.Refs {
+			if !rc.Deleted() || rc.RenamedTo != "" {
+				targets = append(targets, rc.Ref)
+			}
+		}
+		fmt.Fprintf(out, "remote %s: would force-push (each leased to its current value) the rewritten counterparts of %d ref(s); renamed refs are created there and their old names deleted\n", remote, len(targets))
+	case len(plan.Pinned) > 0:
+		fmt.Fprintf(out, "remote-tracking refs left where the remote is (%d objects holding the value stay until the remote is purged): %s\n", plan.PinnedObjects, strings.Join(plan.Pinned, ", "))
+		fmt.Fprintf(out, "the remote is not changed; to finish: %s\n", finish)
+	}
+}
+
+// redactName is a ref's old name for display: the masked new name says where the key was.
+func redactName(old, renamed string) string {
+	if strings.Contains(renamed, gitrepo.NameMask) {
+		return strings.Replace(renamed, gitrepo.NameMask, "<key>", 1)
+	}
+	return old
 }

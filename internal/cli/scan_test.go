@@ -2,10 +2,14 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/respond-sec/respond/integrations/gitrepo"
+	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/internal/rehearsal"
 )
 
@@ -69,4 +73,121 @@ func TestScanAndPurgeBuildingBlocks(t *testing.T) {
 			t.Errorf("leaked: …%s…", where)
 		}
 	}
+}
+
+// gitT runs the git binary (the oracle and fixture builder) in dir.
+func gitT(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main", "-c", "user.name=Dev", "-c", "user.email=dev@example.com",
+		"-c", "commit.gpgsign=false"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// purgeWorld is a bare remote and a clone of it: the key committed, stashed and in a branch name.
+func purgeWorld(t *testing.T, key string) (remote, clone string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git binary not installed")
+	}
+	base := t.TempDir()
+	remote, clone = filepath.Join(base, "remote.git"), filepath.Join(base, "clone")
+	gitT(t, base, "init", "-q", "--bare", remote)
+	gitT(t, base, "clone", "-q", remote, clone)
+	os.WriteFile(filepath.Join(clone, "app.env"), []byte("KEY="+key+"\n"), 0o644)
+	gitT(t, clone, "add", "app.env")
+	gitT(t, clone, "commit", "-q", "-m", "config")
+	gitT(t, clone, "push", "-q", "origin", "main")
+	gitT(t, clone, "branch", "fix-"+key)
+	os.WriteFile(filepath.Join(clone, "app.env"), []byte("KEY=wip "+key+"\n"), 0o644)
+	gitT(t, clone, "stash", "push", "-q", "-m", "wip")
+	return remote, clone
+}
+
+func TestPurgeCommandRemotes(t *testing.T) {
+	key := fakekey.New(41).OpenAIProjectKey()
+	secretFile := writeFile(t, "secret", key)
+	env := map[string]string{"RESPOND_STATE_DIR": t.TempDir()}
+
+	t.Run("dry run lists everything", func(t *testing.T) {
+		_, clone := purgeWorld(t, key)
+		before := gitT(t, clone, "for-each-ref")
+		r := respond(t, env, "", "purge", "--dry-run", "--secret-file", secretFile, clone)
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{"refs/heads/main ", "rename refs/heads/fix-<key> → refs/heads/fix-" + gitrepo.NameMask,
+			"refs/stash ", "stash: 1 of 1 entries rewritten", "reflogs:", "refs/stash: 1 of 1 entries",
+			"remote-tracking refs left where the remote is", "refs/remotes/origin/main", "respond purge --push --remote origin"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("dry run does not say %q:\n%s", want, r.stdout)
+			}
+		}
+		if where, ok := leak(r.stdout+r.stderr, key); ok {
+			t.Errorf("leaked: …%s…", where)
+		}
+		if after := gitT(t, clone, "for-each-ref"); after != before {
+			t.Errorf("dry run changed refs")
+		}
+	})
+
+	t.Run("without push the remote is untouched and said to hold the key", func(t *testing.T) {
+		remote, clone := purgeWorld(t, key)
+		remoteMain := gitT(t, remote, "rev-parse", "main")
+		r := respond(t, env, "", "purge", "--secret-file", secretFile, clone)
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "NOT FINISHED: the remote still holds the value") || strings.Contains(r.stdout, "verified:") ||
+			!strings.Contains(r.stdout, "respond purge --push --remote origin --secret-file "+secretFile+" "+clone) {
+			t.Errorf("output:\n%s", r.stdout)
+		}
+		if got := gitT(t, clone, "rev-parse", "refs/remotes/origin/main"); got != remoteMain {
+			t.Errorf("origin/main moved: the clone would look in sync with a remote that still holds the key")
+		}
+		if n := len(strings.Split(strings.TrimSpace(gitT(t, clone, "stash", "list")), "\n")); n != 1 {
+			t.Errorf("stash list has %d entries", n)
+		}
+	})
+
+	t.Run("push with a remote ref the purge never saw is incomplete", func(t *testing.T) {
+		remote, clone := purgeWorld(t, key)
+		other := filepath.Join(t.TempDir(), "other")
+		gitT(t, filepath.Dir(other), "clone", "-q", remote, other)
+		os.WriteFile(filepath.Join(other, "late.txt"), []byte("late "+key+"\n"), 0o644)
+		gitT(t, other, "add", "late.txt")
+		gitT(t, other, "commit", "-q", "-m", "late")
+		gitT(t, other, "push", "-q", "origin", "HEAD:refs/heads/late")
+		r := respond(t, env, "", "purge", "--push", "--secret-file", secretFile, clone)
+		if r.code == 0 || !strings.HasPrefix(afterVerified(r.stdout), "INCOMPLETE: the remote") || !strings.Contains(r.stdout, "refs/heads/late") {
+			t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("push into a checked-out branch is refused", func(t *testing.T) {
+		_, clone := purgeWorld(t, key)
+		work := filepath.Join(t.TempDir(), "work")
+		gitT(t, filepath.Dir(work), "clone", "-q", clone, work) // origin: a working tree
+		before := gitT(t, clone, "rev-parse", "main")
+		r := respond(t, env, "", "purge", "--push", "--secret-file", secretFile, work)
+		if r.code == 0 || !strings.Contains(r.stderr, "receive.denyCurrentBranch") {
+			t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if after := gitT(t, clone, "rev-parse", "main"); after != before {
+			t.Errorf("the checked-out branch of the non-bare remote moved")
+		}
+	})
+}
+
+// afterVerified is the output from the line after the purge's verification on.
+func afterVerified(out string) string {
+	if _, rest, ok := strings.Cut(out, "verified: the value is in no ref, reflog, stash entry, name and no object\n"); ok {
+		return rest
+	}
+	return out
 }
