@@ -39,8 +39,9 @@ type slackContract struct {
 	required []string
 }
 
-// channelAllow: conversations.info's documented example channel carries "updated" and
-// "parent_conversation" (api.slack.com/methods/conversations.info); slack-go's Channel lacks them.
+// channelAllow: the documented conversation object carries "updated" and "parent_conversation"
+// (docs.slack.dev/reference/objects/conversation-object, conversations.info example); slack-go's
+// Channel lacks them.
 func channelAllow(p string) []string { return []string{p + "updated", p + "parent_conversation"} }
 
 var slackContracts = map[string]slackContract{
