@@ -244,3 +244,42 @@ func TestCLIConventions(t *testing.T) {
 		})
 	}
 }
+
+func TestRunIDsLastAndPrefixes(t *testing.T) {
+	state := t.TempDir()
+	env := map[string]string{"RESPOND_STATE_DIR": state}
+	pb := writeFile(t, "p.yaml", "name: p\nsteps:\n  - {id: a, uses: exec, with: {argv: [echo, hi]}}\n")
+	for range 2 {
+		if r := respond(t, env, "", "run", pb); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+	}
+	runs, err := journal.List(state)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("%v %v", runs, err)
+	}
+	newest := runs[0].RunID
+	if r := respond(t, env, "", "runs", "verify", "last"); r.code != 0 || !strings.Contains(r.stdout, newest+": ok") {
+		t.Errorf("verify last: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := respond(t, env, "", "runs", "show", newest[:len(newest)-3], "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"run_id":"`+newest+`"`) {
+		t.Errorf("show by unique prefix as JSON: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := respond(t, env, "", "runs", "show", "2"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "matches several runs") {
+		t.Errorf("ambiguous prefix: %d %s", r.code, r.stderr)
+	}
+	if r := respond(t, env, "", "runs", "show", "1999"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, `no run "1999"`) {
+		t.Errorf("unknown run: %d %s", r.code, r.stderr)
+	}
+	if r := respond(t, env, "", "runs", "show", "../x"); r.code != cli.ExitUsage {
+		t.Errorf("a path as run ID: %d %s", r.code, r.stderr)
+	}
+	r := respond(t, env, "", "runs", "list", "--output", "json")
+	var listed []journal.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 2 || listed[0].RunID != newest {
+		t.Errorf("runs list -o json: %v\n%s", err, r.stdout)
+	}
+	if r := respond(t, env, "", "runs", "list"); !strings.Contains(r.stdout, " UTC ") {
+		t.Errorf("runs list does not show the zone:\n%s", r.stdout)
+	}
+}

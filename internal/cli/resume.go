@@ -27,15 +27,17 @@ func newResumeCmd(f *Factory) *cli.Command {
 	return &cli.Command{
 		Name:      "resume",
 		Usage:     "continue an interrupted or failed run at its first unfinished step",
-		ArgsUsage: "RUN",
-		Description: "The playbook and non-secret inputs come from the run's journal. Secret inputs are never\n" +
+		ArgsUsage: "RUN|last",
+		Description: "RUN is a run ID, a unique prefix of one, or last (the newest run).\n" +
+			"The playbook and non-secret inputs come from the run's journal. Secret inputs are never\n" +
 			"journaled: pass them again (their fingerprints must match the original run's).",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageErr("resume takes one RUN (flags go before it)")
+			_, id, err := f.runArg(c)
+			if err != nil {
+				return err
 			}
-			return runResume(c.Context, f, c.Args().First(), resumeOptions{args: c.StringSlice("input"), files: c.StringSlice("input-file"),
+			return runResume(c.Context, f, id, resumeOptions{args: c.StringSlice("input"), files: c.StringSlice("input-file"),
 				yes: c.Bool("yes"), output: c.String("output"), world: c.String("world")})
 		},
 	}

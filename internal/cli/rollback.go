@@ -17,15 +17,16 @@ func newRollbackCmd(f *Factory) *cli.Command {
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "undo what a step changed, from the values it recorded in the run's journal",
-		ArgsUsage: "RUN",
+		ArgsUsage: "RUN|last",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "step", Required: true, Usage: "the step `ID` to roll back (e.g. budgets)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageErr("rollback takes one RUN (flags go before it)")
+			_, id, err := f.runArg(c)
+			if err != nil {
+				return err
 			}
-			return runRollback(c.Context, f, c.Args().First(), c.String("step"))
+			return runRollback(c.Context, f, id, c.String("step"))
 		},
 	}
 }

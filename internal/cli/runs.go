@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,7 +47,12 @@ func newRunsCmd(f *Factory) *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list runs, newest first",
+				Flags: []cli.Flag{outputFlag("text", "json")},
 				Action: func(c *cli.Context) error {
+					format, err := outputFormat(c, "text", "json")
+					if err != nil {
+						return err
+					}
 					dir, err := f.stateDir()
 					if err != nil {
 						return err
@@ -57,12 +61,20 @@ func newRunsCmd(f *Factory) *cli.Command {
 					if err != nil {
 						return err
 					}
+					if format == "json" {
+						if runs == nil {
+							runs = []journal.Summary{}
+						}
+						writeJSON(f.IO.Out, f, runs)
+						return nil
+					}
 					if len(runs) == 0 {
 						fmt.Fprintf(f.IO.Err, "no runs in %s\n", dir)
 						return nil
 					}
+					fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", "RUN", "STARTED", "MODE", "STATUS", "PLAYBOOK")
 					for _, r := range runs {
-						fmt.Fprintf(f.IO.Out, "%-26s %-20s %-9s %-17s %s\n", r.RunID, r.Started.Local().Format(time.DateTime), r.Mode, r.Status, r.Playbook)
+						fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", r.RunID, fullTime(r.Started), r.Mode, r.Status, r.Playbook)
 					}
 					return nil
 				},
@@ -70,29 +82,37 @@ func newRunsCmd(f *Factory) *cli.Command {
 			{
 				Name:      "show",
 				Usage:     "print a run's events",
-				ArgsUsage: "RUN",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the journal records as JSON lines"}},
+				ArgsUsage: "RUN|last",
+				Flags: []cli.Flag{outputFlag("text", "json"),
+					&cli.BoolFlag{Name: "json", Hidden: true, Usage: "the same as --output json"}},
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageErr("runs show takes one RUN")
-					}
-					dir, err := f.stateDir()
+					format, err := outputFormat(c, "text", "json")
 					if err != nil {
 						return err
 					}
-					recs, err := journal.Read(dir, c.Args().First())
+					if c.Bool("json") {
+						format = "json"
+					}
+					dir, id, err := f.runArg(c)
+					if err != nil {
+						return err
+					}
+					recs, err := journal.Read(dir, id)
 					if err != nil {
 						return usageErr("%v", err)
 					}
+					if format == "text" && len(recs) > 0 {
+						fmt.Fprintf(f.IO.Out, "run %s, started %s (times below are UTC)\n", id, fullTime(recs[0].Time))
+					}
 					for _, r := range recs {
-						if c.Bool("json") {
+						if format == "json" {
 							b, _ := json.Marshal(r)
 							fmt.Fprintln(f.IO.Out, string(b))
 							continue
 						}
 						for i, l := range describe(r.Event) {
 							if i == 0 {
-								fmt.Fprintf(f.IO.Out, "%s %s\n", r.Time.Local().Format("15:04:05.000"), l)
+								fmt.Fprintf(f.IO.Out, "%s %s\n", timeOfDay(r.Time), l)
 							} else {
 								fmt.Fprintf(f.IO.Out, "             %s\n", l)
 							}
@@ -104,17 +124,14 @@ func newRunsCmd(f *Factory) *cli.Command {
 			{
 				Name:      "report",
 				Usage:     "write a run's report: timeline, time to revoke, per-step results, what changed, what a person must still do",
-				ArgsUsage: "RUN",
+				ArgsUsage: "RUN|last",
 				Flags:     []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "md", Usage: "md (Markdown) or json"}},
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageErr("runs report takes one RUN (flags go before it)")
-					}
-					dir, err := f.stateDir()
+					dir, id, err := f.runArg(c)
 					if err != nil {
 						return err
 					}
-					st, err := loadResume(dir, c.Args().First())
+					st, err := loadResume(dir, id)
 					if err != nil {
 						return err
 					}
@@ -133,31 +150,25 @@ func newRunsCmd(f *Factory) *cli.Command {
 			{
 				Name:      "verify",
 				Usage:     "check a run journal's hash chain (detects changed, removed or reordered lines)",
-				ArgsUsage: "RUN",
+				ArgsUsage: "RUN|last",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageErr("runs verify takes one RUN")
-					}
-					dir, err := f.stateDir()
+					dir, id, err := f.runArg(c)
 					if err != nil {
 						return err
 					}
-					if err := journal.CheckRunID(c.Args().First()); err != nil {
-						return usageErr("%v", err)
-					}
-					n, err := journal.Verify(dir, c.Args().First())
+					n, err := journal.Verify(dir, id)
 					var torn *journal.TornTailError
 					if errors.As(err, &torn) {
 						// Not tampering: the chain is intact up to an append a crash cut short.
 						fmt.Fprintf(f.IO.Out, "%s: torn tail at line %d: %d events before it intact, hash chain intact; "+
 							"the last write (%d bytes) was cut short, as by a crash. `respond resume %s` drops it and records the repair.\n",
-							c.Args().First(), torn.Line, n, torn.Bytes, c.Args().First())
+							id, torn.Line, n, torn.Bytes, id)
 						return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal has a torn tail at line %d (not tampering)", torn.Line)}
 					}
 					if err != nil {
 						return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal verification failed: %w", err)}
 					}
-					fmt.Fprintf(f.IO.Out, "%s: ok, %d events, hash chain intact\n", c.Args().First(), n)
+					fmt.Fprintf(f.IO.Out, "%s: ok, %d events, hash chain intact\n", id, n)
 					return nil
 				},
 			},

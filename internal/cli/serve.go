@@ -138,7 +138,7 @@ func listInterrupted(dir string, logf func(string, ...any)) {
 		}
 		what := r.RunID
 		if r.Playbook != "" {
-			what += " (" + r.Playbook + ", started " + r.Started.Local().Format(time.DateTime) + ")"
+			what += " (" + r.Playbook + ", started " + fullTime(r.Started) + ")"
 		}
 		logf("run %s never finished (or is running in another process); continue it with: respond resume %s "+
 			"(secret inputs must be given again)", what, r.RunID)

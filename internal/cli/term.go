@@ -113,7 +113,7 @@ func (t *termSink) Emit(e event.Event) error {
 	t.apply(e)
 	lines := describe(e)
 	if !t.live {
-		stamp := e.Time.Local().Format("15:04:05.000")
+		stamp := timeOfDay(e.Time)
 		for i, l := range lines {
 			if i == 0 {
 				fmt.Fprintf(t.w, "%s %s\n", stamp, l)
@@ -305,9 +305,9 @@ func describe(e event.Event) []string {
 	}
 	switch e.Kind {
 	case event.RunStarted:
-		return []string{fmt.Sprintf("run %s started: %s", e.RunID, e.Message)}
+		return []string{fmt.Sprintf("run %s started: %s at %s (times are UTC)", e.RunID, e.Message, fullTime(e.Time))}
 	case event.RunResumed:
-		return []string{fmt.Sprintf("run %s resumed: %s", e.RunID, e.Message)}
+		return []string{fmt.Sprintf("run %s resumed: %s at %s (times are UTC)", e.RunID, e.Message, fullTime(e.Time))}
 	case event.SlackThread:
 		return []string{"progress posted in Slack " + e.Message}
 	case event.RunFinished:
