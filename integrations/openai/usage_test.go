@@ -1,6 +1,7 @@
 package openai_test
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -154,6 +155,11 @@ func TestUsageRejectsBadQueries(t *testing.T) {
 		{"bad bucket", openai.UsageQuery{Start: epoch.Add(-time.Hour), Bucket: "1w"}},
 		{"page too large for 1d (API 400)", openai.UsageQuery{Start: epoch.Add(-time.Hour), BucketsPerPage: 32}},
 		{"unsupported group (API 400)", openai.UsageQuery{Start: epoch.Add(-time.Hour), GroupBy: []string{"batch"}}},
+		{"project-only kind by key", openai.UsageQuery{Kinds: []string{openai.KindVectorStores}, Start: epoch.Add(-time.Hour),
+			APIKeyIDs: []string{"key_storefront_backend"}}},
+		{"file search by model", openai.UsageQuery{Kinds: []string{openai.KindFileSearchCalls}, Start: epoch.Add(-time.Hour),
+			Models: []string{"gpt-4o"}}},
+		{"unknown kind", openai.UsageQuery{Kinds: []string{"decisions"}, Start: epoch.Add(-time.Hour)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,5 +242,64 @@ func TestCostsMatchUsage(t *testing.T) {
 	}
 	if _, err := e.client.Costs(ctx, openai.CostQuery{Start: start, GroupBy: []string{openai.GroupModel}}); err == nil {
 		t.Error("Costs grouped by model: want an error")
+	}
+}
+
+// Every usage endpoint of the document is read, each with its own counters; per-key queries
+// leave out the endpoints that are reported per project only.
+func TestUsageCoversEveryEndpoint(t *testing.T) {
+	t.Parallel()
+	w := openaisim.DefaultWorld()
+	w.Projects[0].Keys[0].Usage = append(w.Projects[0].Keys[0].Usage,
+		openaisim.UsageSpec{Model: "tts-1", RequestsPerDay: 48, InputTokens: 200},
+		openaisim.UsageSpec{Model: "whisper-1", RequestsPerDay: 48, InputTokens: 30},
+		openaisim.UsageSpec{Model: "web-search", RequestsPerDay: 48},
+		openaisim.UsageSpec{Model: "file-search", RequestsPerDay: 48},
+		openaisim.UsageSpec{Model: "code-interpreter", RequestsPerDay: 48})
+	e := setup(t, w)
+	ctx := t.Context()
+	start := e.sim.HistoryEnd().Add(-3 * 24 * time.Hour)
+	key := w.Projects[0].Keys[0].ID
+
+	perKey, err := e.client.Usage(ctx, openai.UsageQuery{Start: start, APIKeyIDs: []string{key}, GroupBy: []string{openai.GroupAPIKeyID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.client.Usage(ctx, openai.UsageQuery{Start: start, ProjectIDs: []string{"proj_storefront"}, GroupBy: []string{openai.GroupProjectID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := func(rows []openai.UsageRow) map[string]bool {
+		out := map[string]bool{}
+		for _, r := range rows {
+			if r.Active() {
+				out[r.Kind] = true
+			}
+		}
+		return out
+	}
+	// The key is the world's leaked key: the attacker's images count too.
+	wantKey := map[string]bool{openai.KindCompletions: true, openai.KindEmbeddings: true, openai.KindModerations: true,
+		openai.KindAudioSpeeches: true, openai.KindAudioTranscriptions: true, openai.KindWebSearchCalls: true,
+		openai.KindFileSearchCalls: true, openai.KindImages: true}
+	if diff := cmp.Diff(wantKey, active(perKey)); diff != "" {
+		t.Errorf("kinds the key used (-want +got):\n%s", diff)
+	}
+	// Per project, the key's code interpreter sessions and the search key's vector store
+	// storage show too.
+	wantProject := maps.Clone(wantKey)
+	wantProject[openai.KindCodeInterpreterSessions], wantProject[openai.KindVectorStores] = true, true
+	if diff := cmp.Diff(wantProject, active(all)); diff != "" {
+		t.Errorf("kinds the project used (-want +got):\n%s", diff)
+	}
+	for _, r := range all {
+		if r.Kind == openai.KindAudioSpeeches && r.Active() && r.Units == 0 {
+			t.Errorf("audio speeches row without characters: %+v", r)
+		}
+	}
+	for _, ep := range openai.UsageEndpoints {
+		if n := e.sim.RequestCount(openaisim.RouteUsagePrefix + ep.Kind); n == 0 {
+			t.Errorf("%s was never read", ep.Kind)
+		}
 	}
 }
