@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,12 +96,29 @@ func (p *Purge) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error) {
 				"tags": pp.Tags, "unreachable_objects_dropped": pp.Unreachable},
 			Note: fmt.Sprintf("of %d commits on %d refs", pp.CommitsTotal, pp.RefsTotal)})
 		for _, rc := range pp.Refs {
-			verb := "move"
-			if rc.Deleted() {
-				verb = "delete"
+			switch {
+			case rc.RenamedTo != "":
+				plan.Actions = append(plan.Actions, steps.Action{Method: "rename ref", Target: rc.RenamedTo,
+					Note: fmt.Sprintf("its name holds the value; %.12s → new name", rc.Old)})
+			case rc.Created():
+			case rc.Deleted():
+				plan.Actions = append(plan.Actions, steps.Action{Method: "delete ref", Target: rc.Ref, Note: fmt.Sprintf("%.12s", rc.Old)})
+			default:
+				plan.Actions = append(plan.Actions, steps.Action{Method: "move ref", Target: rc.Ref,
+					Note: fmt.Sprintf("%.12s → %.12s", rc.Old, rc.New)})
 			}
-			plan.Actions = append(plan.Actions, steps.Action{Method: verb + " ref", Target: rc.Ref,
-				Note: fmt.Sprintf("%.12s → %.12s", rc.Old, rc.New)})
+		}
+		for _, lg := range pp.Reflogs {
+			plan.Actions = append(plan.Actions, steps.Action{Method: "rewrite reflog", Target: lg.Ref,
+				Note: fmt.Sprintf("%d of %d entries (none dropped)", lg.Entries, lg.Total)})
+		}
+		if pp.Notes > 0 || len(pp.Names) > 0 {
+			plan.Actions = append(plan.Actions, steps.Action{Method: "follow", Target: repo,
+				Params: map[string]any{"notes_moved": pp.Notes, "names_renamed": pp.Names, "stash_entries_rewritten": pp.Stash}})
+		}
+		if len(pp.Pinned) > 0 && !p.Push {
+			plan.Actions = append(plan.Actions, steps.Action{Method: "leave", Target: strings.Join(pp.Pinned, ", "),
+				Note: "remote-tracking refs stay where the remote is; it still holds the value (push: true finishes)"})
 		}
 		if p.Push && len(pp.Refs) > 0 {
 			plan.Actions = append(plan.Actions, steps.Action{Method: "force-push", Target: p.remote(),
@@ -163,7 +182,8 @@ func (p *Purge) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) 
 	}
 	env.Secret(secret)
 	commits, refs, pushed := 0, 0, 0
-	var maps, remains []string
+	verified := true
+	var cmaps, remains, incomplete []string
 	for _, repo := range p.Repos {
 		o := p.options(repo, secret)
 		o.MapDir = mapDir(env, repo)
@@ -179,18 +199,43 @@ func (p *Purge) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) 
 		}
 		commits += res.Commits
 		refs += len(res.RefMap)
-		maps = append(maps, res.CommitMapPath)
-		env.Logf("%s: rewrote %d commits, %d blobs (%d binary, masked to the same length), %d tags; %d refs moved; %d old objects dropped. commit-map: %s",
-			repo, res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), res.ObjectsDropped, res.CommitMapPath)
+		cmaps = append(cmaps, res.CommitMapPath)
+		env.Logf("%s: rewrote %d commits, %d blobs (%d binary, masked to the same length), %d tags; %d refs changed; %d reflogs, %d of %d stash entries, %d notes, %d names rewritten; %d old objects dropped. commit-map: %s",
+			repo, res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), len(res.Reflogs), res.Stash, res.StashTotal,
+			res.Notes, len(res.Names), res.ObjectsDropped, res.CommitMapPath)
+		if len(res.Untracked) > 0 {
+			env.Logf("%s: untracked or ignored files hold the value (not touched, a person must remove them): %s", repo, strings.Join(res.Untracked, ", "))
+		}
 
 		check, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: repo, Secrets: [][]byte{[]byte(secret)}})
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", repo, err)
 		}
-		if n := len(check.Findings) + check.Unreachable; n > 0 {
-			return nil, fmt.Errorf("verify %s: the value is still there after the purge (%d findings, %d unreachable objects); nothing was pushed", repo, len(check.Findings), check.Unreachable)
+		var local int
+		pinned := map[string]bool{}
+		for _, f := range check.Findings {
+			onlyRemote := len(f.Refs) > 0
+			for _, r := range f.Refs {
+				onlyRemote = onlyRemote && strings.HasPrefix(r, "refs/remotes/")
+			}
+			if !onlyRemote {
+				local++
+				continue
+			}
+			for _, r := range f.Refs {
+				pinned[strings.TrimSuffix(r, "@{reflog}")] = true
+			}
 		}
-		env.Logf("%s: rescan finds the value in no ref and no object", repo)
+		if local+check.Unreachable > 0 {
+			return nil, fmt.Errorf("verify %s: the value is still there after the purge (%d findings, %d unreachable objects); nothing was pushed", repo, local, check.Unreachable)
+		}
+		if len(pinned) > 0 {
+			verified = false
+			env.Logf("%s: NOT FINISHED: the remote still holds the value (remote-tracking refs left where it is: %s). Locally no branch, tag, stash entry, reflog, note or name holds it; run this step with push: true to finish",
+				repo, strings.Join(slices.Sorted(maps.Keys(pinned)), ", "))
+		} else {
+			env.Logf("%s: rescan finds the value in no ref, reflog, stash entry, name and no object", repo)
+		}
 
 		if !p.Push {
 			continue
@@ -215,18 +260,24 @@ func (p *Purge) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) 
 		pushed += len(pr.Pushed)
 		env.Logf("%s: force-pushed %d refs to %s (%d skipped)", repo, len(pr.Pushed), pr.URL, len(pr.Skipped))
 		remains = append(remains, pr.ForgeRemains...)
+		if len(pr.Incomplete) > 0 {
+			incomplete = append(incomplete, fmt.Sprintf("%s → %s: %s", repo, pr.URL, strings.Join(pr.Incomplete, "; ")))
+		}
 	}
 	if len(remains) > 0 {
 		env.Log("what the forge may still hold (a person must act):\n  "+strings.Join(remains, "\n  "), nil)
 	}
-	if maps == nil {
-		maps = []string{}
+	if len(incomplete) > 0 {
+		return nil, fmt.Errorf("purge incomplete, the remote still holds the value in refs this purge never saw: %s", strings.Join(incomplete, "; "))
+	}
+	if cmaps == nil {
+		cmaps = []string{}
 	}
 	if remains == nil {
 		remains = []string{}
 	}
-	return steps.Outputs{"rewritten_commits": commits, "refs_changed": refs, "commit_maps": maps, "pushed": pushed,
-		"verified": true, "forge_remains": remains}, nil
+	return steps.Outputs{"rewritten_commits": commits, "refs_changed": refs, "commit_maps": cmaps, "pushed": pushed,
+		"verified": verified, "forge_remains": remains}, nil
 }
 
 // Reconcile lets the step run again: purging an already purged repository rewrites nothing,

@@ -137,8 +137,12 @@ func (s *Scan) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 				break
 			}
 			where := f.Path
-			if f.Kind != gitrepo.KindBlob {
+			switch f.Kind {
+			case gitrepo.KindBlob:
+			case gitrepo.KindCommitMessage, gitrepo.KindTagMessage:
 				where = f.Kind
+			default: // a name holding the value; Path has it masked
+				where = f.Kind + " " + f.Path
 			}
 			msg += fmt.Sprintf("\n  %.12s %s:%d by %s on %s", f.Commit, where, f.Line, f.Author, f.Date.UTC().Format("2006-01-02"))
 		}
