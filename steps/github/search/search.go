@@ -274,12 +274,16 @@ var codeSearchGaps = []string{
 	"branches other than the default branch",
 	"files of 384 KB or more",
 	"repositories without activity in the past year",
+	"repositories beyond the first 4,000 a query reaches (large organizations)",
 	"history (commits no longer on the default branch): the git history scan covers it",
 }
 
 const (
 	// minTokenLen is the shortest run worth searching: shorter ones are common words.
 	minTokenLen = 12
+	// maxQueryLen is the longest search text GitHub accepts (qualifiers apart); a longer token
+	// cannot be searched, and a part of it would match nothing.
+	maxQueryLen = 256
 	// maxBlobBytes bounds a hit's blob read to confirm it; code search indexes only files
 	// under 384 KB, so a larger blob is not what it matched.
 	maxBlobBytes = 1 << 20
@@ -310,6 +314,10 @@ func (s *Search) code(ctx context.Context, c searcher, secret string, res *resul
 	token := searchToken(secret)
 	if len(token) < minTokenLen {
 		res.note("code search skipped: the value has no run of %d or more letters and digits, and GitHub's code search matches whole tokens only", minTokenLen)
+		return nil
+	}
+	if len(token) > maxQueryLen {
+		res.note("code search skipped: the value's longest run of letters and digits is %d characters, and GitHub accepts at most %d", len(token), maxQueryLen)
 		return nil
 	}
 	res.tokenLen = len(token)

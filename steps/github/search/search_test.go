@@ -398,6 +398,29 @@ func TestSearchToken(t *testing.T) {
 	}
 }
 
+func TestCodeSearchSkipsWhatGitHubCannotMatch(t *testing.T) {
+	t.Parallel()
+	f := ghtest.Start(t, 4, world)
+	no := false
+	for _, tc := range []struct{ name, secret, note string }{
+		{"no long run", strings.Repeat("ab-", 20), "no run of 12 or more letters and digits"},
+		{"run too long for a query", strings.Repeat("x1", 150), "is 300 characters, and GitHub accepts at most 256"},
+	} {
+		rec := stepstest.New(t, map[string]string{ghclient.EnvToken: f.Token, ghclient.EnvBaseURL: f.URL})
+		s := &Search{Secret: tc.secret, Repos: []string{"acme/api"}, SecretType: "none", ScanActionsLogs: &no}
+		out, err := s.Run(t.Context(), rec.Env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if out["incomplete"] != true || !strings.Contains(rec.Text(), "code search skipped: ") || !strings.Contains(rec.Text(), tc.note) {
+			t.Errorf("%s: want a noted skip saying %q:\n%s", tc.name, tc.note, rec.Text())
+		}
+	}
+	if n := f.Sim.Requests()[githubsim.RouteSearchCode]; n != 0 {
+		t.Errorf("%d code searches sent for values code search cannot match", n)
+	}
+}
+
 func TestFragmentsHold(t *testing.T) {
 	t.Parallel()
 	secret := fakekey.New(8).OpenAIProjectKey()
