@@ -14,6 +14,7 @@ import (
 // the qualifiers that narrow where.
 type searchQuery struct {
 	terms                 []string
+	operators             int
 	repos, owners, paths  []string
 	filenames, extensions []string
 	inPath                bool
@@ -24,7 +25,10 @@ func parseSearchQuery(q string) searchQuery {
 	for _, tok := range tokenize(q) {
 		key, val, ok := strings.Cut(tok.text, ":")
 		if tok.quoted || !ok || val == "" {
-			if tok.text != "" && !isOperator(tok.text) {
+			switch {
+			case !tok.quoted && isOperator(tok.text):
+				sq.operators++
+			case tok.text != "":
 				sq.terms = append(sq.terms, tok.text)
 			}
 			continue
@@ -235,6 +239,11 @@ func (s *Server) handleSearchCode(w http.ResponseWriter, r *http.Request) {
 	}
 	textMatch := strings.Contains(r.Header.Get("Accept"), "text-match")
 	if s.searchLimited(w) {
+		return
+	}
+	// Documented query limits: 256 characters without qualifiers, five AND/OR/NOT at most.
+	if len(strings.Join(sq.terms, " ")) > 256 || sq.operators > 5 {
+		s.validationFailed(w, "q", "invalid", "The search is longer than 256 characters or has more than five operators.")
 		return
 	}
 	if s.unsearchable(sq) {

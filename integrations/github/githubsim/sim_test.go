@@ -326,6 +326,31 @@ func nilIfPartial(v string, n int, found []string) []string {
 	return found
 }
 
+func TestCodeSearchQueryLimits(t *testing.T) {
+	t.Parallel()
+	sim := githubsim.New(githubsim.Options{Token: "t", CodeSearchPerMinute: -1})
+	if err := sim.Seed(githubsim.World{Repos: []githubsim.Repo{{Name: "acme/api"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newClient(t, sim, "t", "")
+	for _, tc := range []struct {
+		q      string
+		status int
+	}{
+		{strings.Repeat("a", 256) + " repo:acme/api", 200},
+		{strings.Repeat("a", 257) + " repo:acme/api", 422},
+		{"a OR b OR c OR d OR e OR f repo:acme/api", 200},
+		{"a OR b OR c OR d OR e OR f OR g repo:acme/api", 422},
+		{"needle repo:acme/gone", 422},
+		{"needle org:nobody", 422},
+	} {
+		_, resp, err := c.Search.Code(t.Context(), tc.q, nil)
+		if resp == nil || resp.StatusCode != tc.status {
+			t.Errorf("%.40s…: %v, want %d", tc.q, err, tc.status)
+		}
+	}
+}
+
 func TestCodeSearchRateLimit(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
