@@ -182,7 +182,7 @@ func TestEveryDivergenceIsExercised(t *testing.T) {
 	}
 	used := v.Used()
 	for _, d := range contract.Divergences {
-		if d.Name == "array query parameters in brackets" {
+		if d.Kind == contract.KindRewritten {
 			continue // a rewrite, not an excuse: see TestViolationsAreFound
 		}
 		if used[d.Name] == 0 {

@@ -130,3 +130,28 @@ func TestOnlyAKeyIDIsSkipped(t *testing.T) {
 		t.Fatalf("err = %v, want a skip", err)
 	}
 }
+
+// Engineers often have OPENAI_ORG_ID / OPENAI_PROJECT_ID set (the SDK sends them as headers).
+// With another organisation's ID a live key would answer 401 mismatched_organization; the step
+// must still see it live, and see it dead once revoked.
+func TestOrganizationAndProjectFromTheEnvironmentDoNotFoolTheCheck(t *testing.T) {
+	t.Setenv("OPENAI_ORG_ID", "org-someone-else")
+	t.Setenv("OPENAI_PROJECT_ID", "proj_analytics")
+	w := openaitest.Start(t, 11)
+	secret := w.Sim.LeakedKeySecret()
+	_, err := (&VerifyDead{Key: secret, Within: 20 * time.Millisecond, Every: 5 * time.Millisecond}).Run(t.Context(), w.Rec.Env)
+	if !errors.Is(err, ErrStillLive) {
+		t.Fatalf("live key: err = %v, want ErrStillLive", err)
+	}
+	c, err := admin.Client(w.Rec.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteProjectKey(t.Context(), "proj_storefront", w.Sim.LeakedKeyID()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := (&VerifyDead{Key: secret}).Run(t.Context(), w.Rec.Env)
+	if err != nil || out["code"] != openai.CodeInvalidAPIKey {
+		t.Fatalf("revoked key: %v %v", out, err)
+	}
+}
