@@ -77,15 +77,37 @@ func (r *Revoke) path() string {
 	return fmt.Sprintf("/v1/organization/projects/%s/api_keys/%s", r.Project, r.KeyID)
 }
 
-// Plan shows the one call.
-func (r *Revoke) Plan(context.Context, *steps.Env) (*steps.Plan, error) {
-	return &steps.Plan{
+// Plan shows the call and, for a service-account key, what happens if the API refuses it.
+func (r *Revoke) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error) {
+	p := &steps.Plan{
 		Summary: fmt.Sprintf("revoke key %s in project %s", r.KeyID, r.Project),
-		Actions: []steps.Action{{Method: "DELETE", Target: r.path(),
-			Note: "404 means already revoked; if the API refuses a service-account key, its account is deleted when the key is its only one"}},
+		Actions: []steps.Action{{Method: "DELETE", Target: r.path(), Note: "404 means already revoked"}},
 		Outputs: steps.Outputs{"revoked": true, "already_revoked": false, "revoked_at": "<at run time>", "path": PathKeyDeleted,
 			"service_account_id": ""},
-	}, nil
+	}
+	c, err := r.api(env)
+	if err != nil {
+		return nil, err
+	}
+	// Read-only look-ups; a plan that cannot make them still shows the DELETE.
+	k, err := c.GetProjectKey(ctx, r.Project, r.KeyID)
+	if err != nil || k.OwnerType != openai.OwnerServiceAccount {
+		return p, nil
+	}
+	keys, err := c.ServiceAccountKeys(ctx, r.Project, k.OwnerID)
+	if err != nil {
+		return p, nil
+	}
+	if len(keys) <= 1 {
+		p.Actions = append(p.Actions, steps.Action{Method: "DELETE",
+			Target: fmt.Sprintf("/v1/organization/projects/%s/service_accounts/%s", r.Project, k.OwnerID),
+			Note: fmt.Sprintf("only if the API refuses to delete a service-account key (the published document says it does): "+
+				"%q owns no other key", k.OwnerName)})
+	} else {
+		p.Actions[0].Note += fmt.Sprintf("; if the API refuses this service-account key, the run stops: %q owns %d other key(s) "+
+			"that deleting the account would revoke too", k.OwnerName, len(keys)-1)
+	}
+	return p, nil
 }
 
 // Run deletes the key.

@@ -104,3 +104,25 @@ func TestServiceAccountKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanShowsTheServiceAccountFallback(t *testing.T) {
+	t.Parallel()
+	w := openaitest.Start(t, 20)
+	before := w.Sim.Snapshot()
+	tests := []struct {
+		key     string
+		actions int
+	}{
+		{"key_storefront_backend", 1}, // a user's key: just the DELETE
+		{"key_storefront_ci", 2},      // its account's only key: the account's DELETE is the fallback
+	}
+	for _, tt := range tests {
+		p, err := (&Revoke{Project: "proj_storefront", KeyID: tt.key}).Plan(t.Context(), w.Rec.Env)
+		if err != nil || len(p.Actions) != tt.actions {
+			t.Errorf("%s: plan %+v, %v; want %d actions", tt.key, p, err, tt.actions)
+		}
+	}
+	if after := w.Sim.Snapshot(); string(after) != string(before) {
+		t.Error("planning changed the simulator's state")
+	}
+}
