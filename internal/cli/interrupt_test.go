@@ -88,11 +88,11 @@ steps:
 	if r.code != cli.ExitDenied {
 		t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitDenied, r.stderr)
 	}
-	i := strings.Index(r.stderr, "Step purge needs an approval nobody could give here: respond resume ")
+	i := strings.Index(r.stdout, "Step purge needs an approval nobody could give here: respond resume ")
 	if i < 0 {
-		t.Fatalf("no next move for the skipped approval:\n%s", r.stderr)
+		t.Fatalf("no next move for the skipped approval on stdout:\n%s", r.stdout)
 	}
-	id := strings.Fields(r.stderr[i+len("Step purge needs an approval nobody could give here: respond resume "):])[0]
+	id := strings.Fields(r.stdout[i+len("Step purge needs an approval nobody could give here: respond resume "):])[0]
 	r = respond(t, env, "", "resume", "--yes", id)
 	if r.code != 0 {
 		t.Fatalf("resume --yes: exit %d\n%s", r.code, r.stderr)

@@ -230,7 +230,7 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		b, _ := json.MarshalIndent(jsonSummary(res), "", "  ")
 		fmt.Fprintln(f.IO.Out, f.Secrets.String(string(b)))
 	} else if !s.quiet {
-		printSummary(f.IO.Err, res, dir)
+		printSummary(f.IO.Out, res, dir) // the outcome on stdout, so `respond run … | tee` keeps it
 	}
 	if runErr != nil {
 		return res, &reported{code: ExitCode(runErr), err: runErr}
