@@ -182,6 +182,16 @@ func (r *Revoke) throughServiceAccount(ctx context.Context, env *steps.Env, c de
 	if err != nil {
 		return nil, admin.Classify(err)
 	}
+	// Neither the document nor the SDK says in so many words that an account's keys go with it:
+	// check that this one did before saying it is revoked.
+	if _, err := c.GetProjectKey(ctx, r.Project, r.KeyID); !openai.IsNotFound(err) {
+		seen := "is still listed"
+		if err != nil {
+			seen = "could not be looked up: " + err.Error()
+		}
+		return nil, fmt.Errorf("KEY %s MAY NOT BE REVOKED: its service account %s was deleted, but the key %s. "+
+			"Check the dashboard (Project %s → API keys) and delete it by hand NOW if it is there", r.KeyID, k.OwnerID, seen, r.Project)
+	}
 	env.Logf("revoked key %s by deleting its service account %s (%q), which owned no other key (path: %s)",
 		r.KeyID, k.OwnerID, k.OwnerName, PathServiceAccountDeleted)
 	return steps.Outputs{"revoked": true, "already_revoked": gone, "revoked_at": env.Now().UTC().Format(time.RFC3339Nano),
