@@ -1,10 +1,12 @@
 package revoke
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/steps/openai/admin"
 	"github.com/respond-sec/respond/steps/openai/openaitest"
@@ -124,5 +126,24 @@ func TestPlanShowsTheServiceAccountFallback(t *testing.T) {
 	}
 	if after := w.Sim.Snapshot(); string(after) != string(before) {
 		t.Error("planning changed the simulator's state")
+	}
+}
+
+// keepsKeys deletes service accounts without their keys: an API that did so must not get the
+// key reported revoked.
+type keepsKeys struct{ *openai.Client }
+
+func (keepsKeys) DeleteServiceAccount(context.Context, string, string) (bool, error) { return false, nil }
+
+func TestAKeyThatOutlivesItsAccountIsNotCalledRevoked(t *testing.T) {
+	t.Parallel()
+	w := openaitest.StartWith(t, openaisim.Options{Seed: 21, RefuseServiceAccountKeyDelete: true})
+	c, err := admin.Client(w.Rec.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&Revoke{Project: "proj_storefront", KeyID: "key_storefront_ci", client: keepsKeys{c}}).Run(t.Context(), w.Rec.Env)
+	if err == nil || !strings.Contains(err.Error(), "MAY NOT BE REVOKED") || !strings.Contains(err.Error(), "still listed") {
+		t.Fatalf("err = %v, want the key reported as possibly live", err)
 	}
 }
