@@ -2,12 +2,12 @@
 // project API keys, service accounts and their keys, spend limits, spend alerts, rate limits,
 // usage and costs) and of GET /v1/models for checking whether a key is live. It speaks the real
 // wire format, so the real openai-go client is pointed at it (base URL: server URL + "/v1") in
-// tests and in `respond rehearse`.
+// tests and in `respond rehearse`. Its answers follow OpenAI's published OpenAPI document; the
+// tests check every exchange against it (package contract).
 //
 // Choices where the real API is undocumented (kept in one place so they are easy to revisit):
 //   - redacted_value is the first 8 characters of the secret, "...", and the last 4
 //     (World.Redaction changes the counts).
-//   - GET spend_limit with no limit set answers 404 (code "not_found"); so does DELETE.
 //   - The admin key is the only credential accepted by admin endpoints (401 invalid_api_key
 //     otherwise; a live project key gets 403 insufficient_permissions).
 //   - GET /v1/models (the key check) authenticates the key in the Authorization header:
@@ -29,9 +29,15 @@
 //   - Usage buckets are aligned to the bucket width in UTC; usage is counted for minutes whose
 //     start lies in [start_time, end_time). History is generated per hour and split evenly
 //     over minutes for 1m buckets. Costs are counted per hour.
-//   - Cost line items are "<model>, input_tokens", "<model>, output_tokens", "<model>, images".
-//   - group_by accepts project_id, api_key_id, model, user_id (usage) and project_id,
-//     api_key_id, line_item (costs); other groupings answer 400.
+//   - Cost line items are "<model>, input_tokens", "<model>, output_tokens", and "<model>,
+//     images" (or the kind, for tool calls and sessions).
+//   - group_by accepts, of the document's values, project_id, api_key_id, model, user_id
+//     (usage) and project_id, api_key_id, line_item (costs); the others (batch, size, ...)
+//     answer 400 rather than a made-up split.
+//   - Deleting a service account deletes its keys (neither the document nor the SDK says so;
+//     the revoke step checks it).
+//   - POST .../service_accounts/{id}/api_keys honours expires_in_seconds (openai-go v3.98.0),
+//     or with Options.IgnoreKeyExpiry ignores it as the document, which lacks it, would.
 //   - spend limit enforcement.status (document: inactive | enforcing) is "enforcing" when the
 //     month-to-date cost of the project has reached the threshold, "inactive" otherwise.
 //   - An unset spend limit answers GET and DELETE with 404 (code "not_found"), or, with
