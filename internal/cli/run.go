@@ -203,11 +203,16 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 			bus.Attach(sink)
 			s.shared = withShared(s.shared, slackenv.Key, thread)
 			defer func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				if err := sink.Close(ctx); err != nil {
-					fmt.Fprintf(f.IO.Err, "respond: warning: Slack: %v\n", f.Secrets.String(err.Error()))
+				// A reachable Slack gets time to show the final state (rate limits); one that never
+				// took the run's message costs a few seconds at most. The Sink reports what it could
+				// not deliver itself, once.
+				wait := 30 * time.Second
+				if !sink.Posted() {
+					wait = 3 * time.Second
 				}
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+				defer cancel()
+				_ = sink.Close(ctx)
 			}()
 		}
 	}

@@ -89,6 +89,7 @@ type Sink struct {
 	closed   bool
 	emitted  bool          // an event arrived, or Thread asked for the parent: there is something to post
 	streak   int           // consecutive transient failures
+	lastErr  error         // the latest failure of the current streak: what Flush names as the cause
 	changed  chan struct{} // closed and replaced after every send attempt (Flush waits on it)
 }
 
@@ -258,7 +259,14 @@ func (s *Sink) Flush(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s: %v", ErrUndelivered, pending, ctx.Err())
+			// Name what Slack answered (e.g. connection refused), not only that time ran out.
+			s.mu.Lock()
+			cause := s.lastErr
+			s.mu.Unlock()
+			if cause == nil {
+				cause = ctx.Err()
+			}
+			return fmt.Errorf("%w: %s: %v", ErrUndelivered, pending, cause)
 		}
 	}
 }
@@ -297,10 +305,22 @@ func (s *Sink) Close(ctx context.Context) error {
 		close(s.posted)
 	}
 	s.mu.Unlock()
-	if err != nil && errors.Is(err, ErrUndelivered) {
+	// Said once: a streak of failures was already reported when it began.
+	s.mu.Lock()
+	reported := s.streak > 0
+	s.mu.Unlock()
+	if err != nil && errors.Is(err, ErrUndelivered) && !reported {
 		s.onError(fmt.Errorf("slack: giving up on run %s: %w", s.runID(), err))
 	}
 	return err
+}
+
+// Posted reports whether the run's message reached Slack. A Sink that never posted it is likely
+// facing an unreachable Slack: its caller should not wait long for it at the end of the run.
+func (s *Sink) Posted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parentTS != ""
 }
 
 func (s *Sink) runID() string {
@@ -423,7 +443,7 @@ func (s *Sink) finish(j job, err error) (wait time.Duration, retry bool, report 
 		s.mu.Unlock()
 	}()
 	if err == nil {
-		s.streak = 0
+		s.streak, s.lastErr = 0, nil
 		switch j.kind {
 		case jobPostParent:
 			s.sent = j.version
@@ -444,8 +464,9 @@ func (s *Sink) finish(j job, err error) (wait time.Duration, retry bool, report 
 	}
 	if errors.As(err, &t) && t.Transient() {
 		s.streak++
+		s.lastErr = err
 		if s.streak == 1 {
-			report = fmt.Errorf("slack progress for run %s (will retry): %w", s.st.view.RunID, err)
+			report = fmt.Errorf("slack progress for run %s (will retry in the background; the run does not wait for Slack): %w", s.st.view.RunID, err)
 		}
 		wait = t.RetryAfter()
 		if wait <= 0 {
