@@ -313,6 +313,9 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 		}
 		rw.plan.Repack = rw.plan.Repack || len(reset.write)+len(reset.remove) > 0 || idx.Cache != nil
 	}
+	// An interrupted purge may have stopped while deleting old objects: finish that too, even
+	// if nothing is left to rewrite.
+	rw.plan.Repack = rw.plan.Repack || prev != nil
 	res.PurgePlan, res.RefMap = rw.plan, rw.plan.Refs
 	for old, nw := range rw.commits {
 		if old != nw {
@@ -323,9 +326,6 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 		return nil, err
 	}
 	if !rw.plan.Repack {
-		if prev != nil {
-			_ = unlink(filepath.Join(gitDir, journalName))
-		}
 		return res, nil
 	}
 	j.Phase = "writing"

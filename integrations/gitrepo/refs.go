@@ -14,10 +14,9 @@ import (
 
 // writeRefs moves every ref to its final value under the locks the purge holds: renamed refs
 // are created and HEAD follows its branch's new name, packed-refs is written afresh with every
-// ref and its peeled value, then each loose ref file (which would shadow packed-refs) gets its
-// final value or is removed. Each file is replaced by
-// renaming its fully written lock, so a crash leaves every ref at its old or its new value, and
-// both name objects that exist.
+// ref and its peeled value, then each loose ref file (which would shadow packed-refs) is
+// removed. Files are replaced by renaming their fully written lock, so a crash leaves every ref
+// at its old or its new value, and both name objects that exist.
 //
 // Why not go-git's PackRefs / RemoveReference for packed-refs: PackRefs writes symbolic refs
 // such as refs/remotes/origin/HEAD into packed-refs as "ref: ..." lines, which git rejects
@@ -48,25 +47,32 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 	if err := lk.commit("packed-refs", packedRefs(final, rw.peelNew)); err != nil {
 		return err
 	}
+	dirs := map[string]bool{}
 	for _, rel := range slices.Sorted(mapsKeys(lk.held)) {
 		if rel == "HEAD" || rel == "index" {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(d.gitDir, filepath.FromSlash(rel)))
 		loose := err == nil && !strings.HasPrefix(string(b), "ref:")
-		h, kept := final[rel]
-		switch {
-		case loose && kept:
-			err = lk.commit(rel, []byte(h.String()+"\n"))
-		case loose:
-			if err = unlink(filepath.Join(d.gitDir, filepath.FromSlash(rel))); err == nil {
-				err = lk.drop(rel)
+		err = nil
+		// packed-refs holds every final value: a loose file only shadows it. Removing it (as
+		// git pack-refs does) moves the ref, and costs no fsync per ref.
+		if loose {
+			p := filepath.Join(d.gitDir, filepath.FromSlash(rel))
+			if err = unlink(p); err == nil {
+				dirs[filepath.Dir(p)] = true
 			}
-		default:
+		}
+		if err == nil {
 			err = lk.drop(rel)
 		}
 		if err != nil {
 			return fmt.Errorf("update ref %s: %w", d.m.maskName(rel), err)
+		}
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("update refs: %w", err)
 		}
 	}
 	return lk.drop("HEAD")
