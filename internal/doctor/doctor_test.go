@@ -270,6 +270,41 @@ func TestDoctorNamesTheStepsThatNeedEachCheck(t *testing.T) {
 	}
 }
 
+func TestDoctorChecksEveryChannelAStepPostsTo(t *testing.T) {
+	t.Parallel()
+	pb, err := playbook.Load("p.yaml", []byte(`name: notes
+notify: {slack: {channel: "#security-incidents"}}
+inputs:
+  where: {description: a channel}
+steps:
+  - {id: thread, uses: slack.notify, with: {text: into the run's thread}}
+  - {id: public, uses: slack.notify, with: {text: hi, channel: "#announce"}}
+  - {id: private, uses: slack.notify, with: {text: hi, channel: "#leads"}}
+  - {id: later, uses: slack.notify, with: {text: hi, channel: "{{ .inputs.where }}"}}
+`), catalog.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := doctortest.Start(t, 11, doctortest.Config{SlackChannels: []slacksim.Channel{
+		{ID: "C0ANNOUNCE", Name: "announce", WithoutBot: true}, {ID: "G0LEADS", Name: "leads", Private: true, WithoutBot: true}}})
+	rep := doctor.Run(t.Context(), doctor.Options{Playbook: pb, Getenv: w.Getenv})
+	var got []string
+	for _, c := range rep.Checks {
+		got = append(got, line(c)+" ["+strings.Join(c.Steps, ", ")+"]")
+	}
+	want := []string{
+		"✓ Slack: bot token (SLACK_BOT_TOKEN) valid [(slack progress), thread, public, private, later]",
+		"✓ Slack: chat:write scope [(slack progress), thread, public, private, later]",
+		"✓ Slack: bot can post in #security-incidents [(slack progress), thread]",
+		"✓ Slack: bot can post in #announce [public]",
+		"✗ Slack: bot can post in #leads [private]",
+		"✓ Slack: commands scope (respond serve) [(slack progress)]",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+}
+
 func TestDoctorChecksOnlyWhatThePlaybookUses(t *testing.T) {
 	t.Parallel()
 	pb, err := playbook.Load("p.yaml", []byte("name: local\nsteps:\n  - {id: hi, uses: exec, with: {argv: [echo, hi]}}\n"), catalog.Lookup)

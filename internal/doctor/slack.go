@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/respond-sec/respond/integrations/slack"
+	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/steps/slack/slackenv"
 )
 
@@ -52,8 +56,8 @@ func checkSlack(ctx context.Context, o Options, by map[need][]string) []Check {
 		rows = append(rows, r)
 	}
 	scope(slackPost, "chat:write scope", "chat:write", "", Fail)
-	if ch := o.Playbook.Notify.SlackChannel; ch != "" && len(by[slackPost]) > 0 {
-		rows = append(rows, channelCheck(ctx, c, id, ch, by[slackPost]))
+	for _, cs := range postChannels(o.Playbook) {
+		rows = append(rows, channelCheck(ctx, c, id, cs.channel, cs.steps))
 	}
 	scope(slackCommands, "commands scope (respond serve)", "commands",
 		": the /respond slash command of respond serve will not work; runs from the command line are unaffected", Warn)
@@ -78,4 +82,56 @@ func channelCheck(ctx context.Context, c *slack.Client, id slack.Identity, chann
 		r.Status, r.Detail, r.Fix = Fail, oneLine(err), "see the error; run respond doctor again once it is fixed"
 	}
 	return r
+}
+
+// channelSteps is a channel respond posts to and the steps that post there.
+type channelSteps struct {
+	channel string
+	steps   []string
+}
+
+// postChannels lists the channels the playbook posts to: the run's channel (its progress and
+// every slack.notify without a channel of its own) and each literal channel of a slack.notify
+// step. A templated channel is only known during a run.
+func postChannels(pb *playbook.Playbook) []channelSteps {
+	var out []channelSteps
+	add := func(ch, step string) {
+		for i := range out {
+			if out[i].channel == ch {
+				out[i].steps = append(out[i].steps, step)
+				return
+			}
+		}
+		out = append(out, channelSteps{channel: ch, steps: []string{step}})
+	}
+	run := pb.Notify.SlackChannel
+	if run != "" {
+		add(run, RunSlackStep)
+	}
+	for _, st := range pb.Steps {
+		if st.Uses != "slack.notify" {
+			continue
+		}
+		ch := withScalar(st.With, "channel")
+		switch {
+		case ch == "" && run != "":
+			add(run, st.ID)
+		case ch != "" && !strings.Contains(ch, "{{"):
+			add(ch, st.ID)
+		}
+	}
+	return out
+}
+
+// withScalar is the value of a top-level scalar parameter of a step's with:, or "".
+func withScalar(n *yaml.Node, key string) string {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
 }

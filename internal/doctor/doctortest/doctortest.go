@@ -28,6 +28,8 @@ type Config struct {
 	SlackScopes []string
 	// SlackChannel replaces the run channel's membership settings (Private, WithoutBot).
 	SlackChannel slacksim.Channel
+	// SlackChannels are more channels of the workspace.
+	SlackChannels []slacksim.Channel
 	// OpenAIRefuse are admin API path prefixes ("/v1/organization/usage/") answered as for an
 	// admin key without that permission.
 	OpenAIRefuse []string
@@ -73,7 +75,7 @@ func Start(t testing.TB, seed uint64, cfg Config) *World {
 	ch.ID, ch.Name = "C0SECURITY", Channel
 	var slackSrv *httptest.Server
 	w.Slack, slackSrv = slacksim.NewServer(slacksim.Config{Token: w.SlackToken, Scopes: cfg.SlackScopes,
-		Channels: []slacksim.Channel{ch}})
+		Channels: append([]slacksim.Channel{ch}, cfg.SlackChannels...)})
 	t.Cleanup(slackSrv.Close)
 
 	w.Env = map[string]string{
