@@ -137,7 +137,8 @@ func TestDoctor(t *testing.T) {
 		{name: "classic token without repo or security_events", cfg: doctortest.Config{GitHub: githubsim.Options{Scopes: []string{"read:org"}}},
 			org: "acme", repos: []string{"acme/api"},
 			want: with([]string{"✗ GitHub: read secret-scanning alerts", "✗ GitHub: resolve secret-scanning alerts",
-				"✗ GitHub: read Actions runs and logs", "✗ GitHub: delete Actions run logs", "✗ GitHub: write Actions secrets"}),
+				"✗ GitHub: code search", "✗ GitHub: read Actions runs and logs", "✗ GitHub: delete Actions run logs",
+				"✗ GitHub: write Actions secrets"}),
 			fixes: map[string]string{"read secret-scanning alerts": "add the repo scope", "write Actions secrets": "add the repo scope"}},
 		{name: "fine-grained token without Actions or Secrets", cfg: doctortest.Config{GitHub: githubsim.Options{Permissions: map[string]string{
 			"secret_scanning_alerts": "read", "metadata": "read"}}},

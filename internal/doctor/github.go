@@ -88,7 +88,8 @@ var capabilities = []capability{
 		}},
 	{need: githubAlertsWrite, name: "resolve secret-scanning alerts", scopes: []string{"repo", "security_events"},
 		perm: "Secret scanning alerts: Read and write"},
-	{need: githubCodeSearch, name: "code search", probe: func(ctx context.Context, c *github.Client, org, repo string) (github.Access, bool) {
+	// Code search sees a private repository only with a token that may read it.
+	{need: githubCodeSearch, name: "code search", scopes: []string{"repo"}, perm: "Contents: Read", probe: func(ctx context.Context, c *github.Client, org, repo string) (github.Access, bool) {
 		if org == "" && repo == "" {
 			return github.Access{}, false
 		}
