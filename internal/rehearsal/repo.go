@@ -231,6 +231,8 @@ func buildRepo(dir, secret string, rng *rand.Rand, now, leakAt time.Time) (*plan
 		plumbing.NewHashReference("refs/heads/feature/search", feature),
 		plumbing.NewHashReference("refs/tags/v1.3.0", lightweight),
 		plumbing.NewHashReference("refs/tags/v1.4.0", tagHash),
+		// Someone named a branch after the key: the purge must rename it, here and on the remote.
+		plumbing.NewHashReference(plumbing.ReferenceName("refs/heads/debug-"+secret), featureBase),
 		plumbing.NewSymbolicReference(plumbing.HEAD, "refs/heads/main"),
 	} {
 		if err := repo.Storer.SetReference(ref); err != nil {

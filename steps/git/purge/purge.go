@@ -156,12 +156,15 @@ func priorRefMap(env *steps.Env, repo string) []gitrepo.RefChange {
 			continue
 		}
 		for _, rc := range rcs {
-			if prev, ok := merged[rc.Ref]; ok {
+			// A renamed ref's old name is masked in the file, like its new name: the
+			// deletion and the creation are two entries under one name.
+			key := rc.Ref + "\x00" + rc.RenamedTo
+			if prev, ok := merged[key]; ok {
 				rc.Old = prev.Old
 			} else {
-				order = append(order, rc.Ref)
+				order = append(order, key)
 			}
-			merged[rc.Ref] = rc
+			merged[key] = rc
 		}
 	}
 	out := make([]gitrepo.RefChange, 0, len(order))
