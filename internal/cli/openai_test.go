@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io/fs"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -131,7 +132,10 @@ func TestDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 		"found key_storefront_backend", // identify is real in a dry run
 		"→ DELETE /v1/organization/projects/proj_storefront/api_keys/key_storefront_backend",
 		"→ POST /v1/organization/projects/proj_storefront/service_accounts ",
-		`scopes=["api.model.read","api.model.request"]`,
+		// Derived from the leaked key's completions, embeddings and moderations, and the
+		// project's vector store storage (reported per project only).
+		`scopes=["api.model.read","api.model.request","api.responses.write","api.vector_stores.read","api.vector_stores.write"]`,
+		"→ GET /v1/models", // the new key is proven before delivery
 		"→ deliver file " + w.out,
 		"→ POST /v1/organization/projects/proj_storefront/spend_limit",
 		"→ POST /v1/organization/projects/proj_storefront/spend_alerts",
@@ -325,5 +329,31 @@ func TestRehearsalVerifiesFromState(t *testing.T) {
 	dry := respond(t, env, "", "rehearse", "--seed", "42", "--dry-run", "openai-key-leak")
 	if dry.code != 0 || !strings.Contains(dry.stderr, "✓ dry run changed nothing") {
 		t.Errorf("dry rehearsal exit %d\n%s", dry.code, dry.stderr)
+	}
+}
+
+// A missing GITHUB_TOKEN must not hold back the revocation: the key dies, every step that needs
+// no GitHub runs, the GitHub steps are skipped with the reason, and the run says how to finish.
+func TestMissingGitHubTokenDoesNotHoldBackRevocation(t *testing.T) {
+	w := startOpenAI(t, 15)
+	r := respond(t, w.env, "", append([]string{"run"}, w.args("--input", "github_repos=acme/storefront", "openai-key-leak")...)...)
+	if r.code != cli.ExitStepFailed {
+		t.Fatalf("exit %d, want %d (revoked, GitHub steps not run)\n%s\n%s", r.code, cli.ExitStepFailed, r.stdout, r.stderr)
+	}
+	req, _ := http.NewRequest("GET", w.env["RESPOND_OPENAI_BASE_URL"]+"/models", nil)
+	req.Header.Set("Authorization", "Bearer "+w.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the leaked key answers %d after the run, want 401", resp.StatusCode)
+	}
+	if !strings.Contains(r.stderr, "containment goes ahead") {
+		t.Errorf("no warning before the revocation:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "Step search_github was not run (preflight failed") || !strings.Contains(r.stdout, "respond resume ") {
+		t.Errorf("the summary does not say what was not run and how to finish:\n%s", r.stdout)
 	}
 }
