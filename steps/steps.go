@@ -72,6 +72,14 @@ type Preflighter interface {
 	Preflight(ctx context.Context, env *Env) error
 }
 
+// Container marks kinds whose step contains the incident: it revokes the leaked credential.
+// Nothing a later step needs may hold containment back, so the engine lets preflight failures of
+// steps after the first Container warn and skip those steps instead of stopping the run; the
+// report's time to revoke is measured to it.
+type Container interface {
+	Contains()
+}
+
 // Intent is a side effect a step announced before making it (see Env.Intent).
 type Intent struct {
 	Name string         `json:"name"`

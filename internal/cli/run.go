@@ -354,6 +354,10 @@ func nextMoves(r *engine.Result) []string {
 		out = append(out, "Nothing was changed. Fix what preflight reported, then start again with the same command.")
 	}
 	for _, st := range r.Steps {
+		if engine.SkippedForPreflight(st) {
+			out = append(out, fmt.Sprintf("Step %s was not run (%s). Fix that, then run it: respond resume %s", st.ID, strings.TrimPrefix(st.Reason, "not run: "), r.RunID))
+			continue
+		}
 		if !engine.SkippedForApproval(st) {
 			continue
 		}

@@ -52,6 +52,18 @@ const (
 	OutcomePreflightFailed = "preflight-failed" // nothing changed
 )
 
+// SkippedForPreflight reports whether a step after containment was not run because its preflight
+// failed (a missing credential or permission): the run went on without it, and resume runs it.
+func SkippedForPreflight(sr *StepResult) bool {
+	return sr != nil && sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, preflightFailedPrefix)
+}
+
+const preflightFailedPrefix = "not run: preflight failed: "
+
+// errUnready is step's answer for a step skipped for its preflight: it counts as a failure of the
+// run without stopping it.
+var errUnready = errors.New("skipped: preflight failed")
+
 // SkippedForApproval reports whether a step did not run because its approval was denied, timed
 // out or could not be asked for.
 func SkippedForApproval(sr *StepResult) bool {
@@ -120,6 +132,7 @@ type runner struct {
 	o       Options
 	pb      *playbook.Playbook
 	results map[string]*StepResult
+	unready map[string]error // preflight failures of steps after containment: skipped when reached
 	res     *Result
 	shared  sync.Map
 	sharedM sync.Mutex
@@ -147,7 +160,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			o.Mode = "dry-run"
 		}
 	}
-	r := &runner{o: o, pb: o.Playbook, results: map[string]*StepResult{}}
+	r := &runner{o: o, pb: o.Playbook, results: map[string]*StepResult{}, unready: map[string]error{}}
 	for k, v := range o.Shared {
 		r.shared.Store(k, v)
 	}
@@ -207,7 +220,7 @@ func (r *runner) run(ctx context.Context) error {
 			// skipped for want of an approval is asked again: resuming with --yes, on a terminal
 			// or from Slack is how it gets one.
 			if !ok || !p.done || (p.result.Status == event.Failed && onFailure[id] != "continue") ||
-				SkippedForApproval(p.result) {
+				SkippedForApproval(p.result) || SkippedForPreflight(p.result) {
 				continue
 			}
 			*sr = *p.result
@@ -249,6 +262,8 @@ func (r *runner) run(ctx context.Context) error {
 		case err == nil:
 		case errors.Is(err, ErrDenied):
 			denied = true
+		case errors.Is(err, errUnready):
+			// counted with the steps below; the run goes on
 		case errors.Is(err, ErrInterrupted):
 			r.res.Outcome = OutcomeInterrupted
 			r.finish(err)
@@ -267,13 +282,21 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
-	// Steps finished before a resume count too: a failure the run continued past, or a denial.
+	// Steps finished before a resume count too: a failure the run continued past, a step its
+	// preflight held back, or a denial.
+	var unready []string
 	for _, sr := range r.res.Steps {
 		failed = failed || sr.Status == event.Failed
 		denied = denied || SkippedForApproval(sr)
+		if SkippedForPreflight(sr) {
+			unready = append(unready, sr.ID)
+		}
 	}
 	var err error
 	switch {
+	case len(unready) > 0:
+		r.res.Outcome = OutcomeFailed
+		err = fmt.Errorf("%w: not run for want of a credential or permission: %s", ErrStepFailed, strings.Join(unready, ", "))
 	case failed:
 		r.res.Outcome = OutcomeFailed
 		err = fmt.Errorf("%w (on_failure: continue let the run finish)", ErrStepFailed)
@@ -368,9 +391,23 @@ func (r *runner) preflight(ctx context.Context) error {
 		needApproval bool
 	)
 	fail := func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
-	for _, s := range r.pb.Steps {
+	gate := r.containmentIndex()
+	for i, s := range r.pb.Steps {
 		if r.results[s.ID].Status != event.Pending {
 			continue
+		}
+		blocks := i <= gate
+		fail := fail
+		if !blocks {
+			// A step after containment: its missing credential or permission must not hold back
+			// the revocation. Say so now; the step is skipped when reached, and resume runs it.
+			fail = func(err error) {
+				mu.Lock()
+				r.unready[s.ID] = err
+				mu.Unlock()
+				_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+					Message: "preflight: " + err.Error() + " — containment goes ahead; this step will be skipped (fix it, then respond resume)"})
+			}
 		}
 		if s.Approval != nil && s.Approval.Required && !r.o.DryRun {
 			needApproval = true
@@ -433,6 +470,20 @@ func (r *runner) preflight(ctx context.Context) error {
 		return joined
 	}
 	return fmt.Errorf("%w:\n%w", ErrPreflight, joined)
+}
+
+// containmentIndex is the index of the first step whose kind contains the incident, or the last
+// step's when none does (then every step's preflight must pass before anything changes).
+func (r *runner) containmentIndex() int {
+	for i, s := range r.pb.Steps {
+		if s.Kind.New == nil {
+			continue
+		}
+		if _, ok := s.Kind.New().(steps.Container); ok {
+			return i
+		}
+	}
+	return len(r.pb.Steps) - 1
 }
 
 // preflightAttempts is the least number of tries a preflight gets: a flaky API must not stop a
@@ -510,6 +561,12 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 		if !ok {
 			return skip("condition is false: " + s.If)
 		}
+	}
+	if err := r.unready[s.ID]; err != nil {
+		if e := skip(preflightFailedPrefix + r.o.Secrets.String(err.Error())); e != nil {
+			return e
+		}
+		return errUnready
 	}
 	st := s.Kind.New()
 	if err := playbook.Bind(r.pb.File, s, r.data(), st, false); err != nil {

@@ -116,12 +116,29 @@ func (w *writer) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error)
 	return steps.Outputs{"value": w.Value}, nil
 }
 
+// container is a writer that contains the incident (a revocation).
+type container struct {
+	W writer `yaml:",inline"`
+}
+
+func (c *container) Contains() {}
+
+func (c *container) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error) {
+	return c.W.Plan(ctx, env)
+}
+
+func (c *container) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
+	return c.W.Run(ctx, env)
+}
+
 func lookup(uses string) (steps.Kind, bool) {
 	switch uses {
 	case "test.read":
 		return steps.Kind{Name: uses, New: func() steps.Step { return &reader{} }, Outputs: []string{"value"}}, true
 	case "test.write":
 		return steps.Kind{Name: uses, New: func() steps.Step { return &writer{} }, Outputs: []string{"value"}}, true
+	case "test.contain":
+		return steps.Kind{Name: uses, New: func() steps.Step { return &container{} }, Outputs: []string{"value"}}, true
 	}
 	return steps.Kind{}, false
 }
@@ -431,6 +448,62 @@ steps:
 	}
 	if c.count("run:a") != 0 {
 		t.Errorf("a mutating step ran before preflight finished: %v", c.log)
+	}
+}
+
+// Nothing but containment's own needs holds back containment: a later step's missing credential
+// warns, the containing step runs, the later step is skipped with the reason and the run fails;
+// a resume runs it once the credential is there.
+func TestPreflightAfterContainmentDoesNotHoldItBack(t *testing.T) {
+	c := callsFor(t)
+	res, rec, err := run(t, `
+name: t
+steps:
+  - {id: before, uses: test.read, with: {test: TEST}}
+  - {id: revoke, uses: test.contain, with: {test: TEST}}
+  - {id: search, uses: test.read, with: {test: TEST, preflight_error: credentials}}
+  - {id: after, uses: test.write, with: {test: TEST}}
+`, nil)
+	if !errors.Is(err, engine.ErrStepFailed) || !strings.Contains(err.Error(), "search") {
+		t.Fatalf("err = %v, want a failed run naming search", err)
+	}
+	if c.count("run:revoke") != 1 || c.count("run:after") != 1 || c.count("run:search") != 0 {
+		t.Errorf("calls: %v", c.log)
+	}
+	if res.Outcome != engine.OutcomeFailed || !engine.SkippedForPreflight(res.Steps[2]) {
+		t.Errorf("outcome %s, search %+v", res.Outcome, res.Steps[2])
+	}
+	warned := false
+	for _, e := range rec.events {
+		warned = warned || (e.Step == "search" && e.Kind == event.StepLog && strings.Contains(e.Message, "containment goes ahead"))
+	}
+	if !warned {
+		t.Error("no warning before the run that search will be skipped")
+	}
+	// The same failure before containment still stops everything.
+	c2 := callsFor(t)
+	_, _, err = run(t, `
+name: t
+steps:
+  - {id: search, uses: test.read, with: {test: TEST, preflight_error: credentials}}
+  - {id: revoke, uses: test.contain, with: {test: TEST}}
+`, nil)
+	if !errors.Is(err, engine.ErrPreflight) || c2.count("run:revoke") != 0 {
+		t.Errorf("a failure before containment: err %v, calls %v", err, c2.log)
+	}
+	// Resumed after the fix, the skipped step runs and nothing else runs twice.
+	prior := append([]event.Event{}, rec.events...)
+	c3 := callsFor(t)
+	_, _, err = run(t, `
+name: t
+steps:
+  - {id: before, uses: test.read, with: {test: TEST}}
+  - {id: revoke, uses: test.contain, with: {test: TEST}}
+  - {id: search, uses: test.read, with: {test: TEST}}
+  - {id: after, uses: test.write, with: {test: TEST}}
+`, func(o *engine.Options) { o.Prior = prior })
+	if err != nil || c3.count("run:search") != 1 || c3.count("run:revoke") != 0 || c3.count("run:after") != 0 {
+		t.Errorf("resume: err %v, calls %v", err, c3.log)
 	}
 }
 

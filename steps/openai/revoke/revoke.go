@@ -54,6 +54,9 @@ var Kind = steps.Kind{
 }
 
 // Validate checks the parameters.
+// Contains marks revocation as the run's containment (steps.Container).
+func (r *Revoke) Contains() {}
+
 func (r *Revoke) Validate() error {
 	if r.Project == "" || r.KeyID == "" {
 		return errors.New("project and key_id are required")
