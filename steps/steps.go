@@ -147,6 +147,20 @@ func CredentialError(what, how string) error {
 	return fmt.Errorf("%w: %s (%s)", ErrCredentials, what, how)
 }
 
+// ErrBeforeContainment marks a preflight failure that must stop the run before anything changes
+// even though its step comes after containment: revoking the key while, say, the replacement
+// cannot be delivered would take the service down for nothing. Wrap with BeforeContainment.
+var ErrBeforeContainment = errors.New("must be fixed before the revocation")
+
+// BeforeContainment marks a Preflight error as one that holds back containment (see
+// ErrBeforeContainment); other preflight failures of later steps only warn.
+func BeforeContainment(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (%w)", err, ErrBeforeContainment)
+}
+
 // Transient wraps err so the engine's retry policy may retry it.
 func Transient(err error) error {
 	if err == nil {

@@ -397,11 +397,15 @@ func (r *runner) preflight(ctx context.Context) error {
 			continue
 		}
 		blocks := i <= gate
-		fail := fail
+		outer, fail := fail, fail
 		if !blocks {
 			// A step after containment: its missing credential or permission must not hold back
 			// the revocation. Say so now; the step is skipped when reached, and resume runs it.
 			fail = func(err error) {
+				if errors.Is(err, steps.ErrBeforeContainment) {
+					outer(err)
+					return
+				}
 				mu.Lock()
 				r.unready[s.ID] = err
 				mu.Unlock()

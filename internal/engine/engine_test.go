@@ -77,6 +77,9 @@ func (r *reader) Preflight(ctx context.Context, env *steps.Env) error {
 	if r.PreflightErr == "credentials" {
 		return steps.CredentialError("TEST_TOKEN is not set", "export TEST_TOKEN")
 	}
+	if r.PreflightErr == "destination" {
+		return steps.BeforeContainment(errors.New("/srv/app/key exists"))
+	}
 	if r.Flaky {
 		return steps.Transient(errors.New("503 from the API"))
 	}
@@ -490,6 +493,17 @@ steps:
 `, nil)
 	if !errors.Is(err, engine.ErrPreflight) || c2.count("run:revoke") != 0 {
 		t.Errorf("a failure before containment: err %v, calls %v", err, c2.log)
+	}
+	// A later step whose precondition must hold before the revocation still stops everything.
+	c4 := callsFor(t)
+	_, _, err = run(t, `
+name: t
+steps:
+  - {id: revoke, uses: test.contain, with: {test: TEST}}
+  - {id: deliver, uses: test.read, with: {test: TEST, preflight_error: destination}}
+`, nil)
+	if !errors.Is(err, engine.ErrPreflight) || !strings.Contains(err.Error(), "/srv/app/key exists") || c4.count("run:revoke") != 0 {
+		t.Errorf("a before-containment failure: err %v, calls %v", err, c4.log)
 	}
 	// Resumed after the fix, the skipped step runs and nothing else runs twice.
 	prior := append([]event.Event{}, rec.events...)
