@@ -174,6 +174,8 @@ const journalName = "respond-purge.journal"
 // between moving HEAD and resetting them).
 type journal struct {
 	Version int      `json:"version"`
+	PID     int      `json:"pid"` // the purge's process, to tell a running purge from a crashed one
+	Host    string   `json:"host"`
 	Locks   []string `json:"locks"` // sha256 of each lock file, relative to the git directory
 	Paths   []string `json:"paths"` // sha256 of each working-tree path being reset
 	Phase   string   `json:"phase"`
@@ -255,4 +257,23 @@ func recoverCrashed(gitDir string, j *journal) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// running reports whether the purge that wrote j is still alive: then its locks are not stale.
+func (j *journal) running() bool {
+	if j == nil || j.PID == 0 || j.PID == os.Getpid() {
+		return false
+	}
+	if host, _ := os.Hostname(); host != j.Host {
+		return true // another machine (a shared file system): cannot tell, assume it runs
+	}
+	return processAlive(j.PID)
+}
+
+// removeIfOurs deletes the journal if this process wrote it: a purge that lost the race for the
+// locks must not delete the journal of the one that won.
+func removeIfOurs(gitDir string) {
+	if j, err := readJournal(gitDir); err == nil && j != nil && j.PID == os.Getpid() {
+		_ = unlink(filepath.Join(gitDir, journalName))
+	}
 }

@@ -214,6 +214,9 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 	if err != nil {
 		return nil, err
 	}
+	if prev.running() {
+		return nil, fmt.Errorf("another purge (process %d on %s) is running on this repository: %w", prev.PID, prev.Host, ErrLocked)
+	}
 	if prev != nil {
 		if err := recoverCrashed(gitDir, prev); err != nil {
 			return nil, fmt.Errorf("clean up after the interrupted purge: %w", err)
@@ -237,7 +240,8 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 			}
 		}
 	}
-	j := &journal{Version: 1, Phase: "locking"}
+	host, _ := os.Hostname()
+	j := &journal{Version: 1, Phase: "locking", PID: os.Getpid(), Host: host}
 	if prev != nil {
 		j.Paths = prev.Paths
 	}
@@ -252,7 +256,7 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 	defer func() {
 		lk.releaseAll()
 		if !touched && prev == nil {
-			_ = unlink(filepath.Join(gitDir, journalName))
+			removeIfOurs(gitDir)
 		}
 	}()
 	for _, rel := range rels {

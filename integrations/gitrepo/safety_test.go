@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -532,4 +533,40 @@ func TestPushRenamesRefsOnTheRemote(t *testing.T) {
 		gr.run("rev-parse", "--verify", "-q", r)
 	}
 	assertNoSecretAnywhere(t, remote, w.secrets())
+}
+
+func TestPurgeLeavesARunningPurgeAlone(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{textOnly: true})
+	gitDir := filepath.Join(f.dir, ".git")
+	other := exec.Command("sleep", "30") // stands for a purge still running
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Process.Kill()
+	host, _ := os.Hostname()
+	j := &journal{Version: 1, PID: other.Process.Pid, Host: host, Locks: []string{digest("index")}}
+	if err := j.write(gitDir); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(gitDir, "index.lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Purge(t.Context(), PurgeOptions{Path: f.dir, Secrets: f.secrets(), MapDir: t.TempDir()})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+	for _, p := range []string{lock, filepath.Join(gitDir, journalName)} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s of the running purge was removed", filepath.Base(p))
+		}
+	}
+	// Once it is gone (crashed), its lock is recognised and the purge goes ahead.
+	other.Process.Kill()
+	other.Wait()
+	if _, err := Purge(t.Context(), PurgeOptions{Path: f.dir, Secrets: f.secrets(), MapDir: t.TempDir()}); err != nil {
+		t.Fatalf("after the other purge died: %v", err)
+	}
+	assertNoSecret(t, f.dir, f.secrets())
 }

@@ -9,3 +9,10 @@ import (
 )
 
 func statIDs(os.FileInfo, *index.Entry) {}
+
+// processAlive reports whether process pid exists; where that cannot be checked cheaply, a
+// process that can be opened counts as alive.
+func processAlive(pid int) bool {
+	_, err := os.FindProcess(pid)
+	return err == nil
+}

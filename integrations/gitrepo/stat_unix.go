@@ -16,3 +16,9 @@ func statIDs(st os.FileInfo, e *index.Entry) {
 		e.Dev, e.Inode, e.UID, e.GID = uint32(s.Dev), uint32(s.Ino), s.Uid, s.Gid
 	}
 }
+
+// processAlive reports whether process pid exists (signal 0 checks without sending).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
