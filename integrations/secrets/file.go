@@ -21,6 +21,19 @@ type FileSink struct {
 	Overwrite bool
 }
 
+// Check refuses an existing file (unless Overwrite) and a directory that does not exist.
+func (f *FileSink) Check(ctx context.Context) error {
+	if !f.Overwrite {
+		if _, err := os.Lstat(f.Path); err == nil {
+			return fmt.Errorf("deliver to %s: %w (set overwrite to replace it)", f.Describe(), ErrExists)
+		}
+	}
+	if st, err := os.Stat(filepath.Dir(f.Path)); err != nil || !st.IsDir() {
+		return fmt.Errorf("deliver to %s: directory %s does not exist", f.Describe(), filepath.Dir(f.Path))
+	}
+	return nil
+}
+
 // Deliver writes value to Path.
 func (f *FileSink) Deliver(ctx context.Context, value []byte) error {
 	if err := ctx.Err(); err != nil {

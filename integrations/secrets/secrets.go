@@ -157,6 +157,13 @@ type Sink interface {
 	Undo(ctx context.Context) error
 }
 
+// Checker is implemented by sinks that can tell, without writing anything, that a delivery would be
+// refused. Callers check before the leaked key is revoked: a replacement that cannot be delivered
+// would leave the service without a key.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // ActionsSecrets is what the github-actions-secret sink needs; *github.Client has it.
 type ActionsSecrets interface {
 	PutActionsSecret(ctx context.Context, target github.SecretTarget, name string, value []byte) error
@@ -217,6 +224,14 @@ func (g *GitHubSink) Describe() string {
 }
 
 // Exists reports whether the secret exists.
+// Check reads the secret's metadata: it proves the token may reach the repository's secrets.
+func (g *GitHubSink) Check(ctx context.Context) error {
+	if _, err := g.Exists(ctx); err != nil {
+		return fmt.Errorf("deliver to %s: %w", g.Describe(), err)
+	}
+	return nil
+}
+
 func (g *GitHubSink) Exists(ctx context.Context) (bool, error) {
 	ok, _, err := g.Client.SecretExists(ctx, g.Target, g.Name)
 	if err != nil {

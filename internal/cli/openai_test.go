@@ -357,3 +357,30 @@ func TestMissingGitHubTokenDoesNotHoldBackRevocation(t *testing.T) {
 		t.Errorf("the summary does not say what was not run and how to finish:\n%s", r.stdout)
 	}
 }
+
+// Where the replacement goes is checked before the revocation: an existing secret_file stops the
+// run before anything changes, and overwrite_secret_file lets it go ahead.
+func TestExistingSecretFileStopsTheRunBeforeTheRevocation(t *testing.T) {
+	w := startOpenAI(t, 16)
+	if err := os.WriteFile(w.out, []byte("the app's current key file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := w.sim.Snapshot()
+	r := respond(t, w.env, "", append([]string{"run"}, w.args("openai-key-leak")...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "exists") || !strings.Contains(r.stderr, "overwrite") {
+		t.Fatalf("exit %d, want a preflight failure naming the existing file\n%s", r.code, r.stderr)
+	}
+	if !bytes.Equal(before, w.sim.Snapshot()) {
+		t.Error("the organization changed although the run stopped before the revocation")
+	}
+	if b, _ := os.ReadFile(w.out); string(b) != "the app's current key file\n" {
+		t.Error("the existing file was changed")
+	}
+	r = respond(t, w.env, "", append([]string{"run"}, w.args("--input", "overwrite_secret_file=true", "openai-key-leak")...)...)
+	if r.code != 0 {
+		t.Fatalf("with overwrite_secret_file=true: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(w.out); !strings.HasPrefix(string(b), "sk-") {
+		t.Error("the replacement was not written over the file")
+	}
+}

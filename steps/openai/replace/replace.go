@@ -208,8 +208,21 @@ func (r *Replace) Preflight(ctx context.Context, env *steps.Env) error {
 	if err := admin.Preflight(ctx, env); err != nil {
 		return err
 	}
-	_, err := r.buildSinks(env)
-	return err
+	// Where the replacement goes is checked before the revocation: revoking the leaked key while
+	// its replacement cannot be delivered would take the service down for nothing.
+	sinks, err := r.buildSinks(env)
+	if err != nil {
+		return steps.BeforeContainment(err)
+	}
+	var errs []error
+	for _, s := range sinks {
+		if c, ok := s.(secrets.Checker); ok {
+			if err := c.Check(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return steps.BeforeContainment(errors.Join(errs...))
 }
 
 // scopeChoice is the scopes the new key gets, why, and what a person must look at.
