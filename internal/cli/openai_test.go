@@ -384,3 +384,24 @@ func TestExistingSecretFileStopsTheRunBeforeTheRevocation(t *testing.T) {
 		t.Error("the replacement was not written over the file")
 	}
 }
+
+// A replacement that cannot be minted does not stop the cleanup: the key is dead, the budgets are
+// still tightened, and the run ends failed saying the service has no working key.
+func TestFailedReplacementDoesNotStopTheCleanup(t *testing.T) {
+	w := startOpenAI(t, 17)
+	w.sim.SetFaults(openaisim.FaultConfig{Seed: 1, Rules: []openaisim.FaultRule{
+		{Route: openaisim.RouteCreateServiceAccount, ServerError: 1},
+	}})
+	r := respond(t, w.env, "", append([]string{"run"}, w.args("openai-key-leak")...)...)
+	if r.code != cli.ExitStepFailed {
+		t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitStepFailed, r.stderr)
+	}
+	for _, want := range []string{"replace            FAILED", "review             ok", "budgets            ok"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("progress lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "NO REPLACEMENT: the service has no working key") {
+		t.Errorf("the summary does not say the service has no working key:\n%s", r.stdout)
+	}
+}

@@ -377,7 +377,14 @@ func (r *Replace) Plan(ctx context.Context, env *steps.Env) (*steps.Plan, error)
 func hasRole(role string) bool { return role == openai.RoleMember || role == openai.RoleOwner }
 
 // Run mints, proves and delivers.
-func (r *Replace) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
+func (r *Replace) Run(ctx context.Context, env *steps.Env) (out steps.Outputs, err error) {
+	defer func() {
+		// The leaked key is dead by now: whoever reads this failure must know the service has no
+		// working key (wrapping keeps transient errors retryable).
+		if err != nil {
+			err = fmt.Errorf("NO REPLACEMENT: the service has no working key until one is minted and delivered: %w", err)
+		}
+	}()
 	c, sinks, sc, err := r.prepare(ctx, env)
 	if err != nil {
 		return nil, err
