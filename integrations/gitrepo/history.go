@@ -90,7 +90,8 @@ type repoData struct {
 	m      *matcher
 	refs   []ref
 	logs   []reflog
-	head   string // HEAD's content: "ref: refs/heads/x" or a hash
+	head   string            // HEAD's content: "ref: refs/heads/x" or a hash
+	syms   map[string]string // symbolic refs under refs/ (refs/remotes/origin/HEAD): name → target
 
 	commits map[plumbing.Hash][]byte
 	trees   map[plumbing.Hash][]byte
@@ -126,12 +127,16 @@ func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, worke
 	if err != nil {
 		return nil, fmt.Errorf("read HEAD: %w", err)
 	}
+	syms, err := readSymrefs(gitDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(gitDir)
 	if err != nil {
 		return nil, err
 	}
 	d := &repoData{gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
-		head: strings.TrimSpace(string(head))}
+		head: strings.TrimSpace(string(head)), syms: syms}
 	type part struct {
 		commits, trees, tags map[plumbing.Hash][]byte
 		bad                  map[plumbing.Hash]*blobHits
@@ -249,6 +254,35 @@ func readRefs(gitDir string) ([]ref, error) {
 	}
 	slices.SortFunc(refs, func(a, b ref) int { return strings.Compare(a.name, b.name) })
 	return refs, nil
+}
+
+// readSymrefs lists the symbolic refs under refs/ (loose files "ref: <target>").
+func readSymrefs(gitDir string) (map[string]string, error) {
+	out := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(gitDir, "refs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(p, ".lock") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if target, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "ref: "); ok {
+			rel, _ := filepath.Rel(gitDir, p)
+			out[filepath.ToSlash(rel)] = target
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list symbolic refs: %w", err)
+	}
+	return out, nil
 }
 
 var errMissing = errors.New("object missing from the repository")

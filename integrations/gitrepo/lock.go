@@ -111,6 +111,14 @@ func (l *repoLock) take(rel string) error {
 	return nil
 }
 
+// hold takes rel's lock unless it is held already.
+func (l *repoLock) hold(rel string) error {
+	if _, ok := l.held[rel]; ok {
+		return nil
+	}
+	return l.take(rel)
+}
+
 // commit writes data into rel's lock, fsyncs it and renames it over rel.
 func (l *repoLock) commit(rel string, data []byte) error {
 	f, ok := l.held[rel]

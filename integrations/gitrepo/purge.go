@@ -88,6 +88,7 @@ type PurgePlan struct {
 	Notes       int      // notes moved to the rewritten commit they annotate
 	Names       []string // file and directory names renamed (masked), sorted
 	HEAD        string   // HEAD's new content when it changes (a renamed branch or a detached HEAD)
+	Symrefs     []string // symbolic refs renamed or retargeted, "name -> target" (masked)
 
 	// Remote-tracking refs left where the remote is (see RewriteRemoteTracking), and how many
 	// objects holding a secret they keep in the store.
@@ -241,6 +242,18 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 		}
 	}
 	host, _ := os.Hostname()
+	syms, err := readSymrefs(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	for name, target := range syms {
+		if m.any([]byte(name + target)) {
+			rels = append(rels, name)
+			if masked := m.maskName(name); masked != name {
+				rels = append(rels, masked)
+			}
+		}
+	}
 	j := &journal{Version: 1, Phase: "locking", PID: os.Getpid(), Host: host}
 	if prev != nil {
 		j.Paths = prev.Paths
@@ -410,6 +423,7 @@ type rewriter struct {
 	newLogs       []reflog    // rewritten reflogs (under their new ref name)
 	deadLogs      []string    // reflogs removed: of deleted refs, or moved to a renamed ref's name
 	newHead       string      // HEAD's new content, "" when unchanged
+	symrefs       [][3]string // symbolic refs to rewrite: old name, new name, new target
 	written       []newObject // new objects, in creation order
 	newTags       map[plumbing.Hash][]byte
 	newCommits    map[plumbing.Hash][]byte
@@ -820,7 +834,7 @@ func (rw *rewriter) run(ctx context.Context) error {
 			}
 		}
 	}
-	rw.plan.Repack = len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != ""
+	rw.plan.Repack = len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != "" || len(rw.symrefs) > 0
 	return nil
 }
 
@@ -884,6 +898,15 @@ func (rw *rewriter) rewriteRefs() error {
 		}
 	}
 	rw.plan.HEAD = m.maskName(rw.newHead)
+	// Symbolic refs (refs/remotes/origin/HEAD) whose name or target holds a secret.
+	for _, name := range slices.Sorted(maps.Keys(d.syms)) {
+		target := d.syms[name]
+		if rw.pinned(name) || !m.any([]byte(name+target)) {
+			continue
+		}
+		rw.symrefs = append(rw.symrefs, [3]string{name, m.maskName(name), m.maskName(target)})
+		rw.plan.Symrefs = append(rw.plan.Symrefs, m.maskName(name)+" -> "+m.maskName(target))
+	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // writeRefs moves every ref to its final value under the locks the purge holds: renamed refs
-// are created and HEAD follows its branch's new name, packed-refs is written afresh with every
+// are created and HEAD (and any symbolic ref) follows its target's new name, packed-refs is written afresh with every
 // ref and its peeled value, then each loose ref file (which would shadow packed-refs) is
 // removed. Files are replaced by renaming their fully written lock, so a crash leaves every ref
 // at its old or its new value, and both name objects that exist.
@@ -42,6 +42,28 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 	if rw.newHead != "" {
 		if err := lk.commit("HEAD", []byte(rw.newHead+"\n")); err != nil {
 			return err
+		}
+	}
+	// Symbolic refs too, before any old name goes: the new one first (its target exists by
+	// now), then the old one.
+	for _, sr := range rw.symrefs {
+		old, name, target := sr[0], sr[1], sr[2]
+		if err := lk.hold(name); err != nil {
+			return err
+		}
+		if err := lk.commit(name, []byte("ref: "+target+"\n")); err != nil {
+			return err
+		}
+		if old != name {
+			if err := lk.hold(old); err != nil {
+				return err
+			}
+			if err := unlink(filepath.Join(d.gitDir, filepath.FromSlash(old))); err != nil {
+				return fmt.Errorf("remove symbolic ref %s: %w", d.m.maskName(old), err)
+			}
+			if err := lk.drop(old); err != nil {
+				return err
+			}
 		}
 	}
 	if err := lk.commit("packed-refs", packedRefs(final, rw.peelNew)); err != nil {

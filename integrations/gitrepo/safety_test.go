@@ -43,6 +43,7 @@ func newWorkRepo(t *testing.T) *workRepo {
 	g.run("reset", "-q", "--hard", "HEAD~1") // only the reflog remembers "lost work"
 
 	g.run("checkout", "-q", "-b", w.branch)
+	g.run("symbolic-ref", "refs/alias/current", "refs/heads/"+w.branch)
 	g.run("tag", "rel-"+f.secret)
 	g.run("tag", "-a", "ann-"+f.secret, "-m", "annotated")
 
@@ -125,6 +126,7 @@ func TestPurgeKeepsEveryPieceOfWork(t *testing.T) {
 		KindBranchName:    {"refs/heads/fix-" + mask},
 		KindTagName:       {"refs/tags/ann-" + mask, "refs/tags/rel-" + mask},
 		KindTagObjectName: {"ann-" + mask},
+		KindRefName:       {"refs/alias/current -> refs/heads/fix-" + mask},
 	}
 	for kind, want := range wantNames {
 		got := slices.Clone(kinds[kind])
@@ -173,8 +175,10 @@ func TestPurgeKeepsEveryPieceOfWork(t *testing.T) {
 		t.Errorf("reflog-only commit's file = %q", got)
 	}
 	// Names: branch, tags, HEAD and the file renamed; the working tree follows.
-	if head := strings.TrimSpace(g.run("symbolic-ref", "HEAD")); head != "refs/heads/fix-"+mask {
-		t.Errorf("HEAD = %s", head)
+	for _, sym := range []string{"HEAD", "refs/alias/current"} {
+		if target := strings.TrimSpace(g.run("symbolic-ref", sym)); target != "refs/heads/fix-"+mask {
+			t.Errorf("%s -> %s", sym, strings.ReplaceAll(target, w.secret, "<secret>"))
+		}
 	}
 	for _, r := range []string{"refs/tags/rel-" + mask, "refs/tags/ann-" + mask} {
 		g.run("rev-parse", "--verify", "-q", r)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -333,6 +334,13 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			}
 		}
 		res.Findings = append(res.Findings, f)
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(d.syms)) {
+		if target := d.syms[name]; d.m.any([]byte(name)) || d.m.any([]byte(target)) {
+			res.Findings = append(res.Findings, Finding{Kind: KindRefName, Path: d.m.maskName(name) + " -> " + d.m.maskName(target),
+				Refs: []string{d.m.maskName(name)}, InTip: true})
+		}
 	}
 
 	reachableBad := map[plumbing.Hash]bool{}
