@@ -115,6 +115,7 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	outw := f.Secrets.Writer(f.IO.Out)
 	defer outw.Flush()
 	f.IO.Err, f.IO.Out = errw, outw
+	f.useInstallationKey()
 	app := NewApp(f)
 	err := app.RunContext(ctx, interspersed(app, args))
 	code := ExitCode(err)
@@ -230,6 +231,19 @@ func newVersionCmd(f *Factory) *cli.Command {
 			cli.VersionPrinter(c)
 			return nil
 		},
+	}
+}
+
+// useInstallationKey makes fingerprints this installation's (stable across runs) for every
+// command, also those that never touch the state directory (scan), when the directory exists. A
+// missing or refused directory is left to the commands that need it to report.
+func (f *Factory) useInstallationKey() {
+	dir, err := journal.DefaultDir(f.Getenv)
+	if err != nil {
+		return
+	}
+	if _, err := os.Stat(dir); err == nil {
+		_ = prepareState(dir)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,8 +328,13 @@ func TestRehearsalVerifiesFromState(t *testing.T) {
 			t.Errorf("verification failed: %s", v.Name)
 		}
 	}
+	// One key, one fingerprint: the world's line and the run mask the key the same way.
+	masks := regexp.MustCompile(`sk-proj-…[A-Za-z0-9_-]{4}#[0-9a-f]{6}`).FindAllString(r.stderr, -1)
+	if len(masks) < 2 || slices.ContainsFunc(masks, func(m string) bool { return m != masks[0] }) {
+		t.Errorf("the leaked key is shown with different fingerprints: %v", slices.Compact(slices.Sorted(slices.Values(masks))))
+	}
 	dry := respond(t, env, "", "rehearse", "--seed", "42", "--dry-run", "openai-key-leak")
-	if dry.code != 0 || !strings.Contains(dry.stderr, "✓ dry run changed nothing") {
+	if dry.code != 0 || !strings.Contains(dry.stdout, "✓ dry run changed nothing") {
 		t.Errorf("dry rehearsal exit %d\n%s", dry.code, dry.stderr)
 	}
 }

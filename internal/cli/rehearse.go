@@ -123,6 +123,11 @@ func worldState(ctx context.Context, w *rehearsal.World) map[string][]byte {
 }
 
 func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
+	// The state directory holds the fingerprint key: load it before the first mask is printed, so
+	// the world's line and the run show the same fingerprint for the same key.
+	if _, err := f.stateDir(); err != nil {
+		return err
+	}
 	if o.Output != "text" && o.Output != "json" {
 		return usageErr("--output must be text or json, got %q", o.Output)
 	}
@@ -226,7 +231,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 				return fmt.Errorf("write %s: %w", o.Transcript, err)
 			}
 		} else if o.Output == "text" {
-			fmt.Fprintf(f.IO.Err, "\nSlack, as the channel shows it:\n\n%s\n", indent(transcript))
+			fmt.Fprintf(f.IO.Out, "\nSlack, as the channel shows it:\n\n%s\n", indent(transcript))
 		}
 	}
 	md := rep.markdown(evs)
@@ -244,7 +249,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 	if o.Output == "json" {
 		writeJSON(f.IO.Out, f, rep)
 	} else {
-		printVerifications(f.IO.Err, rep)
+		printVerifications(f.IO.Out, rep) // the result, on stdout with the run summary
 	}
 	if o.JSONFile != "" {
 		var b bytes.Buffer
