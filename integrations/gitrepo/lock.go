@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,18 +158,8 @@ func (l *repoLock) drop(rel string) error {
 }
 
 func (l *repoLock) releaseAll() {
-	for _, rel := range slices.Sorted(mapsKeys(l.held)) {
+	for _, rel := range slices.Sorted(maps.Keys(l.held)) {
 		_ = l.drop(rel)
-	}
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 

@@ -70,7 +70,7 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 		return err
 	}
 	dirs := map[string]bool{}
-	for _, rel := range slices.Sorted(mapsKeys(lk.held)) {
+	for _, rel := range slices.Sorted(maps.Keys(lk.held)) {
 		if rel == "HEAD" || rel == "index" {
 			continue
 		}

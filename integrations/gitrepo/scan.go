@@ -1,11 +1,16 @@
 // Package gitrepo owns git history work for a leaked secret, with go-git and no git binary:
-// finding every occurrence in every ref's history (Scan), rewriting history so no object holds
-// it (PlanPurge, Purge), removing the old objects from the object store (Purge, CleanObjects),
-// and force-pushing the rewritten refs under a lease (Push).
+// finding every occurrence in every ref's and reflog's history, in contents and in names
+// (Scan), rewriting history so no object, ref name, reflog or stash entry holds it (PlanPurge,
+// Purge), removing the old objects from the object store (Purge, CleanObjects), and
+// force-pushing the rewritten refs under a lease (Push).
 //
 // Secrets are matched as exact byte strings. Objects are read by a parallel pass over the packs
-// (see pack.go for why not through go-git's object storage); everything that writes goes
-// through go-git (packfile encoder, index writer, references, worktree, transport).
+// (see pack.go for why not through go-git's object storage). Writes follow git's own protocol
+// rather than go-git's storage (which writes refs and the index in place and ignores lock
+// files): each file is written to its git lock file (<file>.lock, held from the start of a purge
+// so that git waits on it), fsynced and renamed into place; packs are written whole and indexed
+// before anything names their objects (lock.go, refs.go, repack.go, worktree.go). go-git
+// provides the index and pack-index codecs, .gitattributes matching and the transport.
 package gitrepo
 
 import (

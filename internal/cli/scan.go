@@ -154,7 +154,10 @@ func printGitScan(f *Factory, output, target string, res *gitrepo.ScanResult) er
 			if x.InTip {
 				tip = "  [still at a ref tip]"
 			}
-			fmt.Fprintf(f.IO.Out, "  %.12s %s:%d  %s  %s  %s%s\n", x.Commit, where, x.Line, x.Author,
+			if x.Line > 0 {
+				where += fmt.Sprintf(":%d", x.Line)
+			}
+			fmt.Fprintf(f.IO.Out, "  %.12s %s  %s  %s  %s%s\n", x.Commit, where, x.Author,
 				x.Date.UTC().Format(time.DateOnly), strings.Join(x.Refs, ","), tip)
 		}
 		if res.Unreachable > 0 {
@@ -398,7 +401,7 @@ func printPurgePlan(out io.Writer, plan *gitrepo.PurgePlan, push bool, remote, f
 		}
 		fmt.Fprintf(out, "remote %s: would force-push (each leased to its current value) the rewritten counterparts of %d ref(s); renamed refs are created there and their old names deleted\n", remote, len(targets))
 	case len(plan.Pinned) > 0:
-		fmt.Fprintf(out, "remote-tracking refs left where the remote is (%d objects holding the value stay until the remote is purged): %s\n", plan.PinnedObjects, strings.Join(plan.Pinned, ", "))
+		fmt.Fprintf(out, "remote-tracking refs left where the remote is (%d object(s) holding the value stay until the remote is purged): %s\n", plan.PinnedObjects, strings.Join(plan.Pinned, ", "))
 		fmt.Fprintf(out, "the remote is not changed; to finish: %s\n", finish)
 	}
 }
