@@ -9,7 +9,7 @@ import (
 
 const module = "github.com/respond-sec/respond/"
 
-// rules are the forbidden dependency edges of DESIGN.md's layout: integrations stay reusable
+// rules are the forbidden dependency edges of the layout in docs/ARCHITECTURE.md: integrations stay reusable
 // outside respond; the engine knows step kinds only through the steps contract.
 var rules = []struct {
 	from   func(pkg string) bool

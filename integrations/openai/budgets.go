@@ -71,7 +71,8 @@ type RateLimitUpdate struct {
 
 // GetSpendLimit returns the project's hard spend limit, or nil, nil when none is set. The API
 // says "no limit" in one of two ways, both handled: 404, or 200 with no threshold_amount (the
-// document marks it required but does not say what an unset limit answers; API-NOTES §6).
+// document marks it required but does not say what an unset limit answers; see the README,
+// "Verified against").
 func (c *Client) GetSpendLimit(ctx context.Context, projectID string) (*SpendLimit, error) {
 	l, err := c.sdk.Admin.Organization.Projects.SpendLimit.Get(ctx, projectID)
 	if err != nil {

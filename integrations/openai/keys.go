@@ -131,7 +131,7 @@ type KeyCheck struct {
 // CodeInvalidAPIKey is the only error code that says a key does not exist (revoked, expired or
 // never issued). Live keys get other 401s too: mismatched_organization for a wrong
 // OpenAI-Organization header, and missing-scope or insufficient-permission answers for restricted
-// keys (API-NOTES §6; openai-go v3.98.0 error docs).
+// keys (OpenAI error-codes guide; openai-go v3.98.0 error docs; README "Verified against").
 const CodeInvalidAPIKey = "invalid_api_key"
 
 // Dead reports whether the answer proves the key is dead: 401 with code invalid_api_key, and

@@ -185,7 +185,7 @@ func NewApp(f *Factory) *cli.App {
 		DisableSliceFlagSeparator: true,
 		EnableBashCompletion:      true,
 		Action:                    unknownCommand,
-		// Without this handler urfave/cli calls os.Exit itself (see API-NOTES); Main chooses codes.
+		// Without this handler urfave/cli calls os.Exit itself (cli.HandleExitCoder); Main chooses codes.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return usageErr("%v.%s (see `%s --help`)", err, flagHint(c, err), commandPath(c))

@@ -13,7 +13,7 @@ const completionFlag = "--generate-bash-completion"
 
 // interspersed moves each command's flags in front of its positional arguments, so
 // `respond rehearse openai-key-leak --seed 7` means what it says. urfave/cli v2 stops parsing flags at
-// the first positional argument and would silently ignore --seed (API-NOTES 5); kubectl, gh and git
+// the first positional argument and would silently ignore --seed (Go flag semantics); kubectl, gh and git
 // all accept flags on either side. Tokens after "--" stay positional, and an unknown flag is left for
 // urfave/cli to refuse with its own message.
 func interspersed(app *cli.App, args []string) []string {

@@ -106,7 +106,7 @@ var Divergences = []Divergence{
 	{
 		Name: "unset spend limit answered 200", Operation: "Getprojectspendlimit", Kind: KindResponseSchema, Field: "threshold_amount",
 		Why: "the document requires threshold_amount and says nothing about a project without a limit; the API is " +
-			"known to answer 404 or 200 without an amount (API-NOTES §6). The simulator can do either.",
+			"known to answer 404 or 200 without an amount (README, Verified against). The simulator can do either.",
 	},
 }
 
