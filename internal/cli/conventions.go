@@ -27,46 +27,31 @@ func interspersed(app *cli.App, args []string) []string {
 	}
 	out := []string{args[0]}
 	flags, commands := app.Flags, app.Commands
-	// Walk the command path: flags before a command name belong to the level they stand at.
-	for len(rest) > 0 {
-		tok := rest[0]
-		if tok == "--" {
-			break
-		}
-		if isFlagToken(tok) {
-			n := flagSpan(flags, rest)
-			out = append(out, rest[:n]...)
-			rest = rest[n:]
-			continue
-		}
-		cmd := findCommand(commands, tok)
-		if cmd == nil {
-			// Not a command of this level: leave the rest as typed, for unknownCommand to refuse.
-			return append(append(out, rest...), tail...)
-		}
-		out = append(out, tok)
-		rest = rest[1:]
-		flags, commands = cmd.Flags, cmd.Subcommands
-		if len(commands) == 0 {
-			break
-		}
-	}
-	// The leaf: every flag (with its value) first, then the positional arguments in their order.
+	leaf := len(commands) == 0
+	// Flags stay at the level of the command path they stand at; below the last command, every
+	// flag (with its value) goes first and the positional arguments follow in their order.
 	var positional []string
 	for len(rest) > 0 {
 		tok := rest[0]
-		if tok == "--" {
+		switch {
+		case tok == "--":
 			positional = append(positional, rest...)
-			break
-		}
-		if isFlagToken(tok) {
+			rest = nil
+		case isFlagToken(tok):
 			n := flagSpan(flags, rest)
-			out = append(out, rest[:n]...)
-			rest = rest[n:]
-			continue
+			out, rest = append(out, rest[:n]...), rest[n:]
+		case leaf:
+			positional, rest = append(positional, tok), rest[1:]
+		default:
+			cmd := findCommand(commands, tok)
+			if cmd == nil {
+				// Not a command of this level: leave the rest as typed, for unknownCommand to refuse.
+				return append(append(out, rest...), tail...)
+			}
+			out, rest = append(out, tok), rest[1:]
+			flags, commands = cmd.Flags, cmd.Subcommands
+			leaf = len(commands) == 0
 		}
-		positional = append(positional, tok)
-		rest = rest[1:]
 	}
 	if i := indexOf(positional, "--"); i > 0 {
 		// Everything after "--" is positional even when it looks like a flag; with the flags moved
