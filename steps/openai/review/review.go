@@ -24,8 +24,8 @@ import (
 type Review struct {
 	Project string `yaml:"project"`
 	KeyID   string `yaml:"key_id"`
-	// The window starts at ExposureStart when given, else at the earliest FirstSeen time (from
-	// the search steps), else at KeyCreatedAt. All are RFC 3339; empty values are ignored.
+	// The window starts at the earliest of ExposureStart, the FirstSeen times (from the search
+	// steps) and KeyCreatedAt. All are RFC 3339; empty values are ignored.
 	ExposureStart string   `yaml:"exposure_start"`
 	FirstSeen     []string `yaml:"first_seen"`
 	KeyCreatedAt  string   `yaml:"key_created_at"`
@@ -99,23 +99,25 @@ func (r *Review) window(now time.Time) (start, end time.Time, source string, err
 			return
 		}
 	}
-	if t, _ := parseTime(r.ExposureStart); !t.IsZero() {
-		start, source = t, "exposure_start input"
+	// The exposure began no later than any evidence of it: the start the person gave, the
+	// earliest copy found, and the key's creation (a key is usually exposed where it was first
+	// written down). The earliest wins, so a copy found an hour ago cannot shrink the window to
+	// that hour and hide the abuse (or derive the spend limit from it).
+	candidates := []struct{ value, source string }{{r.ExposureStart, "exposure_start input"}}
+	for _, v := range r.FirstSeen {
+		candidates = append(candidates, struct{ value, source string }{v, "earliest copy found by the search steps"})
 	}
-	if start.IsZero() {
-		for _, s := range r.FirstSeen {
-			t, perr := parseTime(s)
-			if perr != nil {
-				return start, end, "", fmt.Errorf("first_seen: %w", perr)
+	candidates = append(candidates, struct{ value, source string }{r.KeyCreatedAt, "key creation time"})
+	for _, c := range candidates {
+		t, perr := parseTime(c.value)
+		if perr != nil {
+			if c.source == "exposure_start input" || c.source == "key creation time" {
+				continue // checked by Validate
 			}
-			if !t.IsZero() && (start.IsZero() || t.Before(start)) {
-				start, source = t, "earliest copy found by the search steps"
-			}
+			return start, end, "", fmt.Errorf("first_seen: %w", perr)
 		}
-	}
-	if start.IsZero() {
-		if t, _ := parseTime(r.KeyCreatedAt); !t.IsZero() {
-			start, source = t, "key creation time"
+		if !t.IsZero() && (start.IsZero() || t.Before(start)) {
+			start, source = t, c.source
 		}
 	}
 	if start.IsZero() {

@@ -46,8 +46,12 @@ func TestWindowStartsAtTheEarliestKnownExposure(t *testing.T) {
 		start  time.Time
 		source string
 	}{
-		{"input wins", Review{ExposureStart: "2026-11-20T08:30:00Z", FirstSeen: []string{"2026-11-01T00:00:00Z"}},
+		{"input earlier than any copy", Review{ExposureStart: "2026-11-20T08:30:00Z", FirstSeen: []string{"2026-11-21T00:00:00Z"}},
 			time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC), "exposure_start input"},
+		{"a copy earlier than the input", Review{ExposureStart: "2026-11-20T08:30:00Z", FirstSeen: []string{"2026-11-01T00:00:00Z"}},
+			time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), "earliest copy found by the search steps"},
+		{"a copy found an hour ago does not shrink the window", Review{FirstSeen: []string{"2026-11-26T11:00:00Z"}, KeyCreatedAt: "2026-11-10T09:00:00Z"},
+			time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC), "key creation time"},
 		{"earliest first-seen", Review{FirstSeen: []string{"", "2026-11-24T10:15:00Z", "2026-11-23T16:20:00Z", "<no value>"}},
 			time.Date(2026, 11, 23, 16, 0, 0, 0, time.UTC), "earliest copy found by the search steps"},
 		{"key creation, capped", Review{KeyCreatedAt: "2025-01-01T00:00:00Z"},
