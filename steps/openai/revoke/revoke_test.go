@@ -133,7 +133,9 @@ func TestPlanShowsTheServiceAccountFallback(t *testing.T) {
 // key reported revoked.
 type keepsKeys struct{ *openai.Client }
 
-func (keepsKeys) DeleteServiceAccount(context.Context, string, string) (bool, error) { return false, nil }
+func (keepsKeys) DeleteServiceAccount(context.Context, string, string) (bool, error) {
+	return false, nil
+}
 
 func TestAKeyThatOutlivesItsAccountIsNotCalledRevoked(t *testing.T) {
 	t.Parallel()
