@@ -574,3 +574,26 @@ func TestPurgeLeavesARunningPurgeAlone(t *testing.T) {
 	}
 	assertNoSecret(t, f.dir, f.secrets())
 }
+
+func TestPurgeSparseCheckout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{textOnly: true})
+	g := &gitRunner{t: t, dir: f.dir}
+	g.run("sparse-checkout", "set", "--no-cone", "/README.md", "/src/")
+	if _, err := os.Stat(filepath.Join(f.dir, "config.env")); err == nil {
+		t.Fatal("fixture: config.env is checked out")
+	}
+	if _, err := Purge(t.Context(), PurgeOptions{Path: f.dir, Secrets: f.secrets(), MapDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "config.env")); err == nil {
+		t.Errorf("a path outside the sparse checkout was written")
+	}
+	if st := g.run("status", "--porcelain"); st != "" {
+		t.Errorf("git status after purge:\n%s", st)
+	}
+	if got := g.run("ls-files", "-s", "config.env"); !strings.Contains(got, strings.TrimSpace(g.run("rev-parse", "HEAD:config.env"))) {
+		t.Errorf("index entry of config.env not moved to the rewritten blob: %s", got)
+	}
+	assertNoSecret(t, f.dir, f.secrets())
+}

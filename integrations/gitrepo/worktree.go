@@ -244,6 +244,9 @@ type resetPlan struct {
 	head   map[string]treeFile
 	write  []string
 	remove []string
+	// Sparse checkout: entries outside it (skip-worktree) change in the index only, as git
+	// would never write them to the working tree.
+	indexOnly []string
 }
 
 // ours reports whether an untracked file in the way is what an interrupted purge wrote.
@@ -268,6 +271,8 @@ func (rw *rewriter) planReset(root string, idx *index.Index, newHead plumbing.Ha
 		switch {
 		case !ok:
 			rp.remove = append(rp.remove, e.Name)
+		case (tf.hash != e.Hash || tf.mode != uint32(e.Mode)) && e.SkipWorktree:
+			rp.indexOnly = append(rp.indexOnly, e.Name)
 		case tf.hash != e.Hash || tf.mode != uint32(e.Mode):
 			rp.write = append(rp.write, e.Name)
 		}
@@ -371,6 +376,12 @@ func (rp *resetPlan) apply(rw *rewriter, lk *repoLock) error {
 			ModifiedAt: st.ModTime(), CreatedAt: st.ModTime()}
 		statIDs(st, e)
 		entries = append(entries, e)
+	}
+	for _, p := range rp.indexOnly {
+		e := *rp.idx.Entries[byName[p]]
+		tf := rp.head[p]
+		e.Hash, e.Mode = tf.hash, filemode.FileMode(tf.mode)
+		entries = append(entries, &e)
 	}
 	gone := map[string]bool{}
 	for _, p := range rp.remove {
