@@ -328,7 +328,7 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 				j.Paths = append(j.Paths, digest(p))
 			}
 		}
-		rw.plan.Repack = rw.plan.Repack || len(reset.write)+len(reset.remove) > 0 || idx.Cache != nil
+		rw.plan.Repack = rw.plan.Repack || len(reset.write)+len(reset.remove)+len(reset.indexOnly) > 0
 	}
 	// An interrupted purge may have stopped while deleting old objects: finish that too, even
 	// if nothing is left to rewrite.

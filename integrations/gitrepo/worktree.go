@@ -413,8 +413,13 @@ func (rp *resetPlan) apply(rw *rewriter, lk *repoLock) error {
 	return lk.commit("index", buf.Bytes())
 }
 
+// untrackedLimit bounds the size of an untracked file read for the key: a .env or a log is
+// small; a build artifact or a dataset is not worth reading whole.
+const untrackedLimit = 16 << 20
+
 // untrackedWithSecret lists (masked) the files of the working tree that git does not track —
-// untracked or ignored — and that hold a secret. A purge never touches them; a person must.
+// untracked or ignored — and that hold a secret, in their name or (up to untrackedLimit bytes) in
+// their content. A purge never touches them; a person must.
 func (rw *rewriter) untrackedWithSecret(root string, idx *index.Index) []string {
 	tracked := map[string]bool{}
 	for _, e := range idx.Entries {
@@ -440,6 +445,9 @@ func (rw *rewriter) untrackedWithSecret(root string, idx *index.Index) []string 
 		}
 		if rw.d.m.any([]byte(rel)) {
 			out = append(out, rw.d.m.maskName(rel))
+			return nil
+		}
+		if info, err := d.Info(); err != nil || info.Size() > untrackedLimit {
 			return nil
 		}
 		if b, err := os.ReadFile(p); err == nil && rw.d.m.any(b) {
