@@ -92,6 +92,7 @@ type repoData struct {
 	logs   []reflog
 	head   string            // HEAD's content: "ref: refs/heads/x" or a hash
 	syms   map[string]string // symbolic refs under refs/ (refs/remotes/origin/HEAD): name → target
+	config []byte            // the repository's config file
 
 	commits map[plumbing.Hash][]byte
 	trees   map[plumbing.Hash][]byte
@@ -131,11 +132,15 @@ func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, worke
 	if err != nil {
 		return nil, err
 	}
+	config, err := os.ReadFile(filepath.Join(gitDir, "config"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
 	st, err := openStore(gitDir)
 	if err != nil {
 		return nil, err
 	}
-	d := &repoData{gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
+	d := &repoData{config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
 		head: strings.TrimSpace(string(head)), syms: syms}
 	type part struct {
 		commits, trees, tags map[plumbing.Hash][]byte

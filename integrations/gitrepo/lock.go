@@ -230,7 +230,7 @@ func recoverCrashed(gitDir string, j *journal) error {
 			}
 		}
 	}
-	for _, top := range []string{"index", "HEAD", "packed-refs"} {
+	for _, top := range []string{"index", "HEAD", "packed-refs", "config"} {
 		check(top)
 	}
 	_ = filepath.WalkDir(filepath.Join(gitDir, "refs"), func(p string, d fs.DirEntry, err error) error {

@@ -89,6 +89,7 @@ type PurgePlan struct {
 	Names       []string // file and directory names renamed (masked), sorted
 	HEAD        string   // HEAD's new content when it changes (a renamed branch or a detached HEAD)
 	Symrefs     []string // symbolic refs renamed or retargeted, "name -> target" (masked)
+	Config      bool     // the config (a renamed branch's tracking section) is rewritten
 
 	// Remote-tracking refs left where the remote is (see RewriteRemoteTracking), and how many
 	// objects holding a secret they keep in the store.
@@ -240,6 +241,9 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 				rels = append(rels, m.maskName(r.name))
 			}
 		}
+	}
+	if cfg, err := os.ReadFile(filepath.Join(gitDir, "config")); err == nil && m.any(cfg) {
+		rels = append(rels, "config")
 	}
 	host, _ := os.Hostname()
 	syms, err := readSymrefs(gitDir)
@@ -424,6 +428,7 @@ type rewriter struct {
 	deadLogs      []string    // reflogs removed: of deleted refs, or moved to a renamed ref's name
 	newHead       string      // HEAD's new content, "" when unchanged
 	symrefs       [][3]string // symbolic refs to rewrite: old name, new name, new target
+	newConfig     []byte      // the config with every secret masked, nil when it holds none
 	written       []newObject // new objects, in creation order
 	newTags       map[plumbing.Hash][]byte
 	newCommits    map[plumbing.Hash][]byte
@@ -834,7 +839,12 @@ func (rw *rewriter) run(ctx context.Context) error {
 			}
 		}
 	}
-	rw.plan.Repack = len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != "" || len(rw.symrefs) > 0
+	// The config names renamed branches (their tracking sections): the same mask.
+	if d.m.any(d.config) {
+		rw.newConfig = []byte(d.m.maskName(string(d.config)))
+		rw.plan.Config = true
+	}
+	rw.plan.Repack = rw.newConfig != nil || len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != "" || len(rw.symrefs) > 0
 	return nil
 }
 

@@ -66,12 +66,20 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 			}
 		}
 	}
+	if rw.newConfig != nil {
+		if err := lk.hold("config"); err != nil {
+			return err
+		}
+		if err := lk.commit("config", rw.newConfig); err != nil {
+			return err
+		}
+	}
 	if err := lk.commit("packed-refs", packedRefs(final, rw.peelNew)); err != nil {
 		return err
 	}
 	dirs := map[string]bool{}
 	for _, rel := range slices.Sorted(maps.Keys(lk.held)) {
-		if rel == "HEAD" || rel == "index" {
+		if rel == "HEAD" || rel == "index" || rel == "config" {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(d.gitDir, filepath.FromSlash(rel)))

@@ -44,6 +44,7 @@ func newWorkRepo(t *testing.T) *workRepo {
 
 	g.run("checkout", "-q", "-b", w.branch)
 	g.run("symbolic-ref", "refs/alias/current", "refs/heads/"+w.branch)
+	g.run("config", "branch."+w.branch+".merge", "refs/heads/"+w.branch) // its upstream
 	g.run("tag", "rel-"+f.secret)
 	g.run("tag", "-a", "ann-"+f.secret, "-m", "annotated")
 
@@ -127,6 +128,8 @@ func TestPurgeKeepsEveryPieceOfWork(t *testing.T) {
 		KindTagName:       {"refs/tags/ann-" + mask, "refs/tags/rel-" + mask},
 		KindTagObjectName: {"ann-" + mask},
 		KindRefName:       {"refs/alias/current -> refs/heads/fix-" + mask},
+		KindConfig:        {"config"},
+		KindReflogMessage: {"HEAD", "refs/stash"}, // "checkout: moving from main to fix-<key>", "On fix-<key>: wip"
 	}
 	for kind, want := range wantNames {
 		got := slices.Clone(kinds[kind])
@@ -175,6 +178,9 @@ func TestPurgeKeepsEveryPieceOfWork(t *testing.T) {
 		t.Errorf("reflog-only commit's file = %q", got)
 	}
 	// Names: branch, tags, HEAD and the file renamed; the working tree follows.
+	if up := strings.TrimSpace(g.run("config", "branch.fix-"+mask+".merge")); up != "refs/heads/fix-"+mask {
+		t.Errorf("the renamed branch's config section says merge = %s", strings.ReplaceAll(up, w.secret, "<secret>"))
+	}
 	for _, sym := range []string{"HEAD", "refs/alias/current"} {
 		if target := strings.TrimSpace(g.run("symbolic-ref", sym)); target != "refs/heads/fix-"+mask {
 			t.Errorf("%s -> %s", sym, strings.ReplaceAll(target, w.secret, "<secret>"))

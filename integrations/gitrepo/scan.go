@@ -42,6 +42,8 @@ const (
 	KindTagName       = "tag-name"           // refs/tags/*
 	KindRefName       = "ref-name"           // any other ref
 	KindTagObjectName = "annotated-tag-name" // the name recorded inside an annotated tag object
+	KindReflogMessage = "reflog-message"     // Path: the ref (masked); Line: the entry, 1 = newest
+	KindConfig        = "config"             // the repository's config file (e.g. a branch section)
 )
 
 func refKind(name string) string {
@@ -346,6 +348,20 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			res.Findings = append(res.Findings, Finding{Kind: KindRefName, Path: d.m.maskName(name) + " -> " + d.m.maskName(target),
 				Refs: []string{d.m.maskName(name)}, InTip: true})
 		}
+	}
+
+	// Reflog messages ("checkout: moving from main to <branch>") and the repository's config
+	// (a branch's tracking section) are not history, but they are in the repository.
+	for _, lg := range d.logs {
+		for i, e := range lg.entries {
+			if d.m.any(e.rest) {
+				res.Findings = append(res.Findings, Finding{Kind: KindReflogMessage, Path: d.m.maskName(lg.ref), Line: len(lg.entries) - i,
+					Refs: []string{d.m.maskName(lg.ref) + "@{reflog}"}})
+			}
+		}
+	}
+	if d.m.any(d.config) {
+		res.Findings = append(res.Findings, Finding{Kind: KindConfig, Path: "config", Refs: []string{"config"}, InTip: true})
 	}
 
 	reachableBad := map[plumbing.Hash]bool{}

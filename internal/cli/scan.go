@@ -375,6 +375,12 @@ func printPurgePlan(out io.Writer, plan *gitrepo.PurgePlan, push bool, remote, f
 	if plan.HEAD != "" {
 		fmt.Fprintf(out, "HEAD → %s\n", plan.HEAD)
 	}
+	for _, sr := range plan.Symrefs {
+		fmt.Fprintf(out, "symbolic ref %s\n", sr)
+	}
+	if plan.Config {
+		fmt.Fprintln(out, "config: the value (a renamed branch's section) is masked")
+	}
 	if len(plan.Reflogs) > 0 {
 		fmt.Fprintln(out, "reflogs:")
 	}
