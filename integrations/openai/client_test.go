@@ -663,3 +663,14 @@ func TestCheckKeySendsNoOrganizationOrProjectHeader(t *testing.T) {
 		t.Fatalf("CheckKey after revoke = %v, %v; want 401 invalid_api_key", st, err)
 	}
 }
+
+func TestIsKeyID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"key_abc123": true, "key_storefront_backend": true, "key_": false, "key": false,
+		"sk-proj-abc": false, "key_ab c": false, "KEY_abc": false, "": false,
+	} {
+		if got := openai.IsKeyID(s); got != want {
+			t.Errorf("IsKeyID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	sdk "github.com/openai/openai-go/v3"
@@ -126,6 +127,22 @@ type KeyCheck struct {
 	// Code and Message are the API's error code and text (empty on 200).
 	Code    string
 	Message string
+}
+
+// IsKeyID reports whether s is an API key's ID (key_…) rather than its value. IDs are not secrets:
+// they are never masked, and a step given only an ID cannot search for copies of the value. This
+// is the one place that rule lives.
+func IsKeyID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "key_")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // CodeInvalidAPIKey is the only error code that says a key does not exist (revoked, expired or

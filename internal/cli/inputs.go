@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
 )
@@ -161,13 +162,19 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 		}
 		if in.Secret {
 			s, _ := cv.(string)
-			// The value as given is registered too: a pasted `KEY="sk-…"` must not leak either.
-			secrets.Add(strings.TrimSpace(s))
 			clean, notes := normalizeSecret(s)
 			if clean == "" {
 				missing = append(missing, in.Name)
 				continue
 			}
+			if openai.IsKeyID(clean) {
+				// A key's ID is not a secret: it is shown and journaled as it is, so the people
+				// working the incident can match it with the dashboard and the audit log.
+				out[in.Name] = clean
+				continue
+			}
+			// The value as given is registered too: a pasted `KEY="sk-…"` must not leak either.
+			secrets.Add(strings.TrimSpace(s))
 			secrets.Add(clean)
 			if len(notes) > 0 {
 				src.notef("input %s: %s (the pasted value was wrapped)", in.Name, strings.Join(notes, ", "))

@@ -114,3 +114,22 @@ func TestSecretFileReminder(t *testing.T) {
 }
 
 func writeTestFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// A key ID given where a secret may go is not a secret: it is kept and shown as it is.
+func TestKeyIDIsNotMasked(t *testing.T) {
+	pb := &playbook.Playbook{Name: "p", Inputs: []*playbook.Input{{Name: "key", Description: "k", Secret: true, Required: true}}}
+	src := inputSources{getenv: func(k string) string {
+		if k == "RESPOND_INPUT_KEY" {
+			return "key_storefrontBackend01"
+		}
+		return ""
+	}}
+	secrets := redact.New()
+	got, err := resolveInputs(pb, src, secrets)
+	if err != nil || got["key"] != "key_storefrontBackend01" {
+		t.Fatalf("%v %v", got, err)
+	}
+	if s := secrets.String("revoking key_storefrontBackend01"); s != "revoking key_storefrontBackend01" {
+		t.Errorf("the key ID was masked: %q", s)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/respond-sec/respond/integrations/gitrepo"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -58,7 +59,7 @@ func (p *Purge) Validate() error {
 
 func (p *Purge) secret() (string, bool) {
 	s := strings.TrimSpace(p.Secret)
-	return s, s != "" && !strings.HasPrefix(s, "key_")
+	return s, s != "" && !openai.IsKeyID(s)
 }
 
 func (p *Purge) options(repo, secret string) gitrepo.PurgeOptions {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/respond-sec/respond/integrations/gitrepo"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -56,7 +57,7 @@ func isURL(r string) bool {
 // Run scans every repository concurrently.
 func (s *Scan) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	secret := strings.TrimSpace(s.Secret)
-	if secret == "" || strings.HasPrefix(secret, "key_") {
+	if secret == "" || openai.IsKeyID(secret) {
 		return nil, &steps.Skip{Reason: "no leaked value to look for (only a key ID was given)"}
 	}
 	if len(s.Repos) == 0 {

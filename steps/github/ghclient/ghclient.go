@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 )
@@ -92,7 +93,7 @@ func ValidRepo(r string) bool {
 }
 
 // IsKeyID reports whether a secret parameter is only an OpenAI key ID (key_...), not the value.
-func IsKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
+func IsKeyID(s string) bool { return openai.IsKeyID(s) }
 
 // ValidateSecret checks the secret parameter of a step that looks for the leaked value (space
 // around it ignored): it is required and, unless it is only a key ID, long enough to search for

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/respond-sec/respond/integrations/logs"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 )
@@ -173,4 +174,4 @@ func unwrapPath(err error) error {
 	return err
 }
 
-func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
+func isKeyID(s string) bool { return openai.IsKeyID(s) }

@@ -62,7 +62,7 @@ func (f *FindKey) Preflight(ctx context.Context, env *steps.Env) error {
 	return admin.Preflight(ctx, env)
 }
 
-func isKeyID(s string) bool { return strings.HasPrefix(s, "key_") }
+func isKeyID(s string) bool { return openai.IsKeyID(s) }
 
 // Run finds the key.
 func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {

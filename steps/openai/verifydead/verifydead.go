@@ -62,7 +62,7 @@ var ErrNotProven = errors.New("THE LEAKED KEY IS NOT PROVEN DEAD")
 // Run polls until the key answers 401 invalid_api_key or Within passes.
 func (v *VerifyDead) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	key := strings.TrimSpace(v.Key)
-	if key == "" || strings.HasPrefix(key, "key_") {
+	if key == "" || openai.IsKeyID(key) {
 		return nil, &steps.Skip{Reason: "only a key ID was given: there is no value to test"}
 	}
 	env.Secret(key)
