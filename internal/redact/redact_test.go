@@ -81,3 +81,23 @@ func TestWriterMasksSecretsSplitAcrossWrites(t *testing.T) {
 		t.Errorf("writer output %q", out.String())
 	}
 }
+
+// A key glued to the end of a long run of key characters (filler, base64) and split across
+// writes is masked whole: the writer used to emit the key's first part at the end of a write,
+// masked, and its tail in clear with the next one.
+func TestWriterMasksAKeyGluedToALongWord(t *testing.T) {
+	key := fakekey.New(31).OpenAIProjectKey()
+	for _, filler := range []int{1000, 1025, 5000, 70000} {
+		for cut := 1; cut < len(key); cut += 7 {
+			var out bytes.Buffer
+			w := redact.New().Writer(&out)
+			w.Write([]byte(strings.Repeat("a", filler) + key[:cut]))
+			w.Write([]byte(key[cut:] + "\n"))
+			w.Close()
+			body := key[len(key)-20:]
+			if strings.Contains(out.String(), body) || !strings.Contains(out.String(), "sk-proj-…") {
+				t.Fatalf("filler %d, cut %d: the key's tail survived: …%s", filler, cut, out.String()[filler-10:])
+			}
+		}
+	}
+}

@@ -61,7 +61,9 @@ func (rw *Writer) emit(final bool) error {
 }
 
 // wordStart moves a cut at i back to the start of the key-shaped word it would split, so a key
-// shape is matched whole; a word longer than maxToken is cut anyway.
+// shape is matched whole. A word longer than maxToken is not one key, but a key can end it (a run
+// of base64 or filler with a key glued on): the last maxToken bytes are held back, and the cut
+// moves to the start of any key shape that spans it.
 func wordStart(b []byte, i int) int {
 	if i <= 0 || i < len(b) && !isKeyChar(b[i]) {
 		return i
@@ -70,10 +72,23 @@ func wordStart(b []byte, i int) int {
 	for j > 0 && isKeyChar(b[j-1]) {
 		j--
 		if i-j > maxToken {
-			return i
+			return safeCut(b, i-maxToken)
 		}
 	}
 	return j
+}
+
+// safeCut moves a cut at c back to the start of a key shape that spans it. A key is shorter than
+// maxToken, so one spanning c starts after c-maxToken and, held back from its start, is matched
+// whole when the rest of it arrives.
+func safeCut(b []byte, c int) int {
+	lo := max(0, c-maxToken)
+	for _, m := range patterns.FindAllIndex(b[lo:min(len(b), c+maxToken)], -1) {
+		if s, e := lo+m[0], lo+m[1]; s < c && c < e {
+			return s
+		}
+	}
+	return c
 }
 
 // Flush writes everything held back.
