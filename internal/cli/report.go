@@ -12,7 +12,7 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/rehearsal"
-	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/internal/todo"
 )
 
 // recorder keeps a run's (redacted) events for the report and the time to revoke.
@@ -100,47 +100,11 @@ func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, cha
 			r.Retries = append(r.Retries, retryJSON{Step: e.Step, Attempt: e.Attempt, Error: firstLine(e.Error)})
 		}
 	}
-	r.HumanToDo = humanToDo(res)
+	r.HumanToDo = todo.FromEvents(evs)
+	if r.HumanToDo == nil {
+		r.HumanToDo = []string{}
+	}
 	return r
-}
-
-// humanToDo lists what the run could not do for people: from the steps' outputs.
-func humanToDo(res *engine.Result) []string {
-	out := func(id string) steps.Outputs {
-		for _, s := range res.Steps {
-			if s.ID == id && s.Status == event.Succeeded {
-				return s.Outputs
-			}
-		}
-		return nil
-	}
-	var todo []string
-	if o := out("identify"); o != nil {
-		todo = append(todo, fmt.Sprintf("Tell the key's owner (%v) it was revoked and why, and where the replacement now lives.", o["owner"]))
-	}
-	for _, s := range res.Steps {
-		if s.Uses == "git.purge-history" && s.Status == event.Succeeded {
-			if remains, ok := s.Outputs["forge_remains"].([]any); ok {
-				for _, l := range remains {
-					todo = append(todo, fmt.Sprint(l))
-				}
-			}
-			todo = append(todo, "Everyone with a clone must re-clone (or reset to the rewritten refs); old clones still hold the key.")
-		}
-		if s.Uses == "openai.review-usage" && s.Status == event.Succeeded {
-			if flags, ok := s.Outputs["flags"].([]any); ok && len(flags) > 0 {
-				todo = append(todo, fmt.Sprintf("Review the usage flags (%d) with finance and decide whether customers or OpenAI must be told.", len(flags)))
-			}
-		}
-		if s.Status == event.Skipped && strings.Contains(s.Reason, "approval") {
-			todo = append(todo, fmt.Sprintf("Step %s was not approved: %s.", s.ID, s.Reason))
-		}
-		if s.Status == event.Failed {
-			todo = append(todo, fmt.Sprintf("Step %s failed: %s", s.ID, firstLine(s.Error)))
-		}
-	}
-	todo = append(todo, "Check other places the key may have been copied that no tool sees: chat, tickets, wikis, laptops.")
-	return todo
 }
 
 // markdown renders the report for people.

@@ -24,6 +24,7 @@ import (
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/slackprogress"
+	"github.com/respond-sec/respond/internal/todo"
 	"github.com/respond-sec/respond/steps/slack/slackenv"
 )
 
@@ -167,6 +168,12 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 	for _, sink := range s.sinks {
 		bus.Attach(sink)
 	}
+	// The to-do list comes from the events, the journaled ones of a resumed run included.
+	todos := &todo.List{}
+	for _, e := range s.prior {
+		_ = todos.Emit(e)
+	}
+	bus.Attach(todos)
 	bus.OnSinkError = func(_ event.Sink, err error) {
 		fmt.Fprintf(f.IO.Err, "respond: warning: a progress sink failed (the run goes on): %v\n", err)
 	}
@@ -235,7 +242,7 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		b, _ := json.MarshalIndent(jsonSummary(res), "", "  ")
 		fmt.Fprintln(f.IO.Out, f.Secrets.String(string(b)))
 	} else if !s.quiet {
-		printSummary(f.IO.Out, res, dir) // the outcome on stdout, so `respond run … | tee` keeps it
+		printSummary(f.IO.Out, res, dir, todos.Items()) // the outcome on stdout, so `respond run … | tee` keeps it
 	}
 	if runErr != nil {
 		return res, &reported{code: ExitCode(runErr), err: runErr}
@@ -323,7 +330,9 @@ func jsonSummary(r *engine.Result) summaryJSON {
 	return s
 }
 
-func printSummary(w io.Writer, r *engine.Result, dir string) {
+// printSummary prints the run's outcome and its to-do list (the same list the Slack summary and
+// the reports carry, from todo.FromEvents).
+func printSummary(w io.Writer, r *engine.Result, dir string, todos []string) {
 	if r == nil {
 		return
 	}
@@ -333,42 +342,17 @@ func printSummary(w io.Writer, r *engine.Result, dir string) {
 		}
 	}
 	fmt.Fprintf(w, "\nrun %s: %s. Journal: %s\n", r.RunID, r.Outcome, journal.Path(dir, r.RunID))
-	if r.Mode == "rehearsal" {
+	if len(todos) == 0 {
 		return
 	}
-	for _, l := range nextMoves(r) {
-		fmt.Fprintln(w, l)
+	fmt.Fprintf(w, "\n%s\n", todoHeading)
+	for _, t := range todos {
+		fmt.Fprintf(w, "  - [ ] %s\n", t)
 	}
 }
 
-// nextMoves says what a person can do about a run that did not succeed, suggesting resume only
-// where resuming can help.
-func nextMoves(r *engine.Result) []string {
-	var out []string
-	switch r.Outcome {
-	case engine.OutcomeInterrupted:
-		out = append(out, "Interrupted: every finished step is journaled. Continue where it stopped: respond resume "+r.RunID)
-	case engine.OutcomeFailed, engine.OutcomeCancelled:
-		out = append(out, "Fix the cause, then continue where it stopped: respond resume "+r.RunID)
-	case engine.OutcomePreflightFailed:
-		out = append(out, "Nothing was changed. Fix what preflight reported, then start again with the same command.")
-	}
-	for _, st := range r.Steps {
-		if engine.SkippedForPreflight(st) {
-			out = append(out, fmt.Sprintf("Step %s was not run (%s). Fix that, then run it: respond resume %s", st.ID, strings.TrimPrefix(st.Reason, "not run: "), r.RunID))
-			continue
-		}
-		if !engine.SkippedForApproval(st) {
-			continue
-		}
-		if st.Approval == nil || st.Approval.Via == "none" {
-			out = append(out, fmt.Sprintf("Step %s needs an approval nobody could give here: respond resume %s --yes (or resume on a terminal, or approve in Slack)", st.ID, r.RunID))
-			continue
-		}
-		out = append(out, fmt.Sprintf("Step %s was not approved (%s via %s); to ask again: respond resume %s", st.ID, st.Approval.By, st.Approval.Via, r.RunID))
-	}
-	return out
-}
+// todoHeading introduces the to-do list in the terminal and the Markdown report alike.
+const todoHeading = "What a person must still do:"
 
 // ttyApprover asks on the terminal, showing the plan first.
 type ttyApprover struct {

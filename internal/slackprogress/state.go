@@ -11,6 +11,7 @@ import (
 	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/todo"
 )
 
 // state is the run as the Sink understands it from the events so far: the checklist for the
@@ -23,8 +24,7 @@ type state struct {
 	stepStart map[string]time.Time
 	mutating  map[string]bool     // steps that recorded an intent: they change things
 	logs      map[string][]string // one-line findings per step, for notes and "what changed"
-	denied    map[string]string   // step → who denied it
-	human     []string            // findings that ask for a person
+	todos     todo.List           // the run's to-do list, the same as the terminal's and the reports'
 }
 
 func (st *state) init(m Meta, secrets *redact.Set) {
@@ -32,7 +32,6 @@ func (st *state) init(m Meta, secrets *redact.Set) {
 	st.stepStart = map[string]time.Time{}
 	st.mutating = map[string]bool{}
 	st.logs = map[string][]string{}
-	st.denied = map[string]string{}
 	r := secrets.String
 	st.view = slack.RunView{Title: r(m.Title), Playbook: r(m.Playbook), RunID: r(m.RunID),
 		StartedBy: r(m.StartedBy), Mode: m.Mode}
@@ -84,6 +83,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 	if st.view.RunID == "" {
 		st.view.RunID = e.RunID
 	}
+	_ = st.todos.Emit(e)
 	say := func(text string) { items = append(items, threadItem{text: text}) }
 	var sv *slack.StepView
 	if e.Step != "" {
@@ -154,9 +154,6 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 
 	case event.StepLog:
 		say(logText(tag, e.Message))
-		if needsHuman(e) {
-			st.human = append(st.human, e.Step+": "+oneLine(e.Message))
-		}
 		if line := e.Message; line != "" && !strings.Contains(strings.TrimSpace(line), "\n") && len(line) <= 200 {
 			st.logs[e.Step] = append(st.logs[e.Step], line)
 			if sv.Status == slack.StatusRunning {
@@ -188,8 +185,6 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		by, via := str(e.Data, "by"), str(e.Data, "via")
 		if e.Kind == event.StepApproved {
 			sv.Status = slack.StatusRunning
-		} else {
-			st.denied[e.Step] = by
 		}
 		// A decision made with the Slack buttons is shown on the approval message itself.
 		if via != "slack" {
@@ -265,34 +260,10 @@ func (st *state) summary(e event.Event) slack.SummaryView {
 				}
 				v.Changed = append(v.Changed, s.ID+": "+l)
 			}
-		case slack.StatusFailed:
-			msg := s.ID + " failed"
-			if s.Note != "" {
-				msg += ": " + s.Note
-			}
-			if st.mutating[s.ID] {
-				msg += " (it changes things: check what it did before resuming)"
-			}
-			v.NeedsHuman = append(v.NeedsHuman, msg)
-		case slack.StatusSkipped:
-			if by, ok := st.denied[s.ID]; ok {
-				v.NeedsHuman = append(v.NeedsHuman, fmt.Sprintf("%s was not approved (%s): it did not run", s.ID, by))
-			}
-		case slack.StatusPending, slack.StatusRunning, slack.StatusWaiting:
-			if st.view.Outcome != slack.OutcomeSucceeded {
-				v.NeedsHuman = append(v.NeedsHuman, s.ID+" did not run")
-			}
 		}
 	}
 	v.NoRevocation = !hasRevoke
-	if hasRevoke && st.revoked.IsZero() && st.view.Mode != slack.ModeDryRun {
-		v.NeedsHuman = append([]string{"the leaked key was NOT revoked by this run"}, v.NeedsHuman...)
-	}
-	v.NeedsHuman = append(v.NeedsHuman, st.human...)
-	if (st.view.Outcome == slack.OutcomeFailed || st.view.Outcome == slack.OutcomeCancelled) &&
-		st.view.Mode != slack.ModeRehearsal && st.view.RunID != "" {
-		v.NeedsHuman = append(v.NeedsHuman, "continue with `respond resume "+st.view.RunID+"` once the cause is fixed")
-	}
+	v.NeedsHuman = st.todos.Items()
 	if len(counts) > 0 {
 		keys := make([]string, 0, len(counts))
 		for k := range counts {
@@ -306,15 +277,6 @@ func (st *state) summary(e event.Event) slack.SummaryView {
 		v.Facts = append(v.Facts, slack.Fact{Label: "Steps", Value: strings.Join(parts, ", ")})
 	}
 	return v
-}
-
-// needsHuman reports a finding that asks for a person: data {"needs_human": true}, or a step
-// shouting BY HAND (the replacement step when it cannot clean up after itself).
-func needsHuman(e event.Event) bool {
-	if b, ok := e.Data["needs_human"].(bool); ok && b {
-		return true
-	}
-	return strings.Contains(e.Message, "BY HAND")
 }
 
 func listOf(v any) []string {

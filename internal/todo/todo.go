@@ -1,0 +1,291 @@
+// Package todo owns the run's to-do list: what a person must still do after a run. It is derived
+// once, from the run's (redacted) events, so the terminal summary, the Slack summary and the
+// Markdown and JSON reports carry the same items in the same order.
+package todo
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/respond-sec/respond/internal/event"
+)
+
+// The step kinds whose outputs or absence mean work for a person.
+const (
+	usesFindKey = "openai.find-key"
+	usesRevoke  = "openai.revoke-key"
+	usesReplace = "openai.create-replacement"
+	usesPurge   = "git.purge-history"
+	usesLogs    = "logs.search"
+	usesReview  = "openai.review-usage"
+)
+
+// Prefixes of a skipped step's reason, as the engine writes them (engine.SkippedForApproval and
+// engine.SkippedForPreflight test the same prefixes on a StepResult; events carry only the text).
+const (
+	approvalDeniedPrefix = "approval denied"
+	preflightPrefix      = "not run: preflight failed: "
+)
+
+// Elsewhere is the last item of every run that revokes a key: no tool sees every copy.
+const Elsewhere = "Check other places the key may have been copied that no tool sees: chat, tickets, wikis, laptops."
+
+// List folds a run's events as they arrive (it is an event.Sink) and derives the to-do list
+// from all of them when asked, so a resumed run's list covers the journaled part too.
+type List struct {
+	mu  sync.Mutex
+	evs []event.Event
+}
+
+// Emit records e.
+func (l *List) Emit(e event.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, e)
+	return nil
+}
+
+// Items is the to-do list for the events so far.
+func (l *List) Items() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return FromEvents(l.evs)
+}
+
+// step is one step's final state in the events.
+type step struct {
+	id, uses string
+	final    *event.Event // the last succeeded, failed or skipped event
+	mutating bool         // it recorded an intent: it changes things
+	human    []string     // its findings that ask for a person
+}
+
+// FromEvents derives the to-do list from a run's events, in this order: an unrevoked key first,
+// then each step's items in the order the steps ran, then how to continue the run, then the
+// places no tool looks at. Items are never repeated.
+func FromEvents(evs []event.Event) []string {
+	var (
+		runID, mode, outcome string
+		order                []string
+		byID                 = map[string]*step{}
+		hasRevoke, revoked   bool
+	)
+	for i := range evs {
+		e := &evs[i]
+		switch e.Kind {
+		case event.RunStarted:
+			if m, ok := e.Data["mode"].(string); ok {
+				mode = m
+			}
+		case event.RunResumed:
+			outcome = ""
+		case event.RunFinished:
+			outcome = e.Message
+			if o, ok := e.Data["outcome"].(string); ok && o != "" {
+				outcome = o
+			}
+		}
+		if e.RunID != "" {
+			runID = e.RunID
+		}
+		if e.Step == "" {
+			continue
+		}
+		s := byID[e.Step]
+		if s == nil {
+			s = &step{id: e.Step}
+			byID[e.Step] = s
+			order = append(order, e.Step)
+		}
+		if e.Uses != "" {
+			s.uses = e.Uses
+		}
+		if s.uses == usesRevoke {
+			hasRevoke = true
+		}
+		switch e.Kind {
+		case event.StepStarted:
+			// A resumed step runs again: only its new outcome counts.
+			s.final = nil
+		case event.StepIntent:
+			if e.Message != "attempt" {
+				s.mutating = true
+			}
+		case event.StepLog:
+			if needsHuman(*e) {
+				s.human = append(s.human, strings.TrimPrefix(firstLine(e.Message), "TO-DO: "))
+			}
+		case event.StepSucceeded, event.StepFailed, event.StepSkipped:
+			s.final = e
+			if e.Kind == event.StepSucceeded && s.uses == usesRevoke {
+				revoked = true
+			}
+		}
+	}
+	dryRun := mode == "dry-run"
+	resumable := mode != "rehearsal" && runID != ""
+
+	var items []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if s != "" && !seen[s] {
+			seen[s] = true
+			items = append(items, s)
+		}
+	}
+	if hasRevoke && !revoked && !dryRun {
+		add("The leaked key was NOT revoked by this run: revoke it now (OpenAI dashboard → API keys), or fix the cause and run again.")
+	}
+	for _, id := range order {
+		s := byID[id]
+		// Unprefixed, so a finding the step also returns in its "todo" output is listed once.
+		for _, h := range s.human {
+			add(h)
+		}
+		if s.final == nil {
+			continue
+		}
+		for _, it := range stepItems(s, revoked, resumable, runID) {
+			add(it)
+		}
+	}
+	switch outcome {
+	case "interrupted":
+		if resumable {
+			add("The run was interrupted: every finished step is journaled. Continue where it stopped: respond resume " + runID)
+		}
+	case "failed", "cancelled":
+		if resumable {
+			add("Fix the cause, then continue where it stopped: respond resume " + runID)
+		}
+	case "preflight-failed":
+		add("Nothing was changed. Fix what preflight reported, then start again with the same command.")
+	}
+	if hasRevoke && !dryRun {
+		add(Elsewhere)
+	}
+	return items
+}
+
+// stepItems is what one finished step leaves to a person.
+func stepItems(s *step, revoked, resumable bool, runID string) []string {
+	e := s.final
+	resume := func(extra string) string {
+		if !resumable {
+			return ""
+		}
+		return ": respond resume " + runID + extra
+	}
+	switch e.Kind {
+	case event.StepFailed:
+		msg := fmt.Sprintf("Step %s failed: %s", s.id, firstLine(e.Error))
+		if s.mutating {
+			msg += " (it changes things: check what it did before resuming)"
+		}
+		return []string{msg}
+	case event.StepSkipped:
+		reason := e.Message
+		switch {
+		case strings.HasPrefix(reason, preflightPrefix):
+			return []string{fmt.Sprintf("Step %s was not run (%s). Fix that, then run it%s", s.id,
+				strings.TrimPrefix(reason, "not run: "), resume(""))}
+		case strings.HasPrefix(reason, approvalDeniedPrefix) && strings.Contains(reason, " via none"):
+			return []string{fmt.Sprintf("Step %s needs an approval nobody could give here%s", s.id,
+				resume(" --yes (or resume on a terminal, or approve in Slack)"))}
+		case strings.HasPrefix(reason, approvalDeniedPrefix):
+			msg := fmt.Sprintf("Step %s was not approved (%s): it did not run.", s.id,
+				strings.TrimPrefix(strings.TrimPrefix(reason, approvalDeniedPrefix), " "))
+			if resumable {
+				msg += " To ask again: respond resume " + runID
+			}
+			return []string{msg}
+		}
+		return nil
+	}
+	out, _ := e.Data["outputs"].(map[string]any)
+	var items []string
+	switch s.uses {
+	case usesFindKey:
+		if revoked {
+			items = append(items, fmt.Sprintf("Tell the key's owner (%v) it was revoked and why, and where the replacement now lives.", out["owner"]))
+		}
+	case usesReplace:
+		items = append(items, strs(out["todo"])...)
+	case usesPurge:
+		items = append(items, strs(out["forge_remains"])...)
+		if v, ok := out["verified"].(bool); ok && !v {
+			items = append(items, fmt.Sprintf("Step %s did not push the rewritten history: the remote still holds the key. Run it with push: true.", s.id))
+		}
+		if num(out["refs_changed"]) > 0 {
+			items = append(items, "Everyone with a clone must re-clone (or reset to the rewritten refs); old clones still hold the key.")
+		}
+	case usesLogs:
+		if files := logFiles(out["findings"]); len(files) > 0 {
+			items = append(items, fmt.Sprintf("Delete or rotate the log files that still hold the key (and their backups): %s.", strings.Join(files, ", ")))
+		}
+	case usesReview:
+		if flags := strs(out["flags"]); len(flags) > 0 {
+			items = append(items, fmt.Sprintf("Review the usage flags (%d) with finance and decide whether customers or OpenAI must be told.", len(flags)))
+		}
+	}
+	return items
+}
+
+// logFiles lists the files a logs.search step's findings name, each once, in order.
+func logFiles(v any) []string {
+	var files []string
+	list, _ := v.([]any)
+	for _, f := range list {
+		m, _ := f.(map[string]any)
+		if name, ok := m["file"].(string); ok && !slices.Contains(files, name) {
+			files = append(files, name)
+		}
+	}
+	return files
+}
+
+// num reads a JSON number, whether it came from the journal (float64) or not.
+func num(v any) float64 {
+	switch v := v.(type) {
+	case float64:
+		return v
+	case int:
+		return float64(v)
+	case int64:
+		return float64(v)
+	}
+	return 0
+}
+
+func strs(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case []string:
+		return v
+	case []any:
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+	}
+	return out
+}
+
+// needsHuman reports a finding that asks for a person: data {"needs_human": true}, or a step
+// shouting BY HAND (the replacement step when it cannot clean up after itself).
+func needsHuman(e event.Event) bool {
+	if b, ok := e.Data["needs_human"].(bool); ok && b {
+		return true
+	}
+	return strings.Contains(e.Message, "BY HAND")
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
