@@ -21,6 +21,7 @@ import (
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/rehearsal"
+	execstep "github.com/respond-sec/respond/steps/exec"
 )
 
 type rehearseOptions struct {
@@ -34,6 +35,9 @@ type rehearseOptions struct {
 	Dir        string
 	World      string // a world another process serves (crash tests)
 	Transcript string // where to write the Slack channel as a person sees it ("" prints it)
+	AllowExec  bool   // run the playbook's exec steps (they see RESPOND_REHEARSAL=1)
+
+	scope rehearsal.Scope // what the playbook does that the world can check
 }
 
 func newRehearseCmd(f *Factory) *cli.Command {
@@ -44,7 +48,9 @@ func newRehearseCmd(f *Factory) *cli.Command {
 		Description: "Serves simulators of every external system on 127.0.0.1, builds a repository with a planted\n" +
 			"leak, its remote, logs and GitHub alerts, plants a fresh fake leaked key, runs the playbook\n" +
 			"unchanged through the normal engine with approvals recorded as \"rehearsal\", then checks from\n" +
-			"the simulators' and repositories' state that the response worked. Exit 0 only if every check holds.",
+			"the simulators' and repositories' state that the response worked. Each step kind the playbook uses\n" +
+			"contributes its own checks, so a team's playbook is judged on what it does. Its exec steps run only\n" +
+			"with --allow-exec, with RESPOND_REHEARSAL=1 in their environment. Exit 0 only if every check holds.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "seed", Usage: "reproduce a world: same keys, IDs, history and usage (default: random)"},
 			&cli.BoolFlag{Name: "chaos", Usage: "make every simulator fail 20% of calls transiently (429, 500, dropped connections) and add latency"},
@@ -54,6 +60,7 @@ func newRehearseCmd(f *Factory) *cli.Command {
 			&cli.StringFlag{Name: "dir", Usage: "build the world in `DIR` and keep it (default: a temporary directory, removed)"},
 			&cli.StringFlag{Name: "slack-transcript", Usage: "write the Slack channel, as a person would see it, to `FILE` instead of printing it"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json on stdout"},
+			&cli.BoolFlag{Name: "allow-exec", Usage: "run the playbook's exec steps (their programs run for real, with RESPOND_REHEARSAL=1)"},
 			&cli.StringFlag{Name: "world", Hidden: true, Usage: "run against a world another process serves (its handle `FILE`)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -62,7 +69,8 @@ func newRehearseCmd(f *Factory) *cli.Command {
 			}
 			o := rehearseOptions{Playbook: c.Args().First(), DryRun: c.Bool("dry-run"), Chaos: c.Bool("chaos"),
 				JSONFile: c.String("json"), ReportFile: c.String("report"), Output: c.String("output"),
-				Dir: c.String("dir"), World: c.String("world"), Transcript: c.String("slack-transcript")}
+				Dir: c.String("dir"), World: c.String("world"), Transcript: c.String("slack-transcript"),
+				AllowExec: c.Bool("allow-exec")}
 			if s := c.String("seed"); s != "" {
 				n, err := strconv.ParseUint(s, 10, 64)
 				if err != nil || n == 0 {
@@ -79,6 +87,7 @@ func newRehearseCmd(f *Factory) *cli.Command {
 type world interface {
 	Getenv(string) string
 	Input(string) (any, bool)
+	InputNames() []string
 }
 
 func rehearsalInputs(pb *playbook.Playbook, w world) (map[string]any, error) {
@@ -87,7 +96,8 @@ func rehearsalInputs(pb *playbook.Playbook, w world) (map[string]any, error) {
 		v, ok := w.Input(in.Name)
 		if !ok {
 			if in.Required {
-				return nil, usageErr("the rehearsal world has no value for required input %q of %s", in.Name, pb.Name)
+				return nil, usageErr("%s: required input %q (line %d) cannot be rehearsed: the rehearsal world provides only %s; make it optional or give it a default",
+					pb.File, in.Name, in.Line, strings.Join(w.InputNames(), ", "))
 			}
 			v = in.Default
 			if v == nil {
@@ -135,6 +145,10 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkExecAllowed(pb, o.AllowExec); err != nil {
+		return err
+	}
+	o.scope = rehearsal.ScopeOf(pb)
 	// Everything respond prints is kept to be scanned for the keys afterwards. Out and Err are
 	// written from several goroutines (the engine, the Slack sink), so the copy is locked.
 	printed := &lockedBuffer{}
@@ -154,7 +168,8 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 		f.Secrets.Add(h.Secrets...)
 		w, seed = h, h.Seed
 	} else {
-		served, err = rehearsal.Start(ctx, rehearsal.Options{Seed: o.Seed, Dir: o.Dir, Chaos: o.Chaos})
+		served, err = rehearsal.Start(ctx, rehearsal.Options{Seed: o.Seed, Dir: o.Dir, Chaos: o.Chaos,
+			SlackChannel: pb.Notify.SlackChannel})
 		if err != nil {
 			return err
 		}
@@ -206,7 +221,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 				Detail: fmt.Sprintf("state identical: %v", same)})
 		}
 	default:
-		checks = served.Verify(ctx, stateBefore)
+		checks = served.VerifyFor(ctx, stateBefore, o.scope)
 	}
 	rep := buildReport(res, evs, seed, o.DryRun, o.Chaos, checks)
 	if served != nil {
@@ -230,7 +245,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 			if err := os.WriteFile(o.Transcript, []byte(f.Secrets.String(transcript)), 0o600); err != nil {
 				return fmt.Errorf("write %s: %w", o.Transcript, err)
 			}
-		} else if o.Output == "text" {
+		} else if o.Output == "text" && o.scope.Slack {
 			fmt.Fprintf(f.IO.Out, "\nSlack, as the channel shows it:\n\n%s\n", indent(transcript))
 		}
 	}
@@ -249,7 +264,11 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 	if o.Output == "json" {
 		writeJSON(f.IO.Out, f, rep)
 	} else {
-		printVerifications(f.IO.Out, rep) // the result, on stdout with the run summary
+		var unchecked []string
+		if served != nil && !o.DryRun {
+			unchecked = o.scope.Unchecked()
+		}
+		printVerifications(f.IO.Out, rep, unchecked) // the result, on stdout with the run summary
 	}
 	if o.JSONFile != "" {
 		var b bytes.Buffer
@@ -272,6 +291,25 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		}
 	}
 	return nil
+}
+
+// checkExecAllowed refuses a rehearsal of a playbook with exec steps unless they were allowed: a
+// rehearsal otherwise touches nothing but its simulators, and a program can touch anything.
+func checkExecAllowed(pb *playbook.Playbook, allowed bool) error {
+	if allowed {
+		return nil
+	}
+	var found []string
+	for _, st := range pb.Steps {
+		if st.Uses == "exec" {
+			found = append(found, fmt.Sprintf("%q (line %d)", st.ID, st.Line))
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return usageErr("%s: exec step(s) %s would run programs for real, outside the simulators: rehearse with --allow-exec to run them (they see %s=1)",
+		pb.File, strings.Join(found, ", "), execstep.RehearsalVar)
 }
 
 // leakKeys returns the keys the leak check looks for (the leaked one, and the new one from the
@@ -310,7 +348,8 @@ func readJournal(f *Factory, runID string) ([]byte, error) {
 	return os.ReadFile(journal.Path(dir, runID))
 }
 
-func printVerifications(w io.Writer, r reportJSON) {
+// printVerifications prints the checks; unchecked are the kinds used that contribute none.
+func printVerifications(w io.Writer, r reportJSON, unchecked []string) {
 	if len(r.Verifications) > 0 {
 		fmt.Fprintf(w, "\nverification (from the simulators' and repositories' state):\n")
 	}
@@ -320,6 +359,9 @@ func printVerifications(w io.Writer, r reportJSON) {
 			mark = "✗"
 		}
 		fmt.Fprintf(w, "  %s %-48s %s\n", mark, c.Name, c.Detail)
+	}
+	if len(unchecked) > 0 {
+		fmt.Fprintf(w, "  (not checked from the world's state, judged by their own result: %s)\n", strings.Join(unchecked, ", "))
 	}
 	if r.Chaos || len(r.Retries) > 0 {
 		fmt.Fprintf(w, "\nchaos: %d fault(s) injected, %d surfaced as step retries, all recovered\n", r.FaultsInjected, len(r.Retries))

@@ -4,25 +4,17 @@
 package rehearsal
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/respond-sec/respond/integrations/github/githubsim"
-	"github.com/respond-sec/respond/integrations/gitrepo"
-	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/integrations/slack/slacksim"
 	"github.com/respond-sec/respond/internal/fakekey"
@@ -37,6 +29,9 @@ type Options struct {
 	// Chaos injects transient faults (20% of calls: 429 with Retry-After, 500, dropped
 	// connections) and latency into every simulator.
 	Chaos bool
+	// SlackChannel is the channel the playbook reports to; the world serves it as well as
+	// Channel. Empty means Channel.
+	SlackChannel string
 }
 
 // World is a running rehearsal environment. Close it.
@@ -63,6 +58,7 @@ type World struct {
 	slackToken  string
 	env         map[string]string
 	inputs      map[string]any
+	channel     string // the Slack channel the playbook reports to
 	ownsDir     bool
 	startedAt   time.Time
 }
@@ -108,8 +104,13 @@ func Start(ctx context.Context, o Options) (*World, error) {
 	}
 	keys := fakekey.New(w.Seed + 2)
 	w.slackToken = keys.SlackBotToken()
-	w.Slack, w.slackSrv = slacksim.NewServer(slacksim.Config{Token: w.slackToken, Seed: w.Seed,
-		Channels: []slacksim.Channel{{ID: "C0SECURITY", Name: Channel}}})
+	w.channel = Channel
+	channels := []slacksim.Channel{{ID: "C0SECURITY", Name: Channel}}
+	if c := o.SlackChannel; c != "" && strings.TrimPrefix(c, "#") != strings.TrimPrefix(Channel, "#") {
+		w.channel = c
+		channels = append(channels, slacksim.Channel{ID: "C0PLAYBOOK", Name: c})
+	}
+	w.Slack, w.slackSrv = slacksim.NewServer(slacksim.Config{Token: w.slackToken, Seed: w.Seed, Channels: channels})
 	if o.Chaos {
 		w.chaos()
 	}
@@ -123,6 +124,8 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		"RESPOND_GITHUB_API_URL":         w.githubSrv.URL + "/",
 		"SLACK_BOT_TOKEN":                w.slackToken,
 		"RESPOND_SLACK_API_URL":          w.Slack.APIURL(),
+		// exec steps pass it on to their program, so a team's tool can tell practice from an incident.
+		"RESPOND_REHEARSAL": "1",
 	}
 	w.inputs = map[string]any{
 		"key":          w.leaked,
@@ -279,185 +282,5 @@ func (w *World) OpenAIState() OpenAIState {
 	return w.OpenAI.State()
 }
 
-// Verification is one check of the final state.
-type Verification struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
-// Verify checks, from the simulators' state (not from step outputs), that the response worked.
-// baseline is the OpenAI state before the run.
-func (w *World) Verify(ctx context.Context, before openaisim.State) []Verification {
-	var out []Verification
-	add := func(name string, ok bool, format string, args ...any) {
-		out = append(out, Verification{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
-	}
-	after := w.OpenAI.State()
-	leakedID := w.OpenAI.LeakedKeyID()
-	oc, err := openai.New(openai.Config{AdminKey: w.OpenAI.AdminKey(), BaseURL: w.openaiSrv.URL + "/v1", MaxRetries: 3})
-	if err != nil {
-		add("simulator reachable", false, "%v", err)
-		return out
-	}
-	check := func(value string) openai.KeyCheck {
-		st, _ := oc.CheckKey(ctx, value) // a transport failure leaves Status 0: neither dead nor working
-		return st
-	}
-	status := check(w.leaked)
-	add("leaked key is dead", status.Dead(), "GET /v1/models with the leaked value answers %s (only 401 %s proves it)",
-		status, openai.CodeInvalidAPIKey)
-	if k, ok := w.OpenAI.Key(leakedID); ok {
-		add("leaked key is deleted", k.Deleted, "%s deleted=%v", leakedID, k.Deleted)
-	}
-
-	existed := map[string]bool{}
-	for _, k := range before.Keys {
-		existed[k.ID] = true
-	}
-	var fresh []openaisim.KeyState
-	for _, k := range after.Keys {
-		if !existed[k.ID] && !k.Deleted {
-			fresh = append(fresh, k)
-		}
-	}
-	add("exactly one replacement key", len(fresh) == 1, "%d new live key(s)", len(fresh))
-	if len(fresh) == 1 {
-		k := fresh[0]
-		add("replacement key is scoped", !k.AllPermissions(), "scopes %v", k.Scopes)
-		add("replacement key expires", !k.ExpiresAt.IsZero(), "expires %s", k.ExpiresAt.Format(time.RFC3339))
-		b, err := os.ReadFile(w.SecretFile())
-		switch {
-		case err != nil:
-			add("replacement key delivered to the file", false, "%v", err)
-		default:
-			value := strings.TrimSpace(string(b))
-			sum := sha256.Sum256([]byte(value))
-			match := strings.HasPrefix(hex.EncodeToString(sum[:]), k.Fingerprint)
-			st, _ := os.Stat(w.SecretFile())
-			add("replacement key delivered to the file", match && st.Mode().Perm() == 0o600,
-				"%s holds key %s (mode %v)", w.SecretFile(), k.ID, st.Mode().Perm())
-			live := check(value)
-			add("replacement key works", live.Works(), "GET /v1/models with the delivered value answers %s", live)
-		}
-	}
-	w.verifyGitHubAndRepos(ctx, add, fresh)
-	w.verifySlack(add)
-	if k, ok := w.OpenAI.Key(leakedID); ok {
-		var limit *openaisim.SpendLimitState
-		for i, l := range after.SpendLimits {
-			if l.ProjectID == k.ProjectID {
-				limit = &after.SpendLimits[i]
-			}
-		}
-		add("project spend limit set", limit != nil && limit.Cents > 0, "%s: %v", k.ProjectID, describeLimit(limit))
-		alerts := 0
-		for _, a := range after.SpendAlerts {
-			if a.ProjectID == k.ProjectID {
-				alerts++
-			}
-		}
-		add("project spend alerts set", alerts > 0, "%d alert(s) on %s", alerts, k.ProjectID)
-	}
-	return out
-}
-
-func describeLimit(l *openaisim.SpendLimitState) string {
-	if l == nil {
-		return "none"
-	}
-	return fmt.Sprintf("$%.2f/month", float64(l.Cents)/100)
-}
-
-// verifyGitHubAndRepos checks the copies: the repositories' refs and object stores, the Actions
-// logs, the alerts, and the Actions secret that received the new key.
-func (w *World) verifyGitHubAndRepos(ctx context.Context, add func(string, bool, string, ...any), fresh []openaisim.KeyState) {
-	secrets := [][]byte{[]byte(w.leaked)}
-	for _, r := range []struct{ name, path string }{{"local clone", w.Repo.Local}, {"remote", w.Repo.Remote}} {
-		res, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: r.path, Secrets: secrets})
-		if err != nil {
-			add("leaked key gone from the "+r.name, false, "%v", err)
-			continue
-		}
-		n := len(res.Findings) + res.Unreachable
-		add("leaked key gone from the "+r.name, n == 0, "%d finding(s) in %d refs, %d unreachable object(s) holding it",
-			len(res.Findings), res.Refs, res.Unreachable)
-	}
-	add("Actions logs with the key deleted", !w.GitHub.HasRunLogs(Repo, w.RunWithKey),
-		"run %d logs present: %v", w.RunWithKey, w.GitHub.HasRunLogs(Repo, w.RunWithKey))
-	add("Actions logs without the key kept", w.GitHub.HasRunLogs(Repo, w.CleanRun),
-		"run %d logs present: %v", w.CleanRun, w.GitHub.HasRunLogs(Repo, w.CleanRun))
-	a, _ := w.GitHub.AlertState(Repo, w.KeyAlert)
-	add("alert for the key resolved as revoked", a.State == "resolved" && a.Resolution == "revoked",
-		"alert %d: %s, %s", w.KeyAlert, a.State, a.Resolution)
-	o, _ := w.GitHub.AlertState(Repo, w.OtherAlert)
-	add("alert for another secret left open", o.State == "open", "alert %d: %s", w.OtherAlert, o.State)
-	sv, ok := w.GitHub.ActionsSecret(githubsim.SecretRef{Repo: Repo}, "OPENAI_API_KEY")
-	delivered := false
-	if ok && len(fresh) == 1 {
-		sum := sha256.Sum256(bytes.TrimSpace(sv.Value))
-		delivered = strings.HasPrefix(hex.EncodeToString(sum[:]), fresh[0].Fingerprint)
-	}
-	add("replacement key delivered to the Actions secret", delivered, "%s secret OPENAI_API_KEY decrypts to the new key: %v", Repo, delivered)
-	if !ok || len(fresh) != 1 {
-		return
-	}
-	// The new value lives only in its sinks: not in any repository, not in the logs.
-	value := bytes.TrimSpace(sv.Value)
-	copies := 0
-	for _, repo := range []string{w.Repo.Local, w.Repo.Remote} {
-		if res, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: repo, Secrets: [][]byte{value}}); err == nil {
-			copies += len(res.Findings) + res.Unreachable
-		}
-	}
-	filepath.WalkDir(w.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == w.SecretFile() || strings.Contains(p, ".git") {
-			return nil
-		}
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, value) {
-			copies++
-		}
-		return nil
-	})
-	add("replacement key only in its sinks", copies == 0, "%d other copies in the world's repositories and files", copies)
-}
-
-// verifySlack checks what a person sees in the channel: one parent message whose final state
-// shows every step finished, and no key anywhere in the channel.
-func (w *World) verifySlack(add func(string, bool, string, ...any)) {
-	msgs := w.Slack.Channel(Channel)
-	parents := 0
-	var parent slacksim.Message
-	for _, m := range msgs {
-		if m.ThreadTS == "" || m.ThreadTS == m.TS {
-			parents++
-			parent = m
-		}
-	}
-	text := w.Slack.Render(parent.Text, parent.Blocks)
-	done, total := -1, 0
-	if m := finishedRe.FindStringSubmatch(text); m != nil {
-		done, _ = strconv.Atoi(m[1])
-		total, _ = strconv.Atoi(m[2])
-	}
-	add("Slack parent message shows every step done", parents == 1 && done == total && total > 0 && strings.Contains(text, "Run succeeded"),
-		"%d parent message(s); final state %q", parents, firstLineOf(text))
-	if bytes.Contains(w.Slack.Snapshot(), []byte(w.leaked)) {
-		add("no key in Slack", false, "the leaked key was posted")
-	}
-}
-
-var finishedRe = regexp.MustCompile(`(\d+) of (\d+) steps finished`)
-
-func firstLineOf(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, "Run ") {
-			return strings.TrimSpace(l)
-		}
-	}
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
 // Transcript is the Slack channel as a person would see it.
-func (w *World) Transcript() string { return w.Slack.Transcript(Channel) }
+func (w *World) Transcript() string { return w.Slack.Transcript(w.channel) }

@@ -13,12 +13,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 )
 
 // Exec runs argv[0] with argv[1:]. The child sees only PATH, HOME, LANG and TZ from respond's
-// environment plus Env, so credentials in respond's environment do not leak to tools by accident.
+// environment plus Env (and RESPOND_REHEARSAL=1 in a rehearsal), so credentials in respond's
+// environment do not leak to tools by accident.
 type Exec struct {
 	Argv  []string          `yaml:"argv" respond:"no-secret"` // argv is visible to every user (ps)
 	Env   map[string]string `yaml:"env"`
@@ -36,6 +36,9 @@ var Kind = steps.Kind{
 	Outputs: []string{"stdout", "exit_code"},
 	Summary: "run a program without a shell; outputs stdout and exit_code",
 }
+
+// RehearsalVar is set to 1 in the program's environment during a rehearsal.
+const RehearsalVar = "RESPOND_REHEARSAL"
 
 // Bounds on what is kept of a program's output, whatever it writes: the first maxOutput bytes
 // of stdout (the step's output, journaled), the last maxStderr bytes of stderr, and the last
@@ -82,7 +85,7 @@ func (e *Exec) Plan(_ context.Context, _ *steps.Env) (*steps.Plan, error) {
 
 // Run runs the program; a non-zero exit fails the step.
 func (e *Exec) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
-	res, err := e.run(ctx, env.Secrets, e.Argv)
+	res, err := e.run(ctx, env, e.Argv)
 	out := steps.Outputs{"stdout": res.stdout, "exit_code": res.code}
 	if err != nil {
 		return out, err
@@ -126,7 +129,7 @@ func (e *Exec) Reconcile(ctx context.Context, env *steps.Env, _ []steps.Intent) 
 		env.Logf("no check command: running %s again", e.Argv[0])
 		return nil, false, nil
 	}
-	res, err := e.run(ctx, env.Secrets, e.Check)
+	res, err := e.run(ctx, env, e.Check)
 	if err != nil {
 		return nil, false, fmt.Errorf("check: %w", err)
 	}
@@ -143,12 +146,18 @@ type result struct {
 // run runs argv. Both streams are masked as they arrive, before anything is cut: the cap on
 // stdout and the tail of stderr are taken from masked text, so no cut can leave a piece of a
 // secret behind.
-func (e *Exec) run(ctx context.Context, secrets *redact.Set, argv []string) (result, error) {
+func (e *Exec) run(ctx context.Context, env *steps.Env, argv []string) (result, error) {
+	secrets := env.Secrets
 	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = e.Dir
 	cmd.Env = baseEnv()
 	for k, v := range e.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	// A rehearsal says so to the program, which may then skip what only makes sense for real.
+	// It comes last: the playbook's env cannot make a rehearsal pass for an incident.
+	if env.Getenv != nil && env.Getenv(RehearsalVar) == "1" {
+		cmd.Env = append(cmd.Env, RehearsalVar+"=1")
 	}
 	if e.Stdin != "" {
 		cmd.Stdin = strings.NewReader(e.Stdin)
