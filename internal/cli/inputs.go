@@ -115,7 +115,7 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 				src.remind("%s holds the secret input %s: delete it when the response is over (shred -u %s)", val[1:], name, val[1:])
 			}
 		default:
-			if in.Secret {
+			if in.Secret && !openai.IsKeyID(val) { // a key's ID is not a secret
 				secrets.Add(val)
 				return nil, usageErr("input %q is secret and was given on the command line, where every user "+
 					"of this machine can read it (ps, shell history). Pass it as %s=@FILE, %s=- (stdin), "+

@@ -412,3 +412,27 @@ func TestFailedReplacementDoesNotStopTheCleanup(t *testing.T) {
 		t.Errorf("the summary does not say the service has no working key:\n%s", r.stdout)
 	}
 }
+
+// A key a teammate already revoked in the dashboard is a state, not an error: the run says so and
+// every cleanup step runs (here: the replacement and the budgets; search steps need their inputs).
+func TestAlreadyRevokedKeyLetsTheCleanupRun(t *testing.T) {
+	w := startOpenAI(t, 18)
+	if !w.sim.RevokeByHand(w.sim.LeakedKeyID(), "bob@example.com") {
+		t.Fatal("could not revoke by hand")
+	}
+	r := respond(t, w.env, "", append([]string{"run"}, w.args("--input", "project=proj_storefront", "openai-key-leak")...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"ALREADY REVOKED", "revoked by bob@example.com", "verify             ok", "replace            ok", "budgets            ok"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("progress lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	// Given the ID, the audit log says who and when, the ID is shown as it is, and the DELETE
+	// is answered "already gone".
+	r = respond(t, w.env, "", "run", "--input", "key="+w.sim.LeakedKeyID(), "--input", "secret_file="+w.out+".2", "openai-key-leak")
+	if r.code != 0 || !strings.Contains(r.stderr, w.sim.LeakedKeyID()+" revoked by bob@example.com") {
+		t.Errorf("by ID: exit %d\n%s", r.code, r.stderr)
+	}
+}

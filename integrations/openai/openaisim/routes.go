@@ -76,6 +76,7 @@ func (s *Server) routes() {
 		RouteGetSpendAlert:           s.getSpendAlert,
 		RouteDeleteSpendAlert:        s.deleteSpendAlert,
 		RouteListRateLimits:          s.listRateLimits,
+		RouteListAuditLogs:           s.listAuditLogs,
 		RouteUpdateRateLimit:         s.updateRateLimit,
 		RouteCosts:                   s.costs,
 		RouteListModels:              s.listModels,

@@ -147,6 +147,7 @@ type apiKey struct {
 	scopes              []string  // nil = unrestricted, [] = explicitly all permissions
 	deleted             bool
 	deletedAt           time.Time
+	deletedBy           string // a person's email when RevokeByHand deleted it; "" for the API
 }
 
 type spendLimit struct {

@@ -33,6 +33,8 @@ type FindKey struct {
 type keyLister interface {
 	ListProjectKeys(ctx context.Context, projectID string) ([]openai.ProjectKey, error)
 	GetProjectKey(ctx context.Context, projectID, keyID string) (openai.ProjectKey, error)
+	KeyDeletions(ctx context.Context, keyID string, since time.Time, limit int) ([]openai.KeyDeletion, error)
+	CheckKey(ctx context.Context, secret string) (openai.KeyCheck, error)
 }
 
 var _ keyLister = (*openai.Client)(nil)
@@ -42,7 +44,7 @@ var Kind = steps.Kind{
 	Name: "openai.find-key",
 	New:  func() steps.Step { return &FindKey{} },
 	Outputs: []string{"project_id", "key_id", "key_name", "owner", "owner_type", "created_at",
-		"last_used_at", "redacted_value", "secret_given"},
+		"last_used_at", "redacted_value", "secret_given", "already_revoked", "revoked_by", "revoked_at"},
 	Summary: "identify a project API key from its ID or from the leaked secret (read-only)",
 }
 
@@ -111,8 +113,12 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 			"project_id": k.ProjectID, "key_id": k.ID, "key_name": k.Name, "owner": owner(k),
 			"owner_type": k.OwnerType, "created_at": rfc3339(k.CreatedAt), "last_used_at": rfc3339(k.LastUsedAt),
 			"redacted_value": k.RedactedValue, "secret_given": !isKeyID(key),
+			"already_revoked": false, "revoked_by": "", "revoked_at": "",
 		}, nil
 	case 0:
+		if out, ok, err := f.alreadyRevoked(ctx, env, c, key); ok || err != nil {
+			return out, err
+		}
 		what := "no key with ID " + key
 		if !isKeyID(key) {
 			what = fmt.Sprintf("no key's redacted value matches %s", redact.Mask(key))
@@ -128,6 +134,49 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 		}
 		return nil, errors.New(b.String())
 	}
+}
+
+// alreadyRevoked decides whether a key that matches no live key was revoked already (by a
+// teammate in the dashboard, by GitHub's partner program, by an earlier run): then the run goes on
+// with every cleanup step instead of failing. A key ID is looked up in the audit log. A value is
+// proven dead with its own call (only 401 invalid_api_key counts); the audit log names deleted keys
+// by ID only, so the recent deletions are listed as candidates, not as the answer.
+func (f *FindKey) alreadyRevoked(ctx context.Context, env *steps.Env, c keyLister, key string) (steps.Outputs, bool, error) {
+	out := steps.Outputs{"project_id": f.Project, "key_id": "", "key_name": "", "owner": "", "owner_type": "",
+		"created_at": "", "last_used_at": "", "redacted_value": "", "secret_given": !isKeyID(key),
+		"already_revoked": true, "revoked_by": "", "revoked_at": ""}
+	if isKeyID(key) {
+		ds, err := c.KeyDeletions(ctx, key, time.Time{}, 1)
+		if err != nil {
+			env.Logf("could not read the audit log to see whether %s was revoked: %v", key, err)
+			return nil, false, nil
+		}
+		if len(ds) == 0 {
+			return nil, false, nil
+		}
+		d := ds[0]
+		out["key_id"], out["revoked_by"], out["revoked_at"] = d.KeyID, d.By, d.At.Format(time.RFC3339)
+		if d.ProjectID != "" {
+			out["project_id"] = d.ProjectID
+		}
+		env.Logf("ALREADY REVOKED: %s; the cleanup goes on", d)
+		return out, true, nil
+	}
+	check, err := c.CheckKey(ctx, key)
+	if err != nil || !check.Dead() {
+		return nil, false, nil // live, or not proven dead: the caller's error says what to do
+	}
+	env.Logf("ALREADY REVOKED (or expired, or mistyped): %s answers %s, so it no longer authenticates anywhere; "+
+		"the cleanup goes on", redact.Mask(key), check)
+	if ds, err := c.KeyDeletions(ctx, "", env.Now().Add(-90*24*time.Hour), 10); err == nil && len(ds) > 0 {
+		var lines []string
+		for _, d := range ds {
+			lines = append(lines, "  "+d.String())
+		}
+		env.Logf("keys revoked in the last 90 days (the audit log names keys by ID only, so which one held this value cannot be told):\n%s",
+			strings.Join(lines, "\n"))
+	}
+	return out, true, nil
 }
 
 func (f *FindKey) workers(n int) int {

@@ -103,8 +103,6 @@ func (r *Replace) Validate() error {
 		errs = append(errs, errors.New("scopes: required, e.g. [api.model.request] or [auto]; an empty list would mean ALL permissions"))
 	case slices.Contains(r.Scopes, scopeAuto) && len(r.Scopes) > 1:
 		errs = append(errs, errors.New("scopes: auto stands alone"))
-	case slices.Contains(r.Scopes, scopeAuto) && r.OldKeyID == "":
-		errs = append(errs, errors.New("scopes: [auto] needs old_key_id, the key whose usage decides the scopes"))
 	case slices.Contains(r.Scopes, ""):
 		errs = append(errs, errors.New("scopes: an empty scope"))
 	}
@@ -244,6 +242,17 @@ func (r *Replace) scopes(ctx context.Context, env *steps.Env, c keyAPI) (scopeCh
 			basis += fmt.Sprintf(", plus %s so the key can be proven with GET /v1/models", openai.ScopeModelRead)
 		}
 		return scopeChoice{scopes: sc, basis: basis}, nil
+	}
+	if r.OldKeyID == "" {
+		// The leaked key is unknown (only its value was given, and it was already revoked): no
+		// usage to derive from, so the stated minimal default, and a person checks it.
+		return scopeChoice{
+			scopes: slices.Clone(openai.DefaultScopes),
+			basis:  "the leaked key's ID is unknown (already revoked): the minimal default (list models, make model requests)",
+			todo: []string{fmt.Sprintf("The replacement key has only the default scopes %s because the leaked key's usage could not be read "+
+				"(its ID is unknown): check that its users need nothing more, and widen its scopes in the dashboard if they do.",
+				strings.Join(openai.DefaultScopes, " "))},
+		}, nil
 	}
 	look := r.AutoLookback
 	if look == 0 {

@@ -123,8 +123,6 @@ func TestValidateRefusesAllPermissionsAndNowhere(t *testing.T) {
 	tests := map[string]Replace{
 		"empty scopes": {Project: "p", DeliverTo: []secrets.Spec{{Type: secrets.TypeFile, Path: "/x"}}},
 		"no sink":      {Project: "p", Scopes: []string{"api.model.request"}, DeliverTo: []secrets.Spec{{Type: secrets.TypeFile}}},
-		"auto needs old key": {Project: "p", Scopes: []string{"auto"},
-			DeliverTo: []secrets.Spec{{Type: secrets.TypeFile, Path: "/x"}}},
 	}
 	for name, r := range tests {
 		if err := r.Validate(); err == nil {

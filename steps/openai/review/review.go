@@ -120,12 +120,14 @@ func (r *Review) window(now time.Time) (start, end time.Time, source string, err
 			start, source = t, c.source
 		}
 	}
-	if start.IsZero() {
-		return start, end, "", errors.New("no exposure start: give exposure_start, first_seen or key_created_at")
-	}
 	max := r.MaxWindow
 	if max == 0 {
 		max = 720 * time.Hour
+	}
+	if start.IsZero() {
+		// Nothing dates the exposure (a key revoked before the run, whose creation the API no
+		// longer shows): review the longest window rather than nothing.
+		start, source = end.Add(-max), "no known exposure start"
 	}
 	if end.Sub(start) > max {
 		start, source = end.Add(-max), source+fmt.Sprintf(", capped to the last %s", max)
