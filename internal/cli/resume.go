@@ -22,6 +22,7 @@ func newResumeCmd(f *Factory) *cli.Command {
 	flags = append(flags,
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "approve every approval-gated step (recorded as --yes)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+		&cli.StringFlag{Name: "playbook", Aliases: []string{"p"}, Usage: "continue with an edited playbook `FILE`: the diff is shown; only steps the run has not finished may change, and new steps go after them"},
 		&cli.StringFlag{Name: "world", Hidden: true, Usage: "for a rehearsal run: the handle `FILE` of the world that still serves its simulators"},
 	)
 	return &cli.Command{
@@ -30,7 +31,10 @@ func newResumeCmd(f *Factory) *cli.Command {
 		ArgsUsage: "RUN|last",
 		Description: "RUN is a run ID, a unique prefix of one, or last (the newest run).\n" +
 			"The playbook and non-secret inputs come from the run's journal. Secret inputs are never\n" +
-			"journaled: pass them again (their fingerprints must match the original run's).",
+			"journaled: pass them again (their fingerprints must match the original run's), with --input,\n" +
+			"--input-file or RESPOND_INPUT_<NAME>.\n" +
+			"--playbook FILE continues with an edited playbook (a fixed step, a new step at the end); it is\n" +
+			"journaled, so a later resume and `runs report` use it.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			_, id, err := f.runArg(c)
@@ -38,7 +42,7 @@ func newResumeCmd(f *Factory) *cli.Command {
 				return err
 			}
 			return runResume(c.Context, f, id, resumeOptions{args: c.StringSlice("input"), files: c.StringSlice("input-file"),
-				yes: c.Bool("yes"), output: c.String("output"), world: c.String("world")})
+				yes: c.Bool("yes"), output: c.String("output"), world: c.String("world"), playbook: c.String("playbook")})
 		},
 	}
 }
@@ -72,8 +76,12 @@ func loadResume(dir, runID string) (*resumeState, error) {
 	}
 	st0 := journal.Summarize(runID, recs)
 	start := recs[0].Data
-	src, _ := start["source"].(string)
-	file, _ := start["file"].(string)
+	var evs []event.Event
+	for _, r := range recs {
+		evs = append(evs, r.Event)
+	}
+	// A resume with an edited playbook journals it; the newest one is the run's playbook now.
+	file, src := engine.JournaledPlaybook(evs)
 	pb, err := playbook.Load(file, []byte(src), catalog.Lookup)
 	if err != nil {
 		return nil, fmt.Errorf("the playbook recorded in %s no longer loads: %w", runID, err)
@@ -90,9 +98,7 @@ func loadResume(dir, runID string) (*resumeState, error) {
 			st.secretFPs[k], _ = v.(string)
 		}
 	}
-	for _, r := range recs {
-		st.prior = append(st.prior, r.Event)
-	}
+	st.prior = evs
 	return st, nil
 }
 
@@ -129,7 +135,11 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 	var missing []string
 	for _, in := range st.pb.Inputs {
 		if !in.Secret {
-			out[in.Name] = st.inputs[in.Name]
+			v, ok := st.inputs[in.Name]
+			if !ok {
+				v = in.Default // added by an edited playbook (resume --playbook)
+			}
+			out[in.Name] = v
 			continue
 		}
 		want := st.secretFPs[in.Name]
@@ -160,6 +170,7 @@ type resumeOptions struct {
 	yes         bool
 	output      string
 	world       string
+	playbook    string // an edited playbook to continue with
 }
 
 // repairTornTail is done before a command appends to a run's journal (resume, rollback). A crash
@@ -184,6 +195,24 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 	if err != nil {
 		return err
 	}
+	// An edited playbook is checked before anything is appended to the journal: a refused one
+	// leaves the run exactly as it was.
+	var edited *editedPlaybook
+	if o.playbook != "" {
+		if err := journal.CheckRunID(runID); err != nil {
+			return usageErr("%v", err)
+		}
+		st, err := loadResume(dir, runID)
+		if err != nil {
+			return err
+		}
+		if st.status == "succeeded" {
+			return usageErr("run %s already succeeded; nothing to resume", runID)
+		}
+		if edited, err = loadEditedPlaybook(st, o.playbook); err != nil {
+			return err
+		}
+	}
 	if err := repairTornTail(f, dir, runID); err != nil {
 		return err
 	}
@@ -193,6 +222,9 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 	}
 	if st.status == "succeeded" {
 		return usageErr("run %s already succeeded; nothing to resume", runID)
+	}
+	if edited != nil {
+		showEdit(f, st, edited, o.output)
 	}
 	if st.mode == "rehearsal" {
 		return resumeRehearsal(ctx, f, runID, st, o)

@@ -209,23 +209,19 @@ func (r *runner) run(ctx context.Context) error {
 	resuming := len(r.o.Prior) > 0
 	if resuming {
 		r.prior = replay(r.o.Prior)
-		onFailure := map[string]string{}
-		for _, s := range r.pb.Steps {
-			onFailure[s.ID] = s.OnFailure
-		}
 		for id, p := range r.prior {
 			sr, ok := r.results[id]
-			// A step that failed and stopped the run is run again: resuming is how an operator
-			// retries after fixing the cause. One the run continued past stays failed. A step
-			// skipped for want of an approval is asked again: resuming with --yes, on a terminal
-			// or from Slack is how it gets one.
-			if !ok || !p.done || (p.result.Status == event.Failed && onFailure[id] != "continue") ||
-				SkippedForApproval(p.result) || SkippedForPreflight(p.result) {
+			if !ok || !kept(p, r.pb) {
 				continue
 			}
 			*sr = *p.result
 		}
-		if err := r.emit(event.Event{Kind: event.RunResumed, Message: "resuming " + r.pb.Name}); err != nil {
+		// A playbook edited for the resume is journaled, so a later resume and the report use it.
+		var data map[string]any
+		if _, src := JournaledPlaybook(r.o.Prior); src != string(r.pb.Source) {
+			data = map[string]any{"playbook_file": r.pb.File, "playbook_source": string(r.pb.Source)}
+		}
+		if err := r.emit(event.Event{Kind: event.RunResumed, Message: "resuming " + r.pb.Name, Data: data}); err != nil {
 			return err
 		}
 	} else {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -77,4 +78,57 @@ func outputsOf(e event.Event) steps.Outputs {
 	var out steps.Outputs
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// kept reports whether a resume keeps a journaled step's result instead of running it again. A
+// step that failed and stopped the run is run again: resuming is how an operator retries after
+// fixing the cause. One the run continued past stays failed. A step skipped for want of an
+// approval is asked again: resuming with --yes, on a terminal or from Slack is how it gets one.
+func kept(p *priorStep, pb *playbook.Playbook) bool {
+	if !p.done {
+		return false
+	}
+	onFailure := ""
+	for _, s := range pb.Steps {
+		if s.ID == p.result.ID {
+			onFailure = s.OnFailure
+		}
+	}
+	return !(p.result.Status == event.Failed && onFailure != "continue") &&
+		!SkippedForApproval(p.result) && !SkippedForPreflight(p.result)
+}
+
+// Finished returns the steps of pb a resume would not run again, as the journaled events prior
+// show them, and the steps whose side effect may be half done (an intent without a result).
+// An edited playbook must leave both as they were.
+func Finished(pb *playbook.Playbook, prior []event.Event) (finished map[string]*StepResult, inFlight map[string]bool) {
+	finished, inFlight = map[string]*StepResult{}, map[string]bool{}
+	for id, p := range replay(prior) {
+		if p.openIntent {
+			inFlight[id] = true
+		}
+		if kept(p, pb) {
+			finished[id] = p.result
+		}
+	}
+	return finished, inFlight
+}
+
+// JournaledPlaybook returns the file and source of the playbook a run uses as its journal says:
+// the one run.started recorded, or the newest one a resume with an edited playbook recorded.
+func JournaledPlaybook(evs []event.Event) (file, source string) {
+	for _, e := range evs {
+		if e.Kind != event.RunStarted && e.Kind != event.RunResumed {
+			continue
+		}
+		fk, sk := "file", "source"
+		if e.Kind == event.RunResumed {
+			fk, sk = "playbook_file", "playbook_source"
+		}
+		if s, ok := e.Data[sk].(string); ok {
+			file, _ = e.Data[fk].(string)
+			source = s
+		}
+	}
+	return file, source
 }
