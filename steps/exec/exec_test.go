@@ -93,3 +93,33 @@ func TestShortOutputIsKeptWhole(t *testing.T) {
 		t.Errorf("log: %s", rec.Text())
 	}
 }
+
+// A program learns it runs in a rehearsal from RESPOND_REHEARSAL=1 and from nothing else: not
+// from a value other than 1, and not from the playbook's own env.
+func TestRehearsalVariable(t *testing.T) {
+	tests := []struct {
+		name   string
+		getenv map[string]string
+		env    map[string]string
+		want   string
+	}{
+		{"rehearsal", map[string]string{"RESPOND_REHEARSAL": "1"}, nil, "[1]"},
+		{"real run", nil, nil, "[]"},
+		{"another value is not a rehearsal", map[string]string{"RESPOND_REHEARSAL": "yes"}, nil, "[]"},
+		{"the playbook cannot unset it", map[string]string{"RESPOND_REHEARSAL": "1"}, map[string]string{"RESPOND_REHEARSAL": "0"}, "[1]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := stepstest.New(t, tc.getenv)
+			step := sh(`printf '[%s]' "$RESPOND_REHEARSAL"`)
+			step.Env = tc.env
+			out, err := step.Run(t.Context(), rec.Env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out["stdout"]; got != tc.want {
+				t.Errorf("the program saw %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
