@@ -10,8 +10,9 @@ import (
 	"github.com/respond-sec/respond/internal/doctor/doctortest"
 )
 
+// These tests run cli.Main in-process one at a time: urfave/cli's help flag is a package-level
+// value every command applies, so concurrent Mains race on it.
 func TestDoctorCommand(t *testing.T) {
-	t.Parallel()
 	ok := doctortest.Start(t, 21, doctortest.Config{})
 	bad := doctortest.Start(t, 22, doctortest.Config{SlackChannel: slacksim.Channel{Private: true, WithoutBot: true}})
 	for _, tc := range []struct {
@@ -29,7 +30,6 @@ func TestDoctorCommand(t *testing.T) {
 				"✓ read Actions runs and logs: allowed by the token's scopes", "1 check(s) failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			r := respond(t, tc.w.Env, "", tc.args...)
 			if r.code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.code, r.stdout, r.stderr)
@@ -49,7 +49,6 @@ func TestDoctorCommand(t *testing.T) {
 }
 
 func TestDoctorJSON(t *testing.T) {
-	t.Parallel()
 	w := doctortest.Start(t, 23, doctortest.Config{SlackScopes: []string{"channels:read", "groups:read"}})
 	r := respond(t, w.Env, "", "doctor", "--output", "json", "--github-repo", "acme/api")
 	if r.code != cli.ExitCredentials {
@@ -79,7 +78,6 @@ func TestDoctorJSON(t *testing.T) {
 }
 
 func TestDoctorUsage(t *testing.T) {
-	t.Parallel()
 	for _, args := range [][]string{{"doctor", "a", "b"}, {"doctor", "--output", "yaml"}, {"doctor", "no-such-playbook"},
 		{"doctor", "--github-repo", "acme"}, {"doctor", "--github-org", "acme/api"}} {
 		if r := respond(t, nil, "", args...); r.code != cli.ExitUsage {
