@@ -145,7 +145,8 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkExecAllowed(pb, o.AllowExec); err != nil {
+	// A dry run only plans exec steps: nothing runs that needs allowing.
+	if err := checkExecAllowed(pb, o.AllowExec || o.DryRun); err != nil {
 		return err
 	}
 	o.scope = rehearsal.ScopeOf(pb)

@@ -131,6 +131,14 @@ func TestRehearseExecStep(t *testing.T) {
 		t.Fatalf("the program ran without --allow-exec")
 	}
 
+	// A dry run plans the exec step and runs nothing: no --allow-exec needed.
+	if dry := respond(t, nil, "", "rehearse", "--seed", "11", "--dry-run", pb); dry.code != 0 {
+		t.Errorf("dry run: exit %d\n%s", dry.code, dry.stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatalf("the program ran in a dry run")
+	}
+
 	code, ok, names, r := rehearsalChecks(t, "--allow-exec", pb)
 	if code != 0 {
 		t.Fatalf("with --allow-exec: exit %d\n%s", code, r.stderr)
