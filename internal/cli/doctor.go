@@ -29,7 +29,8 @@ func newDoctorCmd(f *Factory) *cli.Command {
 		Usage:     "check, read-only and before any incident, that the credentials a playbook needs are set, valid and allowed",
 		ArgsUsage: "[PLAYBOOK]",
 		Description: "PLAYBOOK defaults to " + defaultDoctorPlaybook + ". Nothing is changed: where only a change would prove a\n" +
-			"permission the check says so (?). Exit code 4 when any check fails (✗). Flags go before PLAYBOOK.",
+			"permission the check says so (?). Exit code 4 when any check fails (✗). Flags go before PLAYBOOK." +
+			envHelp("OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "SLACK_BOT_TOKEN"),
 		Flags: []cli.Flag{
 			outputFlag("text", "json"),
 			&cli.StringFlag{Name: "github-org", Usage: "GitHub `ORG` the playbook searches (to try the token on it)"},

@@ -34,7 +34,7 @@ func newResumeCmd(f *Factory) *cli.Command {
 			"journaled: pass them again (their fingerprints must match the original run's), with --input,\n" +
 			"--input-file or RESPOND_INPUT_<NAME>.\n" +
 			"--playbook FILE continues with an edited playbook (a fixed step, a new step at the end); it is\n" +
-			"journaled, so a later resume and `runs report` use it.",
+			"journaled, so a later resume and `runs report` use it." + envHelp(runEnv...),
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			_, id, err := f.runArg(c)

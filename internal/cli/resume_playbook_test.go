@@ -166,3 +166,32 @@ func TestResumeRefusesEditsToFinishedSteps(t *testing.T) {
 		})
 	}
 }
+
+// Environment variables have no flags, so each command's help must name the ones it reads.
+func TestHelpNamesTheEnvironment(t *testing.T) {
+	tests := []struct {
+		cmd  []string
+		want []string
+	}{
+		{[]string{"run"}, []string{"RESPOND_STATE_DIR", "RESPOND_INPUT_<NAME>", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "SLACK_BOT_TOKEN"}},
+		{[]string{"plan"}, []string{"RESPOND_STATE_DIR", "RESPOND_INPUT_<NAME>", "OPENAI_ADMIN_KEY"}},
+		{[]string{"resume"}, []string{"RESPOND_STATE_DIR", "RESPOND_INPUT_<NAME>", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "SLACK_BOT_TOKEN"}},
+		{[]string{"doctor"}, []string{"OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "SLACK_BOT_TOKEN"}},
+		{[]string{"rollback"}, []string{"RESPOND_STATE_DIR", "OPENAI_ADMIN_KEY"}},
+		{[]string{"runs"}, []string{"RESPOND_STATE_DIR"}},
+		{[]string{"scan", "git"}, []string{"GITHUB_TOKEN"}},
+		{[]string{"purge"}, []string{"GITHUB_TOKEN", "RESPOND_STATE_DIR"}},
+		{[]string{"serve"}, []string{"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_ADMIN_KEY"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.cmd, " "), func(t *testing.T) {
+			r := respond(t, nil, "", append(tt.cmd, "--help")...)
+			env := r.stdout[strings.Index(r.stdout, "Environment:")+1:]
+			for _, w := range tt.want {
+				if !strings.Contains(env, "\n     "+w+" ") {
+					t.Errorf("help does not list %s under Environment:\n%s", w, r.stdout)
+				}
+			}
+		})
+	}
+}

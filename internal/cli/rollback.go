@@ -18,6 +18,8 @@ func newRollbackCmd(f *Factory) *cli.Command {
 		Name:      "rollback",
 		Usage:     "undo what a step changed, from the values it recorded in the run's journal",
 		ArgsUsage: "RUN|last",
+		Description: "RUN is a run ID, a unique prefix of one, or last (the newest run)." +
+			envHelp("RESPOND_STATE_DIR", "RESPOND_USER", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "step", Required: true, Usage: "the step `ID` to roll back (e.g. budgets)"},
 		},

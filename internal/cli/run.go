@@ -63,7 +63,7 @@ func newRunCmd(f *Factory, plan bool) *cli.Command {
 		Usage:     usage,
 		ArgsUsage: "PLAYBOOK",
 		Description: "PLAYBOOK is a file, a name in ./playbooks, or a built-in name (respond playbooks list).\n" +
-			"Flags go before PLAYBOOK.",
+			"Flags go before PLAYBOOK." + envHelp(runEnv...),
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -41,8 +41,9 @@ func prepareState(dir string) error {
 
 func newRunsCmd(f *Factory) *cli.Command {
 	return &cli.Command{
-		Name:  "runs",
-		Usage: "list, show, report and verify run journals",
+		Name:        "runs",
+		Usage:       "list, show, report and verify run journals",
+		Description: "Runs are journaled in the state directory." + envHelp("RESPOND_STATE_DIR"),
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",

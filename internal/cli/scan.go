@@ -50,6 +50,8 @@ func newScanCmd(f *Factory) *cli.Command {
 				Name:      "git",
 				Usage:     "scan every ref and every version of a repository (local path or clone URL)",
 				ArgsUsage: "PATH|URL",
+				Description: "A clone URL is fetched with GITHUB_TOKEN when it is set (a private repository needs it)." +
+					envHelp("GITHUB_TOKEN"),
 				Flags: []cli.Flag{secretFileFlag,
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
 				Action: func(c *cli.Context) error {
@@ -215,7 +217,8 @@ func newPurgeCmd(f *Factory) *cli.Command {
 			"the value; drops the old objects, writes commit-map and ref-map, and verifies with a rescan.\n" +
 			"Holds git's locks throughout; an interrupted purge is finished by running it again.\n" +
 			"Without --push, remote-tracking refs stay where the remote is (it still holds the value).\n" +
-			"With --push, force-pushes the rewritten refs to the remote, each leased to its old value.",
+			"With --push, force-pushes the rewritten refs to the remote, each leased to its old value." +
+			envHelp("GITHUB_TOKEN", "RESPOND_STATE_DIR"),
 		Flags: []cli.Flag{secretFileFlag,
 			&cli.BoolFlag{Name: "push", Usage: "force-push the rewritten refs (with lease) to --remote"},
 			&cli.StringFlag{Name: "remote", Value: "origin", Usage: "remote `NAME` or URL to push to"},

@@ -38,7 +38,8 @@ func newServeCmd(f *Factory) *cli.Command {
 			"their inputs from the command (secret inputs cannot be typed into Slack: give key IDs) and the\n" +
 			"playbook's defaults. On shutdown (SIGINT/SIGTERM) each run stops at a journaled point and the\n" +
 			"unfinished ones are listed. Interrupted runs are listed, not resumed, when the server starts:\n" +
-			"resuming needs the secret inputs again, which only a person can give (respond resume RUN).",
+			"resuming needs the secret inputs again, which only a person can give (respond resume RUN)." +
+			envHelp("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "RESPOND_STATE_DIR"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen `ADDRESS` for HTTP"},
 			&cli.BoolFlag{Name: "socket-mode", Usage: "connect to Slack over Socket Mode instead of serving HTTP (needs SLACK_APP_TOKEN)"},
