@@ -242,10 +242,15 @@ func (e *env) do(req *http.Request) (int, string, http.Header) {
 // background, and tests wait for its effects rather than for a fixed time.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	// Bounded: a condition that can no longer come true fails the test instead of hanging it
+	// until the package's 10-minute timeout.
+	limit := time.After(30 * time.Second)
 	for !cond() {
 		select {
 		case <-t.Context().Done():
 			t.Fatalf("gave up waiting for %s", what)
+		case <-limit:
+			t.Fatalf("gave up waiting for %s after 30s", what)
 		case <-time.After(time.Millisecond):
 		}
 	}
