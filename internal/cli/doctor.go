@@ -29,7 +29,7 @@ func newDoctorCmd(f *Factory) *cli.Command {
 		Usage:     "check, read-only and before any incident, that the credentials a playbook needs are set, valid and allowed",
 		ArgsUsage: "[PLAYBOOK]",
 		Description: "PLAYBOOK defaults to " + defaultDoctorPlaybook + ". Nothing is changed: where only a change would prove a\n" +
-			"permission the check says so (?). Exit code 4 when any check fails (✗). Flags go before PLAYBOOK." +
+			"permission the check says so (?). Exit code 4 when any check fails (✗)." +
 			envHelp("OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "SLACK_BOT_TOKEN"),
 		Flags: []cli.Flag{
 			outputFlag("text", "json"),
@@ -38,7 +38,7 @@ func newDoctorCmd(f *Factory) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
-				return usageErr("doctor takes at most one PLAYBOOK (flags go before it); got %d arguments", c.NArg())
+				return usageErr("doctor takes at most one PLAYBOOK; got %d arguments", c.NArg())
 			}
 			format, err := outputFormat(c, "text", "json")
 			if err != nil {

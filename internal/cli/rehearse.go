@@ -65,7 +65,7 @@ func newRehearseCmd(f *Factory) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usageErr("rehearse takes one PLAYBOOK (flags go before it)")
+				return usageErr("rehearse takes one PLAYBOOK")
 			}
 			o := rehearseOptions{Playbook: c.Args().First(), DryRun: c.Bool("dry-run"), Chaos: c.Bool("chaos"),
 				JSONFile: c.String("json"), ReportFile: c.String("report"), Output: c.String("output"),

@@ -63,11 +63,11 @@ func newRunCmd(f *Factory, plan bool) *cli.Command {
 		Usage:     usage,
 		ArgsUsage: "PLAYBOOK",
 		Description: "PLAYBOOK is a file, a name in ./playbooks, or a built-in name (respond playbooks list).\n" +
-			"Flags go before PLAYBOOK." + envHelp(runEnv...),
+			"Flags go before or after PLAYBOOK." + envHelp(runEnv...),
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usageErr("%s takes one PLAYBOOK (flags go before it); got %d arguments", name, c.NArg())
+				return usageErr("%s takes one PLAYBOOK; got %d arguments", name, c.NArg())
 			}
 			o := runOptions{Playbook: c.Args().First(), Inputs: c.StringSlice("input"), InputFiles: c.StringSlice("input-file"),
 				DryRun: plan || c.Bool("dry-run"), Yes: c.Bool("yes"), Output: c.String("output")}

@@ -56,7 +56,7 @@ func newScanCmd(f *Factory) *cli.Command {
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
-						return usageErr("scan git takes one PATH or URL (flags go before it)")
+						return usageErr("scan git takes one PATH or URL")
 					}
 					secret, err := readSecretFile(f, c.String("secret-file"))
 					if err != nil {
@@ -84,7 +84,7 @@ func newScanCmd(f *Factory) *cli.Command {
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() == 0 {
-						return usageErr("scan logs takes one or more PATHs (flags go before them)")
+						return usageErr("scan logs takes one or more PATHs")
 					}
 					secret, err := readSecretFile(f, c.String("secret-file"))
 					if err != nil {
@@ -228,7 +228,7 @@ func newPurgeCmd(f *Factory) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usageErr("purge takes one PATH (flags go before it)")
+				return usageErr("purge takes one PATH")
 			}
 			secret, err := readSecretFile(f, c.String("secret-file"))
 			if err != nil {
