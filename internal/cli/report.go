@@ -81,8 +81,24 @@ type reportJSON struct {
 	FaultsInjected int                      `json:"faults_injected"`
 	LeaksInOutputs int                      `json:"leaks_in_outputs"`
 	LeakScanned    []string                 `json:"leak_scanned"`
-	HumanToDo      []string                 `json:"human_to_do"`
+	Changed        []todo.Change            `json:"changed"`
+	// UsageTable is the usage review's table (the exposure window against its baseline).
+	UsageTable string `json:"usage_table,omitempty"`
+	// LogsWithKey are the log lines that still hold the key: searching logs changes nothing.
+	LogsWithKey []logFinding `json:"logs_with_key"`
+	HumanToDo   []string     `json:"human_to_do"`
 }
+
+// logFinding is one log line holding the key, with the line masked.
+type logFinding struct {
+	Step    string `json:"step"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Excerpt string `json:"excerpt"`
+}
+
+// maxLogFindingsShown caps the Markdown's table; the JSON report has them all.
+const maxLogFindingsShown = 50
 
 func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, chaos bool, checks []rehearsal.Verification) reportJSON {
 	r := reportJSON{Mode: res.Mode, Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
@@ -100,11 +116,43 @@ func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, cha
 			r.Retries = append(r.Retries, retryJSON{Step: e.Step, Attempt: e.Attempt, Error: firstLine(e.Error)})
 		}
 	}
+	r.UsageTable, r.LogsWithKey = findings(res)
+	r.Changed = todo.Changes(evs)
+	if r.Changed == nil {
+		r.Changed = []todo.Change{}
+	}
 	r.HumanToDo = todo.FromEvents(evs)
 	if r.HumanToDo == nil {
 		r.HumanToDo = []string{}
 	}
 	return r
+}
+
+// findings are what the read-only steps found that the report must carry: the usage review's
+// table and the log lines that still hold the key.
+func findings(res *engine.Result) (table string, logs []logFinding) {
+	logs = []logFinding{}
+	for _, s := range res.Steps {
+		if s.Status != event.Succeeded {
+			continue
+		}
+		switch s.Uses {
+		case "openai.review-usage":
+			if t, ok := s.Outputs["table"].(string); ok && t != "" {
+				table = strings.TrimRight(t, "\n")
+			}
+		case "logs.search":
+			list, _ := s.Outputs["findings"].([]any)
+			for _, f := range list {
+				m, _ := f.(map[string]any)
+				file, _ := m["file"].(string)
+				line, _ := m["line"].(float64)
+				excerpt, _ := m["excerpt"].(string)
+				logs = append(logs, logFinding{Step: s.ID, File: file, Line: int(line), Excerpt: excerpt})
+			}
+		}
+	}
+	return table, logs
 }
 
 // markdown renders the report for people.
@@ -155,14 +203,10 @@ func (r reportJSON) markdown(evs []event.Event) string {
 	}
 
 	b.WriteString("\n## What changed\n\n")
-	changed := 0
-	for _, e := range evs {
-		if e.Kind == event.StepLog && isMutatingLog(evs, e.Step) {
-			fmt.Fprintf(&b, "- **%s**: %s\n", e.Step, mdEscape(firstLine(e.Message)))
-			changed++
-		}
+	for _, c := range r.Changed {
+		fmt.Fprintf(&b, "- **%s**: %s\n", c.Step, mdEscape(c.What))
 	}
-	if changed == 0 {
+	if len(r.Changed) == 0 {
 		b.WriteString("Nothing.\n")
 	}
 
@@ -185,6 +229,19 @@ func (r reportJSON) markdown(evs []event.Event) string {
 			fmt.Fprintf(&b, "| %s | %d | %s |\n", x.Step, x.Attempt, mdEscape(x.Error))
 		}
 	}
+	if r.UsageTable != "" {
+		b.WriteString("\n## Usage while exposed\n\n```\n" + strings.ReplaceAll(r.UsageTable, "```", "'''") + "\n```\n")
+	}
+	if len(r.LogsWithKey) > 0 {
+		b.WriteString("\n## Logs that still hold the key\n\nSearching changes nothing: these lines are still there.\n\n| file | line | excerpt (masked) |\n|---|---|---|\n")
+		for i, l := range r.LogsWithKey {
+			if i == maxLogFindingsShown {
+				fmt.Fprintf(&b, "\n…and %d more lines: see the JSON report.\n", len(r.LogsWithKey)-i)
+				break
+			}
+			fmt.Fprintf(&b, "| %s | %d | `%s` |\n", mdEscape(l.File), l.Line, mdEscape(strings.ReplaceAll(l.Excerpt, "`", "'")))
+		}
+	}
 	b.WriteString("\n## What a person must still do\n\n")
 	for _, t := range r.HumanToDo {
 		fmt.Fprintf(&b, "- [ ] %s\n", mdEscape(t))
@@ -193,16 +250,6 @@ func (r reportJSON) markdown(evs []event.Event) string {
 		fmt.Fprintf(&b, "\n## Leak check\n\n%d occurrence(s) of the leaked or the new key in: %s.\n", r.LeaksInOutputs, strings.Join(r.LeakScanned, ", "))
 	}
 	return b.String()
-}
-
-// isMutatingLog reports whether step id recorded an intent: its log lines describe changes.
-func isMutatingLog(evs []event.Event, id string) bool {
-	for _, e := range evs {
-		if e.Step == id && e.Kind == event.StepIntent && e.Message != "attempt" {
-			return true
-		}
-	}
-	return false
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

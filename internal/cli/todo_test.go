@@ -35,6 +35,8 @@ func TestToDoListIsTheSameEverywhere(t *testing.T) {
 		playbook func(t *testing.T) string // a file; "" runs the built-in playbook
 		want     []string                  // items the list must hold
 		wantNot  []string
+		// logFindings says whether the logs hold the key when the run ends.
+		logFindings bool
 	}{
 		{
 			name:     "everything done",
@@ -45,7 +47,8 @@ func TestToDoListIsTheSameEverywhere(t *testing.T) {
 				"Everyone with a clone must re-clone",
 				"Check other places the key may have been copied",
 			},
-			wantNot: []string{"NOT revoked", "failed"},
+			wantNot:     []string{"NOT revoked", "failed"},
+			logFindings: true,
 		},
 		{
 			name: "a failed search and an unpushed purge",
@@ -83,6 +86,13 @@ func TestToDoListIsTheSameEverywhere(t *testing.T) {
 			}
 			var rep struct {
 				HumanToDo []string `json:"human_to_do"`
+				Changed   []struct {
+					Step, What string
+				} `json:"changed"`
+				UsageTable  string `json:"usage_table"`
+				LogsWithKey []struct {
+					File string `json:"file"`
+				} `json:"logs_with_key"`
 			}
 			if err := json.Unmarshal([]byte(readText(t, js)), &rep); err != nil {
 				t.Fatalf("JSON report: %v", err)
@@ -97,6 +107,60 @@ func TestToDoListIsTheSameEverywhere(t *testing.T) {
 					t.Errorf("%s and terminal summary differ (-terminal +%s):\n%s", name, name, d)
 				}
 			}
+			// What changed: the same changes in Slack (at most five per step) and the reports, and
+			// only changes.
+			var changed []string
+			for _, c := range rep.Changed {
+				changed = append(changed, c.Step+": "+c.What)
+			}
+			mdChanged := listAfter(t, readText(t, md), "## What changed", "- **")
+			for i, c := range mdChanged {
+				mdChanged[i] = strings.ReplaceAll(strings.Replace(c, "**:", ":", 1), `\|`, "|")
+			}
+			if d := cmp.Diff(changed, mdChanged); d != "" {
+				t.Errorf("What changed: JSON and Markdown differ (-JSON +Markdown):\n%s", d)
+			}
+			slackChanged := listAfter(t, readText(t, slackFile), "What changed", "• ")
+			var capped []string
+			perStep := map[string]int{}
+			for _, c := range rep.Changed {
+				if perStep[c.Step]++; perStep[c.Step] <= 5 {
+					capped = append(capped, c.Step+": "+c.What)
+				}
+			}
+			var slackShown []string
+			for _, c := range slackChanged {
+				if !strings.Contains(c, "…and ") {
+					slackShown = append(slackShown, html.UnescapeString(c))
+				}
+			}
+			if d := cmp.Diff(capped, slackShown); d != "" {
+				t.Errorf("What changed: JSON and Slack differ (-JSON +Slack):\n%s", d)
+			}
+			if len(changed) == 0 {
+				t.Error("What changed is empty")
+			}
+			for _, c := range changed {
+				for _, notAChange := range []string{"TO-DO", "rescan finds", "considered", "what the forge may still hold"} {
+					if strings.Contains(c, notAChange) {
+						t.Errorf("What changed lists %q, which is not a change", c)
+					}
+				}
+			}
+			// The report carries the usage table and every log line that still holds the key.
+			mdText := readText(t, md)
+			if rep.UsageTable == "" || !strings.Contains(mdText, "## Usage while exposed\n\n```\n"+rep.UsageTable) {
+				t.Errorf("the report lacks the usage table %q", rep.UsageTable)
+			}
+			if tc.logFindings != (len(rep.LogsWithKey) > 0) {
+				t.Errorf("the JSON report has %d log lines holding the key, want some: %v", len(rep.LogsWithKey), tc.logFindings)
+			}
+			for _, l := range rep.LogsWithKey {
+				if !strings.Contains(mdText, "| "+l.File+" | ") {
+					t.Errorf("the Markdown report does not list %s", l.File)
+				}
+			}
+
 			all := strings.Join(terminal, "\n")
 			for _, w := range tc.want {
 				if !strings.Contains(all, w) {

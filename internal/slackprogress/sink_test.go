@@ -76,6 +76,11 @@ func (r *revoker) Plan(context.Context, *steps.Env) (*steps.Plan, error) {
 }
 
 func (r *revoker) Run(_ context.Context, env *steps.Env) (steps.Outputs, error) {
+	// Like every mutating step, it records the intent before the change: what it logs then is
+	// what the summary lists as changed.
+	if err := env.Intent("delete key", map[string]any{"key_id": r.KeyID}); err != nil {
+		return nil, err
+	}
 	env.Logf("revoked key %s", r.KeyID)
 	return steps.Outputs{}, nil
 }

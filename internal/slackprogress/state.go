@@ -22,15 +22,13 @@ type state struct {
 	started   time.Time
 	revoked   time.Time
 	stepStart map[string]time.Time
-	mutating  map[string]bool     // steps that recorded an intent: they change things
-	logs      map[string][]string // one-line findings per step, for notes and "what changed"
-	todos     todo.List           // the run's to-do list, the same as the terminal's and the reports'
+	logs      map[string][]string // one-line findings per step, for the checklist's notes
+	events    []event.Event       // all of them: the summary's lists come from them (package todo)
 }
 
 func (st *state) init(m Meta, secrets *redact.Set) {
 	st.index = map[string]int{}
 	st.stepStart = map[string]time.Time{}
-	st.mutating = map[string]bool{}
 	st.logs = map[string][]string{}
 	r := secrets.String
 	st.view = slack.RunView{Title: r(m.Title), Playbook: r(m.Playbook), RunID: r(m.RunID),
@@ -83,7 +81,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 	if st.view.RunID == "" {
 		st.view.RunID = e.RunID
 	}
-	_ = st.todos.Emit(e)
+	st.events = append(st.events, e)
 	say := func(text string) { items = append(items, threadItem{text: text}) }
 	var sv *slack.StepView
 	if e.Step != "" {
@@ -147,10 +145,6 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 			return true, items
 		}
 		return false, items
-
-	case event.StepIntent:
-		st.mutating[e.Step] = true
-		return false, nil
 
 	case event.StepLog:
 		say(logText(tag, e.Message))
@@ -244,26 +238,27 @@ func (st *state) summary(e event.Event) slack.SummaryView {
 		if s.Uses == RevokeUses {
 			hasRevoke = true
 		}
-		switch s.Status {
-		case slack.StatusSucceeded:
-			if !st.mutating[s.ID] || st.view.Mode == slack.ModeDryRun {
-				continue
-			}
-			logs := st.logs[s.ID]
-			if len(logs) == 0 {
-				v.Changed = append(v.Changed, fmt.Sprintf("%s (%s) succeeded", s.ID, s.Uses))
-			}
-			for i, l := range logs {
-				if i == 5 {
-					v.Changed = append(v.Changed, fmt.Sprintf("%s: …and %d more, see the thread", s.ID, len(logs)-5))
-					break
+	}
+	// The same changes as the report's, at most five per step: the thread has them all.
+	perStep := map[string]int{}
+	changes := todo.Changes(st.events)
+	for i, c := range changes {
+		perStep[c.Step]++
+		switch n := perStep[c.Step]; {
+		case n <= 5:
+			v.Changed = append(v.Changed, c.Step+": "+c.What)
+		case n == 6:
+			more := 0
+			for _, d := range changes[i:] {
+				if d.Step == c.Step {
+					more++
 				}
-				v.Changed = append(v.Changed, s.ID+": "+l)
 			}
+			v.Changed = append(v.Changed, fmt.Sprintf("%s: …and %d more, see the thread", c.Step, more))
 		}
 	}
 	v.NoRevocation = !hasRevoke
-	v.NeedsHuman = st.todos.Items()
+	v.NeedsHuman = todo.FromEvents(st.events)
 	if len(counts) > 0 {
 		keys := make([]string, 0, len(counts))
 		for k := range counts {

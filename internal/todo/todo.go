@@ -1,6 +1,7 @@
-// Package todo owns the run's to-do list: what a person must still do after a run. It is derived
-// once, from the run's (redacted) events, so the terminal summary, the Slack summary and the
-// Markdown and JSON reports carry the same items in the same order.
+// Package todo owns a run's closing lists: what a person must still do after it (the to-do list)
+// and what it changed. Both are derived once, from the run's (redacted) events, so the terminal
+// summary, the Slack summary and the Markdown and JSON reports carry the same items in the same
+// order.
 package todo
 
 import (
@@ -288,4 +289,49 @@ func firstLine(s string) string {
 		s = s[:i] + " …"
 	}
 	return s
+}
+
+// Change is one thing a run changed, as its step reported it.
+type Change struct {
+	Step string `json:"step"`
+	What string `json:"what"`
+}
+
+// Changes lists what a run changed, in the order it happened: the one-line findings a step
+// logged after recording a named intent (the journal line that precedes every side effect) and
+// before that attempt's result. Progress and findings logged outside an intent, reminders for a
+// person (they are to-dos), multi-line reports and post-change checks are not changes. A dry run
+// changes nothing.
+func Changes(evs []event.Event) []Change {
+	var (
+		out    []Change
+		inside = map[string]bool{} // step → a named intent is open
+		dryRun bool
+	)
+	for _, e := range evs {
+		switch e.Kind {
+		case event.RunStarted:
+			dryRun = e.Data["mode"] == "dry-run"
+		case event.StepIntent:
+			if e.Message != "attempt" {
+				inside[e.Step] = true
+			}
+		case event.StepResult, event.StepStarted, event.StepSucceeded, event.StepFailed, event.StepSkipped:
+			inside[e.Step] = false
+		case event.StepLog:
+			msg := strings.TrimSpace(e.Message)
+			if dryRun || !inside[e.Step] || msg == "" || strings.Contains(msg, "\n") || needsHuman(e) ||
+				strings.HasPrefix(msg, "TO-DO") || isCheck(msg) {
+				continue
+			}
+			out = append(out, Change{Step: e.Step, What: msg})
+		}
+	}
+	return out
+}
+
+// isCheck reports a line that verifies a change rather than making one (git.purge-history's
+// rescan after the rewrite).
+func isCheck(msg string) bool {
+	return strings.Contains(msg, "rescan finds") || strings.Contains(msg, "NOT FINISHED")
 }

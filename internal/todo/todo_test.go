@@ -150,3 +150,55 @@ func TestFromEvents(t *testing.T) {
 		})
 	}
 }
+
+func TestChanges(t *testing.T) {
+	log := func(step, msg string) event.Event { return event.Event{Kind: event.StepLog, Step: step, Message: msg} }
+	intent := func(step, name string) event.Event {
+		return event.Event{Kind: event.StepIntent, Step: step, Message: name}
+	}
+	result := func(step string) event.Event { return event.Event{Kind: event.StepResult, Step: step, Message: "ok"} }
+	tests := []struct {
+		name string
+		evs  []event.Event
+		want []todo.Change
+	}{
+		{
+			name: "only what is logged inside a named intent",
+			evs: []event.Event{started("real"),
+				log("purge_logs", "3 run(s) considered"),
+				intent("purge_logs", "attempt"),
+				log("purge_logs", "scanning run 7"),
+				intent("purge_logs", "delete run logs"),
+				log("purge_logs", "deleted the logs of run 7"),
+				result("purge_logs"),
+				log("purge_logs", "after the result"),
+				{Kind: event.StepSucceeded, Step: "purge_logs"}},
+			want: []todo.Change{{Step: "purge_logs", What: "deleted the logs of run 7"}},
+		},
+		{
+			name: "reminders, reports and checks are not changes",
+			evs: []event.Event{started("real"),
+				intent("replace", "create key"),
+				log("replace", "minted key_1"),
+				log("replace", "TO-DO: narrow the scopes"),
+				{Kind: event.StepLog, Step: "replace", Message: "remove it", Data: map[string]any{"needs_human": true}},
+				log("replace", "what the forge may still hold:\n  forks"),
+				log("replace", "repo: rescan finds the value in no ref"),
+				{Kind: event.StepFailed, Step: "replace", Error: "boom"},
+				log("replace", "after the failure")},
+			want: []todo.Change{{Step: "replace", What: "minted key_1"}},
+		},
+		{
+			name: "a dry run changes nothing",
+			evs:  []event.Event{started("dry-run"), intent("revoke", "delete key"), log("revoke", "revoked key_1")},
+			want: nil,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, todo.Changes(tc.evs)); d != "" {
+				t.Errorf("Changes (-want +got):\n%s", d)
+			}
+		})
+	}
+}
