@@ -15,12 +15,13 @@ import (
 
 // The step kinds whose outputs or absence mean work for a person.
 const (
-	usesFindKey = "openai.find-key"
-	usesRevoke  = "openai.revoke-key"
-	usesReplace = "openai.create-replacement"
-	usesPurge   = "git.purge-history"
-	usesLogs    = "logs.search"
-	usesReview  = "openai.review-usage"
+	usesFindKey    = "openai.find-key"
+	usesRevoke     = "openai.revoke-key"
+	usesVerifyDead = "openai.verify-key-dead"
+	usesReplace    = "openai.create-replacement"
+	usesPurge      = "git.purge-history"
+	usesLogs       = "logs.search"
+	usesReview     = "openai.review-usage"
 )
 
 // Prefixes of a skipped step's reason, as the engine writes them (engine.SkippedForApproval and
@@ -120,7 +121,7 @@ func FromEvents(evs []event.Event) []string {
 			}
 		case event.StepSucceeded, event.StepFailed, event.StepSkipped:
 			s.final = e
-			if e.Kind == event.StepSucceeded && s.uses == usesRevoke {
+			if e.Kind == event.StepSucceeded && deadKey(s.uses, e) {
 				revoked = true
 			}
 		}
@@ -210,8 +211,14 @@ func stepItems(s *step, revoked, resumable bool, runID string) []string {
 	var items []string
 	switch s.uses {
 	case usesFindKey:
-		if revoked {
-			items = append(items, fmt.Sprintf("Tell the key's owner (%v) it was revoked and why, and where the replacement now lives.", out["owner"]))
+		owner, _ := out["owner"].(string)
+		switch {
+		case out["already_revoked"] == true && owner == "":
+			items = append(items, "Find who owned the key (it was already revoked before this run) and tell them it leaked, and where the replacement now lives.")
+		case out["already_revoked"] == true:
+			items = append(items, fmt.Sprintf("Tell the key's owner (%s) it leaked (it was already revoked before this run), and where the replacement now lives.", owner))
+		case revoked:
+			items = append(items, fmt.Sprintf("Tell the key's owner (%s) it was revoked and why, and where the replacement now lives.", owner))
 		}
 	case usesReplace:
 		items = append(items, strs(out["todo"])...)
@@ -233,6 +240,22 @@ func stepItems(s *step, revoked, resumable bool, runID string) []string {
 		}
 	}
 	return items
+}
+
+// deadKey reports whether a succeeded step shows the leaked key is no longer live: the revocation
+// itself, find-key finding it already revoked (then there is nothing to revoke and the revoke
+// step is skipped), or verify-key-dead proving it dead.
+func deadKey(uses string, e *event.Event) bool {
+	out, _ := e.Data["outputs"].(map[string]any)
+	switch uses {
+	case usesRevoke:
+		return true
+	case usesFindKey:
+		return out["already_revoked"] == true
+	case usesVerifyDead:
+		return out["dead"] == true
+	}
+	return false
 }
 
 // logFiles lists the files a logs.search step's findings name, each once, in order.

@@ -74,6 +74,25 @@ func TestFromEvents(t *testing.T) {
 			},
 		},
 		{
+			name: "a key already revoked before the run is not reported as live",
+			evs: []event.Event{started("real"),
+				ok("identify", "openai.find-key", map[string]any{"owner": "", "key_id": "", "already_revoked": true}),
+				skipped("revoke", "openai.revoke-key", "condition is false: key_id"),
+				finished("succeeded")},
+			want: []string{
+				"Find who owned the key (it was already revoked before this run) and tell them it leaked, and where the replacement now lives.",
+				todo.Elsewhere,
+			},
+		},
+		{
+			name: "a key proven dead is not reported as live",
+			evs: []event.Event{started("real"),
+				{Kind: event.StepFailed, Step: "revoke", Uses: "openai.revoke-key", Error: "timeout"},
+				ok("verify", "openai.verify-key-dead", map[string]any{"dead": true}),
+				finished("failed")},
+			want: []string{"Step revoke failed: timeout", "Fix the cause, then continue where it stopped: respond resume run1", todo.Elsewhere},
+		},
+		{
 			name: "a purge that did not push",
 			evs: []event.Event{started("real"), revoked,
 				ok("purge", "git.purge-history", map[string]any{"refs_changed": 2.0, "verified": false, "forge_remains": []any{"forks keep it"}}),
