@@ -55,10 +55,12 @@ const (
 // SkippedForPreflight reports whether a step after containment was not run because its preflight
 // failed (a missing credential or permission): the run went on without it, and resume runs it.
 func SkippedForPreflight(sr *StepResult) bool {
-	return sr != nil && sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, preflightFailedPrefix)
+	return sr != nil && sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, PreflightFailedPrefix)
 }
 
-const preflightFailedPrefix = "not run: preflight failed: "
+// PreflightFailedPrefix begins the reason of a step skipped for its preflight (events carry only
+// the reason; SkippedForPreflight tests a StepResult).
+const PreflightFailedPrefix = "not run: preflight failed: "
 
 // errUnready is step's answer for a step skipped for its preflight: it counts as a failure of the
 // run without stopping it.
@@ -67,10 +69,11 @@ var errUnready = errors.New("skipped: preflight failed")
 // SkippedForApproval reports whether a step did not run because its approval was denied, timed
 // out or could not be asked for.
 func SkippedForApproval(sr *StepResult) bool {
-	return sr != nil && sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, approvalDeniedPrefix)
+	return sr != nil && sr.Status == event.Skipped && strings.HasPrefix(sr.Reason, ApprovalDeniedPrefix)
 }
 
-const approvalDeniedPrefix = "approval denied"
+// ApprovalDeniedPrefix begins the reason of a step skipped for its approval.
+const ApprovalDeniedPrefix = "approval denied"
 
 // Emitter receives the run's events (an *event.Bus).
 type Emitter interface {
@@ -563,7 +566,7 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 		}
 	}
 	if err := r.unready[s.ID]; err != nil {
-		if e := skip(preflightFailedPrefix + r.o.Secrets.String(err.Error())); e != nil {
+		if e := skip(PreflightFailedPrefix + r.o.Secrets.String(err.Error())); e != nil {
 			return e
 		}
 		return errUnready
@@ -608,7 +611,7 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 		}
 		sr.Approval = &d
 		if !d.Approved {
-			if err := skip(fmt.Sprintf("%s by %s via %s: %s", approvalDeniedPrefix, d.By, d.Via, d.Reason)); err != nil {
+			if err := skip(fmt.Sprintf("%s by %s via %s: %s", ApprovalDeniedPrefix, d.By, d.Via, d.Reason)); err != nil {
 				return err
 			}
 			return ErrDenied

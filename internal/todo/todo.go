@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 )
 
@@ -24,11 +25,10 @@ const (
 	usesReview     = "openai.review-usage"
 )
 
-// Prefixes of a skipped step's reason, as the engine writes them (engine.SkippedForApproval and
-// engine.SkippedForPreflight test the same prefixes on a StepResult; events carry only the text).
+// Prefixes of a skipped step's reason, as the engine writes them (events carry only the text).
 const (
-	approvalDeniedPrefix = "approval denied"
-	preflightPrefix      = "not run: preflight failed: "
+	approvalDeniedPrefix = engine.ApprovalDeniedPrefix
+	preflightPrefix      = engine.PreflightFailedPrefix
 )
 
 // Elsewhere is the last item of every run that revokes a key: no tool sees every copy.
