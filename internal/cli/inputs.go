@@ -111,7 +111,8 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 				return nil, usageErr("--input %s=@…: %v", name, err)
 			}
 			raw[name], from[name] = strings.TrimRight(string(b), "\r\n"), "file"
-			if in.Secret && src.remind != nil {
+			// Only a regular file that held a value is worth deleting (never /dev/stdin or a pipe).
+			if fi, err := os.Stat(val[1:]); in.Secret && src.remind != nil && err == nil && fi.Mode().IsRegular() && strings.TrimSpace(string(b)) != "" {
 				src.remind("%s holds the secret input %s: delete it when the response is over (shred -u %s)", val[1:], name, val[1:])
 			}
 		default:

@@ -50,6 +50,37 @@ func (s *Scan) Validate() error {
 	return nil
 }
 
+// Preflight checks, before the revocation, that every local repository is one git can use, and
+// says which working trees have uncommitted changes: the purge refuses to rewrite those, so the
+// person can commit or stash their work while the key is being revoked. Dirty trees are not an
+// error here (the scan reads history either way); a path that is no repository is.
+func (s *Scan) Preflight(ctx context.Context, env *steps.Env) error {
+	var errs []error
+	for _, r := range s.Repos {
+		if isURL(r) {
+			env.Logf("precondition: %s is a clone URL: it is scanned in a temporary mirror, never purged", r)
+			continue
+		}
+		st, err := gitrepo.Inspect(ctx, r)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("repos: %w", err))
+		case st.Bare:
+			env.Logf("precondition: %s is a bare repository ✓", r)
+		case len(st.Changed) == 0:
+			env.Logf("precondition: %s is a git working tree with no uncommitted changes ✓", r)
+		default:
+			shown := st.Changed
+			if len(shown) > 5 {
+				shown = append(shown[:5:5], "…")
+			}
+			env.Logf("precondition: %s has uncommitted changes (%s): commit or stash them now — the history purge "+
+				"refuses to rewrite a working tree with uncommitted changes", r, strings.Join(shown, ", "))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func isURL(r string) bool {
 	return strings.Contains(r, "://") || strings.HasPrefix(r, "git@")
 }

@@ -217,7 +217,9 @@ func (r *Replace) Preflight(ctx context.Context, env *steps.Env) error {
 		if c, ok := s.(secrets.Checker); ok {
 			if err := c.Check(ctx); err != nil {
 				errs = append(errs, err)
+				continue
 			}
+			env.Logf("precondition: the replacement can be delivered to %s ✓", s.Describe())
 		}
 	}
 	return steps.BeforeContainment(errors.Join(errs...))
