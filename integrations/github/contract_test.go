@@ -2,8 +2,6 @@ package github
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
+	"github.com/respond-sec/respond/internal/strictjson"
 )
 
 // The contract: every JSON body githubsim sends decodes strictly (no unknown field) into the
@@ -252,7 +251,7 @@ func TestSimulatorAnswersDecodeStrictlyIntoGoGitHubTypes(t *testing.T) {
 		} else {
 			seen[x.route] = true
 		}
-		if err := checkContract(x.body, k); err != nil {
+		if err := strictjson.Check(x.body, k.decode(), k.required, k.allow); err != nil {
 			t.Errorf("%s %s → %d: %v\n%s", x.method, x.path, x.status, err, x.body)
 		}
 	}
@@ -282,106 +281,4 @@ func mustURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-// checkContract decodes body strictly into k's type after dropping the allowed fields, and checks
-// the required paths.
-func checkContract(body []byte, k contract) error {
-	var generic any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	for _, p := range k.required {
-		if !present(generic, strings.Split(p, ".")) {
-			return fmt.Errorf("required field %s is missing or null", p)
-		}
-	}
-	for _, p := range k.allow {
-		drop(generic, strings.Split(p, "."))
-	}
-	stripped, err := json.Marshal(generic)
-	if err != nil {
-		return err
-	}
-	strict := json.NewDecoder(bytes.NewReader(stripped))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(k.decode()); err != nil {
-		return fmt.Errorf("strict decode: %w", err)
-	}
-	return nil
-}
-
-// step splits a path segment "name[]" into the key and whether it iterates an array.
-func step(seg string) (string, bool) {
-	if k, ok := strings.CutSuffix(seg, "[]"); ok {
-		return k, true
-	}
-	return seg, false
-}
-
-func present(v any, path []string) bool {
-	if len(path) == 0 {
-		return v != nil
-	}
-	key, each := step(path[0])
-	if key != "" {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return false
-		}
-		v = m[key]
-	}
-	if !each {
-		return present(v, path[1:])
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		return false
-	}
-	for _, x := range arr {
-		if !present(x, path[1:]) {
-			return false
-		}
-	}
-	return true
-}
-
-func drop(v any, path []string) {
-	key, each := step(path[0])
-	if len(path) == 1 && !each {
-		if m, ok := v.(map[string]any); ok {
-			if key == "*" {
-				clear(m)
-			} else {
-				delete(m, key)
-			}
-		}
-		return
-	}
-	var next []any
-	if m, ok := v.(map[string]any); ok && key != "" {
-		if key == "*" {
-			for _, x := range m {
-				next = append(next, x)
-			}
-		} else {
-			next = append(next, m[key])
-		}
-	} else if key == "" {
-		next = append(next, v)
-	}
-	for _, n := range next {
-		if each {
-			arr, _ := n.([]any)
-			for _, x := range arr {
-				if len(path) > 1 {
-					drop(x, path[1:])
-				}
-			}
-		} else if len(path) > 1 {
-			drop(n, path[1:])
-		}
-	}
 }

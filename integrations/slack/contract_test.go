@@ -3,7 +3,6 @@ package slack
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/respond-sec/respond/integrations/slack/slacksim"
 	"github.com/respond-sec/respond/internal/fakekey"
+	"github.com/respond-sec/respond/internal/strictjson"
 )
 
 // The contract: every answer slacksim sends decodes strictly (no unknown field) into the
@@ -194,7 +194,7 @@ func TestSimulatorAnswersDecodeStrictlyIntoSlackGoTypes(t *testing.T) {
 		default:
 			seen[x.method] = true
 		}
-		if err := checkSlackContract(x.body, k); err != nil {
+		if err := strictjson.Check(x.body, k.decode(), k.required, k.allow); err != nil {
 			t.Errorf("%s → %d: %v\n%s", x.method, x.status, err, x.body)
 		}
 	}
@@ -231,84 +231,7 @@ func TestMissingScopeAnswerDecodesStrictly(t *testing.T) {
 	}
 	k := slackErrorContract
 	k.required = append(k.required, "needed", "provided")
-	if err := checkSlackContract(rec.got[0].body, k); err != nil {
+	if err := strictjson.Check(rec.got[0].body, k.decode(), k.required, k.allow); err != nil {
 		t.Errorf("missing_scope: %v\n%s", err, rec.got[0].body)
-	}
-}
-
-// checkSlackContract decodes body strictly into k's type after dropping the allowed fields, and
-// checks the required paths ("a.b", "items[].x").
-func checkSlackContract(body []byte, k slackContract) error {
-	var generic any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	for _, p := range k.required {
-		if !jsonHas(generic, strings.Split(p, ".")) {
-			return fmt.Errorf("required field %s is missing or null", p)
-		}
-	}
-	for _, p := range k.allow {
-		jsonDrop(generic, strings.Split(p, "."))
-	}
-	stripped, err := json.Marshal(generic)
-	if err != nil {
-		return err
-	}
-	strict := json.NewDecoder(bytes.NewReader(stripped))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(k.decode()); err != nil {
-		return fmt.Errorf("strict decode: %w", err)
-	}
-	return nil
-}
-
-func jsonHas(v any, path []string) bool {
-	if len(path) == 0 {
-		return v != nil
-	}
-	key, each := strings.CutSuffix(path[0], "[]")
-	if key != "" {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return false
-		}
-		v = m[key]
-	}
-	if !each {
-		return jsonHas(v, path[1:])
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		return false
-	}
-	for _, x := range arr {
-		if !jsonHas(x, path[1:]) {
-			return false
-		}
-	}
-	return true
-}
-
-func jsonDrop(v any, path []string) {
-	key, each := strings.CutSuffix(path[0], "[]")
-	m, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	if len(path) == 1 && !each {
-		delete(m, key)
-		return
-	}
-	next := m[key]
-	if !each {
-		jsonDrop(next, path[1:])
-		return
-	}
-	arr, _ := next.([]any)
-	for _, x := range arr {
-		jsonDrop(x, path[1:])
 	}
 }
