@@ -31,7 +31,7 @@ func TestRehearsalSurvivesACrashAnywhere(t *testing.T) {
 	}
 	points = append(points,
 		"step.intent:replace:3",    // after "create key", before the key exists
-		"step.log:replace:2",       // the new key is in the file, not yet in the Actions secret
+		"step.log:replace:5",       // the new key is in the file, not yet in the Actions secret (after 2 preflight lines, the account, its role)
 		"step.log:purge_history:2", // history rewritten and verified, not yet pushed
 		"step.log:revoke:1",        // the key is deleted, the result not recorded
 	)

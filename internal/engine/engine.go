@@ -395,6 +395,11 @@ func (r *runner) preflight(ctx context.Context) error {
 		if r.results[s.ID].Status != event.Pending {
 			continue
 		}
+		if p := r.prior[s.ID]; p != nil && p.openIntent {
+			// It passed preflight before it started acting; its own side effects (a key file it
+			// wrote) would now fail the checks. Reconcile decides what is left to do.
+			continue
+		}
 		blocks := i <= gate
 		outer, fail := fail, fail
 		if !blocks {
