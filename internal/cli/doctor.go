@@ -9,7 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/doctor"
-	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/github/githubkit"
 )
 
 // doctorOptions are the flags of respond doctor.
@@ -56,7 +56,7 @@ func newDoctorCmd(f *Factory) *cli.Command {
 
 func doctorRun(ctx context.Context, f *Factory, o doctorOptions) error {
 	for _, r := range o.GitHubRepos {
-		if !ghclient.ValidRepo(r) {
+		if !githubkit.ValidRepo(r) {
 			return usageErr("--github-repo %q: want OWNER/NAME", r)
 		}
 	}

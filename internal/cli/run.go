@@ -25,7 +25,7 @@ import (
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/slackprogress"
 	"github.com/respond-sec/respond/internal/todo"
-	"github.com/respond-sec/respond/steps/slack/slackenv"
+	"github.com/respond-sec/respond/steps/slack/slackkit"
 )
 
 // runOptions are the flags of run and plan.
@@ -208,7 +208,7 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 					Data: map[string]any{"channel": ch, "ts": ts}})
 			})
 			bus.Attach(sink)
-			s.shared = withShared(s.shared, slackenv.Key, thread)
+			s.shared = withShared(s.shared, slackkit.Key, thread)
 			defer func() {
 				// A reachable Slack gets time to show the final state (rate limits); one that never
 				// took the run's message costs a few seconds at most. The Sink reports what it could
@@ -260,13 +260,13 @@ func withShared(m map[string]any, k string, v any) map[string]any {
 
 // newSlackSink builds the progress sink for the playbook's channel from SLACK_BOT_TOKEN (and
 // RESPOND_SLACK_API_URL, for simulators).
-func newSlackSink(getenv func(string) string, s runSpec, f *Factory) (*slackprogress.Sink, *slackenv.Thread, error) {
-	tok := getenv(slackenv.EnvToken)
+func newSlackSink(getenv func(string) string, s runSpec, f *Factory) (*slackprogress.Sink, *slackkit.Thread, error) {
+	tok := getenv(slackkit.EnvToken)
 	if tok == "" {
-		return nil, nil, fmt.Errorf("%s is not set", slackenv.EnvToken)
+		return nil, nil, fmt.Errorf("%s is not set", slackkit.EnvToken)
 	}
 	f.Secrets.Add(tok)
-	client, err := slack.New(slack.Config{Token: tok, APIURL: getenv(slackenv.EnvAPIURL)})
+	client, err := slack.New(slack.Config{Token: tok, APIURL: getenv(slackkit.EnvAPIURL)})
 	if err != nil {
 		return nil, nil, err
 	}

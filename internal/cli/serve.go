@@ -16,7 +16,7 @@ import (
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/slackprogress"
 	"github.com/respond-sec/respond/internal/slackserver"
-	"github.com/respond-sec/respond/steps/slack/slackenv"
+	"github.com/respond-sec/respond/steps/slack/slackkit"
 )
 
 type serveOptions struct {
@@ -83,7 +83,7 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 	case !o.SocketMode && signing == "":
 		return credentialsErr("serve needs SLACK_SIGNING_SECRET to verify that requests come from Slack")
 	}
-	apiURL := f.Getenv(slackenv.EnvAPIURL)
+	apiURL := f.Getenv(slackkit.EnvAPIURL)
 	client, err := slack.New(slack.Config{Token: token, APIURL: apiURL})
 	if err != nil {
 		return credentialsErr("%v", err)
@@ -231,7 +231,7 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 	}
 	spec := runSpec{pb: pb, inputs: inputs, dryRun: req.DryRun, mode: mode, output: "text", startedBy: req.User,
 		approver: approver, quiet: true, slack: sink,
-		shared: map[string]any{slackenv.Key: slackThread(sink, r.client, r.f.Secrets)}}
+		shared: map[string]any{slackkit.Key: slackThread(sink, r.client, r.f.Secrets)}}
 	return r.runs.Start(ctx, pb.Name, func(runCtx context.Context, track event.Sink) error {
 		spec.sinks = []event.Sink{track, sink}
 		_, runErr := r.f.execute(runCtx, spec)
@@ -245,9 +245,9 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 	})
 }
 
-// slackThread is the value slack.notify steps read from the run's shared values (slackenv.Key).
-func slackThread(sink *slackprogress.Sink, client *slack.Client, secrets *redact.Set) *slackenv.Thread {
-	return &slackenv.Thread{Client: client, Wait: sink.Thread, Redact: secrets.String}
+// slackThread is the value slack.notify steps read from the run's shared values (slackkit.Key).
+func slackThread(sink *slackprogress.Sink, client *slack.Client, secrets *redact.Set) *slackkit.Thread {
+	return &slackkit.Thread{Client: client, Wait: sink.Thread, Redact: secrets.String}
 }
 
 func (r *serveRunner) Status(runID string) (string, error) {

@@ -4,7 +4,7 @@
 // spend limit, resolving an alert with a fine-grained token) it says so instead of guessing.
 //
 // What each step kind needs is one table here (kindNeeds); the clients are the steps' own, built
-// from the same environment variables (admin.Client, ghclient.Client, SLACK_BOT_TOKEN), so a
+// from the same environment variables (openaikit.Client, githubkit.Client, SLACK_BOT_TOKEN), so a
 // green doctor means the run will find the same credentials.
 package doctor
 

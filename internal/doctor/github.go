@@ -9,11 +9,11 @@ import (
 
 	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/github/githubkit"
 )
 
 const fixGitHubToken = "create a token (fine-grained: Secret scanning alerts, Actions and Secrets read and write on the " +
-	"repositories; classic: repo and security_events scopes) and export it as " + ghclient.EnvToken
+	"repositories; classic: repo and security_events scopes) and export it as " + githubkit.EnvToken
 
 // expiringSoon is when a token's expiry becomes worth a warning: the doctor runs before an
 // incident, and the token must still work on the day.
@@ -33,18 +33,18 @@ type capability struct {
 func checkGitHub(ctx context.Context, o Options, env *steps.Env, by map[need][]string) []Check {
 	const svc = "GitHub"
 	all := inOrder(o.Playbook, union(by, githubAlertsRead, githubAlertsWrite, githubCodeSearch, githubLogsRead, githubLogsDelete, githubSecretsWrite))
-	c, err := ghclient.Client(env)
+	c, err := githubkit.Client(env)
 	if err != nil {
-		return []Check{row(svc, "token ("+ghclient.EnvToken+")", all, Fail, notSet(o, ghclient.EnvToken, err), fixGitHubToken)}
+		return []Check{row(svc, "token ("+githubkit.EnvToken+")", all, Fail, notSet(o, githubkit.EnvToken, err), fixGitHubToken)}
 	}
 	tok, err := c.TokenInfo(ctx)
 	if err != nil {
 		detail, fix := oneLine(err), fixGitHubToken
 		if !errors.Is(err, github.ErrUnauthorized) {
-			fix = "check network access to the GitHub API (or " + ghclient.EnvBaseURL + "), then run respond doctor again"
+			fix = "check network access to the GitHub API (or " + githubkit.EnvBaseURL + "), then run respond doctor again"
 		}
 		return []Check{
-			row(svc, "token ("+ghclient.EnvToken+")", all, Fail, detail, fix),
+			row(svc, "token ("+githubkit.EnvToken+")", all, Fail, detail, fix),
 			row(svc, "everything else the GitHub steps do", all, Unknown, "not checked: the token was not accepted", "fix the token first"),
 		}
 	}
@@ -55,7 +55,7 @@ func checkGitHub(ctx context.Context, o Options, env *steps.Env, by map[need][]s
 			kind = "classic token with no scopes"
 		}
 	}
-	rows := []Check{row(svc, "token ("+ghclient.EnvToken+") valid", all, OK, kind, "")}
+	rows := []Check{row(svc, "token ("+githubkit.EnvToken+") valid", all, OK, kind, "")}
 	if !tok.Expires.IsZero() {
 		left := tok.Expires.Sub(o.Now())
 		if left < expiringSoon {

@@ -8,11 +8,11 @@ import (
 
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/openai/admin"
+	"github.com/respond-sec/respond/steps/openai/openaikit"
 )
 
 const fixAdminKey = "create an admin key at platform.openai.com → Organization → Admin keys, with All permissions, " +
-	"and export it as " + admin.EnvAdminKey
+	"and export it as " + openaikit.EnvAdminKey
 
 // notReadOnly is the honest answer for a permission only a change would prove.
 const notReadOnly = "cannot be checked read-only"
@@ -20,19 +20,19 @@ const notReadOnly = "cannot be checked read-only"
 func checkOpenAI(ctx context.Context, o Options, env *steps.Env, by map[need][]string) []Check {
 	const svc = "OpenAI"
 	all := inOrder(o.Playbook, union(by, openaiProjects, openaiKeys, openaiRevoke, openaiServiceAccounts, openaiUsage, openaiCosts, openaiSpendRead, openaiSpendWrite))
-	c, err := admin.Client(env)
+	c, err := openaikit.Client(env)
 	if err != nil {
-		return []Check{row(svc, "admin key ("+admin.EnvAdminKey+")", all, Fail, notSet(o, admin.EnvAdminKey, err), fixAdminKey)}
+		return []Check{row(svc, "admin key ("+openaikit.EnvAdminKey+")", all, Fail, notSet(o, openaikit.EnvAdminKey, err), fixAdminKey)}
 	}
 	projects, err := c.ListProjects(ctx)
 	if err != nil {
 		status, detail, fix := openaiRefusal(err, "list projects")
-		rows := []Check{row(svc, "admin key ("+admin.EnvAdminKey+")", all, status, detail, fix)}
+		rows := []Check{row(svc, "admin key ("+openaikit.EnvAdminKey+")", all, status, detail, fix)}
 		return append(rows, row(svc, "everything else the OpenAI steps do", all, Unknown,
 			"not checked: the admin key could not list projects", "fix the admin key first"))
 	}
 	rows := []Check{
-		row(svc, "admin key ("+admin.EnvAdminKey+") valid", all, OK, "", ""),
+		row(svc, "admin key ("+openaikit.EnvAdminKey+") valid", all, OK, "", ""),
 		row(svc, "list projects", by[openaiProjects], OK, fmt.Sprintf("%d active projects", len(projects)), ""),
 	}
 	probe := func(n need, name string, call func(project string) error) {
@@ -92,14 +92,14 @@ func openaiRefusal(err error, what string) (Status, string, string) {
 	var e *openai.Error
 	if !errors.As(err, &e) || e.StatusCode == 0 {
 		return Fail, "no answer: " + oneLine(err),
-			"check network access to the OpenAI API (or " + admin.EnvBaseURL + "), then run respond doctor again"
+			"check network access to the OpenAI API (or " + openaikit.EnvBaseURL + "), then run respond doctor again"
 	}
 	switch {
 	case e.StatusCode == 401 && e.Code == "invalid_api_key":
 		return Fail, "the admin key was refused (invalid_api_key)", fixAdminKey
 	case e.StatusCode == 401 || e.StatusCode == 403:
 		return Fail, fmt.Sprintf("refused (%d %s): %s", e.StatusCode, e.Code, e.Message),
-			"give the admin key permission to " + what + " (or create one with All permissions), and export it as " + admin.EnvAdminKey
+			"give the admin key permission to " + what + " (or create one with All permissions), and export it as " + openaikit.EnvAdminKey
 	}
 	return Fail, oneLine(err), "see the error; run respond doctor again once it is fixed"
 }

@@ -10,35 +10,35 @@ import (
 
 	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/playbook"
-	"github.com/respond-sec/respond/steps/slack/slackenv"
+	"github.com/respond-sec/respond/steps/slack/slackkit"
 )
 
-const fixSlackToken = "install the respond Slack app (README: Slack app manifest) and export its bot token (xoxb-…) as " + slackenv.EnvToken
+const fixSlackToken = "install the respond Slack app (README: Slack app manifest) and export its bot token (xoxb-…) as " + slackkit.EnvToken
 
 func checkSlack(ctx context.Context, o Options, by map[need][]string) []Check {
 	const svc = "Slack"
 	all := inOrder(o.Playbook, union(by, slackPost, slackCommands))
-	tok := o.Getenv(slackenv.EnvToken)
+	tok := o.Getenv(slackkit.EnvToken)
 	if tok == "" {
-		return []Check{row(svc, "bot token ("+slackenv.EnvToken+")", all, Fail, "not set", fixSlackToken)}
+		return []Check{row(svc, "bot token ("+slackkit.EnvToken+")", all, Fail, "not set", fixSlackToken)}
 	}
 	o.Secret(tok)
-	c, err := slack.New(slack.Config{Token: tok, APIURL: o.Getenv(slackenv.EnvAPIURL)})
+	c, err := slack.New(slack.Config{Token: tok, APIURL: o.Getenv(slackkit.EnvAPIURL)})
 	if err != nil {
-		return []Check{row(svc, "bot token ("+slackenv.EnvToken+")", all, Fail, oneLine(err), fixSlackToken)}
+		return []Check{row(svc, "bot token ("+slackkit.EnvToken+")", all, Fail, oneLine(err), fixSlackToken)}
 	}
 	id, err := c.Identify(ctx)
 	if err != nil {
 		fix := fixSlackToken
 		if !errors.Is(err, slack.ErrUnauthorized) {
-			fix = "check network access to slack.com (or " + slackenv.EnvAPIURL + "), then run respond doctor again"
+			fix = "check network access to slack.com (or " + slackkit.EnvAPIURL + "), then run respond doctor again"
 		}
 		return []Check{
-			row(svc, "bot token ("+slackenv.EnvToken+")", all, Fail, oneLine(err), fix),
+			row(svc, "bot token ("+slackkit.EnvToken+")", all, Fail, oneLine(err), fix),
 			row(svc, "everything else respond does in Slack", all, Unknown, "not checked: the token was not accepted", "fix the token first"),
 		}
 	}
-	rows := []Check{row(svc, "bot token ("+slackenv.EnvToken+") valid", all, OK,
+	rows := []Check{row(svc, "bot token ("+slackkit.EnvToken+") valid", all, OK,
 		fmt.Sprintf("bot @%s in workspace %s", id.User, id.Team), "")}
 	scope := func(n need, name, sc, why string, missing Status) {
 		if len(by[n]) == 0 {

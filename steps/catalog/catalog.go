@@ -7,18 +7,18 @@ import (
 
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/exec"
-	gitpurge "github.com/respond-sec/respond/steps/git/purge"
-	gitscan "github.com/respond-sec/respond/steps/git/scan"
+	gitpurge "github.com/respond-sec/respond/steps/git/purgehistory"
+	gitscan "github.com/respond-sec/respond/steps/git/scanhistory"
 	"github.com/respond-sec/respond/steps/github/purgelogs"
 	"github.com/respond-sec/respond/steps/github/resolvealerts"
 	ghsearch "github.com/respond-sec/respond/steps/github/search"
 	logsearch "github.com/respond-sec/respond/steps/logs/search"
-	"github.com/respond-sec/respond/steps/openai/budgets"
+	"github.com/respond-sec/respond/steps/openai/createreplacement"
 	"github.com/respond-sec/respond/steps/openai/findkey"
-	"github.com/respond-sec/respond/steps/openai/replace"
-	"github.com/respond-sec/respond/steps/openai/review"
-	"github.com/respond-sec/respond/steps/openai/revoke"
-	"github.com/respond-sec/respond/steps/openai/verifydead"
+	"github.com/respond-sec/respond/steps/openai/reviewusage"
+	"github.com/respond-sec/respond/steps/openai/revokekey"
+	"github.com/respond-sec/respond/steps/openai/tightenbudgets"
+	"github.com/respond-sec/respond/steps/openai/verifykeydead"
 	"github.com/respond-sec/respond/steps/slack/notify"
 )
 
@@ -29,15 +29,15 @@ var Kinds = []steps.Kind{
 	// The engineer often has only the leaked sk-... string, not its ID.
 	findkey.Kind,
 	// Revocation is the first change of a run and must be idempotent.
-	revoke.Kind,
+	revokekey.Kind,
 	// A revocation that did not take is the worst outcome: prove it with the leaked value.
-	verifydead.Kind,
+	verifykeydead.Kind,
 	// The service the key served keeps working, with less power and an expiry.
-	replace.Kind,
+	createreplacement.Kind,
 	// What did the attacker do with it? Decides who else must be told.
-	review.Kind,
+	reviewusage.Kind,
 	// Caps the damage of anything still unknown, reversibly.
-	budgets.Kind,
+	tightenbudgets.Kind,
 	// Where else is the key? Alerts, code and Actions logs on GitHub, with first-seen times.
 	ghsearch.Kind,
 	// Copies in CI logs stay readable to anyone with repository access until deleted.

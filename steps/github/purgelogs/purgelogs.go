@@ -19,8 +19,7 @@ import (
 	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
-	"github.com/respond-sec/respond/steps/github/ghscan"
+	"github.com/respond-sec/respond/steps/github/githubkit"
 )
 
 // PurgeLogs' parameters.
@@ -92,44 +91,44 @@ type target struct {
 
 // Validate checks the parameters.
 func (p *PurgeLogs) Validate() error {
-	errs := ghclient.ValidateSecret(p.Secret)
-	errs = append(errs, ghclient.ValidateScope(p.Org, p.Repos)...)
+	errs := githubkit.ValidateSecret(p.Secret)
+	errs = append(errs, githubkit.ValidateScope(p.Org, p.Repos)...)
 	for i, r := range p.Runs {
-		if !ghclient.ValidRepo(r.Repo) {
+		if !githubkit.ValidRepo(r.Repo) {
 			errs = append(errs, fmt.Errorf("runs[%d].repo: %q: want owner/name", i, r.Repo))
 		}
 		if r.RunID <= 0 {
 			errs = append(errs, fmt.Errorf("runs[%d].run_id: want a run ID, got %d", i, r.RunID))
 		}
 	}
-	errs = append(errs, ghclient.ValidateRunLimits(p.Since, p.MaxRuns, p.Concurrency)...)
+	errs = append(errs, githubkit.ValidateRunLimits(p.Since, p.MaxRuns, p.Concurrency)...)
 	return errors.Join(errs...)
 }
 
 // Preflight checks the token and that every named repository is visible to it. With no org
 // and no repos the step will not touch GitHub, and a team without a token is not stopped.
 func (p *PurgeLogs) Preflight(ctx context.Context, env *steps.Env) error {
-	return ghclient.Preflight(ctx, env, p.client, p.Org, p.Repos)
+	return githubkit.Preflight(ctx, env, p.client, p.Org, p.Repos)
 }
 
 func (p *PurgeLogs) api(env *steps.Env) (logAPI, error) {
 	if p.client != nil {
 		return p.client, nil
 	}
-	return ghclient.Client(env)
+	return githubkit.Client(env)
 }
 
 // prepare registers the secret and validates; a reason to do nothing comes back as a Skip.
 func (p *PurgeLogs) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(p.Secret)
-	if secret != "" && !ghclient.IsKeyID(secret) {
+	if secret != "" && !githubkit.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := p.Validate(); err != nil {
 		return "", err
 	}
 	switch {
-	case ghclient.IsKeyID(secret):
+	case githubkit.IsKeyID(secret):
 		return "", &steps.Skip{Reason: "only a key ID was given; finding the logs that hold it needs the leaked value itself"}
 	case p.Runs == nil && len(p.Repos) == 0 && p.Org != "":
 		return "", fmt.Errorf("repos: the runs of org %s cannot be listed without naming its repositories; "+
@@ -242,7 +241,7 @@ func (p *PurgeLogs) Run(ctx context.Context, env *steps.Env) (steps.Outputs, err
 			env.Logf("logs of run %d in %s were already gone", t.runID, t.repo)
 		case err != nil:
 			return nil, fmt.Errorf("delete the logs of run %d in %s (%d of %d deleted before): %w",
-				t.runID, t.repo, len(deleted), len(todo), ghclient.Credential(err))
+				t.runID, t.repo, len(deleted), len(todo), githubkit.Credential(err))
 		default:
 			deleted[i] = true
 			env.Logf("deleted the logs of run %d in %s", t.runID, t.repo)
@@ -287,7 +286,7 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 			add(r.Repo, r.RunID, !r.Confirmed || p.Rescan)
 		}
 	} else {
-		since, _ := ghclient.ParseSince(p.Since)
+		since, _ := githubkit.ParseSince(p.Since)
 		maxRuns := p.MaxRuns
 		if maxRuns == 0 {
 			maxRuns = defaultMaxRuns
@@ -295,7 +294,7 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 		for _, repo := range p.Repos {
 			rs, err := c.ListWorkflowRuns(ctx, repo, since)
 			if err != nil {
-				return nil, fmt.Errorf("list the Actions runs of %s: %w", repo, ghclient.Credential(err))
+				return nil, fmt.Errorf("list the Actions runs of %s: %w", repo, githubkit.Credential(err))
 			}
 			if len(rs) > maxRuns {
 				env.Logf("%s: only the newest %d of %d runs are scanned (raise max_runs or set since)", repo, maxRuns, len(rs))
@@ -319,12 +318,12 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 			continue
 		}
 		g.Go(func() error {
-			f, found, err := ghscan.First(gctx, c, cd.repo, cd.runID, secret)
+			f, found, err := githubkit.First(gctx, c, cd.repo, cd.runID, secret)
 			switch {
 			case errors.Is(err, github.ErrNotFound):
 				out[i] = &target{repo: cd.repo, runID: cd.runID, gone: true, why: "logs already deleted or expired"}
 			case err != nil:
-				return ghclient.Credential(err)
+				return githubkit.Credential(err)
 			case found:
 				out[i] = &target{repo: cd.repo, runID: cd.runID, why: fmt.Sprintf("scanned: the secret is in %s:%d", f.Name, f.Line)}
 			}

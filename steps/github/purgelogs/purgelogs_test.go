@@ -13,13 +13,13 @@ import (
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghtest"
+	"github.com/respond-sec/respond/steps/github/githubtest"
 	"github.com/respond-sec/respond/steps/stepstest"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
-type fixture struct{ *ghtest.Fixture }
+type fixture struct{ *githubtest.Fixture }
 
 // world: runs 101 and 103 of acme/api and 201 of acme/web print the secret (103 before t0);
 // 102 prints another key, 104 nothing.
@@ -42,7 +42,7 @@ func world(secret, other string) githubsim.World {
 
 // setup's fixture checks, once Untouched is set, that the intent is on record before the first
 // DELETE.
-func setup(t *testing.T, seed uint64) *fixture { return &fixture{ghtest.Start(t, seed, world)} }
+func setup(t *testing.T, seed uint64) *fixture { return &fixture{githubtest.Start(t, seed, world)} }
 
 // logs reports which of the seeded runs still have logs.
 func (f *fixture) logs() map[string]bool {

@@ -14,7 +14,7 @@ import (
 	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
+	"github.com/respond-sec/respond/steps/github/githubkit"
 )
 
 // ResolveAlerts' parameters.
@@ -67,10 +67,10 @@ func (r *ResolveAlerts) Validate() error {
 	switch {
 	case secret == "":
 		errs = append(errs, errors.New("secret: the leaked value is required"))
-	case !ghclient.IsKeyID(secret) && len(secret) < redact.MinLen:
+	case !githubkit.IsKeyID(secret) && len(secret) < redact.MinLen:
 		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to match or to redact", redact.MinLen))
 	}
-	errs = append(errs, ghclient.ValidateScope(r.Org, r.Repos)...)
+	errs = append(errs, githubkit.ValidateScope(r.Org, r.Repos)...)
 	if r.Resolution != "" && !slices.Contains(resolutions, r.Resolution) {
 		errs = append(errs, fmt.Errorf("resolution: %q: want one of %s", r.Resolution, strings.Join(resolutions, ", ")))
 	}
@@ -83,14 +83,14 @@ func (r *ResolveAlerts) Validate() error {
 // Preflight checks the token and that every named repository is visible to it. With no org
 // and no repos the step will not touch GitHub, and a team without a token is not stopped.
 func (r *ResolveAlerts) Preflight(ctx context.Context, env *steps.Env) error {
-	return ghclient.Preflight(ctx, env, r.client, r.Org, r.Repos)
+	return githubkit.Preflight(ctx, env, r.client, r.Org, r.Repos)
 }
 
 func (r *ResolveAlerts) api(env *steps.Env) (alertAPI, error) {
 	if r.client != nil {
 		return r.client, nil
 	}
-	return ghclient.Client(env)
+	return githubkit.Client(env)
 }
 
 func (r *ResolveAlerts) resolution() string {
@@ -120,14 +120,14 @@ func (r *ResolveAlerts) secretType() string {
 // prepare registers the secret and validates. A reason to do nothing comes back as a Skip.
 func (r *ResolveAlerts) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(r.Secret)
-	if secret != "" && !ghclient.IsKeyID(secret) {
+	if secret != "" && !githubkit.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := r.Validate(); err != nil {
 		return "", err
 	}
 	switch {
-	case ghclient.IsKeyID(secret):
+	case githubkit.IsKeyID(secret):
 		return "", &steps.Skip{Reason: "only a key ID was given; matching alerts needs the leaked value itself"}
 	case r.Org == "" && len(r.Repos) == 0:
 		return "", &steps.Skip{Reason: "no org or repos whose alerts to resolve"}
@@ -217,7 +217,7 @@ func (r *ResolveAlerts) Run(ctx context.Context, env *steps.Env) (steps.Outputs,
 			if len(resolved) > 0 {
 				env.Logf("resolved %d of %d alerts before the failure; a retry resolves the rest", len(resolved), len(open))
 			}
-			return nil, fmt.Errorf("resolve secret-scanning alert %s#%d: %w", a.Repo, a.Number, ghclient.Credential(err))
+			return nil, fmt.Errorf("resolve secret-scanning alert %s#%d: %w", a.Repo, a.Number, githubkit.Credential(err))
 		}
 		resolved = append(resolved, a)
 		env.Logf("resolved %s#%d as %s", a.Repo, a.Number, r.resolution())
@@ -250,11 +250,11 @@ func (r *ResolveAlerts) Reconcile(ctx context.Context, env *steps.Env, _ []steps
 // alerts to resolve and is logged past; any other failure stops the step.
 func (r *ResolveAlerts) matching(ctx context.Context, env *steps.Env, c alertAPI, secret string) (open, done []github.Alert, err error) {
 	var skipped []string
-	all, err := ghclient.ListAlerts(ctx, c, ghclient.AlertQuery{Org: r.Org, Repos: r.Repos, SecretType: r.secretType(),
+	all, err := githubkit.ListAlerts(ctx, c, githubkit.AlertQuery{Org: r.Org, Repos: r.Repos, SecretType: r.secretType(),
 		Workers: concurrency, Refused: func(scope github.Scope, err error) error {
 			switch {
 			case scope.Org != "" && len(r.Repos) == 0:
-				return fmt.Errorf("list secret-scanning alerts of org %s (name the repositories in repos if the token may read only those): %w", r.Org, ghclient.Credential(err))
+				return fmt.Errorf("list secret-scanning alerts of org %s (name the repositories in repos if the token may read only those): %w", r.Org, githubkit.Credential(err))
 			case scope.Org != "":
 				// Listing an org's alerts needs an org admin or security manager; the named
 				// repositories are listed one by one instead.
@@ -264,7 +264,7 @@ func (r *ResolveAlerts) matching(ctx context.Context, env *steps.Env, c alertAPI
 				skipped = append(skipped, scope.Repos[0])
 				return nil
 			}
-			return ghclient.Credential(err)
+			return githubkit.Credential(err)
 		}})
 	if err != nil {
 		return nil, nil, err

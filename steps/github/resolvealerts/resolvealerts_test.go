@@ -12,11 +12,11 @@ import (
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghtest"
+	"github.com/respond-sec/respond/steps/github/githubtest"
 	"github.com/respond-sec/respond/steps/stepstest"
 )
 
-type fixture struct{ *ghtest.Fixture }
+type fixture struct{ *githubtest.Fixture }
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
@@ -42,7 +42,7 @@ func world(secret, other string) githubsim.World {
 // PATCH.
 func setup(t *testing.T, seed uint64) *fixture {
 	t.Helper()
-	f := &fixture{ghtest.Start(t, seed, world)}
+	f := &fixture{githubtest.Start(t, seed, world)}
 	f.Env.RunID = "run-20240501-abc" // named in the resolution comment
 	return f
 }

@@ -20,8 +20,7 @@ import (
 	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
-	"github.com/respond-sec/respond/steps/github/ghscan"
+	"github.com/respond-sec/respond/steps/github/githubkit"
 )
 
 // Search's parameters.
@@ -86,26 +85,26 @@ const (
 
 // Validate checks the parameters.
 func (s *Search) Validate() error {
-	errs := ghclient.ValidateSecret(s.Secret)
-	errs = append(errs, ghclient.ValidateScope(s.Org, s.Repos)...)
+	errs := githubkit.ValidateSecret(s.Secret)
+	errs = append(errs, githubkit.ValidateScope(s.Org, s.Repos)...)
 	if strings.ContainsAny(s.SecretType, " \t") {
 		errs = append(errs, fmt.Errorf("secret_type: %q contains a space (a comma list is allowed)", s.SecretType))
 	}
-	errs = append(errs, ghclient.ValidateRunLimits(s.Since, s.MaxRuns, s.Concurrency)...)
+	errs = append(errs, githubkit.ValidateRunLimits(s.Since, s.MaxRuns, s.Concurrency)...)
 	return errors.Join(errs...)
 }
 
 // Preflight checks the token and that every named repository is visible to it. With no org
 // and no repos the step will not touch GitHub, and a team without a token is not stopped.
 func (s *Search) Preflight(ctx context.Context, env *steps.Env) error {
-	return ghclient.Preflight(ctx, env, s.client, s.Org, s.Repos)
+	return githubkit.Preflight(ctx, env, s.client, s.Org, s.Repos)
 }
 
 func (s *Search) api(env *steps.Env) (searcher, error) {
 	if s.client != nil {
 		return s.client, nil
 	}
-	return ghclient.Client(env)
+	return githubkit.Client(env)
 }
 
 // result gathers findings from concurrent searches.
@@ -143,19 +142,19 @@ func location(kind, repo string) map[string]any {
 // Run searches.
 func (s *Search) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	secret := strings.TrimSpace(s.Secret)
-	if secret != "" && !ghclient.IsKeyID(secret) {
+	if secret != "" && !githubkit.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if ghclient.IsKeyID(secret) {
+	if githubkit.IsKeyID(secret) {
 		return nil, &steps.Skip{Reason: "only a key ID was given; searching GitHub needs the leaked value itself"}
 	}
 	if s.Org == "" && len(s.Repos) == 0 {
 		return nil, &steps.Skip{Reason: "no org or repos to search"}
 	}
-	since, _ := ghclient.ParseSince(s.Since)
+	since, _ := githubkit.ParseSince(s.Since)
 	c, err := s.api(env)
 	if err != nil {
 		return nil, err
@@ -199,7 +198,7 @@ func (s *Search) workers() int {
 // alerts lists alerts of every state (a resolved alert still marks a place the value was) and
 // keeps those whose secret is exactly the leaked value.
 func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *result) error {
-	listed, err := ghclient.ListAlerts(ctx, c, ghclient.AlertQuery{Org: s.Org, Repos: s.Repos,
+	listed, err := githubkit.ListAlerts(ctx, c, githubkit.AlertQuery{Org: s.Org, Repos: s.Repos,
 		SecretType: s.secretType(), Workers: s.workers(), Refused: func(scope github.Scope, err error) error {
 			where := "org " + scope.Org
 			if scope.Org == "" {
@@ -229,7 +228,7 @@ func (s *Search) alerts(ctx context.Context, c searcher, secret string, res *res
 				res.note("locations of alert %s#%d: %v", a.Repo, a.Number, err)
 				res.mu.Unlock()
 			case err != nil:
-				return ghclient.Credential(err)
+				return githubkit.Credential(err)
 			}
 			locs[i] = ls
 			return nil
@@ -330,11 +329,11 @@ func (s *Search) code(ctx context.Context, c searcher, secret string, res *resul
 	}
 	cs, err := c.SearchCodeResult(ctx, token, scope)
 	switch {
-	case ghclient.Refused(err) || errors.Is(err, github.ErrInvalid):
+	case githubkit.Refused(err) || errors.Is(err, github.ErrInvalid):
 		res.note("code search: %v", err)
 		return nil
 	case err != nil:
-		return ghclient.Credential(err)
+		return githubkit.Credential(err)
 	}
 	if len(cs.Unsearchable) > 0 {
 		res.note("code search: GitHub cannot search %s (it does not exist, or the token cannot see it)", strings.Join(cs.Unsearchable, ", "))
@@ -387,10 +386,10 @@ type hitCheck struct {
 func checkHit(ctx context.Context, c searcher, h github.CodeHit, secret string) (hitCheck, error) {
 	data, err := c.Blob(ctx, h.Repo, h.SHA, maxBlobBytes)
 	switch {
-	case ghclient.Refused(err) || errors.Is(err, github.ErrInvalid):
+	case githubkit.Refused(err) || errors.Is(err, github.ErrInvalid):
 		return hitCheck{confirmed: fragmentsHold(h.Fragments, secret), keep: true, unreadable: err}, nil
 	case err != nil:
-		return hitCheck{}, ghclient.Credential(err)
+		return hitCheck{}, githubkit.Credential(err)
 	}
 	i := strings.Index(string(data), secret)
 	if i < 0 {
@@ -432,11 +431,11 @@ func (s *Search) actions(ctx context.Context, c searcher, secret string, since t
 	for _, r := range repos {
 		rs, err := c.ListWorkflowRuns(ctx, r, since)
 		switch {
-		case ghclient.Refused(err):
+		case githubkit.Refused(err):
 			res.note("Actions runs of %s: %v", r, err)
 			continue
 		case err != nil:
-			return ghclient.Credential(err)
+			return githubkit.Credential(err)
 		}
 		if len(rs) > maxRuns {
 			res.note("Actions runs of %s: scanned the newest %d of %d (raise max_runs or set since)", r, maxRuns, len(rs))
@@ -449,13 +448,13 @@ func (s *Search) actions(ctx context.Context, c searcher, secret string, since t
 	g.SetLimit(s.workers())
 	for i, run := range runs {
 		g.Go(func() error {
-			h, err := ghscan.Survey(gctx, c, run.Repo, run.ID, secret)
+			h, err := githubkit.Survey(gctx, c, run.Repo, run.ID, secret)
 			if errors.Is(err, github.ErrNotFound) {
 				hits[i].expired = true
 				return nil
 			}
 			if err != nil {
-				return ghclient.Credential(err)
+				return githubkit.Credential(err)
 			}
 			hits[i].Result = h
 			return nil
@@ -494,7 +493,7 @@ func (s *Search) actions(ctx context.Context, c searcher, secret string, since t
 
 // runHit is what the scan of one run found; expired runs have no logs left to scan.
 type runHit struct {
-	ghscan.Result
+	githubkit.Result
 	expired bool
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/internal/fakekey"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/github/ghclient"
-	"github.com/respond-sec/respond/steps/github/ghtest"
+	"github.com/respond-sec/respond/steps/github/githubkit"
+	"github.com/respond-sec/respond/steps/github/githubtest"
 	"github.com/respond-sec/respond/steps/stepstest"
 )
 
@@ -83,7 +83,7 @@ const web = "https://github.sim.invalid/"
 
 func TestSearchRepos(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 1, world)
+	f := githubtest.Start(t, 1, world)
 	s := &Search{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}}
 	if err := s.Preflight(t.Context(), f.Env); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestSearchRepos(t *testing.T) {
 
 func TestSearchCodeHitWhoseFileCannotBeRead(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 3, world)
+	f := githubtest.Start(t, 3, world)
 	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteBlob, Kind: githubsim.FaultServerError, Status: 404})
 	no := false
 	s := &Search{Secret: f.Secret, Repos: []string{"acme/api", "acme/web"}, SecretType: "none", ScanActionsLogs: &no}
@@ -169,7 +169,7 @@ func TestSearchCodeHitWhoseFileCannotBeRead(t *testing.T) {
 
 func TestSearchOrg(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 2, world)
+	f := githubtest.Start(t, 2, world)
 	s := &Search{Secret: f.Secret, Org: "acme", Since: t0.Format(time.RFC3339)}
 	out, err := s.Run(t.Context(), f.Env)
 	if err != nil {
@@ -209,7 +209,7 @@ func TestSearchSwitchesAndTypes(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := ghtest.Start(t, uint64(10+i), world)
+			f := githubtest.Start(t, uint64(10+i), world)
 			tc.s.Secret = f.Secret
 			out, err := tc.s.Run(t.Context(), f.Env)
 			if err != nil {
@@ -228,9 +228,9 @@ func TestSearchSwitchesAndTypes(t *testing.T) {
 
 func TestSearchExpiredLogsAndMaxRuns(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 3, world)
+	f := githubtest.Start(t, 3, world)
 	// Deleting the logs of run 101 through the API leaves the run listed but its logs gone (410).
-	c, err := ghclient.Client(f.Env)
+	c, err := githubkit.Client(f.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestSearchExpiredLogsAndMaxRuns(t *testing.T) {
 
 func TestSearchSurvivesRateLimits(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 4, world)
+	f := githubtest.Start(t, 4, world)
 	// One 429 with Retry-After: 1s on the run listing: the wrapper waits it out. One 503 on a
 	// log download: the wrapper sends it again.
 	f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteRuns, Kind: githubsim.FaultTooManyRequests, Times: 1, RetryAfter: time.Second},
@@ -298,7 +298,7 @@ func TestSearchRateLimitIsTransient(t *testing.T) {
 	for i, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			f := ghtest.Start(t, uint64(20+i), world)
+			f := githubtest.Start(t, uint64(20+i), world)
 			f.Sim.AddFaults(githubsim.Fault{Route: githubsim.RouteOrgAlerts, Kind: kind, RetryAfter: 30 * time.Second})
 			// A client that never waits hands the rate limit straight back to the engine.
 			s := &Search{Secret: f.Secret, Org: "acme", client: f.NoWaitClient(t)}
@@ -317,7 +317,7 @@ func TestSearchRateLimitIsTransient(t *testing.T) {
 
 func TestSearchCredentials(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 5, world)
+	f := githubtest.Start(t, 5, world)
 	env := f.EnvWithToken(t, "")
 	s := &Search{Secret: f.Secret, Repos: []string{"acme/api"}}
 	if err := s.Preflight(t.Context(), env); !errors.Is(err, steps.ErrCredentials) {
@@ -338,7 +338,7 @@ func TestSearchCredentials(t *testing.T) {
 
 func TestSearchSkips(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 6, world)
+	f := githubtest.Start(t, 6, world)
 	for _, s := range []*Search{
 		{Secret: "key_abc123", Repos: []string{"acme/api"}},
 		{Secret: f.Secret},
@@ -400,13 +400,13 @@ func TestSearchToken(t *testing.T) {
 
 func TestCodeSearchSkipsWhatGitHubCannotMatch(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 4, world)
+	f := githubtest.Start(t, 4, world)
 	no := false
 	for _, tc := range []struct{ name, secret, note string }{
 		{"no long run", strings.Repeat("ab-", 20), "no run of 12 or more letters and digits"},
 		{"run too long for a query", strings.Repeat("x1", 150), "is 300 characters, and GitHub accepts at most 256"},
 	} {
-		rec := stepstest.New(t, map[string]string{ghclient.EnvToken: f.Token, ghclient.EnvBaseURL: f.URL})
+		rec := stepstest.New(t, map[string]string{githubkit.EnvToken: f.Token, githubkit.EnvBaseURL: f.URL})
 		s := &Search{Secret: tc.secret, Repos: []string{"acme/api"}, SecretType: "none", ScanActionsLogs: &no}
 		out, err := s.Run(t.Context(), rec.Env)
 		if err != nil {
@@ -459,7 +459,7 @@ func blob(content string) string {
 
 func TestSearchGaps(t *testing.T) {
 	t.Parallel()
-	f := ghtest.Start(t, 30, world)
+	f := githubtest.Start(t, 30, world)
 	// An org the token cannot list falls back to the named repositories; a repository that is
 	// not there is a noted gap, not a failure.
 	s := &Search{Secret: f.Secret, Org: "ghost", Repos: []string{"acme/api", "acme/missing"}}

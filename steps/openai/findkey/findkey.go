@@ -15,7 +15,7 @@ import (
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/openai/admin"
+	"github.com/respond-sec/respond/steps/openai/openaikit"
 )
 
 // FindKey's parameters.
@@ -61,7 +61,7 @@ func (f *FindKey) Validate() error {
 
 // Preflight checks the admin key can list projects.
 func (f *FindKey) Preflight(ctx context.Context, env *steps.Env) error {
-	return admin.Preflight(ctx, env)
+	return openaikit.Preflight(ctx, env)
 }
 
 func isKeyID(s string) bool { return openai.IsKeyID(s) }
@@ -74,7 +74,7 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 	}
 	c := f.client
 	if c == nil {
-		cl, err := admin.Client(env)
+		cl, err := openaikit.Client(env)
 		if err != nil {
 			return nil, err
 		}
@@ -84,9 +84,9 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 	if f.Project != "" {
 		projects = []string{f.Project}
 	} else {
-		ps, err := admin.Projects(ctx, env)
+		ps, err := openaikit.Projects(ctx, env)
 		if err != nil {
-			return nil, admin.Classify(err)
+			return nil, openaikit.Classify(err)
 		}
 		for _, p := range ps {
 			projects = append(projects, p.ID)
@@ -227,7 +227,7 @@ func (f *FindKey) bySecret(ctx context.Context, env *steps.Env, c keyLister, pro
 	err := f.each(ctx, projects, func(ctx context.Context, p string) error {
 		keys, err := c.ListProjectKeys(ctx, p)
 		if err != nil {
-			return admin.Classify(err)
+			return openaikit.Classify(err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -256,7 +256,7 @@ func (f *FindKey) byID(ctx context.Context, c keyLister, projects []string, id s
 			return nil
 		}
 		if err != nil {
-			return admin.Classify(err)
+			return openaikit.Classify(err)
 		}
 		mu.Lock()
 		matches = append(matches, k)

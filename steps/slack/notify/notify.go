@@ -15,7 +15,7 @@ import (
 	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
-	"github.com/respond-sec/respond/steps/slack/slackenv"
+	"github.com/respond-sec/respond/steps/slack/slackkit"
 )
 
 // Notify posts Text (mrkdwn) into the run's thread, or as a new message in Channel when set.
@@ -70,7 +70,7 @@ func (n *Notify) Plan(_ context.Context, env *steps.Env) (*steps.Plan, error) {
 // its redaction, and always for known key shapes (a template can reach a secret input).
 func (n *Notify) text(env *steps.Env) string {
 	mask := redact.New().String
-	if th, err := slackenv.FromEnv(env); err == nil && th.Redact != nil {
+	if th, err := slackkit.FromEnv(env); err == nil && th.Redact != nil {
 		mask = func(s string) string { return redact.New().String(th.Redact(s)) }
 	}
 	t := mask(n.Text)
@@ -83,7 +83,7 @@ func (n *Notify) text(env *steps.Env) string {
 // Run posts the message.
 func (n *Notify) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	text := n.text(env)
-	th, thErr := slackenv.FromEnv(env)
+	th, thErr := slackkit.FromEnv(env)
 	var (
 		client *slack.Client
 		msg    = slack.Message{Text: text}
@@ -106,7 +106,7 @@ func (n *Notify) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error)
 			return nil, err
 		}
 		if c == nil {
-			return nil, &steps.Skip{Reason: "no Slack thread for this run and " + slackenv.EnvToken + " is not set"}
+			return nil, &steps.Skip{Reason: "no Slack thread for this run and " + slackkit.EnvToken + " is not set"}
 		}
 		client = c
 	}
@@ -130,7 +130,7 @@ func (n *Notify) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error)
 
 // ownClient builds (once per run) a client from SLACK_BOT_TOKEN; nil when the token is unset.
 func ownClient(env *steps.Env) (*slack.Client, error) {
-	tok := env.Getenv(slackenv.EnvToken)
+	tok := env.Getenv(slackkit.EnvToken)
 	if tok == "" {
 		return nil, nil
 	}
@@ -138,7 +138,7 @@ func ownClient(env *steps.Env) (*slack.Client, error) {
 		if env.Secret != nil {
 			env.Secret(tok)
 		}
-		return slack.New(slack.Config{Token: tok, APIURL: env.Getenv(slackenv.EnvAPIURL)})
+		return slack.New(slack.Config{Token: tok, APIURL: env.Getenv(slackkit.EnvAPIURL)})
 	}
 	if env.Shared == nil {
 		c, err := build()

@@ -17,7 +17,7 @@ import (
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/slack/notify"
-	"github.com/respond-sec/respond/steps/slack/slackenv"
+	"github.com/respond-sec/respond/steps/slack/slackkit"
 	"github.com/respond-sec/respond/steps/stepstest"
 )
 
@@ -33,10 +33,10 @@ func setup(t *testing.T) (*slacksim.Sim, string) {
 }
 
 // env is a steps.Env whose shared values hold thread (when non-nil) and whose environment is vars.
-func env(t *testing.T, thread *slackenv.Thread, vars map[string]string) *steps.Env {
+func env(t *testing.T, thread *slackkit.Thread, vars map[string]string) *steps.Env {
 	rec := stepstest.New(t, vars)
 	if thread != nil {
-		rec.Share(slackenv.Key, thread)
+		rec.Share(slackkit.Key, thread)
 	}
 	return rec.Env
 }
@@ -55,7 +55,7 @@ func TestPostsIntoTheRunsThread(t *testing.T) {
 	secrets := redact.New()
 	secret := "corp-pass-" + fakekey.Random().Hex(20)
 	secrets.Add(secret)
-	th := &slackenv.Thread{Client: client, Redact: secrets.String,
+	th := &slackkit.Thread{Client: client, Redact: secrets.String,
 		Wait: func(context.Context) (string, string, error) { return parent.Channel, parent.TS, nil }}
 
 	n := &notify.Notify{Text: "Key revoked; the old value " + secret + " is dead"}
@@ -78,7 +78,7 @@ func TestPostsIntoTheRunsThread(t *testing.T) {
 func TestChannelTargets(t *testing.T) {
 	t.Parallel()
 	sim, tok := setup(t)
-	api := map[string]string{slackenv.EnvToken: tok, slackenv.EnvAPIURL: sim.APIURL()}
+	api := map[string]string{slackkit.EnvToken: tok, slackkit.EnvAPIURL: sim.APIURL()}
 	leaked := fakekey.Random().OpenAIProjectKey()
 	tests := []struct {
 		name     string
@@ -133,7 +133,7 @@ func TestSlackErrorsAreTransient(t *testing.T) {
 	sim, tok := setup(t)
 	sim.FailNext(slacksim.MethodPostMessage, 1, slacksim.Fault{Status: 429, RetryAfter: 3 * time.Second})
 	n := &notify.Notify{Text: "x", Channel: incidents}
-	_, err := n.Run(t.Context(), env(t, nil, map[string]string{slackenv.EnvToken: tok, slackenv.EnvAPIURL: sim.APIURL()}))
+	_, err := n.Run(t.Context(), env(t, nil, map[string]string{slackkit.EnvToken: tok, slackkit.EnvAPIURL: sim.APIURL()}))
 	if !steps.IsTransient(err) || steps.RetryAfter(err) != 3*time.Second {
 		t.Fatalf("Run = %v, want a transient error asking for 3s", err)
 	}
@@ -155,7 +155,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{slackenv.EnvToken: tok, slackenv.EnvAPIURL: sim.APIURL()}
+	vars := map[string]string{slackkit.EnvToken: tok, slackkit.EnvAPIURL: sim.APIURL()}
 	for _, dry := range []bool{true, false} {
 		res, err := engine.Run(t.Context(), engine.Options{Playbook: pb, Inputs: map[string]any{"who": "alice"}, RunID: "r",
 			DryRun: dry, Events: event.NewBus("r", nil, 0, nil), Getenv: func(k string) string { return vars[k] }})
@@ -185,7 +185,7 @@ func TestPostsToAChannelTheBotIsNotIn(t *testing.T) {
 	sim, srv := slacksim.NewServer(slacksim.Config{Token: tok, Channels: []slacksim.Channel{
 		{ID: "C0PUBLIC", Name: "announce", WithoutBot: true}, {ID: "G0PRIVATE", Name: "leads", Private: true, WithoutBot: true}}})
 	t.Cleanup(srv.Close)
-	vars := map[string]string{slackenv.EnvToken: tok, slackenv.EnvAPIURL: sim.APIURL()}
+	vars := map[string]string{slackkit.EnvToken: tok, slackkit.EnvAPIURL: sim.APIURL()}
 
 	// A public channel: the step joins it and posts.
 	out, err := (&notify.Notify{Text: "contained", Channel: "#announce"}).Run(t.Context(), env(t, nil, vars))
