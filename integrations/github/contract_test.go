@@ -45,6 +45,9 @@ var githubContracts = map[string]contract{
 	},
 	githubsim.RouteRepo: {decode: func() any { return new(gh.Repository) },
 		required: []string{"id", "node_id", "name", "full_name", "private", "owner.login", "html_url", "url", "default_branch"}},
+	githubsim.RouteOrgRepos: {decode: func() any { return new([]*gh.Repository) },
+		required: []string{"[].id", "[].node_id", "[].name", "[].full_name", "[].private", "[].owner.login", "[].html_url",
+			"[].url", "[].fork", "[].archived", "[].clone_url"}},
 	githubsim.RouteSearchCode: {decode: func() any { return new(gh.CodeSearchResult) },
 		required: []string{"total_count", "incomplete_results", "items[].name", "items[].path", "items[].sha", "items[].url",
 			"items[].git_url", "items[].html_url", "items[].repository.full_name", "items[].score"},
@@ -144,8 +147,8 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func newRecorder(next http.Handler) *recorder {
 	m := http.NewServeMux()
-	for _, route := range []string{githubsim.RouteUser, githubsim.RouteRateLimit, githubsim.RouteRepo, githubsim.RouteSearchCode,
-		githubsim.RouteBlob, githubsim.RouteOrgAlerts, githubsim.RouteRepoAlerts, githubsim.RouteAlert, githubsim.RouteAlertUpdate,
+	for _, route := range []string{githubsim.RouteUser, githubsim.RouteRateLimit, githubsim.RouteRepo, githubsim.RouteOrgRepos,
+		githubsim.RouteSearchCode, githubsim.RouteBlob, githubsim.RouteOrgAlerts, githubsim.RouteRepoAlerts, githubsim.RouteAlert, githubsim.RouteAlertUpdate,
 		githubsim.RouteAlertLocations, githubsim.RouteRuns, githubsim.RouteRunLogs, githubsim.RouteRunLogsDelete, githubsim.RouteLogsZip,
 		githubsim.RouteRepoPublicKey, githubsim.RouteRepoSecret, githubsim.RouteRepoSecretPut, githubsim.RouteRepoSecretDelete,
 		githubsim.RouteOrgPublicKey, githubsim.RouteOrgSecret, githubsim.RouteOrgSecretPut, githubsim.RouteOrgSecretDelete,
@@ -195,6 +198,8 @@ func TestSimulatorAnswersDecodeStrictlyIntoGoGitHubTypes(t *testing.T) {
 	must("rate limit", err)
 	_, err = c.RepoID(ctx, "acme/api")
 	must("repo", err)
+	_, err = c.OrgRepos(ctx, "acme")
+	must("org repos", err)
 	res, err := c.SearchCodeResult(ctx, searchTokenOf(leaked), Scope{Org: "acme"})
 	must("search", err)
 	if len(res.Hits) != 1 {

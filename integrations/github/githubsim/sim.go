@@ -27,6 +27,7 @@ const (
 	RouteUser             = "GET /user"
 	RouteRateLimit        = "GET /rate_limit"
 	RouteRepo             = "GET /repos/{owner}/{repo}"
+	RouteOrgRepos         = "GET /orgs/{org}/repos"
 	RouteSearchCode       = "GET /search/code"
 	RouteBlob             = "GET /repos/{owner}/{repo}/git/blobs/{file_sha}"
 	RouteOrgAlerts        = "GET /orgs/{org}/secret-scanning/alerts"
@@ -158,6 +159,7 @@ func (s *Server) routes() {
 	m.HandleFunc(RouteUser, s.handleUser)
 	m.HandleFunc(RouteRateLimit, s.handleRateLimit)
 	m.HandleFunc(RouteRepo, s.handleRepo)
+	m.HandleFunc(RouteOrgRepos, s.handleOrgRepos)
 	m.HandleFunc(RouteSearchCode, s.handleSearchCode)
 	m.HandleFunc(RouteBlob, s.handleBlob)
 	m.HandleFunc(RouteOrgAlerts, s.handleOrgAlerts)
@@ -316,6 +318,11 @@ func (s *Server) repoJSON(r *http.Request, rp *repo) map[string]any {
 		"owner":          map[string]any{"login": rp.owner, "id": s.orgLocked(rp.owner).id, "type": "Organization"},
 		"html_url":       s.webURL + "/" + full,
 		"url":            base + "/repos/" + full,
+		"fork":           rp.fork,
+		"archived":       rp.archived,
+		"disabled":       false,
+		"clone_url":      cmp.Or(rp.cloneURL, s.webURL+"/"+full+".git"),
+		"size":           0,
 	}
 }
 

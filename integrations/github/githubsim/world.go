@@ -28,11 +28,18 @@ type Repo struct {
 	DefaultBranch string `yaml:"default_branch" json:"default_branch,omitempty"`
 	// PushedAt is the last push; code search skips a repository without activity for a year.
 	// Zero means the simulator's now.
-	PushedAt     time.Time `yaml:"pushed_at" json:"pushed_at,omitempty"`
-	Environments []string  `yaml:"environments" json:"environments,omitempty"`
-	Files        []File    `yaml:"files" json:"files,omitempty"`
-	Alerts       []Alert   `yaml:"alerts" json:"alerts,omitempty"`
-	Runs         []Run     `yaml:"runs" json:"runs,omitempty"`
+	PushedAt time.Time `yaml:"pushed_at" json:"pushed_at,omitempty"`
+	// Archived and Fork are the listing's flags; an organization's listing includes both.
+	Archived bool `yaml:"archived" json:"archived,omitempty"`
+	Fork     bool `yaml:"fork" json:"fork,omitempty"`
+	// CloneURL is what clone_url says. The simulator serves no git, so a test points it at a
+	// local bare repository (a path or file:// URL) that go-git clones without a network;
+	// empty means the github.com-shaped https URL (which nothing serves).
+	CloneURL     string   `yaml:"clone_url" json:"clone_url,omitempty"`
+	Environments []string `yaml:"environments" json:"environments,omitempty"`
+	Files        []File   `yaml:"files" json:"files,omitempty"`
+	Alerts       []Alert  `yaml:"alerts" json:"alerts,omitempty"`
+	Runs         []Run    `yaml:"runs" json:"runs,omitempty"`
 }
 
 // File is a file in the repository. Code search finds it only on the default branch (Branch
@@ -153,6 +160,9 @@ type repo struct {
 	private       bool
 	defaultBranch string
 	pushedAt      time.Time
+	archived      bool
+	fork          bool
+	cloneURL      string
 	files         []*file
 	alerts        []*alert
 	nextAlert     int64
@@ -264,6 +274,7 @@ func (s *Server) AddRepo(r Repo) (int64, error) {
 	}
 	rp := &repo{
 		id: id, owner: owner, name: name, private: r.Private, defaultBranch: r.DefaultBranch, pushedAt: r.PushedAt,
+		archived: r.Archived, fork: r.Fork, cloneURL: r.CloneURL,
 		nextAlert: 1, secrets: map[string]*secret{}, envs: map[string]*environment{},
 	}
 	if rp.defaultBranch == "" {
