@@ -50,6 +50,9 @@ type PurgeOptions struct {
 	// rewritten refs are pushed next. Otherwise they keep pointing where the remote really is
 	// (which still holds the secret, so the old objects they reach stay in the store).
 	RewriteRemoteTracking bool
+
+	// Progress, when set, is told how far the rewrite has come.
+	Progress Progress
 }
 
 // RefChange is one reference a purge moves, creates or deletes. New is the zero hash for a
@@ -200,7 +203,7 @@ func Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	res, err := purge(ctx, o, gitDir, bare)
+	res, err := purge(withProgress(ctx, o.Progress), o, gitDir, bare)
 	if err != nil {
 		return nil, fmt.Errorf("purge %s: %w", o.Path, err)
 	}
@@ -698,7 +701,12 @@ func (rw *rewriter) forgeDeleted(ref string) bool {
 // rewriteCommits rewrites order (parents first); notes commits get their notes renamed.
 func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, notes bool) error {
 	d := rw.d
+	var progress *ticker
+	if !notes {
+		progress = newTicker(ctx, PhasePurge, len(order))
+	}
 	for i, h := range order {
+		progress.tick()
 		if i%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -63,6 +63,8 @@ type ScanOptions struct {
 	Token   string   // for URL: sent as HTTP basic auth x-access-token:<Token>
 	Secrets [][]byte // the leaked value and its variants, matched as exact bytes
 	Workers int      // parallel readers; 0 means GOMAXPROCS
+	// Progress, when set, is told how far the clone (for URL) and the scan have come.
+	Progress Progress
 }
 
 // ScanResult is what a scan found.
@@ -111,6 +113,7 @@ func Scan(ctx context.Context, o ScanOptions) (*ScanResult, error) {
 			return nil, errors.New("scan: empty secret")
 		}
 	}
+	ctx = withProgress(ctx, o.Progress)
 	path := o.Path
 	if o.URL != "" {
 		dir, err := os.MkdirTemp("", "respond-scan-*")
@@ -365,7 +368,9 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	}
 
 	reachableBad := map[plumbing.Hash]bool{}
+	progress := newTicker(ctx, PhaseScan, len(order))
 	for _, h := range order {
+		progress.tick()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
