@@ -245,7 +245,7 @@ func (g *gen) run(total, dirs, perDir int) {
 					}
 				}
 				if len(keep) > 0 {
-					head = g.commit("refs/heads/main", 0, nil, keep, g.message())
+					g.commit("refs/heads/main", 0, nil, keep, g.message())
 				}
 			}
 			marks := make([]int, len(branchFiles))

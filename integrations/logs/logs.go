@@ -384,12 +384,10 @@ func (s *scanner) excerpt(window []byte, cutLeft, cutRight bool) string {
 			}
 		}
 		if !matched {
-			next := p + 1
 			// Copy up to the next possible match in one go.
+			next := hi
 			if k := s.nextCandidate(window[p+1 : hi]); k >= 0 {
 				next = p + 1 + k
-			} else {
-				next = hi
 			}
 			b.WriteString(clean(window[p:next]))
 			p = next

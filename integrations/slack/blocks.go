@@ -325,13 +325,9 @@ func bulletSections(blockID, title string, items []string, empty string) []Block
 	return out
 }
 
-// chunkLines joins lines with "\n" into chunks of at most limit runes each.
-func chunkLines(lines []string, limit int) []string {
-	return chunkLinesMax(lines, limit, len(lines)+1, nil)
-}
-
-// chunkLinesMax is chunkLines keeping at most maxChunks chunks (Slack allows 50 blocks per
-// message); when lines do not fit, the last chunk ends with more(number of lines left out).
+// chunkLinesMax joins lines with "\n" into chunks of at most limit runes each, keeping at most
+// maxChunks chunks (Slack allows 50 blocks per message); when lines do not fit, the last chunk
+// ends with more(number of lines left out).
 func chunkLinesMax(lines []string, limit, maxChunks int, more func(int) string) []string {
 	var chunks [][]string
 	var cur []string

@@ -106,10 +106,7 @@ func loadResume(dir, runID string) (*resumeState, error) {
 // and checked against the recorded fingerprints.
 func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string]any, error) {
 	supplied := map[string]any{}
-	var secretArgs []string
-	for _, a := range args {
-		secretArgs = append(secretArgs, a)
-	}
+	secretArgs := append([]string(nil), args...)
 	needed := false
 	for _, in := range st.pb.Inputs {
 		if in.Secret && st.secretFPs[in.Name] != "" {

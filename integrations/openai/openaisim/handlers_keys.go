@@ -44,15 +44,6 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type userJSON struct {
-	Object    string `json:"object"`
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Email     string `json:"email"`
-	Role      string `json:"role"`
-	CreatedAt int64  `json:"created_at"`
-}
-
 type serviceAccountJSON struct {
 	Object    string `json:"object"`
 	ID        string `json:"id"`

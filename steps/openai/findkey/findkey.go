@@ -124,7 +124,7 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 			what = fmt.Sprintf("no key's redacted value matches %s", redact.Mask(key))
 		}
 		return nil, fmt.Errorf("%s in %d project(s). If it is an admin key or belongs to another organisation, "+
-			"this playbook cannot revoke it; otherwise pass the key ID: --input key=key_... --input project=proj_...", what, len(projects))
+			"this playbook cannot revoke it; otherwise pass the key ID as --input key=key_... --input project=proj_... instead", what, len(projects))
 	default:
 		var b strings.Builder
 		fmt.Fprintf(&b, "%d keys match %s; pass the right one by ID (--input key=key_... --input project=proj_...):", len(matches), redact.Mask(key))
