@@ -184,7 +184,33 @@ func unifiedDiff(nameA, nameB, a, b string) string {
 	if a == b {
 		return ""
 	}
-	la, lb := splitLines(a), splitLines(b)
+	ops := diffOps(splitLines(a), splitLines(b))
+	var out strings.Builder
+	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
+	for k := 0; k < len(ops); {
+		if ops[k].kind == ' ' {
+			k++
+			continue
+		}
+		start, end := max(k-diffContext, 0), hunkEnd(ops, k)
+		writeHunk(&out, ops[start:end])
+		k = end
+	}
+	return out.String()
+}
+
+const diffContext = 3
+
+// diffOp is one line of a diff: kept (' '), removed ('-') or added ('+'), with where it sits in
+// a (ai) and b (bi), or where it would go.
+type diffOp struct {
+	kind   byte
+	text   string
+	ai, bi int
+}
+
+// diffOps walks the longest common subsequence of la and lb into a line-by-line edit script.
+func diffOps(la, lb []string) []diffOp {
 	// lcs[i][j] is the length of the LCS of la[i:] and lb[j:].
 	lcs := make([][]int, len(la)+1)
 	for i := range lcs {
@@ -199,71 +225,61 @@ func unifiedDiff(nameA, nameB, a, b string) string {
 			}
 		}
 	}
-	type op struct {
-		kind byte // ' ', '-', '+'
-		text string
-		ai   int // line index in a (for ' ' and '-'), or where it would go
-		bi   int
-	}
-	var ops []op
+	var ops []diffOp
 	i, j := 0, 0
 	for i < len(la) || j < len(lb) {
 		switch {
 		case i < len(la) && j < len(lb) && la[i] == lb[j]:
-			ops = append(ops, op{' ', la[i], i, j})
+			ops = append(ops, diffOp{' ', la[i], i, j})
 			i, j = i+1, j+1
 		case i < len(la) && (j == len(lb) || lcs[i+1][j] >= lcs[i][j+1]):
-			ops = append(ops, op{'-', la[i], i, j}) // removals first, as diff -u shows them
+			ops = append(ops, diffOp{'-', la[i], i, j}) // removals first, as diff -u shows them
 			i++
 		default:
-			ops = append(ops, op{'+', lb[j], i, j})
+			ops = append(ops, diffOp{'+', lb[j], i, j})
 			j++
 		}
 	}
-	const context = 3
-	var out strings.Builder
-	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
-	for k := 0; k < len(ops); {
-		if ops[k].kind == ' ' {
-			k++
+	return ops
+}
+
+// hunkEnd is where the hunk holding the change at k ends: it extends while the next change is
+// within 2*context unchanged lines, then takes context lines more.
+func hunkEnd(ops []diffOp, k int) int {
+	end := k
+	for end < len(ops) {
+		if ops[end].kind != ' ' {
+			end++
 			continue
 		}
-		start := max(k-context, 0)
-		end := k
-		// Extend the hunk while the next change is within 2*context unchanged lines.
-		for end < len(ops) {
-			if ops[end].kind != ' ' {
-				end++
-				continue
-			}
-			run := end
-			for run < len(ops) && ops[run].kind == ' ' {
-				run++
-			}
-			if run == len(ops) || run-end > 2*context {
-				end = min(end+context, len(ops))
-				break
-			}
-			end = run
+		run := end
+		for run < len(ops) && ops[run].kind == ' ' {
+			run++
 		}
-		var na, nb int
-		for _, o := range ops[start:end] {
-			if o.kind != '+' {
-				na++
-			}
-			if o.kind != '-' {
-				nb++
-			}
+		if run == len(ops) || run-end > 2*diffContext {
+			return min(end+diffContext, len(ops))
 		}
-		fmt.Fprintf(&out, "@@ -%s +%s @@\n", hunkRange(ops[start].ai, na), hunkRange(ops[start].bi, nb))
-		for _, o := range ops[start:end] {
-			out.WriteByte(o.kind)
-			out.WriteString(o.text)
-			out.WriteByte('\n')
-		}
-		k = end
+		end = run
 	}
-	return out.String()
+	return end
+}
+
+func writeHunk(out *strings.Builder, hunk []diffOp) {
+	var na, nb int
+	for _, o := range hunk {
+		if o.kind != '+' {
+			na++
+		}
+		if o.kind != '-' {
+			nb++
+		}
+	}
+	fmt.Fprintf(out, "@@ -%s +%s @@\n", hunkRange(hunk[0].ai, na), hunkRange(hunk[0].bi, nb))
+	for _, o := range hunk {
+		out.WriteByte(o.kind)
+		out.WriteString(o.text)
+		out.WriteByte('\n')
+	}
 }
 
 // hunkRange is a unified diff's "start,count"; an empty range names the line before it.
