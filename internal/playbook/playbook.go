@@ -627,34 +627,7 @@ func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func
 			l.c.add(n.Line, n.Column, "%s must be a mapping, got %s", path, kindName(n))
 			return
 		}
-		fields := yamlFields(t)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if seen[k.Value] {
-				l.c.add(k.Line, k.Column, "duplicate key %q in %s", k.Value, path)
-				continue
-			}
-			seen[k.Value] = true
-			f, ok := fields[k.Value]
-			if !ok {
-				names := make([]string, 0, len(fields))
-				for name := range fields {
-					names = append(names, name)
-				}
-				slices.Sort(names)
-				if hint := didYouMean(k.Value, names); hint != "" {
-					l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, path, hint)
-				} else {
-					l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
-				}
-				continue
-			}
-			if f.Tag.Get("respond") == "no-secret" {
-				walkTemplates(v, func(text string, at *yaml.Node) { l.checkNoSecret(text, at, path+"."+k.Value) })
-			}
-			l.checkValue(v, f.Type, path+"."+k.Value, tmpl)
-		}
+		l.checkStruct(n, t, path, tmpl)
 		return
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
@@ -679,16 +652,7 @@ func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func
 			l.c.add(n.Line, n.Column, "%s must be a mapping, got %s", path, kindName(n))
 			return
 		}
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if first, dup := seen[k.Value]; dup {
-				l.c.add(k.Line, k.Column, "duplicate key %q in %s (first at line %d)", k.Value, path, first)
-				continue
-			}
-			seen[k.Value] = k.Line
-			l.checkValue(n.Content[i+1], t.Elem(), path+"."+k.Value, tmpl)
-		}
+		l.checkMap(n, t, path, tmpl)
 		return
 	case reflect.Interface:
 		walkTemplates(n, tmpl)
@@ -702,6 +666,52 @@ func (l *loader) checkValue(n *yaml.Node, t reflect.Type, path string, tmpl func
 	}
 	if t == reflect.TypeOf(time.Duration(0)) && n.Tag == "!!int" {
 		l.c.add(n.Line, n.Column, "%s: %s has no unit (write e.g. 30s, 5m)", path, n.Value)
+	}
+}
+
+// checkStruct checks a mapping against a parameter struct: known keys only (with a did-you-mean),
+// no duplicates, no secret into a no-secret parameter, each value against its field's type.
+func (l *loader) checkStruct(n *yaml.Node, t reflect.Type, path string, tmpl func(string, *yaml.Node)) {
+	fields := yamlFields(t)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			l.c.add(k.Line, k.Column, "duplicate key %q in %s", k.Value, path)
+			continue
+		}
+		seen[k.Value] = true
+		f, ok := fields[k.Value]
+		if !ok {
+			names := make([]string, 0, len(fields))
+			for name := range fields {
+				names = append(names, name)
+			}
+			slices.Sort(names)
+			if hint := didYouMean(k.Value, names); hint != "" {
+				l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, path, hint)
+			} else {
+				l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
+			}
+			continue
+		}
+		if f.Tag.Get("respond") == "no-secret" {
+			walkTemplates(v, func(text string, at *yaml.Node) { l.checkNoSecret(text, at, path+"."+k.Value) })
+		}
+		l.checkValue(v, f.Type, path+"."+k.Value, tmpl)
+	}
+}
+
+func (l *loader) checkMap(n *yaml.Node, t reflect.Type, path string, tmpl func(string, *yaml.Node)) {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if first, dup := seen[k.Value]; dup {
+			l.c.add(k.Line, k.Column, "duplicate key %q in %s (first at line %d)", k.Value, path, first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		l.checkValue(n.Content[i+1], t.Elem(), path+"."+k.Value, tmpl)
 	}
 }
 

@@ -22,7 +22,35 @@ const SchemaDraft = "https://json-schema.org/draft/2020-12/schema"
 // rules: templates in place of any scalar or list, durations as Go duration strings, yaml tags with
 // inline structs. Deriving from yamlFields keeps one source of truth.
 func Schema(kinds []steps.Kind) map[string]any {
-	defs := map[string]any{
+	defs := commonDefs()
+	names, byKind := kindDefs(kinds, defs)
+	defs["step"] = stepSchema(names, byKind)
+	return map[string]any{
+		"$schema":              SchemaDraft,
+		"title":                "respond playbook",
+		"description":          "A playbook respond runs: inputs, an optional Slack channel and an ordered list of steps. `respond validate` checks what a schema cannot (references, each kind's own rules).",
+		"type":                 "object",
+		"additionalProperties": false,
+		"required":             []any{"name", "steps"},
+		"properties": map[string]any{
+			"name":        map[string]any{"type": "string", "pattern": nameRe.String()},
+			"description": map[string]any{"type": "string"},
+			"inputs": map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": identRe.String()},
+				"additionalProperties": ref("input")},
+			"notify": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
+				"slack": map[string]any{"type": "object", "additionalProperties": false, "required": []any{"channel"},
+					"properties": map[string]any{"channel": map[string]any{"type": "string", "minLength": 1}}},
+			}},
+			"steps": map[string]any{"type": "array", "minItems": 1, "items": ref("step")},
+		},
+		"$defs": defs,
+	}
+}
+
+// commonDefs are the definitions every playbook shares: templates, durations, inputs, retry and
+// approval.
+func commonDefs() map[string]any {
+	return map[string]any{
 		"template": map[string]any{"type": "string", "pattern": `\{\{`,
 			"description": "a Go template, e.g. {{ .inputs.key }} or {{ .steps.identify.outputs.key_id }}"},
 		"duration": map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`,
@@ -60,8 +88,12 @@ func Schema(kinds []steps.Kind) map[string]any {
 			},
 		}},
 	}
-	names := make([]any, len(kinds))
-	var byKind []any
+}
+
+// kindDefs adds each kind's with: schema to defs and returns the kind names and the if/then
+// rules that pick a step's with: schema by its uses:.
+func kindDefs(kinds []steps.Kind, defs map[string]any) (names, byKind []any) {
+	names = make([]any, len(kinds))
 	for i, k := range kinds {
 		names[i] = k.Name
 		def := "with." + k.Name
@@ -75,6 +107,10 @@ func Schema(kinds []steps.Kind) map[string]any {
 			"then": map[string]any{"properties": map[string]any{"with": ref(def)}},
 		})
 	}
+	return names, byKind
+}
+
+func stepSchema(names, byKind []any) map[string]any {
 	step := map[string]any{
 		"type": "object", "additionalProperties": false, "required": []any{"id", "uses"},
 		"properties": map[string]any{
@@ -91,27 +127,7 @@ func Schema(kinds []steps.Kind) map[string]any {
 	if len(byKind) > 0 {
 		step["allOf"] = byKind
 	}
-	defs["step"] = step
-	return map[string]any{
-		"$schema":              SchemaDraft,
-		"title":                "respond playbook",
-		"description":          "A playbook respond runs: inputs, an optional Slack channel and an ordered list of steps. `respond validate` checks what a schema cannot (references, each kind's own rules).",
-		"type":                 "object",
-		"additionalProperties": false,
-		"required":             []any{"name", "steps"},
-		"properties": map[string]any{
-			"name":        map[string]any{"type": "string", "pattern": nameRe.String()},
-			"description": map[string]any{"type": "string"},
-			"inputs": map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": identRe.String()},
-				"additionalProperties": ref("input")},
-			"notify": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
-				"slack": map[string]any{"type": "object", "additionalProperties": false, "required": []any{"channel"},
-					"properties": map[string]any{"channel": map[string]any{"type": "string", "minLength": 1}}},
-			}},
-			"steps": map[string]any{"type": "array", "minItems": 1, "items": ref("step")},
-		},
-		"$defs": defs,
-	}
+	return step
 }
 
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/$defs/" + name} }

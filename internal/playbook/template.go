@@ -379,74 +379,18 @@ func Bind(file string, s *Step, d Data, dst any, onlyInputs bool) error {
 	return nil
 }
 
+// renderNode renders the templates in n, typed by t (the parameter's Go type, nil when
+// unknown): a string stays a string, a list or mapping may come whole from one template. With
+// onlyInputs, a template that needs step outputs drops its node (it is bound later).
 func renderNode(file string, n *yaml.Node, t reflect.Type, d Data, onlyInputs bool) (*yaml.Node, error) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "{{") {
-			return n, nil
-		}
-		if onlyInputs && strings.Contains(n.Value, ".steps") {
-			return nil, nil
-		}
-		out, err := Render(file, n.Line, n.Column, n.Value, d)
-		if err != nil {
-			return nil, err
-		}
-		cp := &yaml.Node{Kind: yaml.ScalarNode, Value: out, Line: n.Line, Column: n.Column}
-		if t != nil {
-			switch t.Kind() {
-			case reflect.String:
-				cp.Tag = "!!str"
-				return cp, nil
-			case reflect.Slice, reflect.Map, reflect.Struct, reflect.Interface:
-				// A whole list or mapping from a template (e.g. {{ json .steps.x.outputs.repos }}).
-				trimmed := strings.TrimSpace(out)
-				if trimmed == "" && t.Kind() != reflect.Interface {
-					return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}, nil
-				}
-				if strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "{") {
-					var doc yaml.Node
-					if err := yaml.Unmarshal([]byte(trimmed), &doc); err == nil && len(doc.Content) == 1 {
-						return doc.Content[0], nil
-					}
-				}
-				if t.Kind() == reflect.Interface {
-					cp.Tag = "!!str"
-				}
-			}
-		}
-		return cp, nil
+		return renderScalar(file, n, t, d, onlyInputs)
 	case yaml.MappingNode:
-		cp := *n
-		cp.Content = nil
-		fields := map[string]reflect.StructField{}
-		if t != nil && t.Kind() == reflect.Struct {
-			fields = yamlFields(t)
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			var et reflect.Type
-			if t != nil {
-				switch t.Kind() {
-				case reflect.Struct:
-					if f, ok := fields[n.Content[i].Value]; ok {
-						et = f.Type
-					}
-				case reflect.Map:
-					et = t.Elem()
-				}
-			}
-			v, err := renderNode(file, n.Content[i+1], et, d, onlyInputs)
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
-				cp.Content = append(cp.Content, n.Content[i], v)
-			}
-		}
-		return &cp, nil
+		return renderMapping(file, n, t, d, onlyInputs)
 	case yaml.SequenceNode:
 		cp := *n
 		cp.Content = nil
@@ -466,4 +410,71 @@ func renderNode(file string, n *yaml.Node, t reflect.Type, d Data, onlyInputs bo
 		return &cp, nil
 	}
 	return n, nil
+}
+
+func renderScalar(file string, n *yaml.Node, t reflect.Type, d Data, onlyInputs bool) (*yaml.Node, error) {
+	if !strings.Contains(n.Value, "{{") {
+		return n, nil
+	}
+	if onlyInputs && strings.Contains(n.Value, ".steps") {
+		return nil, nil
+	}
+	out, err := Render(file, n.Line, n.Column, n.Value, d)
+	if err != nil {
+		return nil, err
+	}
+	cp := &yaml.Node{Kind: yaml.ScalarNode, Value: out, Line: n.Line, Column: n.Column}
+	if t == nil {
+		return cp, nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		cp.Tag = "!!str"
+	case reflect.Slice, reflect.Map, reflect.Struct, reflect.Interface:
+		// A whole list or mapping from a template (e.g. {{ json .steps.x.outputs.repos }}).
+		trimmed := strings.TrimSpace(out)
+		if trimmed == "" && t.Kind() != reflect.Interface {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}, nil
+		}
+		if strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "{") {
+			var doc yaml.Node
+			if err := yaml.Unmarshal([]byte(trimmed), &doc); err == nil && len(doc.Content) == 1 {
+				return doc.Content[0], nil
+			}
+		}
+		if t.Kind() == reflect.Interface {
+			cp.Tag = "!!str"
+		}
+	}
+	return cp, nil
+}
+
+func renderMapping(file string, n *yaml.Node, t reflect.Type, d Data, onlyInputs bool) (*yaml.Node, error) {
+	cp := *n
+	cp.Content = nil
+	fields := map[string]reflect.StructField{}
+	if t != nil && t.Kind() == reflect.Struct {
+		fields = yamlFields(t)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		var et reflect.Type
+		if t != nil {
+			switch t.Kind() {
+			case reflect.Struct:
+				if f, ok := fields[n.Content[i].Value]; ok {
+					et = f.Type
+				}
+			case reflect.Map:
+				et = t.Elem()
+			}
+		}
+		v, err := renderNode(file, n.Content[i+1], et, d, onlyInputs)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			cp.Content = append(cp.Content, n.Content[i], v)
+		}
+	}
+	return &cp, nil
 }
