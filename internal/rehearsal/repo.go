@@ -147,12 +147,72 @@ func buildRepo(dir, secret string, rng *rand.Rand, now, leakAt time.Time) (*plan
 		"assets/logo.png.bin":      append([]byte{0x89, 'P', 'N', 'G', 0, 0, 0, 0x0d}, randomBytes(rng, 512)...),
 		".github/workflows/ci.yml": []byte("name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: go test ./...\n"),
 	}}
+	m, err := b.mainline(secret, rng, now, leakAt)
+	if err != nil {
+		return nil, err
+	}
+	mainHead := b.head
+	// A feature branch that descends from the leak: rewritten too.
+	b.head = m.featureBase
+	for i := 0; i < 6; i++ {
+		b.files["src/app/search.go"] = append(b.files["src/app/search.go"], []byte(fmt.Sprintf("// search %d\n", i))...)
+		if _, err := b.commit(fmt.Sprintf("search: step %d", i), leakAt.Add(time.Duration(30+i)*time.Hour), i+1); err != nil {
+			return nil, err
+		}
+	}
+	feature := b.head
+
+	tagger := people[0]
+	tagger.When = leakAt.Add(20 * time.Hour)
+	tag := &object.Tag{Name: "v1.4.0", Tagger: tagger, Target: m.annotatedTarget, TargetType: plumbing.CommitObject,
+		Message: "v1.4.0\n\nRecommender launch. Deploy with OPENAI_API_KEY=" + secret + "\n"}
+	to := mem.NewEncodedObject()
+	if err := tag.Encode(to); err != nil {
+		return nil, err
+	}
+	tagHash, err := mem.SetEncodedObject(to)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePack(repo.Storer, mem); err != nil {
+		return nil, fmt.Errorf("write the generated history: %w", err)
+	}
+	if err := setRefs(repo, []*plumbing.Reference{
+		plumbing.NewHashReference("refs/heads/main", mainHead),
+		plumbing.NewHashReference("refs/heads/feature/search", feature),
+		plumbing.NewHashReference("refs/tags/v1.3.0", m.lightweight),
+		plumbing.NewHashReference("refs/tags/v1.4.0", tagHash),
+		// Someone named a branch after the key: the purge must rename it, here and on the remote.
+		plumbing.NewHashReference(plumbing.ReferenceName("refs/heads/debug-"+secret), m.featureBase),
+		plumbing.NewSymbolicReference(plumbing.HEAD, "refs/heads/main"),
+	}); err != nil {
+		return nil, err
+	}
+	local := filepath.Join(dir, "storefront")
+	if _, err := git.PlainClone(local, false, &git.CloneOptions{URL: remote}); err != nil {
+		return nil, fmt.Errorf("clone the generated repository: %w", err)
+	}
+	deployBlob := ""
+	if c, err := object.GetCommit(mem, m.deployCommit); err == nil {
+		if f, err := c.File("scripts/deploy.sh"); err == nil {
+			deployBlob = f.Hash.String()
+		}
+	}
+	return &plantedRepo{Local: local, Remote: remote, DeployCommit: m.deployCommit.String(), DeployBlob: deployBlob}, nil
+}
+
+// mainlineMarks are the commits of main that the refs and verifications point at.
+type mainlineMarks struct {
+	deployCommit, lightweight, annotatedTarget, featureBase plumbing.Hash
+}
+
+// mainline commits main's 300 commits: 240 before the leak, then the key into the deploy script,
+// the settings file, a commit message and a binary file, and the settings fix.
+func (b *repoBuilder) mainline(secret string, rng *rand.Rand, now, leakAt time.Time) (mainlineMarks, error) {
 	const total, beforeLeak = 300, 240
 	editable := []string{"src/app/main.go", "src/app/handlers.go", "src/app/recommend.go", "docs/runbook.md", "README.md"}
 	start := now.Add(-60 * 24 * time.Hour)
-	var deployCommit plumbing.Hash
-	var lightweight, annotatedTarget plumbing.Hash
-	var featureBase plumbing.Hash
+	var m mainlineMarks
 	for i := 0; i < total; i++ {
 		var when time.Time
 		if i < beforeLeak {
@@ -187,69 +247,29 @@ func buildRepo(dir, secret string, rng *rand.Rand, now, leakAt time.Time) (*plan
 		}
 		h, err := b.commit(msg, when, i)
 		if err != nil {
-			return nil, err
+			return m, err
 		}
 		switch i {
 		case beforeLeak:
-			deployCommit = h
+			m.deployCommit = h
 		case beforeLeak - 20:
-			lightweight = h
+			m.lightweight = h
 		case beforeLeak + 30:
-			annotatedTarget = h
+			m.annotatedTarget = h
 		case beforeLeak + 45:
-			featureBase = h
+			m.featureBase = h
 		}
 	}
-	mainHead := b.head
-	// A feature branch that descends from the leak: rewritten too.
-	b.head = featureBase
-	for i := 0; i < 6; i++ {
-		b.files["src/app/search.go"] = append(b.files["src/app/search.go"], []byte(fmt.Sprintf("// search %d\n", i))...)
-		if _, err := b.commit(fmt.Sprintf("search: step %d", i), leakAt.Add(time.Duration(30+i)*time.Hour), i+1); err != nil {
-			return nil, err
-		}
-	}
-	feature := b.head
+	return m, nil
+}
 
-	tagger := people[0]
-	tagger.When = leakAt.Add(20 * time.Hour)
-	tag := &object.Tag{Name: "v1.4.0", Tagger: tagger, Target: annotatedTarget, TargetType: plumbing.CommitObject,
-		Message: "v1.4.0\n\nRecommender launch. Deploy with OPENAI_API_KEY=" + secret + "\n"}
-	to := mem.NewEncodedObject()
-	if err := tag.Encode(to); err != nil {
-		return nil, err
-	}
-	tagHash, err := mem.SetEncodedObject(to)
-	if err != nil {
-		return nil, err
-	}
-	if err := writePack(repo.Storer, mem); err != nil {
-		return nil, fmt.Errorf("write the generated history: %w", err)
-	}
-	for _, ref := range []*plumbing.Reference{
-		plumbing.NewHashReference("refs/heads/main", mainHead),
-		plumbing.NewHashReference("refs/heads/feature/search", feature),
-		plumbing.NewHashReference("refs/tags/v1.3.0", lightweight),
-		plumbing.NewHashReference("refs/tags/v1.4.0", tagHash),
-		// Someone named a branch after the key: the purge must rename it, here and on the remote.
-		plumbing.NewHashReference(plumbing.ReferenceName("refs/heads/debug-"+secret), featureBase),
-		plumbing.NewSymbolicReference(plumbing.HEAD, "refs/heads/main"),
-	} {
+func setRefs(repo *git.Repository, refs []*plumbing.Reference) error {
+	for _, ref := range refs {
 		if err := repo.Storer.SetReference(ref); err != nil {
-			return nil, fmt.Errorf("set %s: %w", ref.Name(), err)
+			return fmt.Errorf("set %s: %w", ref.Name(), err)
 		}
 	}
-	local := filepath.Join(dir, "storefront")
-	if _, err := git.PlainClone(local, false, &git.CloneOptions{URL: remote}); err != nil {
-		return nil, fmt.Errorf("clone the generated repository: %w", err)
-	}
-	deployBlob := ""
-	if c, err := object.GetCommit(mem, deployCommit); err == nil {
-		if f, err := c.File("scripts/deploy.sh"); err == nil {
-			deployBlob = f.Hash.String()
-		}
-	}
-	return &plantedRepo{Local: local, Remote: remote, DeployCommit: deployCommit.String(), DeployBlob: deployBlob}, nil
+	return nil
 }
 
 // writePack writes every object staged in mem into dst as one packfile.
