@@ -125,9 +125,63 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		remoteName = ""
 	}
 	res := &PushResult{URL: redactURL(remoteURL)}
+	plans, renamedAway := planPushes(o.RefMap, remoteName, m, res)
+
+	checkedOut := ""
+	if path, ok := localPath(remoteURL); ok {
+		checkedOut = checkedOutBranch(path)
+	}
+	remoteURL = localGitDir(remoteURL)
+	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: pushRemoteName(remoteName), URLs: []string{remoteURL}})
+	advertised, err := listRemote(ctx, remote, o.Token)
+	if err != nil {
+		return nil, fmt.Errorf("push: list %s: %w", res.URL, err)
+	}
+	// The old name of a renamed ref, as the remote spells it.
+	for _, p := range renamedAway {
+		for adv := range advertised {
+			if m.maskName(adv) == m.maskName(p.remote) && m.any([]byte(adv)) {
+				q := p // leased to the value the purge saw, like every other ref
+				q.remote, q.new = adv, plumbing.ZeroHash
+				plans[adv] = &q
+			}
+		}
+	}
+	todo, err := leased(plans, advertised, m, res)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range todo {
+		if p.remote == checkedOut {
+			return nil, fmt.Errorf("push to %s: refused, nothing pushed: it is a repository with a working tree and %s is checked out there; "+
+				"moving that branch would leave its working tree and index holding the old files (git refuses this too: receive.denyCurrentBranch). "+
+				"Purge that clone itself, or push to a bare repository", res.URL, m.maskName(checkedOut))
+		}
+	}
+	if len(todo) > 0 {
+		po := &git.PushOptions{RemoteName: pushRemoteName(remoteName), RemoteURL: remoteURL, Auth: auth(o.Token), Atomic: true}
+		if advertised, err = pushVerified(ctx, remote, po, todo, o.Token, m, res); err != nil {
+			return nil, err
+		}
+	}
+	if o.CleanRemote {
+		if err := cleanLocalRemote(ctx, remoteURL, o.Secrets, m, res); err != nil {
+			return nil, err
+		}
+	}
+	res.Incomplete = incomplete(advertised, repo, m)
+	res.ForgeRemains = forgeRemains(res, o.RefMap, advertised)
+	return res, nil
+}
+
+// planPushes maps the purge's ref changes to remote refs: remote-tracking refs of the remote to
+// its branches, other refs to themselves. Refs that cannot or must not be pushed are recorded in
+// res.Skipped; refs deleted because they were renamed are returned apart, to be found on the
+// remote by their masked name.
+func planPushes(refMap []RefChange, remoteName string, m *matcher, res *PushResult) (map[string]*plannedPush, []plannedPush) {
 	plans := map[string]*plannedPush{}
-	var renamedAway []plannedPush // old names to delete on the remote, resolved below
-	for _, rc := range o.RefMap {
+	var renamedAway []plannedPush
+	for _, rc := range refMap {
 		switch {
 		case rc.Deleted() && rc.RenamedTo == "":
 			res.Skipped = append(res.Skipped, SkippedRef{rc.Ref, "read-only forge ref, deleted locally; it cannot be pushed"})
@@ -164,27 +218,12 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		}
 		plans[target] = p
 	}
+	return plans, renamedAway
+}
 
-	checkedOut := ""
-	if path, ok := localPath(remoteURL); ok {
-		checkedOut = checkedOutBranch(path)
-	}
-	remoteURL = localGitDir(remoteURL)
-	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: pushRemoteName(remoteName), URLs: []string{remoteURL}})
-	advertised, err := listRemote(ctx, remote, o.Token)
-	if err != nil {
-		return nil, fmt.Errorf("push: list %s: %w", res.URL, err)
-	}
-	// The old name of a renamed ref, as the remote spells it.
-	for _, p := range renamedAway {
-		for adv := range advertised {
-			if m.maskName(adv) == m.maskName(p.remote) && m.any([]byte(adv)) {
-				q := p // leased to the value the purge saw, like every other ref
-				q.remote, q.new = adv, plumbing.ZeroHash
-				plans[adv] = &q
-			}
-		}
-	}
+// leased returns the pushes whose remote ref still holds the value the purge started from; a ref
+// that moved since fails the whole push with a LeaseError, before anything is pushed.
+func leased(plans map[string]*plannedPush, advertised map[string]plumbing.Hash, m *matcher, res *PushResult) ([]*plannedPush, error) {
 	var lease LeaseError
 	var todo []*plannedPush
 	for _, target := range slices.Sorted(maps.Keys(plans)) {
@@ -204,56 +243,55 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	if len(lease.Mismatches) > 0 {
 		return nil, fmt.Errorf("push to %s: %w", res.URL, &lease)
 	}
+	return todo, nil
+}
+
+// pushVerified pushes todo atomically with a lease per ref, then lists the remote again and
+// returns what it advertises: a ref that is not where the push put it is an error.
+func pushVerified(ctx context.Context, remote *git.Remote, po *git.PushOptions, todo []*plannedPush, token string, m *matcher, res *PushResult) (map[string]plumbing.Hash, error) {
 	for _, p := range todo {
-		if p.remote == checkedOut {
-			return nil, fmt.Errorf("push to %s: refused, nothing pushed: it is a repository with a working tree and %s is checked out there; "+
-				"moving that branch would leave its working tree and index holding the old files (git refuses this too: receive.denyCurrentBranch). "+
-				"Purge that clone itself, or push to a bare repository", res.URL, m.maskName(checkedOut))
+		if p.new.IsZero() {
+			po.RefSpecs = append(po.RefSpecs, config.RefSpec(":"+p.remote))
+		} else {
+			po.RefSpecs = append(po.RefSpecs, config.RefSpec("+"+p.local+":"+p.remote))
+		}
+		if !p.old.IsZero() {
+			po.RequireRemoteRefs = append(po.RequireRemoteRefs, config.RefSpec(p.old.String()+":"+p.remote))
 		}
 	}
-	if len(todo) > 0 {
-		po := &git.PushOptions{RemoteName: pushRemoteName(remoteName), RemoteURL: remoteURL, Auth: auth(o.Token), Atomic: true}
-		for _, p := range todo {
-			if p.new.IsZero() {
-				po.RefSpecs = append(po.RefSpecs, config.RefSpec(":"+p.remote))
-			} else {
-				po.RefSpecs = append(po.RefSpecs, config.RefSpec("+"+p.local+":"+p.remote))
-			}
-			if !p.old.IsZero() {
-				po.RequireRemoteRefs = append(po.RequireRemoteRefs, config.RefSpec(p.old.String()+":"+p.remote))
-			}
-		}
-		if err := remote.PushContext(ctx, po); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("push to %s: %w", res.URL, err)
-		}
-		after, err := listRemote(ctx, remote, o.Token)
-		if err != nil {
-			return nil, fmt.Errorf("push: verify %s: %w", res.URL, err)
-		}
-		for _, p := range todo {
-			got, ok := after[p.remote]
-			if p.new.IsZero() && ok || !p.new.IsZero() && got != p.new {
-				return nil, fmt.Errorf("push to %s: %s is %s after the push, expected %s", res.URL, m.maskName(p.remote), short(got.String()), short(p.new.String()))
-			}
-			res.Pushed = append(res.Pushed, PushedRef{Local: m.maskName(p.local), Remote: m.maskName(p.remote), Old: p.old.String(), New: p.new.String()})
-		}
-		advertised = after
+	if err := remote.PushContext(ctx, po); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, fmt.Errorf("push to %s: %w", res.URL, err)
 	}
-	if o.CleanRemote {
-		if path, ok := localPath(remoteURL); ok {
-			if err := followRename(path, m); err != nil {
-				return nil, fmt.Errorf("push: pushed, but pointing the remote's HEAD at its renamed branch failed: %w", err)
-			}
-			c, err := CleanObjects(ctx, CleanOptions{Path: path, Secrets: o.Secrets})
-			if err != nil {
-				return nil, fmt.Errorf("push: pushed, but cleaning the remote's objects failed: %w", err)
-			}
-			res.Clean = c
-		}
+	after, err := listRemote(ctx, remote, token)
+	if err != nil {
+		return nil, fmt.Errorf("push: verify %s: %w", res.URL, err)
 	}
-	res.Incomplete = incomplete(advertised, repo, m)
-	res.ForgeRemains = forgeRemains(res, o.RefMap, advertised)
-	return res, nil
+	for _, p := range todo {
+		got, ok := after[p.remote]
+		if p.new.IsZero() && ok || !p.new.IsZero() && got != p.new {
+			return nil, fmt.Errorf("push to %s: %s is %s after the push, expected %s", res.URL, m.maskName(p.remote), short(got.String()), short(p.new.String()))
+		}
+		res.Pushed = append(res.Pushed, PushedRef{Local: m.maskName(p.local), Remote: m.maskName(p.remote), Old: p.old.String(), New: p.new.String()})
+	}
+	return after, nil
+}
+
+// cleanLocalRemote finishes a remote that is a local path: its HEAD follows a renamed branch
+// and its objects holding the secret are dropped.
+func cleanLocalRemote(ctx context.Context, remoteURL string, secrets [][]byte, m *matcher, res *PushResult) error {
+	path, ok := localPath(remoteURL)
+	if !ok {
+		return nil
+	}
+	if err := followRename(path, m); err != nil {
+		return fmt.Errorf("push: pushed, but pointing the remote's HEAD at its renamed branch failed: %w", err)
+	}
+	c, err := CleanObjects(ctx, CleanOptions{Path: path, Secrets: secrets})
+	if err != nil {
+		return fmt.Errorf("push: pushed, but cleaning the remote's objects failed: %w", err)
+	}
+	res.Clean = c
+	return nil
 }
 
 // followRename points a local remote's HEAD, when it names a branch renamed because its name
