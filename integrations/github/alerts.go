@@ -242,3 +242,23 @@ func (c *Client) ResolveAlert(ctx context.Context, repo string, number int64, re
 			return g.Do(ctx, req, nil)
 		})
 }
+
+// GetAlert reads one secret-scanning alert of a repository, its plaintext secret included:
+// register Alert.Secret with the redactor before anything prints the Alert.
+func (c *Client) GetAlert(ctx context.Context, repo string, number int64) (Alert, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return Alert{}, err
+	}
+	var a *gh.SecretScanningAlert
+	err = c.do(ctx, call{op: fmt.Sprintf("get alert %s#%d", repo, number)}, func(g *gh.Client) (*gh.Response, error) {
+		var resp *gh.Response
+		var err error
+		a, resp, err = g.SecretScanning.GetAlert(ctx, owner, name, number)
+		return resp, err
+	})
+	if err != nil {
+		return Alert{}, err
+	}
+	return toAlert(a, repo), nil
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/secretref"
 )
 
 // inputSources are the places inputs come from, highest precedence first: --input, then
@@ -116,7 +118,7 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 				src.remind("%s holds the secret input %s: delete it when the response is over (shred -u %s)", val[1:], name, val[1:])
 			}
 		default:
-			if in.Secret && !openai.IsKeyID(val) { // a key's ID is not a secret
+			if in.Secret && !openai.IsKeyID(val) && !claimsRef(val) { // a key's ID, or where the key lives, is not a secret
 				secrets.Add(val)
 				return nil, usageErr("input %q is secret and was given on the command line, where every user "+
 					"of this machine can read it (ps, shell history). Pass it as %s=@FILE, %s=- (stdin), "+
@@ -168,9 +170,10 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 				missing = append(missing, in.Name)
 				continue
 			}
-			if openai.IsKeyID(clean) {
+			if openai.IsKeyID(clean) || claimsRef(clean) {
 				// A key's ID is not a secret: it is shown and journaled as it is, so the people
-				// working the incident can match it with the dashboard and the audit log.
+				// working the incident can match it with the dashboard and the audit log. Nor is a
+				// reference to where the key lives: the run resolves it (resolveSecretRefs).
 				out[in.Name] = clean
 				continue
 			}
@@ -292,4 +295,12 @@ func convert(in *playbook.Input, v any, from string) (any, error) {
 		}
 		return nil, fmt.Errorf("expected a string")
 	}
+}
+
+// claimsRef reports whether v is meant as a secret reference (github-alert:…, an alert's URL),
+// well-formed or not: resolveSecretRefs says what is wrong with a malformed one. No secret
+// starts like one.
+func claimsRef(v string) bool {
+	_, err := secretref.Parse(v)
+	return !errors.Is(err, secretref.ErrNotRef)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/rehearsal"
+	"github.com/respond-sec/respond/internal/secretref"
 	"github.com/respond-sec/respond/steps/catalog"
 )
 
@@ -141,6 +142,13 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 		}
 		want := st.secretFPs[in.Name]
 		v, _ := supplied[in.Name].(string)
+		if ref, ok := st.extra["secret_refs"].(map[string]any)[in.Name].(string); ok && (v == "" || claimsRef(v)) {
+			if r, err := secretref.Parse(v); v != "" && (err != nil || r.String() != ref) {
+				return nil, usageErr("input %s: the run started from %s; resume it from the same alert", in.Name, ref)
+			}
+			out[in.Name] = ref // resolved again by the run: the value never had to be kept
+			continue
+		}
 		if want == "" {
 			out[in.Name] = v
 			continue

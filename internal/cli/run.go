@@ -142,6 +142,15 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 	if err != nil {
 		return nil, err
 	}
+	getenv := f.Getenv
+	if s.getenv != nil {
+		getenv = s.getenv
+	}
+	// Before the journal exists: a reference that does not resolve leaves no half-started run.
+	var refs map[string]string
+	if s.inputs, refs, err = resolveSecretRefs(ctx, s.pb, s.inputs, getenv, f.Secrets); err != nil {
+		return nil, err
+	}
 	var j *journal.Journal
 	if s.runID == "" {
 		s.runID = newRunID(f.Now())
@@ -182,58 +191,16 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 	if approver == nil && f.IO.InTTY && f.IO.ErrTTY {
 		approver = &ttyApprover{in: bufio.NewReader(f.IO.In), out: f.IO.Err, term: term, user: s.startedBy}
 	}
-	getenv := f.Getenv
-	if s.getenv != nil {
-		getenv = s.getenv
-	}
 	if s.slack == nil && s.pb.Notify.SlackChannel != "" {
-		sink, thread, err := newSlackSink(getenv, s, f)
-		switch {
-		case err != nil:
-			// Slack being unavailable never stops a response; say so and go on.
-			fmt.Fprintf(f.IO.Err, "respond: warning: no Slack progress in %s: %v\n", s.pb.Notify.SlackChannel, f.Secrets.String(err.Error()))
-		default:
-			if s.prior != nil {
-				for _, e := range s.prior {
-					if e.Kind == event.SlackThread {
-						ch, _ := e.Data["channel"].(string)
-						ts, _ := e.Data["ts"].(string)
-						sink.Adopt(ch, ts)
-					}
-				}
-				sink.Seed(s.prior)
-			}
-			sink.OnParent(func(ch, ts string) {
-				_, _ = bus.Emit(event.Event{Kind: event.SlackThread, Message: s.pb.Notify.SlackChannel,
-					Data: map[string]any{"channel": ch, "ts": ts}})
-			})
-			bus.Attach(sink)
-			s.shared = withShared(s.shared, slackkit.Key, thread)
-			defer func() {
-				// A reachable Slack gets time to show the final state (rate limits); one that never
-				// took the run's message costs a few seconds at most. The Sink reports what it could
-				// not deliver itself, once.
-				wait := 30 * time.Second
-				if !sink.Posted() {
-					wait = 3 * time.Second
-				}
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
-				defer cancel()
-				_ = sink.Close(ctx)
-			}()
-		}
-	}
-	secretFPs := map[string]string{}
-	for _, in := range s.pb.Inputs {
-		if v, ok := s.inputs[in.Name].(string); ok && in.Secret {
-			secretFPs[in.Name] = redact.Fingerprint(v)
+		if closeSlack := f.attachSlackSink(ctx, bus, &s, getenv); closeSlack != nil {
+			defer closeSlack()
 		}
 	}
 	res, runErr := engine.Run(ctx, engine.Options{
 		Playbook: s.pb, Inputs: s.inputs, RunID: s.runID, Mode: s.mode, DryRun: s.dryRun,
 		StartedBy: s.startedBy, Approver: approver, Events: bus, Secrets: f.Secrets, Getenv: getenv,
 		Now: f.Now, WorkDir: engine.RunDir(dir, s.runID), Prior: s.prior,
-		Extra: map[string]any{"secret_inputs": secretFPs, "dry_run": s.dryRun}, Shared: s.shared,
+		Extra: startExtra(s, refs), Shared: s.shared,
 	})
 	if term != nil {
 		term.Close()
@@ -248,6 +215,62 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		return res, &reported{code: ExitCode(runErr), err: runErr}
 	}
 	return res, nil
+}
+
+// startExtra is what run.started records besides the engine's own fields: fingerprints of the
+// secret inputs (a resume checks the values given again against them) and the references
+// secret inputs were resolved from (a resume resolves them again).
+func startExtra(s runSpec, refs map[string]string) map[string]any {
+	secretFPs := map[string]string{}
+	for _, in := range s.pb.Inputs {
+		if v, ok := s.inputs[in.Name].(string); ok && in.Secret {
+			secretFPs[in.Name] = redact.Fingerprint(v)
+		}
+	}
+	extra := map[string]any{"secret_inputs": secretFPs, "dry_run": s.dryRun}
+	if len(refs) > 0 {
+		extra["secret_refs"] = refs
+	}
+	return extra
+}
+
+// attachSlackSink attaches the progress sink of the playbook's channel to bus and puts its
+// thread in the run's shared values. It returns what closes the sink at the end of the run, or
+// nil when Slack is unavailable: that never stops a response, it is said and the run goes on.
+func (f *Factory) attachSlackSink(ctx context.Context, bus *event.Bus, s *runSpec, getenv func(string) string) func() {
+	sink, thread, err := newSlackSink(getenv, *s, f)
+	if err != nil {
+		fmt.Fprintf(f.IO.Err, "respond: warning: no Slack progress in %s: %v\n", s.pb.Notify.SlackChannel, f.Secrets.String(err.Error()))
+		return nil
+	}
+	if s.prior != nil {
+		for _, e := range s.prior {
+			if e.Kind == event.SlackThread {
+				ch, _ := e.Data["channel"].(string)
+				ts, _ := e.Data["ts"].(string)
+				sink.Adopt(ch, ts)
+			}
+		}
+		sink.Seed(s.prior)
+	}
+	sink.OnParent(func(ch, ts string) {
+		_, _ = bus.Emit(event.Event{Kind: event.SlackThread, Message: s.pb.Notify.SlackChannel,
+			Data: map[string]any{"channel": ch, "ts": ts}})
+	})
+	bus.Attach(sink)
+	s.shared = withShared(s.shared, slackkit.Key, thread)
+	return func() {
+		// A reachable Slack gets time to show the final state (rate limits); one that never
+		// took the run's message costs a few seconds at most. The Sink reports what it could
+		// not deliver itself, once.
+		wait := 30 * time.Second
+		if !sink.Posted() {
+			wait = 3 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+		defer cancel()
+		_ = sink.Close(ctx)
+	}
 }
 
 func withShared(m map[string]any, k string, v any) map[string]any {

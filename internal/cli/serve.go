@@ -194,9 +194,10 @@ func slackInputs(pb *playbook.Playbook, given map[string]string) (map[string]any
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %v", in.Name, err)
 		}
-		// A secret input holds a key ID here (the server refuses anything else): an identifier
-		// already shown in Slack. It is not registered for masking, which would hide the key ID
-		// in every message and make the server refuse the next command naming it.
+		// A secret input holds a key ID or a reference to where the key lives (the server
+		// refuses anything else): both already shown in Slack. Neither is registered for
+		// masking, which would hide it in every message and make the server refuse the next
+		// command naming it; execute resolves a reference and registers the value.
 		out[in.Name] = cv
 	}
 	if len(missing) > 0 {

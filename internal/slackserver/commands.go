@@ -14,6 +14,7 @@ import (
 	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/secretref"
 )
 
 // keyIDRe is what a secret input may hold when typed into Slack: an OpenAI key ID names the key
@@ -74,7 +75,8 @@ func (s *Server) help(cmd slackgo.SlashCommand) string {
 	} else {
 		text += "\nYou cannot start any playbook in this channel."
 	}
-	return text + "\nSecret inputs cannot be typed into Slack: name a leaked key by its ID (`key=key_…`)."
+	return text + "\nSecret inputs cannot be typed into Slack: name the GitHub alert that found the key " +
+		"(`key=github-alert:OWNER/REPO#N` or the alert's URL) and the server fetches it, or name the key by its ID (`key=key_…`)."
 }
 
 // available lists the playbooks cmd's user may start in cmd's channel.
@@ -193,15 +195,16 @@ func parseInputs(playbook string, args []string, specs []InputSpec) (map[string]
 		if !ok || name == "" {
 			return nil, false, fmt.Sprintf("Argument %d is not `name=value` (%s).", i+3, takes)
 		}
+		value = unwrapLink(value)
 		spec, known := byName[name]
 		if !known {
 			return nil, false, fmt.Sprintf("Argument %d is not an input of `%s` (%s).", i+3, esc(playbook), takes)
 		}
-		if spec.Secret && !keyIDRe.MatchString(value) {
+		if spec.Secret && !keyIDRe.MatchString(value) && !secretref.IsRef(value) {
 			return nil, false, fmt.Sprintf(":no_entry: Input `%s` is secret and cannot be typed into Slack, which keeps "+
-				"the text of every command. Name the key by its ID instead (`%s=key_…`), or start the run from a "+
-				"terminal with `--input %s=@FILE`. If you typed a live key, treat it as exposed in Slack as well.",
-				esc(name), esc(name), esc(name))
+				"the text of every command. Name the GitHub alert that found it (`%s=github-alert:OWNER/REPO#N`), "+
+				"name the key by its ID (`%s=key_…`), or leave it out to get a one-time form. If you typed a live "+
+				"key, treat it as exposed in Slack as well.", esc(name), esc(name), esc(name))
 		}
 		inputs[name] = value
 	}
@@ -269,4 +272,14 @@ func (s *Server) list(cmd slackgo.SlashCommand) string {
 		return "No runs yet."
 	}
 	return "```\n" + esc(s.o.Secrets.String(strings.Join(lines, "\n"))) + "\n```"
+}
+
+// unwrapLink undoes Slack's formatting of a URL in a command's text (<https://…> or
+// <https://…|label>), so an alert's URL pasted into a command reads as the URL.
+func unwrapLink(v string) string {
+	if len(v) < 2 || v[0] != '<' || v[len(v)-1] != '>' {
+		return v
+	}
+	v, _, _ = strings.Cut(v[1:len(v)-1], "|")
+	return v
 }

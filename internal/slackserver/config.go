@@ -23,8 +23,29 @@ import (
 //	    channels: [C012ABCDEF]     # where (channel IDs: Slack sends IDs, not names)
 //	    approvers: [U034GHIJKL]    # who may press Approve/Deny on its approval requests
 //	    two_person: true           # the person who started a run cannot approve it
+//
+// An optional github_alerts section starts runs from GitHub secret-scanning alerts (POST
+// /github/webhook):
+//
+//	github_alerts:
+//	  playbook: openai-key-leak       # listed under playbooks: its approvers decide its approvals
+//	  channel: C012ABCDEF             # where the run's progress and approval requests go
+//	  secret_types: [openai_api_key]  # alerts of other types are acknowledged and ignored
+//	  input: key                      # the secret input that receives the alert (default key)
 type Config struct {
-	Playbooks map[string]PlaybookACL
+	Playbooks    map[string]PlaybookACL
+	GitHubAlerts *GitHubAlerts
+}
+
+// GitHubAlerts says which playbook a secret-scanning alert starts, for which secret types, and
+// where its progress goes.
+type GitHubAlerts struct {
+	Playbook    string
+	Channel     string
+	SecretTypes []string
+	Input       string
+
+	node *yaml.Node // for errors found after decoding
 }
 
 // PlaybookACL is one playbook's allow-lists.
@@ -104,6 +125,7 @@ func ParseConfig(file string, src []byte) (*Config, error) {
 				cfg.Playbooks[name.Value] = p.acl(name.Value, body)
 			}
 		},
+		"github_alerts": func(k, v *yaml.Node) { cfg.GitHubAlerts = p.githubAlerts(v) },
 	}, []string{"playbooks"})
 	if err := p.err(); err != nil {
 		return nil, err
@@ -112,7 +134,44 @@ func ParseConfig(file string, src []byte) (*Config, error) {
 		p.fail(root, "playbooks: empty: no playbook could be started from Slack")
 		return nil, p.err()
 	}
+	if ga := cfg.GitHubAlerts; ga != nil && ga.Playbook != "" {
+		if _, ok := cfg.Playbooks[ga.Playbook]; !ok {
+			p.fail(ga.node, "github_alerts.playbook: %s is not listed under playbooks: (its approvers decide the run's approvals)", ga.Playbook)
+			return nil, p.err()
+		}
+	}
 	return cfg, nil
+}
+
+var (
+	secretTypeRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,99}$`)
+	inputNameRe  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+)
+
+// githubAlerts decodes the github_alerts section.
+func (p *configParser) githubAlerts(n *yaml.Node) *GitHubAlerts {
+	ga := &GitHubAlerts{Input: "key", node: n}
+	scalar := func(v *yaml.Node, field string, re *regexp.Regexp, want string) string {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || !re.MatchString(v.Value) {
+			p.fail(v, "github_alerts.%s: expected %s, got %s", field, want, kind(v))
+			return ""
+		}
+		return v.Value
+	}
+	p.mapping(n, "github_alerts", map[string]func(k, v *yaml.Node){
+		"playbook": func(k, v *yaml.Node) { ga.Playbook = scalar(v, "playbook", nameRe, "a playbook name") },
+		"channel": func(k, v *yaml.Node) {
+			ga.Channel = scalar(v, "channel", channelIDRe, "a Slack channel ID (C…): Slack needs IDs, names change")
+		},
+		"input": func(k, v *yaml.Node) { ga.Input = scalar(v, "input", inputNameRe, "an input name") },
+		"secret_types": func(k, v *yaml.Node) {
+			ga.SecretTypes = p.ids(v, "github_alerts.secret_types", secretTypeRe, "a GitHub secret type (e.g. openai_api_key)", false)
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				p.fail(v, "github_alerts.secret_types: empty: no alert would start a run")
+			}
+		},
+	}, []string{"playbook", "channel", "secret_types"})
+	return ga
 }
 
 type configParser struct {
