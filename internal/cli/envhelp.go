@@ -17,6 +17,7 @@ var envDoc = []struct{ name, doc string }{
 	{"SLACK_BOT_TOKEN", "Slack bot token: posts progress and approvals in the playbook's channel"},
 	{"SLACK_SIGNING_SECRET", "verifies Slack's HTTP requests (serve)"},
 	{"SLACK_APP_TOKEN", "Socket Mode connection (serve --socket-mode)"},
+	{"GITHUB_WEBHOOK_SECRET", "verifies GitHub's webhook deliveries (serve with github_alerts)"},
 }
 
 // envHelp is the "Environment:" paragraph of a command's description for the named variables.

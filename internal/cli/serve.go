@@ -16,6 +16,7 @@ import (
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/slackprogress"
 	"github.com/respond-sec/respond/internal/slackserver"
+	"github.com/respond-sec/respond/steps/github/githubkit"
 	"github.com/respond-sec/respond/steps/slack/slackkit"
 )
 
@@ -31,15 +32,17 @@ func newServeCmd(f *Factory) *cli.Command {
 		Name:  "serve",
 		Usage: "answer the /respond slash command and approval buttons from Slack",
 		Description: "Serves POST /slack/commands, POST /slack/interactions and GET /healthz (or, with --socket-mode,\n" +
-			"the same over a Socket Mode connection: no public URL needed). Who may start which playbook in\n" +
+			"the same over a Socket Mode connection: no public URL needed), and with a github_alerts section in\n" +
+			"--config, POST /github/webhook: a GitHub secret-scanning alert starts the playbook by itself. Who may start which playbook in\n" +
 			"which channel, and who may approve, comes from --config (a YAML file of allow-lists).\n" +
 			"Environment: SLACK_BOT_TOKEN; SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (--socket-mode).\n\n" +
 			"Runs started from Slack post their progress in the channel the command came from and take\n" +
-			"their inputs from the command (secret inputs cannot be typed into Slack: give key IDs) and the\n" +
+			"their inputs from the command (secret inputs cannot be typed into Slack: name the GitHub alert,\n" +
+			"key=github-alert:OWNER/REPO#N, and the server fetches the value; or give a key ID) and the\n" +
 			"playbook's defaults. On shutdown (SIGINT/SIGTERM) each run stops at a journaled point and the\n" +
 			"unfinished ones are listed. Interrupted runs are listed, not resumed, when the server starts:\n" +
 			"resuming needs the secret inputs again, which only a person can give (respond resume RUN)." +
-			envHelp("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "RESPOND_STATE_DIR"),
+			envHelp("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET", "RESPOND_STATE_DIR"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen `ADDRESS` for HTTP"},
 			&cli.BoolFlag{Name: "socket-mode", Usage: "connect to Slack over Socket Mode instead of serving HTTP (needs SLACK_APP_TOKEN)"},
@@ -73,6 +76,9 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 			return usageErr("--config %s names playbook %s, which does not load: %v", o.Config, name, err)
 		}
 	}
+	if err := checkGitHubAlerts(f, o, cfg); err != nil {
+		return err
+	}
 	token, signing, appToken := f.Getenv("SLACK_BOT_TOKEN"), f.Getenv("SLACK_SIGNING_SECRET"), f.Getenv("SLACK_APP_TOKEN")
 	f.Secrets.Add(token, signing, appToken)
 	switch {
@@ -102,7 +108,7 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 
 	runner := &serveRunner{f: f, client: client, dir: dir, runs: slackserver.NewRuns(), logf: logf}
 	srv, err := slackserver.New(slackserver.Options{SigningSecret: signing, Config: cfg, Runner: runner, Slack: client,
-		Secrets: f.Secrets, Logf: logf, ShutdownGrace: o.Grace})
+		Secrets: f.Secrets, Logf: logf, ShutdownGrace: o.Grace, GitHubWebhookSecret: f.Getenv(envWebhookSecret)})
 	if err != nil {
 		return err
 	}
@@ -121,6 +127,48 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 	}
 	if len(interrupted) > 0 {
 		return &reported{code: ExitStepFailed, err: fmt.Errorf("%d runs were left unfinished by the shutdown", len(interrupted))}
+	}
+	return nil
+}
+
+// envWebhookSecret verifies GitHub's webhook deliveries (the secret set on the webhook).
+const envWebhookSecret = "GITHUB_WEBHOOK_SECRET"
+
+// checkGitHubAlerts checks what alert-triggered runs need before the server starts: the input
+// the alert goes to is a secret input of the playbook, the webhook secret is set, and there is a
+// GitHub token to read the alert with.
+func checkGitHubAlerts(f *Factory, o serveOptions, cfg *slackserver.Config) error {
+	ga := cfg.GitHubAlerts
+	if ga == nil {
+		return nil
+	}
+	if o.SocketMode {
+		return usageErr("--config %s: github_alerts needs the HTTP endpoint POST /github/webhook; serve without --socket-mode", o.Config)
+	}
+	pb, err := loadPlaybook(ga.Playbook)
+	if err != nil {
+		return usageErr("--config %s: github_alerts.playbook %s does not load: %v", o.Config, ga.Playbook, err)
+	}
+	declared := map[string]bool{} // name → secret
+	for _, in := range pb.Inputs {
+		declared[in.Name] = in.Secret
+	}
+	if secret, ok := declared[ga.Input]; !ok || !secret {
+		return usageErr("--config %s: github_alerts.input: playbook %s has no secret input %q to receive the alert", o.Config, pb.Name, ga.Input)
+	}
+	for name := range ga.Inputs {
+		if secret, ok := declared[name]; !ok || secret {
+			return usageErr("--config %s: github_alerts.inputs.%s: playbook %s has no such non-secret input (a config file is no place for a secret)",
+				o.Config, name, pb.Name)
+		}
+	}
+	secret := f.Getenv(envWebhookSecret)
+	f.Secrets.Add(secret)
+	switch {
+	case secret == "":
+		return credentialsErr("github_alerts needs %s, the secret set on the GitHub webhook, to verify deliveries", envWebhookSecret)
+	case f.Getenv(githubkit.EnvToken) == "":
+		return credentialsErr("github_alerts needs %s to read the alert's secret (secret-scanning alerts: read)", githubkit.EnvToken)
 	}
 	return nil
 }

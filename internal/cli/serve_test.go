@@ -43,6 +43,12 @@ const channelID = "C0INCIDENT"
 
 func startServe(t *testing.T) *serveHarness {
 	t.Helper()
+	return startServeWith(t, "playbooks:\n  exec-example:\n    users: [U0ALICE]\n    channels: [C0INCIDENT]\n    approvers: [U0BOB]\n    two_person: true\n", nil)
+}
+
+// startServeWith is startServe with another config and more environment.
+func startServeWith(t *testing.T, config string, extraEnv map[string]string) *serveHarness {
+	t.Helper()
 	src := fakekey.Random()
 	tok := src.SlackBotToken()
 	h := &serveHarness{t: t, secret: src.Hex(32), errs: &lockedBuffer{}, done: make(chan error, 1)}
@@ -53,7 +59,7 @@ func startServe(t *testing.T) *serveHarness {
 	t.Cleanup(simSrv.Close)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "slack.yaml")
-	if err := os.WriteFile(cfg, []byte("playbooks:\n  exec-example:\n    users: [U0ALICE]\n    channels: [C0INCIDENT]\n    approvers: [U0BOB]\n    two_person: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h.state = filepath.Join(dir, "state")
@@ -65,6 +71,9 @@ func startServe(t *testing.T) *serveHarness {
 	j.Close()
 	env := map[string]string{"SLACK_BOT_TOKEN": tok, "SLACK_SIGNING_SECRET": h.secret,
 		"RESPOND_SLACK_API_URL": h.sim.APIURL(), "RESPOND_STATE_DIR": h.state}
+	for k, v := range extraEnv {
+		env[k] = v
+	}
 	f := &Factory{IO: IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: h.errs},
 		Getenv: func(k string) string { return env[k] }, Now: time.Now, Secrets: redact.New()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -32,6 +32,7 @@ import (
 //	  channel: C012ABCDEF             # where the run's progress and approval requests go
 //	  secret_types: [openai_api_key]  # alerts of other types are acknowledged and ignored
 //	  input: key                      # the secret input that receives the alert (default key)
+//	  inputs: {github_org: acme}      # other inputs of the run (not secret ones)
 type Config struct {
 	Playbooks    map[string]PlaybookACL
 	GitHubAlerts *GitHubAlerts
@@ -44,6 +45,8 @@ type GitHubAlerts struct {
 	Channel     string
 	SecretTypes []string
 	Input       string
+	// Inputs are the run's other inputs, as a slash command would give them.
+	Inputs map[string]string
 
 	node *yaml.Node // for errors found after decoding
 }
@@ -163,7 +166,8 @@ func (p *configParser) githubAlerts(n *yaml.Node) *GitHubAlerts {
 		"channel": func(k, v *yaml.Node) {
 			ga.Channel = scalar(v, "channel", channelIDRe, "a Slack channel ID (C…): Slack needs IDs, names change")
 		},
-		"input": func(k, v *yaml.Node) { ga.Input = scalar(v, "input", inputNameRe, "an input name") },
+		"input":  func(k, v *yaml.Node) { ga.Input = scalar(v, "input", inputNameRe, "an input name") },
+		"inputs": func(k, v *yaml.Node) { ga.Inputs = p.inputValues(v) },
 		"secret_types": func(k, v *yaml.Node) {
 			ga.SecretTypes = p.ids(v, "github_alerts.secret_types", secretTypeRe, "a GitHub secret type (e.g. openai_api_key)", false)
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
@@ -290,6 +294,28 @@ func (p *configParser) ids(n *yaml.Node, what string, re *regexp.Regexp, want st
 	}
 	if nonEmpty && len(n.Content) == 0 {
 		p.fail(n, "%s: empty: nobody could use this playbook from Slack", what)
+	}
+	return out
+}
+
+// inputValues decodes github_alerts.inputs: input names to scalar values (a list input takes a
+// comma-separated string, as in a slash command).
+func (p *configParser) inputValues(n *yaml.Node) map[string]string {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "github_alerts.inputs: expected a mapping of input names to values, got %s", kind(n))
+		return nil
+	}
+	out := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case !inputNameRe.MatchString(k.Value):
+			p.fail(k, "github_alerts.inputs: %q is not an input name", k.Value)
+		case v.Kind != yaml.ScalarNode:
+			p.fail(v, "github_alerts.inputs.%s: expected a value (a list as a comma-separated string), got %s", k.Value, kind(v))
+		default:
+			out[k.Value] = v.Value
+		}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/respond-sec/respond/internal/slackserver"
 )
@@ -45,7 +46,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"empty", "", []string{"f.yaml:1:1: empty file"}},
 		{"not yaml", "playbooks: [", []string{"invalid YAML"}},
 		{"unknown top key", "playbook: {}\n", []string{
-			`f.yaml:1:1: the file: unknown key "playbook" (known: playbooks)`,
+			`f.yaml:1:1: the file: unknown key "playbook" (known: github_alerts, playbooks)`,
 			"f.yaml:1:1: the file: playbooks is required"}},
 		{"typo in a playbook", "playbooks:\n  p:\n    user: [U1AA]\n    channels: [C1AA]\n", []string{
 			`f.yaml:3:5: playbooks.p: unknown key "user" (known: approvers, channels, two_person, users)`,
@@ -64,6 +65,18 @@ func TestParseConfigErrors(t *testing.T) {
 		{"nobody can approve", "playbooks:\n  p: {users: [U1AA], channels: [C1AA], approvers: [U1AA], two_person: true}\n", []string{
 			"playbooks.p: two_person is set but the only approver is the only user"}},
 		{"no playbooks", "playbooks: {}\n", []string{"playbooks: empty"}},
+		{"alerts for an unlisted playbook", "playbooks:\n  p: {users: [U1AA], channels: [C1AA]}\n" +
+			"github_alerts: {playbook: q, channel: C1AA, secret_types: [openai_api_key]}\n", []string{
+			"f.yaml:3:16: github_alerts.playbook: q is not listed under playbooks:"}},
+		{"alerts fields", "playbooks:\n  p: {users: [U1AA], channels: [C1AA]}\n" +
+			"github_alerts:\n  playbook: p\n  channel: '#incidents'\n  secret_types: []\n  input: Key\n  types: x\n", []string{
+			`f.yaml:5:12: github_alerts.channel: expected a Slack channel ID (C…): Slack needs IDs, names change, got "#incidents"`,
+			"f.yaml:6:17: github_alerts.secret_types: empty: no alert would start a run",
+			`f.yaml:7:10: github_alerts.input: expected an input name, got "Key"`,
+			`f.yaml:8:3: github_alerts: unknown key "types" (known: channel, input, playbook, secret_types)`}},
+		{"alerts missing fields", "playbooks:\n  p: {users: [U1AA], channels: [C1AA]}\ngithub_alerts: {playbook: p}\n", []string{
+			"f.yaml:3:16: github_alerts: channel is required",
+			"f.yaml:3:16: github_alerts: secret_types is required"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,5 +109,17 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if _, err := slackserver.LoadConfig(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseConfigGitHubAlerts(t *testing.T) {
+	t.Parallel()
+	cfg, err := slackserver.ParseConfig("slack.yaml", []byte(alertsConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &slackserver.GitHubAlerts{Playbook: "openai-key-leak", Channel: incidents, SecretTypes: []string{"openai_api_key"}, Input: "key"}
+	if diff := cmp.Diff(want, cfg.GitHubAlerts, cmpopts.IgnoreUnexported(slackserver.GitHubAlerts{})); diff != "" {
+		t.Errorf("github_alerts (-want +got):\n%s", diff)
 	}
 }

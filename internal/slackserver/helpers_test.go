@@ -114,15 +114,17 @@ func (f *fakeRunner) started() []slackserver.RunRequest {
 
 // env is one test's Slack workspace, server and runner.
 type env struct {
-	t       *testing.T
-	sim     *slacksim.Sim
-	client  *slack.Client
-	secret  string
-	runner  *fakeRunner
-	server  *slackserver.Server
-	http    *httptest.Server
-	secrets *redact.Set
-	logs    *logs
+	t      *testing.T
+	sim    *slacksim.Sim
+	client *slack.Client
+	secret string
+	// ghSecret is the GitHub webhook's secret.
+	ghSecret string
+	runner   *fakeRunner
+	server   *slackserver.Server
+	http     *httptest.Server
+	secrets  *redact.Set
+	logs     *logs
 }
 
 type logs struct {
@@ -163,13 +165,13 @@ func newEnvConfig(t *testing.T, runner slackserver.Runner, configSrc string) *en
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: sim, client: client, secret: src.Hex(32), secrets: redact.New(), logs: &logs{}}
+	e := &env{t: t, sim: sim, client: client, secret: src.Hex(32), ghSecret: src.Hex(32), secrets: redact.New(), logs: &logs{}}
 	if runner == nil {
 		e.runner = &fakeRunner{}
 		runner = e.runner
 	}
 	e.server, err = slackserver.New(slackserver.Options{SigningSecret: e.secret, Config: cfg, Runner: runner,
-		Slack: client, Secrets: e.secrets, Logf: e.logs.logf})
+		Slack: client, Secrets: e.secrets, Logf: e.logs.logf, GitHubWebhookSecret: e.ghSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@
 // it, replays are refused, and per-playbook allow-lists decide who may start what where and who
 // may approve. Answers come at once and never echo the command text (it may hold a secret); runs
 // go on in the background through a Runner the CLI implements, so this package knows nothing of
-// the CLI. It also holds the Slack approver (Approvals) and the run tracker (Runs) that lets a
+// the CLI. With a github_alerts config it also answers GitHub's secret_scanning_alert webhooks
+// (POST /github/webhook, verified with the webhook secret, de-duplicated by delivery and by
+// alert) by starting the configured playbook with the alert as its key. It also holds the Slack approver (Approvals) and the run tracker (Runs) that lets a
 // shutdown stop every run at a journaled point.
 package slackserver
 
@@ -101,6 +103,9 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// StartTimeout bounds the wait for a run to be recorded (default 30s).
 	StartTimeout time.Duration
+	// GitHubWebhookSecret verifies GitHub webhook deliveries (GITHUB_WEBHOOK_SECRET); needed
+	// when Config.GitHubAlerts is set.
+	GitHubWebhookSecret string
 }
 
 // Limits.
@@ -120,9 +125,12 @@ type Server struct {
 	approvals *Approvals
 	mux       *http.ServeMux
 	seen      *replayCache
-	bg        sync.WaitGroup // follow-ups and Slack calls still going
-	baseCtx   context.Context
-	stopBase  context.CancelFunc
+	// deliveries remembers GitHub delivery IDs; alerts, which alerts started a run.
+	deliveries *replayCache
+	alerts     *alertRuns
+	bg         sync.WaitGroup // follow-ups and Slack calls still going
+	baseCtx    context.Context
+	stopBase   context.CancelFunc
 }
 
 // New checks o and returns a Server.
@@ -148,12 +156,17 @@ func New(o Options) (*Server, error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 30 * time.Second
 	}
-	s := &Server{o: o, seen: newReplayCache(maxSeen)}
+	if o.Config.GitHubAlerts != nil && o.GitHubWebhookSecret == "" {
+		return nil, errors.New("slack server: github_alerts is configured but there is no webhook secret to verify deliveries")
+	}
+	s := &Server{o: o, seen: newReplayCache(maxSeen), deliveries: newReplayCache(maxDeliveries),
+		alerts: &alertRuns{runs: map[string]string{}}}
 	s.baseCtx, s.stopBase = context.WithCancel(context.Background())
 	s.approvals = NewApprovals(o.Slack, o.Secrets, func(err error) { s.logf("slack approvals: %v", err) })
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /slack/commands", s.serveCommand)
 	s.mux.HandleFunc("POST /slack/interactions", s.serveInteraction)
+	s.mux.HandleFunc("POST /github/webhook", s.serveGitHubWebhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -383,4 +396,11 @@ func (c *replayCache) add(key string, expires, now time.Time) seenResult {
 	}
 	c.seen[key] = expires
 	return seenNew
+}
+
+// forget drops key, so that it counts as new again.
+func (c *replayCache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen, key)
 }

@@ -108,6 +108,8 @@ type Server struct {
 	tokenExpires        time.Time
 	codeSearchPerMinute int
 	searchTimes         []time.Time // code searches answered in the last minute
+
+	hooks webhooks
 }
 
 // New returns an empty simulator.

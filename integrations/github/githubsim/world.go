@@ -409,6 +409,7 @@ func (s *Server) AddAlert(repoName string, a Alert) (int64, error) {
 		}
 	}
 	rp.alerts = append(rp.alerts, &alert{Alert: a, updatedAt: a.CreatedAt})
+	s.alertCreatedLocked(rp, rp.alerts[len(rp.alerts)-1])
 	return a.Number, nil
 }
 
