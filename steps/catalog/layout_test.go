@@ -58,4 +58,3 @@ func hasGo(dir string) bool {
 	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 	return len(m) > 0
 }
-
