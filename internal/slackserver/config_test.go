@@ -73,7 +73,7 @@ func TestParseConfigErrors(t *testing.T) {
 			`f.yaml:5:12: github_alerts.channel: expected a Slack channel ID (C…): Slack needs IDs, names change, got "#incidents"`,
 			"f.yaml:6:17: github_alerts.secret_types: empty: no alert would start a run",
 			`f.yaml:7:10: github_alerts.input: expected an input name, got "Key"`,
-			`f.yaml:8:3: github_alerts: unknown key "types" (known: channel, input, playbook, secret_types)`}},
+			`f.yaml:8:3: github_alerts: unknown key "types" (known: channel, input, inputs, playbook, secret_types)`}},
 		{"alerts missing fields", "playbooks:\n  p: {users: [U1AA], channels: [C1AA]}\ngithub_alerts: {playbook: p}\n", []string{
 			"f.yaml:3:16: github_alerts: channel is required",
 			"f.yaml:3:16: github_alerts: secret_types is required"}},
