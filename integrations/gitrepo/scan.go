@@ -166,7 +166,11 @@ func checkSupported(gitDir string) error {
 }
 
 func mirrorClone(ctx context.Context, url, token, dir string) error {
-	_, err := git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: localGitDir(url), Auth: auth(token), Mirror: true})
+	opts := &git.CloneOptions{URL: localGitDir(url), Auth: auth(token), Mirror: true}
+	if p, ok := ctx.Value(progressKey{}).(Progress); ok {
+		opts.Progress = &sidebandProgress{p: p, phase: PhaseClone}
+	}
+	_, err := git.PlainCloneContext(ctx, dir, true, opts)
 	return err
 }
 

@@ -41,6 +41,7 @@ type IO struct {
 	Out    io.Writer
 	Err    io.Writer
 	InTTY  bool
+	OutTTY bool
 	ErrTTY bool
 	// ErrSize reports the terminal's columns and rows when Err is one (nil otherwise).
 	ErrSize func() (cols, rows int)
@@ -68,7 +69,8 @@ func (f *Factory) remind(format string, args ...any) {
 
 // StdIO returns the process's streams with terminal detection.
 func StdIO() IO {
-	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), OutTTY: isTerminal(os.Stdout),
+		ErrTTY: isTerminal(os.Stderr)}
 	if io.ErrTTY {
 		io.ErrSize = func() (int, int) {
 			c, r, err := term.GetSize(int(os.Stderr.Fd()))

@@ -48,19 +48,26 @@ func newScanCmd(f *Factory) *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:      "git",
-				Usage:     "scan every ref and every version of a repository (local path or clone URL)",
-				ArgsUsage: "PATH|URL",
-				Description: "A clone URL is fetched with GITHUB_TOKEN when it is set (a private repository needs it)." +
-					envHelp("GITHUB_TOKEN"),
-				Flags: []cli.Flag{secretFileFlag,
-					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Usage:     "scan every ref and every version of repositories (local paths, clone URLs, a list, an organization)",
+				ArgsUsage: "PATH|URL...",
+				Description: "A clone URL is fetched with GITHUB_TOKEN when it is set (a private repository needs it).\n" +
+					"Several repositories, --repos FILE or --org ORG scan a fleet: clone URLs are mirrored into a cache\n" +
+					"that the next run fetches, --concurrency repositories at a time, one combined report. A failing\n" +
+					"repository does not stop the others (exit 1 after the report); an interrupted fleet (exit 130)\n" +
+					"resumes where it stopped when the same command runs again." +
+					envHelp("GITHUB_TOKEN", "RESPOND_GITHUB_API_URL", "RESPOND_STATE_DIR"),
+				Flags: append([]cli.Flag{secretFileFlag,
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}}, fleetFlags()...),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageErr("scan git takes one PATH or URL")
+					if c.NArg() == 0 && !isFleet(c) {
+						return usageErr("scan git takes a PATH or URL, several, --repos FILE or --org ORG")
 					}
 					secret, err := readSecretFile(f, c.String("secret-file"))
 					if err != nil {
 						return err
+					}
+					if isFleet(c) {
+						return scanFleet(c, f, secret)
 					}
 					o := gitrepo.ScanOptions{Secrets: [][]byte{[]byte(secret)}}
 					target := c.Args().First()
@@ -69,7 +76,10 @@ func newScanCmd(f *Factory) *cli.Command {
 					} else {
 						o.Path = target
 					}
+					meter := progressMeter(f, c.String("output"))
+					o.Progress = gitProgress(meter)
 					res, err := gitrepo.Scan(c.Context, o)
+					meter.Close()
 					if err != nil {
 						return &exitError{code: ExitStepFailed, err: fmt.Errorf("scan %s: %w", target, err)}
 					}
@@ -119,10 +129,7 @@ type gitFindingJSON struct {
 }
 
 func printGitScan(f *Factory, output, target string, res *gitrepo.ScanResult) error {
-	var first string
-	if !res.FirstSeen.IsZero() {
-		first = res.FirstSeen.UTC().Format(time.RFC3339)
-	}
+	first := rfc3339(res.FirstSeen)
 	switch output {
 	case "json":
 		out := struct {
@@ -131,11 +138,7 @@ func printGitScan(f *Factory, output, target string, res *gitrepo.ScanResult) er
 			Commits     int              `json:"commits"`
 			Refs        int              `json:"refs"`
 			Unreachable int              `json:"unreachable"`
-		}{Findings: []gitFindingJSON{}, FirstSeen: first, Commits: res.Commits, Refs: res.Refs, Unreachable: res.Unreachable}
-		for _, x := range res.Findings {
-			out.Findings = append(out.Findings, gitFindingJSON{Kind: x.Kind, Commit: x.Commit, Path: x.Path, Line: x.Line,
-				Author: x.Author, Date: x.Date.UTC(), Refs: x.Refs, InTip: x.InTip})
-		}
+		}{Findings: findingsJSON(res.Findings), FirstSeen: first, Commits: res.Commits, Refs: res.Refs, Unreachable: res.Unreachable}
 		writeJSON(f.IO.Out, f, out)
 	case "text":
 		fmt.Fprintf(f.IO.Out, "%s: %d finding(s) in %d commits across %d refs", target, len(res.Findings), res.Commits, res.Refs)
@@ -143,32 +146,46 @@ func printGitScan(f *Factory, output, target string, res *gitrepo.ScanResult) er
 			fmt.Fprintf(f.IO.Out, "; first committed %s", first)
 		}
 		fmt.Fprintln(f.IO.Out)
-		for _, x := range res.Findings {
-			where := x.Path
-			switch x.Kind {
-			case gitrepo.KindBlob:
-			case gitrepo.KindCommitMessage, gitrepo.KindTagMessage:
-				where = "(" + x.Kind + ")"
-			default: // a name: Path holds it, masked
-				where = "(" + x.Kind + ") " + x.Path
-			}
-			tip := ""
-			if x.InTip {
-				tip = "  [still at a ref tip]"
-			}
-			if x.Line > 0 {
-				where += fmt.Sprintf(":%d", x.Line)
-			}
-			fmt.Fprintf(f.IO.Out, "  %.12s %s  %s  %s  %s%s\n", x.Commit, where, x.Author,
-				x.Date.UTC().Format(time.DateOnly), strings.Join(x.Refs, ","), tip)
-		}
-		if res.Unreachable > 0 {
-			fmt.Fprintf(f.IO.Out, "  %d unreachable object(s) in the store still hold it (a purge removes them)\n", res.Unreachable)
-		}
+		printGitFindings(f.IO.Out, res)
 	default:
 		return usageErr("--output must be text or json, got %q", output)
 	}
 	return nil
+}
+
+func findingsJSON(fs []gitrepo.Finding) []gitFindingJSON {
+	out := []gitFindingJSON{}
+	for _, x := range fs {
+		out = append(out, gitFindingJSON{Kind: x.Kind, Commit: x.Commit, Path: x.Path, Line: x.Line,
+			Author: x.Author, Date: x.Date.UTC(), Refs: x.Refs, InTip: x.InTip})
+	}
+	return out
+}
+
+// printGitFindings lists a scan's findings, one a line, and the unreachable objects.
+func printGitFindings(out io.Writer, res *gitrepo.ScanResult) {
+	for _, x := range res.Findings {
+		where := x.Path
+		switch x.Kind {
+		case gitrepo.KindBlob:
+		case gitrepo.KindCommitMessage, gitrepo.KindTagMessage:
+			where = "(" + x.Kind + ")"
+		default: // a name: Path holds it, masked
+			where = "(" + x.Kind + ") " + x.Path
+		}
+		tip := ""
+		if x.InTip {
+			tip = "  [still at a ref tip]"
+		}
+		if x.Line > 0 {
+			where += fmt.Sprintf(":%d", x.Line)
+		}
+		fmt.Fprintf(out, "  %.12s %s  %s  %s  %s%s\n", x.Commit, where, x.Author,
+			x.Date.UTC().Format(time.DateOnly), strings.Join(x.Refs, ","), tip)
+	}
+	if res.Unreachable > 0 {
+		fmt.Fprintf(out, "  %d unreachable object(s) in the store still hold it (a purge removes them)\n", res.Unreachable)
+	}
 }
 
 func printLogScan(f *Factory, output string, res *logs.Result) error {
@@ -254,7 +271,10 @@ func newPurgeCmd(f *Factory) *cli.Command {
 				}
 				o.MapDir = fmt.Sprintf("%s/purges/%s", dir, f.Now().UTC().Format("20060102T150405Z"))
 			}
+			meter := progressMeter(f, "text")
+			o.Progress = gitProgress(meter)
 			res, err := gitrepo.Purge(c.Context, o)
+			meter.Close()
 			if err != nil {
 				return &exitError{code: ExitStepFailed, err: fmt.Errorf("purge %s: %w", path, err)}
 			}
