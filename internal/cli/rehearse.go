@@ -3,12 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,23 +112,6 @@ func rehearsalInputs(pb *playbook.Playbook, w world) (map[string]any, error) {
 	return out, nil
 }
 
-// worldState is what a dry run must leave untouched: every simulator's state and the repositories'
-// refs and objects.
-func worldState(ctx context.Context, w *rehearsal.World) map[string][]byte {
-	st := map[string][]byte{"openai": w.OpenAI.Snapshot(), "github": w.GitHub.Snapshot()}
-	for name, repo := range map[string]string{"local clone": w.Repo.Local, "remote": w.Repo.Remote} {
-		var b bytes.Buffer
-		filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
-			if err == nil && !fi.IsDir() {
-				fmt.Fprintf(&b, "%s %d %s\n", strings.TrimPrefix(p, repo), fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano))
-			}
-			return nil
-		})
-		st[name] = b.Bytes()
-	}
-	return st
-}
-
 func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	// The state directory holds the fingerprint key: load it before the first mask is printed, so
 	// the world's line and the run show the same fingerprint for the same key.
@@ -189,11 +169,10 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 		return err
 	}
 
-	var before map[string][]byte
-	if served != nil && o.DryRun {
-		before = worldState(ctx, served)
+	var trial *rehearsal.Trial
+	if served != nil {
+		trial = served.Begin(o.scope, o.DryRun)
 	}
-	stateBefore := served.OpenAIState()
 	rec := &recorder{}
 	res, runErr := f.execute(ctx, runSpec{
 		pb: pb, inputs: inputs, dryRun: o.DryRun, mode: "rehearsal", output: "text", startedBy: "rehearsal",
@@ -203,71 +182,77 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if res == nil {
 		return runErr
 	}
-	return finishRehearsal(ctx, f, o, res, runErr, rec.all(), served, seed, before, stateBefore, printed)
+	return finishRehearsal(ctx, f, o, res, runErr, rec.all(), served, trial, seed, printed)
 }
 
-// finishRehearsal verifies the world, writes the report and decides the exit code. Resumed
-// rehearsal runs finish here too.
+// finishRehearsal has the world judge the run, prints and writes the report and decides the
+// exit code. A world another process serves is judged there: served and trial are nil.
 func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *engine.Result, runErr error, evs []event.Event,
-	served *rehearsal.World, seed uint64, before map[string][]byte, stateBefore rehearsal.OpenAIState, printed *lockedBuffer) error {
+	served *rehearsal.World, trial *rehearsal.Trial, seed uint64, printed *lockedBuffer) error {
 	var checks []rehearsal.Verification
-	switch {
-	case served == nil:
-		// The process that serves the world verifies it.
-	case o.DryRun:
-		after := worldState(ctx, served)
-		for _, name := range []string{"openai", "github", "local clone", "remote"} {
-			same := bytes.Equal(before[name], after[name])
-			checks = append(checks, rehearsal.Verification{Name: "dry run changed nothing: " + name, OK: same,
-				Detail: fmt.Sprintf("state identical: %v", same)})
-		}
-	default:
-		checks = served.VerifyFor(ctx, stateBefore, o.scope)
+	if trial != nil {
+		checks = trial.Verify(ctx)
 	}
 	rep := buildReport(res, evs, seed, o.DryRun, o.Chaos, checks)
+	var outputs []rehearsal.Output
 	if served != nil {
 		rep.FaultsInjected = served.FaultsInjected()
+		transcript, err := showTranscript(f, o, served)
+		if err != nil {
+			return err
+		}
+		outputs = append(outputs, rehearsal.Output{Name: "Slack transcript", Text: transcript})
 	}
-
-	// Leak check: everything respond printed, the journal, and the report itself, for the leaked
-	// key and the new one. What cannot be read is not counted as clean: it fails the check.
-	var keys, unread []string
-	if served != nil {
-		keys, unread = leakKeys(served.LeakedKey(), served.SecretFile(), evs)
-	}
+	var unread []string
 	jb, err := readJournal(f, res.RunID)
 	if err != nil {
 		unread = append(unread, fmt.Sprintf("the journal (%v)", err))
 	}
-	transcript := ""
-	if served != nil {
-		transcript = served.Transcript()
-		if o.Transcript != "" {
-			if err := os.WriteFile(o.Transcript, []byte(f.Secrets.String(transcript)), 0o600); err != nil {
-				return fmt.Errorf("write %s: %w", o.Transcript, err)
-			}
-		} else if o.Output == "text" && o.scope.Slack {
-			fmt.Fprintf(f.IO.Out, "\nSlack, as the channel shows it:\n\n%s\n", indent(transcript))
+	outputs = append([]rehearsal.Output{{Name: "terminal output", Text: printed.String()}, {Name: "journal", Text: string(jb)},
+		{Name: "report", Text: rep.markdown(evs)}}, outputs...)
+	if trial != nil {
+		leak, n := trial.LeakCheck(evs, outputs, unread)
+		checks = append(checks, leak)
+		rep.LeaksInOutputs = n
+	}
+	rep.LeakScanned = []string{"terminal output", "journal", "report", "Slack transcript"}
+	rep.Verifications = checks
+	if err := writeRehearsalReport(f, o, rep, trial, evs); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, c := range checks {
+		if !c.OK {
+			return &reported{code: ExitStepFailed, err: fmt.Errorf("rehearsal verification failed: %s", c.Name)}
 		}
 	}
-	md := rep.markdown(evs)
-	rep.LeakScanned = []string{"terminal output", "journal", "report", "Slack transcript"}
-	rep.LeaksInOutputs = countLeaks(printed.String()+string(jb)+md+transcript, keys...)
-	detail := fmt.Sprintf("%d occurrence(s) in %s", rep.LeaksInOutputs, strings.Join(rep.LeakScanned, ", "))
-	if len(unread) > 0 {
-		detail = "could not check: cannot read " + strings.Join(unread, ", ") + "; " + detail
-	}
-	checks = append(checks, rehearsal.Verification{Name: "no key in any output", OK: rep.LeaksInOutputs == 0 && len(unread) == 0,
-		Detail: detail})
-	rep.Verifications = checks
-	md = rep.markdown(evs)
+	return nil
+}
 
+// showTranscript writes the Slack channel, as a person sees it, to --slack-transcript or prints
+// it, and returns it for the leak check.
+func showTranscript(f *Factory, o rehearseOptions, served *rehearsal.World) (string, error) {
+	transcript := served.Transcript()
+	if o.Transcript != "" {
+		if err := os.WriteFile(o.Transcript, []byte(f.Secrets.String(transcript)), 0o600); err != nil {
+			return "", fmt.Errorf("write %s: %w", o.Transcript, err)
+		}
+	} else if o.Output == "text" && o.scope.Slack {
+		fmt.Fprintf(f.IO.Out, "\nSlack, as the channel shows it:\n\n%s\n", indent(transcript))
+	}
+	return transcript, nil
+}
+
+// writeRehearsalReport prints the verifications (or the JSON report) and writes the report files.
+func writeRehearsalReport(f *Factory, o rehearseOptions, rep reportJSON, trial *rehearsal.Trial, evs []event.Event) error {
 	if o.Output == "json" {
 		writeJSON(f.IO.Out, f, rep)
 	} else {
 		var unchecked []string
-		if served != nil && !o.DryRun {
-			unchecked = o.scope.Unchecked()
+		if trial != nil {
+			unchecked = trial.Unchecked()
 		}
 		printVerifications(f.IO.Out, rep, unchecked) // the result, on stdout with the run summary
 	}
@@ -279,16 +264,8 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		}
 	}
 	if o.ReportFile != "" {
-		if err := os.WriteFile(o.ReportFile, []byte(f.Secrets.String(md)), 0o600); err != nil {
+		if err := os.WriteFile(o.ReportFile, []byte(f.Secrets.String(rep.markdown(evs))), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", o.ReportFile, err)
-		}
-	}
-	if runErr != nil {
-		return runErr
-	}
-	for _, c := range checks {
-		if !c.OK {
-			return &reported{code: ExitStepFailed, err: fmt.Errorf("rehearsal verification failed: %s", c.Name)}
 		}
 	}
 	return nil
@@ -311,33 +288,6 @@ func checkExecAllowed(pb *playbook.Playbook, allowed bool) error {
 	}
 	return usageErr("%s: exec step(s) %s would run programs for real, outside the simulators: rehearse with --allow-exec to run them (they see %s=1)",
 		pb.File, strings.Join(found, ", "), execstep.RehearsalVar)
-}
-
-// leakKeys returns the keys the leak check looks for (the leaked one, and the new one from the
-// file it was delivered to) and what could not be read. A missing file is only fine when no
-// delivery was ever intended: otherwise the new key exists and could not be looked for.
-func leakKeys(leaked, deliveredFile string, evs []event.Event) (keys, unread []string) {
-	keys = []string{leaked}
-	switch b, err := os.ReadFile(deliveredFile); {
-	case err == nil:
-		keys = append(keys, strings.TrimSpace(string(b)))
-	case errors.Is(err, fs.ErrNotExist) && !deliveryIntended(evs):
-		// No new key was made: there is none to look for.
-	default:
-		unread = append(unread, fmt.Sprintf("the new key (%v)", err))
-	}
-	return keys, unread
-}
-
-// deliveryIntended reports whether the run journaled the intent to deliver a new key: then the
-// delivered file must be there to be checked for leaks.
-func deliveryIntended(evs []event.Event) bool {
-	for _, e := range evs {
-		if e.Kind == event.StepIntent && e.Message == "deliver" {
-			return true
-		}
-	}
-	return false
 }
 
 // readJournal reads a run's journal file for the leak check.

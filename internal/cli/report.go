@@ -10,7 +10,6 @@ import (
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
-	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/rehearsal"
 	"github.com/respond-sec/respond/internal/todo"
 )
@@ -253,41 +252,6 @@ func (r reportJSON) markdown(evs []event.Event) string {
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
-
-// countLeaks counts the places in text where a 16-character piece of a secret's body appears
-// (a key cut anywhere still counts), plus every encoded form of a secret (JSON-escaped,
-// URL-encoded, hex, base64...) that is not the value itself.
-func countLeaks(text string, secrets ...string) int {
-	n := 0
-	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		for _, form := range redact.Forms(s) {
-			if form != s {
-				n += strings.Count(text, form)
-			}
-		}
-		body := s[strings.LastIndexAny(s[:min(len(s), 12)], "-_")+1:]
-		if len(body) < 16 {
-			n += strings.Count(text, s)
-			continue
-		}
-		hits := map[int]bool{}
-		for i := 0; i+16 <= len(body); i++ {
-			for off := 0; ; {
-				j := strings.Index(text[off:], body[i:i+16])
-				if j < 0 {
-					break
-				}
-				hits[off+j-i] = true
-				off += j + 1
-			}
-		}
-		n += len(hits)
-	}
-	return n
-}
 
 // writeJSON writes v as indented JSON, masked like everything respond prints.
 func writeJSON(w io.Writer, f *Factory, v any) {

@@ -7,8 +7,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +15,6 @@ import (
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/integrations/slack/slacksim"
-	"github.com/respond-sec/respond/internal/fakekey"
 )
 
 // Options shape a rehearsal world.
@@ -32,6 +29,9 @@ type Options struct {
 	// SlackChannel is the channel the playbook reports to; the world serves it as well as
 	// Channel. Empty means Channel.
 	SlackChannel string
+	// Clock is the OpenAI simulator's clock (default time.Now): a fixed one gives a fixed
+	// history and key timestamps, for golden tests.
+	Clock func() time.Time
 }
 
 // World is a running rehearsal environment. Close it.
@@ -39,35 +39,39 @@ type World struct {
 	Seed uint64
 	Dir  string
 
-	OpenAI    *openaisim.Server
-	openaiSrv *httptest.Server
-	GitHub    *githubsim.Server
-	githubSrv *httptest.Server
-	Slack     *slacksim.Sim
-	slackSrv  *httptest.Server
-	Repo      *plantedRepo
-	LogDir    string
+	// The parts' handles, for checks and tests that read a simulator's state directly.
+	OpenAI *openaisim.Server
+	GitHub *githubsim.Server
+	Slack  *slacksim.Sim
+	Repo   *plantedRepo
+	LogDir string
 	// RunWithKey is the Actions run whose logs hold the key; CleanRun's do not.
 	RunWithKey, CleanRun int64
 	// KeyAlert is the alert for the leaked key; OtherAlert is for a different secret and must
 	// stay open.
 	KeyAlert, OtherAlert int64
 
-	leaked      string
-	githubToken string
-	slackToken  string
-	env         map[string]string
-	inputs      map[string]any
-	channel     string // the Slack channel the playbook reports to
-	ownsDir     bool
-	startedAt   time.Time
+	parts     []Simulator
+	leaked    string
+	leakAt    time.Time // when the key leaked: the start of the exposure window
+	openaiURL string
+	rng       *rand.Rand // plants the files: drawn in start order, so a seed gives one world
+	clock     func() time.Time
+	env       map[string]string
+	inputs    map[string]any
+	channel   string // the Slack channel the playbook reports to
+	ownsDir   bool
 }
 
 // Start serves the simulators and plants the leak.
 func Start(ctx context.Context, o Options) (*World, error) {
-	w := &World{Seed: o.Seed, Dir: o.Dir, startedAt: time.Now()}
+	w := &World{Seed: o.Seed, Dir: o.Dir, clock: o.Clock, channel: Channel}
 	if w.Seed == 0 {
 		w.Seed = rand.Uint64()
+	}
+	w.rng = rand.New(rand.NewPCG(w.Seed, w.Seed>>1|1))
+	if c := o.SlackChannel; c != "" && strings.TrimPrefix(c, "#") != strings.TrimPrefix(Channel, "#") {
+		w.channel = c
 	}
 	if w.Dir == "" {
 		d, err := os.MkdirTemp("", "respond-rehearsal-")
@@ -80,96 +84,45 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		w.Close()
 		return nil, fmt.Errorf("rehearsal directory: %w", err)
 	}
-	w.OpenAI = openaisim.New(openaisim.DefaultWorld(), openaisim.Options{Seed: w.Seed})
-	w.openaiSrv = serve(w.OpenAI)
-	w.leaked = w.OpenAI.LeakedKeySecret()
-	rng := rand.New(rand.NewPCG(w.Seed, w.Seed>>1|1))
-	leakAt, _ := w.OpenAI.ExposureWindow()
-	now := w.OpenAI.Now()
-
-	repo, err := buildRepo(w.Dir, w.leaked, rng, now, leakAt)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("rehearsal repository: %w", err)
+	// exec steps pass it on to their program, so a team's tool can tell practice from an incident.
+	w.env = map[string]string{"RESPOND_REHEARSAL": "1"}
+	w.inputs = map[string]any{"secret_file": w.SecretFile()}
+	for _, p := range simulators() {
+		if err := w.register(ctx, p); err != nil {
+			w.Close()
+			return nil, err
+		}
 	}
-	w.Repo = repo
-	w.LogDir = filepath.Join(w.Dir, "logs")
-	if err := writeLogs(w.LogDir, w.leaked, rng, leakAt); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("rehearsal logs: %w", err)
-	}
-	if err := w.startGitHub(leakAt); err != nil {
-		w.Close()
-		return nil, err
-	}
-	keys := fakekey.New(w.Seed + 2)
-	w.slackToken = keys.SlackBotToken()
-	w.channel = Channel
-	channels := []slacksim.Channel{{ID: "C0SECURITY", Name: Channel}}
-	if c := o.SlackChannel; c != "" && strings.TrimPrefix(c, "#") != strings.TrimPrefix(Channel, "#") {
-		w.channel = c
-		channels = append(channels, slacksim.Channel{ID: "C0PLAYBOOK", Name: c})
-	}
-	w.Slack, w.slackSrv = slacksim.NewServer(slacksim.Config{Token: w.slackToken, Seed: w.Seed, Channels: channels})
 	if o.Chaos {
-		w.chaos()
-	}
-
-	w.env = map[string]string{
-		"OPENAI_ADMIN_KEY":        w.OpenAI.AdminKey(),
-		"RESPOND_OPENAI_BASE_URL": w.openaiSrv.URL + "/v1",
-		// Faults in a rehearsal are practice: retry fast.
-		"RESPOND_OPENAI_MAX_RETRY_DELAY": "50ms",
-		"GITHUB_TOKEN":                   w.githubToken,
-		"RESPOND_GITHUB_API_URL":         w.githubSrv.URL + "/",
-		"SLACK_BOT_TOKEN":                w.slackToken,
-		"RESPOND_SLACK_API_URL":          w.Slack.APIURL(),
-		// exec steps pass it on to their program, so a team's tool can tell practice from an incident.
-		"RESPOND_REHEARSAL": "1",
-	}
-	w.inputs = map[string]any{
-		"key":          w.leaked,
-		"secret_file":  w.SecretFile(),
-		"secret_repo":  Repo,
-		"github_repos": []any{Repo},
-		"git_repos":    []any{w.Repo.Local},
-		"log_paths":    []any{w.LogDir},
-		"alert_emails": []any{"oncall@example.com"},
+		for _, p := range w.parts {
+			p.Chaos(w.Seed)
+		}
 	}
 	return w, nil
 }
 
-// chaos makes every simulator unreliable the way real APIs are on a bad day: one call in five
-// fails transiently, and every call is a little slow.
-func (w *World) chaos() {
-	w.OpenAI.SetFaults(openaisim.FaultConfig{Seed: w.Seed, Rules: []openaisim.FaultRule{
-		{Latency: 2 * time.Millisecond, Jitter: 8 * time.Millisecond,
-			TooManyRequests: 0.07, RetryAfter: 20 * time.Millisecond, ServerError: 0.07, Drop: 0.04, ApplyThenDrop: 0.02},
-	}})
-	for _, m := range []string{slacksim.MethodPostMessage, slacksim.MethodUpdate} {
-		w.Slack.FailRate(m, 0.1, slacksim.Fault{Status: 429, RetryAfter: time.Second})
-		w.Slack.FailRate(m, 0.05, slacksim.Fault{Status: 500})
+// register starts a part and adds what it points the run at to the world's environment and
+// inputs.
+func (w *World) register(ctx context.Context, p Simulator) error {
+	w.parts = append(w.parts, p) // closed with the world even if it fails half-started
+	if err := p.Start(ctx, w); err != nil {
+		return fmt.Errorf("start the %s simulator: %w", p.Name(), err)
 	}
-	w.GitHub.AddFaults(
-		githubsim.Fault{Kind: githubsim.FaultLatency, Latency: 5 * time.Millisecond},
-		githubsim.Fault{Kind: githubsim.FaultTooManyRequests, Rate: 0.05},
-		githubsim.Fault{Kind: githubsim.FaultSecondaryRateLimit, Rate: 0.03},
-		githubsim.Fault{Kind: githubsim.FaultServerError, Rate: 0.08},
-		githubsim.Fault{Kind: githubsim.FaultDrop, Rate: 0.04, Times: 0},
-	)
+	for k, v := range p.Env() {
+		w.env[k] = v
+	}
+	for k, v := range p.Inputs() {
+		w.inputs[k] = v
+	}
+	return nil
 }
 
 // FaultsInjected counts the errors the simulators injected (latency not counted): most are
 // absorbed by the clients' own retries, the rest surface as step retries.
 func (w *World) FaultsInjected() int {
 	n := 0
-	for _, c := range w.OpenAI.InjectedFaults() {
-		n += c
-	}
-	for i, c := range w.GitHub.FaultsFired() {
-		if i > 0 { // the first GitHub fault is latency
-			n += c
-		}
+	for _, p := range w.parts {
+		n += p.FaultsInjected()
 	}
 	return n
 }
@@ -179,58 +132,6 @@ const Repo = "acme/storefront"
 
 // Channel is the Slack channel of the rehearsal world (the default playbook's).
 const Channel = "#security-incidents"
-
-func (w *World) startGitHub(leakAt time.Time) error {
-	keys := fakekey.New(w.Seed + 1)
-	w.githubToken = keys.GitHubToken()
-	w.GitHub = githubsim.New(githubsim.Options{Token: w.githubToken, Seed: w.Seed})
-	w.githubSrv = serve(w.GitHub)
-	deploy := "#!/bin/sh\nset -eu\nexport OPENAI_API_KEY=" + w.leaked + "\n./bin/storefront --port 8080\n"
-	if _, err := w.GitHub.AddRepo(githubsim.Repo{Name: Repo, Private: true, DefaultBranch: "main",
-		Files: []githubsim.File{{Path: "scripts/deploy.sh", Content: deploy}, {Path: "README.md", Content: "# storefront\n"}}}); err != nil {
-		return fmt.Errorf("rehearsal GitHub: %w", err)
-	}
-	keyAlert, err := w.GitHub.AddAlert(Repo, githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
-		Secret: w.leaked, CreatedAt: leakAt.Add(20 * time.Minute),
-		Locations: []githubsim.Location{{Type: "commit", Path: "scripts/deploy.sh", StartLine: 3, EndLine: 3,
-			CommitSHA: w.Repo.DeployCommit, BlobSHA: w.Repo.DeployBlob}}})
-	if err != nil {
-		return fmt.Errorf("rehearsal GitHub alert: %w", err)
-	}
-	w.KeyAlert = keyAlert
-	other, err := w.GitHub.AddAlert(Repo, githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
-		Secret: keys.OpenAIProjectKey(), CreatedAt: leakAt.Add(-30 * 24 * time.Hour),
-		Locations: []githubsim.Location{{Type: "commit", Path: "docs/old.md", StartLine: 1, EndLine: 1}}})
-	if err != nil {
-		return fmt.Errorf("rehearsal GitHub alert: %w", err)
-	}
-	w.OtherAlert = other
-	job := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
-	runs := []githubsim.Run{
-		{Name: "ci", HeadBranch: "main", Event: "push", Status: "completed", Conclusion: "success", CreatedAt: leakAt.Add(-24 * time.Hour),
-			Jobs: []githubsim.Job{{Name: "test", Log: job("go test ./...", "ok  	storefront	0.412s")}}},
-		{Name: "deploy", HeadBranch: "main", Event: "push", Status: "completed", Conclusion: "success", CreatedAt: leakAt.Add(2 * time.Hour),
-			Jobs: []githubsim.Job{{Name: "deploy", Log: job("+ ./scripts/deploy.sh", "+ export OPENAI_API_KEY="+w.leaked, "deployed in 41s")}}},
-		{Name: "ci", HeadBranch: "main", Event: "push", Status: "completed", Conclusion: "success", CreatedAt: leakAt.Add(5 * time.Hour),
-			Jobs: []githubsim.Job{{Name: "test", Log: job("go test ./...", "ok  	storefront	0.398s")}}},
-	}
-	for i, r := range runs {
-		id, err := w.GitHub.AddRun(Repo, r)
-		if err != nil {
-			return fmt.Errorf("rehearsal GitHub run: %w", err)
-		}
-		switch i {
-		case 1:
-			w.RunWithKey = id
-		case 2:
-			w.CleanRun = id
-		}
-	}
-	return nil
-}
-
-// serve starts a simulator on a random loopback port.
-func serve(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
 
 // LeakedKey is the fake leaked secret planted in this world.
 func (w *World) LeakedKey() string { return w.leaked }
@@ -251,19 +152,17 @@ func (w *World) Input(name string) (any, bool) {
 // Secrets are the values a rehearsal must never print: the leaked key and the simulators'
 // credentials.
 func (w *World) Secrets() []string {
-	return []string{w.leaked, w.OpenAI.AdminKey(), w.githubToken, w.slackToken}
+	var out []string
+	for _, p := range w.parts {
+		out = append(out, p.Secrets()...)
+	}
+	return out
 }
 
 // Close stops the simulators and removes the world's files.
 func (w *World) Close() {
-	if w.openaiSrv != nil {
-		w.openaiSrv.Close()
-	}
-	if w.githubSrv != nil {
-		w.githubSrv.Close()
-	}
-	if w.slackSrv != nil {
-		w.slackSrv.Close()
+	for _, p := range w.parts {
+		p.Close()
 	}
 	if w.ownsDir {
 		os.RemoveAll(w.Dir)

@@ -194,26 +194,15 @@ func (w *World) VerifyFor(ctx context.Context, before openaisim.State, scope Sco
 			v.fresh = append(v.fresh, k)
 		}
 	}
+	checks := map[string]func(*verifier){}
+	for _, p := range w.parts {
+		for name, check := range p.Checks() {
+			checks[name] = check
+		}
+	}
 	for _, c := range scope.Checks() {
-		switch c {
-		case checkLeakedDead:
-			v.leakedDead()
-		case checkLeakedDeleted:
-			v.leakedDeleted()
-		case checkReplacement:
-			v.replacement()
-		case checkHistoryPurged:
-			v.historyPurged()
-		case checkActionsLogs:
-			v.actionsLogs()
-		case checkAlerts:
-			v.alerts()
-		case checkReplacementSinks:
-			v.replacementSinks()
-		case checkSlack:
-			v.slack()
-		case checkBudgets:
-			v.budgets()
+		if check := checks[c]; check != nil {
+			check(v)
 		}
 	}
 	return v.out
@@ -235,7 +224,7 @@ func (v *verifier) add(name string, ok bool, format string, args ...any) {
 
 // check asks the OpenAI simulator, as a client would, whether a value authenticates.
 func (v *verifier) check(value string) (openai.KeyCheck, error) {
-	oc, err := openai.New(openai.Config{AdminKey: v.w.OpenAI.AdminKey(), BaseURL: v.w.openaiSrv.URL + "/v1", MaxRetries: 3})
+	oc, err := openai.New(openai.Config{AdminKey: v.w.OpenAI.AdminKey(), BaseURL: v.w.openaiURL, MaxRetries: 3})
 	if err != nil {
 		return openai.KeyCheck{}, err
 	}

@@ -162,3 +162,17 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, route strin
 	}
 	return true
 }
+
+// FaultsInjected counts the requests answered with an injected error or a dropped connection
+// (latency faults are not counted), as the other simulators count theirs.
+func (s *Server) FaultsInjected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.faults {
+		if f.Kind != FaultLatency {
+			n += f.fired
+		}
+	}
+	return n
+}

@@ -77,6 +77,16 @@ func (s *Server) InjectedFaults() []int {
 	return append([]int(nil), s.faults.emitted...)
 }
 
+// FaultsInjected counts the errors injected by every rule (latency is not counted), as the
+// other simulators count theirs.
+func (s *Server) FaultsInjected() int {
+	n := 0
+	for _, c := range s.InjectedFaults() {
+		n += c
+	}
+	return n
+}
+
 func (r FaultRule) matches(route, method string) bool {
 	switch {
 	case r.Route == "":

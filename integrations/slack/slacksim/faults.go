@@ -111,3 +111,15 @@ func (f *faults) pick(method string) Fault {
 	}
 	return out
 }
+
+// FaultsInjected counts the calls answered with an injected error or a dropped connection
+// (latency alone is not counted), as the other simulators count theirs.
+func (s *Sim) FaultsInjected() int {
+	n := 0
+	for _, c := range s.Calls() {
+		if c.Fault {
+			n++
+		}
+	}
+	return n
+}
