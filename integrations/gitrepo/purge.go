@@ -227,70 +227,17 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 			return nil, fmt.Errorf("clean up after the interrupted purge: %w", err)
 		}
 	}
-	// Lock every ref read now (and the masked name of each that will be renamed), then read
-	// them again: what the purge rewrites is what it holds locked.
-	before, err := readRefs(gitDir)
+	j, lk, err := lockRefs(gitDir, bare, m, prev)
 	if err != nil {
-		return nil, err
-	}
-	rels := []string{"HEAD", "packed-refs"}
-	if !bare {
-		rels = append(rels, "index")
-	}
-	for _, r := range before {
-		if r.name != "HEAD" {
-			rels = append(rels, r.name)
-			if m.any([]byte(r.name)) && !slices.ContainsFunc(before, func(x ref) bool { return x.name == m.maskName(r.name) }) {
-				rels = append(rels, m.maskName(r.name))
-			}
-		}
-	}
-	if cfg, err := os.ReadFile(filepath.Join(gitDir, "config")); err == nil && m.any(cfg) {
-		rels = append(rels, "config")
-	}
-	host, _ := os.Hostname()
-	syms, err := readSymrefs(gitDir)
-	if err != nil {
-		return nil, err
-	}
-	for name, target := range syms {
-		if m.any([]byte(name + target)) {
-			rels = append(rels, name)
-			if masked := m.maskName(name); masked != name {
-				rels = append(rels, masked)
-			}
-		}
-	}
-	j := &journal{Version: 1, Phase: "locking", PID: os.Getpid(), Host: host}
-	if prev != nil {
-		j.Paths = prev.Paths
-	}
-	for _, rel := range rels {
-		j.Locks = append(j.Locks, digest(rel))
-	}
-	if err := j.write(gitDir); err != nil {
 		return nil, err
 	}
 	touched := false
-	lk := &repoLock{gitDir: gitDir, held: map[string]*os.File{}, mask: m.maskName}
 	defer func() {
 		lk.releaseAll()
 		if !touched && prev == nil {
 			removeIfOurs(gitDir)
 		}
 	}()
-	for _, rel := range rels {
-		if err := lk.take(rel); err != nil {
-			return nil, err
-		}
-	}
-	after, err := readRefs(gitDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := sameRefs(before, after, m); err != nil {
-		return nil, fmt.Errorf("%w while the purge was taking its locks: run it again", err)
-	}
 
 	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
 	if err != nil {
@@ -305,47 +252,23 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 			return nil, err
 		}
 		eol = loadEOL(o.Path, gitDir)
-		dirty, err := rw.dirtyPaths(o.Path, idx, rw.headCommit(), eol)
-		if err != nil {
+		if err := rw.refuseDirty(o.Path, idx, eol, prev, m); err != nil {
 			return nil, err
-		}
-		dirty = slices.DeleteFunc(dirty, prev.hasPath) // the interrupted purge's own changes
-		if len(dirty) > 0 {
-			for i := range dirty {
-				dirty[i] = m.maskName(dirty[i])
-			}
-			if len(dirty) > 5 {
-				dirty = append(dirty[:5], "...")
-			}
-			return nil, fmt.Errorf("working tree has uncommitted changes (%s): commit them, or stash them (the purge rewrites the stash too), first; purge rewrites HEAD and resets the tree", strings.Join(dirty, ", "))
 		}
 	}
 	if err := rw.run(ctx); err != nil {
 		return nil, err
 	}
-	res := &PurgeResult{CommitMap: map[string]string{}, Resumed: prev != nil}
 	var reset *resetPlan
 	if !bare {
-		rw.plan.Untracked = rw.untrackedWithSecret(o.Path, idx)
-		if reset, err = rw.planReset(o.Path, idx, rw.newHeadCommit(), eol, prev.hasPath); err != nil {
+		if reset, err = rw.planWorktree(o.Path, idx, eol, prev, j); err != nil {
 			return nil, err
 		}
-		for _, p := range append(slices.Clone(reset.write), reset.remove...) {
-			if !j.hasPath(p) {
-				j.Paths = append(j.Paths, digest(p))
-			}
-		}
-		rw.plan.Repack = rw.plan.Repack || len(reset.write)+len(reset.remove)+len(reset.indexOnly) > 0
 	}
 	// An interrupted purge may have stopped while deleting old objects: finish that too, even
 	// if nothing is left to rewrite.
 	rw.plan.Repack = rw.plan.Repack || prev != nil
-	res.PurgePlan, res.RefMap = rw.plan, rw.plan.Refs
-	for old, nw := range rw.commits {
-		if old != nw {
-			res.CommitMap[old.String()] = nw.String()
-		}
-	}
+	res := &PurgeResult{PurgePlan: rw.plan, RefMap: rw.plan.Refs, CommitMap: rw.commitMap(), Resumed: prev != nil}
 	if err := writeMaps(o.MapDir, rw, res); err != nil {
 		return nil, err
 	}
@@ -365,6 +288,134 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 		return nil, fmt.Errorf("remove purge journal: %w", err)
 	}
 	return res, nil
+}
+
+// commitMap is old commit ID → new commit ID for every commit the rewrite changed.
+func (rw *rewriter) commitMap() map[string]string {
+	m := map[string]string{}
+	for old, nw := range rw.commits {
+		if old != nw {
+			m[old.String()] = nw.String()
+		}
+	}
+	return m
+}
+
+// lockRefs locks every ref read now (and the masked name of each that will be renamed), having
+// first journaled which files it locks, then reads the refs again: what the purge rewrites is
+// what it holds locked. On error nothing stays locked, and a journal it created is removed.
+func lockRefs(gitDir string, bare bool, m *matcher, prev *journal) (*journal, *repoLock, error) {
+	before, err := readRefs(gitDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	rels, err := lockSet(gitDir, bare, before, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	j := &journal{Version: 1, Phase: "locking", PID: os.Getpid(), Host: host}
+	if prev != nil {
+		j.Paths = prev.Paths
+	}
+	for _, rel := range rels {
+		j.Locks = append(j.Locks, digest(rel))
+	}
+	if err := j.write(gitDir); err != nil {
+		return nil, nil, err
+	}
+	lk := &repoLock{gitDir: gitDir, held: map[string]*os.File{}, mask: m.maskName}
+	fail := func(err error) (*journal, *repoLock, error) {
+		lk.releaseAll()
+		if prev == nil {
+			removeIfOurs(gitDir)
+		}
+		return nil, nil, err
+	}
+	for _, rel := range rels {
+		if err := lk.take(rel); err != nil {
+			return fail(err)
+		}
+	}
+	after, err := readRefs(gitDir)
+	if err != nil {
+		return fail(err)
+	}
+	if err := sameRefs(before, after, m); err != nil {
+		return fail(fmt.Errorf("%w while the purge was taking its locks: run it again", err))
+	}
+	return j, lk, nil
+}
+
+// lockSet is every file the purge locks: HEAD, packed-refs, the index, each ref (and the masked
+// name of each to be renamed), the config and symbolic refs when they hold the secret.
+func lockSet(gitDir string, bare bool, before []ref, m *matcher) ([]string, error) {
+	rels := []string{"HEAD", "packed-refs"}
+	if !bare {
+		rels = append(rels, "index")
+	}
+	for _, r := range before {
+		if r.name != "HEAD" {
+			rels = append(rels, r.name)
+			if m.any([]byte(r.name)) && !slices.ContainsFunc(before, func(x ref) bool { return x.name == m.maskName(r.name) }) {
+				rels = append(rels, m.maskName(r.name))
+			}
+		}
+	}
+	if cfg, err := os.ReadFile(filepath.Join(gitDir, "config")); err == nil && m.any(cfg) {
+		rels = append(rels, "config")
+	}
+	syms, err := readSymrefs(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	for name, target := range syms {
+		if m.any([]byte(name + target)) {
+			rels = append(rels, name)
+			if masked := m.maskName(name); masked != name {
+				rels = append(rels, masked)
+			}
+		}
+	}
+	return rels, nil
+}
+
+// refuseDirty refuses a working tree with uncommitted changes other than the interrupted purge's
+// own (prev): resetting it would lose them.
+func (rw *rewriter) refuseDirty(path string, idx *index.Index, eol eolRules, prev *journal, m *matcher) error {
+	dirty, err := rw.dirtyPaths(path, idx, rw.headCommit(), eol)
+	if err != nil {
+		return err
+	}
+	dirty = slices.DeleteFunc(dirty, prev.hasPath) // the interrupted purge's own changes
+	if len(dirty) == 0 {
+		return nil
+	}
+	for i := range dirty {
+		dirty[i] = m.maskName(dirty[i])
+	}
+	if len(dirty) > 5 {
+		dirty = append(dirty[:5], "...")
+	}
+	return fmt.Errorf("working tree has uncommitted changes (%s): commit them, or stash them (the purge rewrites the stash too), first; purge rewrites HEAD and resets the tree", strings.Join(dirty, ", "))
+}
+
+// planWorktree plans the reset of the working tree and index to the rewritten HEAD, records the
+// paths it will write in the journal j (so a re-run after a crash knows them as its own), and
+// lists untracked files holding the secret.
+func (rw *rewriter) planWorktree(path string, idx *index.Index, eol eolRules, prev, j *journal) (*resetPlan, error) {
+	rw.plan.Untracked = rw.untrackedWithSecret(path, idx)
+	reset, err := rw.planReset(path, idx, rw.newHeadCommit(), eol, prev.hasPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range append(slices.Clone(reset.write), reset.remove...) {
+		if !j.hasPath(p) {
+			j.Paths = append(j.Paths, digest(p))
+		}
+	}
+	rw.plan.Repack = rw.plan.Repack || len(reset.write)+len(reset.remove)+len(reset.indexOnly) > 0
+	return reset, nil
 }
 
 // sameRefs compares two reads of the refs: a difference means someone moved one.
@@ -751,7 +802,46 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 // none dropped. Notes commits come last, once every commit they may annotate has its new ID.
 func (rw *rewriter) run(ctx context.Context) error {
 	d := rw.d
-	var codeTips, noteTips, pinTips []plumbing.Hash
+	codeTips, noteTips, pinTips := rw.roots()
+	order, err := d.topo(codeTips)
+	if err != nil {
+		return err
+	}
+	if err := rw.rewriteCommits(ctx, order, false); err != nil {
+		return err
+	}
+	notesOrder, err := d.topo(noteTips)
+	if err != nil {
+		return err
+	}
+	if err := rw.rewriteCommits(ctx, notesOrder, true); err != nil {
+		return err
+	}
+	if rw.pinnedTopo, err = d.topo(pinTips); err != nil {
+		return err
+	}
+	rw.plan.CommitsTotal = len(rw.topo)
+	rw.plan.RefsTotal = len(d.refs)
+
+	if err := rw.rewriteRefs(); err != nil {
+		return err
+	}
+	rw.rewriteLogs()
+	rw.plan.Names = slices.Sorted(maps.Keys(rw.names))
+	rw.countLeftBehind()
+	// The config names renamed branches (their tracking sections): the same mask.
+	if d.m.any(d.config) {
+		rw.newConfig = []byte(d.m.maskName(string(d.config)))
+		rw.plan.Config = true
+	}
+	rw.plan.Repack = rw.newConfig != nil || len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != "" || len(rw.symrefs) > 0
+	return nil
+}
+
+// roots are the commits the rewrite starts from, by class: code (refs and reflog entries),
+// notes, and those of pinned refs (kept as they are).
+func (rw *rewriter) roots() (codeTips, noteTips, pinTips []plumbing.Hash) {
+	d := rw.d
 	tip := func(dst *[]plumbing.Hash, h plumbing.Hash) {
 		if p, typ := d.peel(h); typ == plumbing.CommitObject {
 			*dst = append(*dst, p)
@@ -786,34 +876,13 @@ func (rw *rewriter) run(ctx context.Context) error {
 			}
 		}
 	}
-	order, err := d.topo(codeTips)
-	if err != nil {
-		return err
-	}
-	if err := rw.rewriteCommits(ctx, order, false); err != nil {
-		return err
-	}
-	notesOrder, err := d.topo(noteTips)
-	if err != nil {
-		return err
-	}
-	if err := rw.rewriteCommits(ctx, notesOrder, true); err != nil {
-		return err
-	}
-	if rw.pinnedTopo, err = d.topo(pinTips); err != nil {
-		return err
-	}
-	rw.plan.CommitsTotal = len(rw.topo)
-	rw.plan.RefsTotal = len(d.refs)
+	return codeTips, noteTips, pinTips
+}
 
-	if err := rw.rewriteRefs(); err != nil {
-		return err
-	}
-	rw.rewriteLogs()
-	rw.plan.Names = slices.Sorted(maps.Keys(rw.names))
-
-	// Anything that holds a secret and was neither rewritten nor kept by a pinned ref is
-	// unreachable (or reachable only from deleted forge refs): only the repack removes it.
+// countLeftBehind counts what holds a secret and was neither rewritten nor kept by a pinned ref:
+// it is unreachable (or reachable only from deleted forge refs), and only the repack removes it.
+func (rw *rewriter) countLeftBehind() {
+	d := rw.d
 	pinnedBad, pinnedTrees := rw.pinnedBad()
 	rw.plan.PinnedObjects = len(pinnedBad)
 	for _, h := range rw.pinnedTopo {
@@ -847,13 +916,6 @@ func (rw *rewriter) run(ctx context.Context) error {
 			}
 		}
 	}
-	// The config names renamed branches (their tracking sections): the same mask.
-	if d.m.any(d.config) {
-		rw.newConfig = []byte(d.m.maskName(string(d.config)))
-		rw.plan.Config = true
-	}
-	rw.plan.Repack = rw.newConfig != nil || len(rw.plan.Refs) > 0 || rw.plan.Unreachable > 0 || len(rw.newLogs) > 0 || len(rw.deadLogs) > 0 || rw.newHead != "" || len(rw.symrefs) > 0
-	return nil
 }
 
 // rewriteRefs maps every ref to its rewritten object, and its name to a masked one if it holds

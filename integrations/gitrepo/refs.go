@@ -47,23 +47,8 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 	// Symbolic refs too, before any old name goes: the new one first (its target exists by
 	// now), then the old one.
 	for _, sr := range rw.symrefs {
-		old, name, target := sr[0], sr[1], sr[2]
-		if err := lk.hold(name); err != nil {
+		if err := rw.renameSymref(lk, sr[0], sr[1], sr[2]); err != nil {
 			return err
-		}
-		if err := lk.commit(name, []byte("ref: "+target+"\n")); err != nil {
-			return err
-		}
-		if old != name {
-			if err := lk.hold(old); err != nil {
-				return err
-			}
-			if err := unlink(filepath.Join(d.gitDir, filepath.FromSlash(old))); err != nil {
-				return fmt.Errorf("remove symbolic ref %s: %w", d.m.maskName(old), err)
-			}
-			if err := lk.drop(old); err != nil {
-				return err
-			}
 		}
 	}
 	if rw.newConfig != nil {
@@ -106,6 +91,26 @@ func (rw *rewriter) writeRefs(lk *repoLock) error {
 		}
 	}
 	return lk.drop("HEAD")
+}
+
+// renameSymref writes symbolic ref name pointing at target, then removes its old name.
+func (rw *rewriter) renameSymref(lk *repoLock, old, name, target string) error {
+	if err := lk.hold(name); err != nil {
+		return err
+	}
+	if err := lk.commit(name, []byte("ref: "+target+"\n")); err != nil {
+		return err
+	}
+	if old == name {
+		return nil
+	}
+	if err := lk.hold(old); err != nil {
+		return err
+	}
+	if err := unlink(filepath.Join(rw.d.gitDir, filepath.FromSlash(old))); err != nil {
+		return fmt.Errorf("remove symbolic ref %s: %w", rw.d.m.maskName(old), err)
+	}
+	return lk.drop(old)
 }
 
 // peelNew follows tags (old or new) from h; ok is false when h is not a tag.

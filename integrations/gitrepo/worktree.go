@@ -319,7 +319,6 @@ func (rw *rewriter) blobData(h plumbing.Hash) ([]byte, error) {
 
 // apply writes the files, then the index through index.lock (held since the purge started).
 func (rp *resetPlan) apply(rw *rewriter, lk *repoLock) error {
-	gitDir := rw.d.gitDir
 	byName := map[string]int{}
 	for i, e := range rp.idx.Entries {
 		if e.Stage == 0 {
@@ -339,42 +338,10 @@ func (rp *resetPlan) apply(rw *rewriter, lk *repoLock) error {
 	}
 	var entries []*index.Entry
 	for _, p := range rp.write {
-		tf := rp.head[p]
-		full := filepath.Join(rp.root, filepath.FromSlash(p))
-		data, err := rw.blobData(tf.hash)
-		if err != nil {
-			return fmt.Errorf("blob %s: %w", tf.hash, err)
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if tf.mode == 0o120000 {
-			fsOp("write", full)
-			tmp := filepath.Join(gitDir, "respond-tmp-link")
-			os.Remove(tmp)
-			if err := os.Symlink(string(data), tmp); err != nil {
-				return err
-			}
-			if err := rename(tmp, full); err != nil {
-				return err
-			}
-		} else {
-			data = rp.eol.toWorktree(p, data)
-			perm := os.FileMode(0o644)
-			if tf.mode == 0o100755 {
-				perm = 0o755
-			}
-			if err := writeAtomic(gitDir, full, data, perm); err != nil {
-				return fmt.Errorf("write %s: %w", rw.d.m.maskName(p), err)
-			}
-		}
-		st, err := os.Lstat(full)
+		e, err := rp.writeFile(rw, p)
 		if err != nil {
 			return err
 		}
-		e := &index.Entry{Name: p, Hash: tf.hash, Mode: filemode.FileMode(tf.mode), Size: uint32(st.Size()),
-			ModifiedAt: st.ModTime(), CreatedAt: st.ModTime()}
-		statIDs(st, e)
 		entries = append(entries, e)
 	}
 	for _, p := range rp.indexOnly {
@@ -383,6 +350,62 @@ func (rp *resetPlan) apply(rw *rewriter, lk *repoLock) error {
 		e.Hash, e.Mode = tf.hash, filemode.FileMode(tf.mode)
 		entries = append(entries, &e)
 	}
+	rp.replaceEntries(entries)
+	// The cached-tree and resolve-undo extensions name old trees and blobs.
+	rp.idx.Cache, rp.idx.ResolveUndo = nil, nil
+	var buf bytes.Buffer
+	if err := index.NewEncoder(&buf).Encode(rp.idx); err != nil {
+		return fmt.Errorf("encode index: %w", err)
+	}
+	return lk.commit("index", buf.Bytes())
+}
+
+// writeFile writes path p of the rewritten HEAD into the working tree atomically (a symlink as a
+// symlink, line endings as the checkout would write them) and returns its index entry.
+func (rp *resetPlan) writeFile(rw *rewriter, p string) (*index.Entry, error) {
+	gitDir := rw.d.gitDir
+	tf := rp.head[p]
+	full := filepath.Join(rp.root, filepath.FromSlash(p))
+	data, err := rw.blobData(tf.hash)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", tf.hash, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return nil, err
+	}
+	if tf.mode == 0o120000 {
+		fsOp("write", full)
+		tmp := filepath.Join(gitDir, "respond-tmp-link")
+		os.Remove(tmp)
+		if err := os.Symlink(string(data), tmp); err != nil {
+			return nil, err
+		}
+		if err := rename(tmp, full); err != nil {
+			return nil, err
+		}
+	} else {
+		data = rp.eol.toWorktree(p, data)
+		perm := os.FileMode(0o644)
+		if tf.mode == 0o100755 {
+			perm = 0o755
+		}
+		if err := writeAtomic(gitDir, full, data, perm); err != nil {
+			return nil, fmt.Errorf("write %s: %w", rw.d.m.maskName(p), err)
+		}
+	}
+	st, err := os.Lstat(full)
+	if err != nil {
+		return nil, err
+	}
+	e := &index.Entry{Name: p, Hash: tf.hash, Mode: filemode.FileMode(tf.mode), Size: uint32(st.Size()),
+		ModifiedAt: st.ModTime(), CreatedAt: st.ModTime()}
+	statIDs(st, e)
+	return e, nil
+}
+
+// replaceEntries drops the removed paths' entries and puts entries in place of theirs, in git's
+// index order (name, then stage).
+func (rp *resetPlan) replaceEntries(entries []*index.Entry) {
 	gone := map[string]bool{}
 	for _, p := range rp.remove {
 		gone[p] = true
@@ -404,13 +427,6 @@ func (rp *resetPlan) apply(rw *rewriter, lk *repoLock) error {
 		return int(a.Stage) - int(b.Stage)
 	})
 	rp.idx.Entries = kept
-	// The cached-tree and resolve-undo extensions name old trees and blobs.
-	rp.idx.Cache, rp.idx.ResolveUndo = nil, nil
-	var buf bytes.Buffer
-	if err := index.NewEncoder(&buf).Encode(rp.idx); err != nil {
-		return fmt.Errorf("encode index: %w", err)
-	}
-	return lk.commit("index", buf.Bytes())
 }
 
 // untrackedLimit bounds the size of an untracked file read for the key: a .env or a log is
