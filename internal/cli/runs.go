@@ -45,134 +45,147 @@ func newRunsCmd(f *Factory) *cli.Command {
 		Usage:       "list, show, report and verify run journals",
 		Description: "Runs are journaled in the state directory." + envHelp("RESPOND_STATE_DIR"),
 		Subcommands: []*cli.Command{
-			{
-				Name:  "list",
-				Usage: "list runs, newest first",
-				Flags: []cli.Flag{outputFlag("text", "json")},
-				Action: func(c *cli.Context) error {
-					format, err := outputFormat(c, "text", "json")
-					if err != nil {
-						return err
+			newRunsListCmd(f), newRunsShowCmd(f), newRunsReportCmd(f), newRunsVerifyCmd(f),
+		},
+	}
+}
+
+func newRunsListCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list runs, newest first",
+		Flags: []cli.Flag{outputFlag("text", "json")},
+		Action: func(c *cli.Context) error {
+			format, err := outputFormat(c, "text", "json")
+			if err != nil {
+				return err
+			}
+			dir, err := f.stateDir()
+			if err != nil {
+				return err
+			}
+			runs, err := journal.List(dir)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				if runs == nil {
+					runs = []journal.Summary{}
+				}
+				writeJSON(f.IO.Out, f, runs)
+				return nil
+			}
+			if len(runs) == 0 {
+				fmt.Fprintf(f.IO.Err, "no runs in %s\n", dir)
+				return nil
+			}
+			fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", "RUN", "STARTED", "MODE", "STATUS", "PLAYBOOK")
+			for _, r := range runs {
+				fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", r.RunID, fullTime(r.Started), r.Mode, r.Status, r.Playbook)
+			}
+			return nil
+		},
+	}
+}
+
+func newRunsShowCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "print a run's events",
+		ArgsUsage: "RUN|last",
+		Flags: []cli.Flag{outputFlag("text", "json"),
+			&cli.BoolFlag{Name: "json", Hidden: true, Usage: "the same as --output json"}},
+		Action: func(c *cli.Context) error {
+			format, err := outputFormat(c, "text", "json")
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				format = "json"
+			}
+			dir, id, err := f.runArg(c)
+			if err != nil {
+				return err
+			}
+			recs, err := journal.Read(dir, id)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if format == "text" && len(recs) > 0 {
+				fmt.Fprintf(f.IO.Out, "run %s, started %s (times below are UTC)\n", id, fullTime(recs[0].Time))
+			}
+			for _, r := range recs {
+				if format == "json" {
+					b, _ := json.Marshal(r)
+					fmt.Fprintln(f.IO.Out, string(b))
+					continue
+				}
+				for i, l := range describe(r.Event) {
+					if i == 0 {
+						fmt.Fprintf(f.IO.Out, "%s %s\n", timeOfDay(r.Time), l)
+					} else {
+						fmt.Fprintf(f.IO.Out, "             %s\n", l)
 					}
-					dir, err := f.stateDir()
-					if err != nil {
-						return err
-					}
-					runs, err := journal.List(dir)
-					if err != nil {
-						return err
-					}
-					if format == "json" {
-						if runs == nil {
-							runs = []journal.Summary{}
-						}
-						writeJSON(f.IO.Out, f, runs)
-						return nil
-					}
-					if len(runs) == 0 {
-						fmt.Fprintf(f.IO.Err, "no runs in %s\n", dir)
-						return nil
-					}
-					fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", "RUN", "STARTED", "MODE", "STATUS", "PLAYBOOK")
-					for _, r := range runs {
-						fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", r.RunID, fullTime(r.Started), r.Mode, r.Status, r.Playbook)
-					}
-					return nil
-				},
-			},
-			{
-				Name:      "show",
-				Usage:     "print a run's events",
-				ArgsUsage: "RUN|last",
-				Flags: []cli.Flag{outputFlag("text", "json"),
-					&cli.BoolFlag{Name: "json", Hidden: true, Usage: "the same as --output json"}},
-				Action: func(c *cli.Context) error {
-					format, err := outputFormat(c, "text", "json")
-					if err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						format = "json"
-					}
-					dir, id, err := f.runArg(c)
-					if err != nil {
-						return err
-					}
-					recs, err := journal.Read(dir, id)
-					if err != nil {
-						return usageErr("%v", err)
-					}
-					if format == "text" && len(recs) > 0 {
-						fmt.Fprintf(f.IO.Out, "run %s, started %s (times below are UTC)\n", id, fullTime(recs[0].Time))
-					}
-					for _, r := range recs {
-						if format == "json" {
-							b, _ := json.Marshal(r)
-							fmt.Fprintln(f.IO.Out, string(b))
-							continue
-						}
-						for i, l := range describe(r.Event) {
-							if i == 0 {
-								fmt.Fprintf(f.IO.Out, "%s %s\n", timeOfDay(r.Time), l)
-							} else {
-								fmt.Fprintf(f.IO.Out, "             %s\n", l)
-							}
-						}
-					}
-					return nil
-				},
-			},
-			{
-				Name:      "report",
-				Usage:     "write a run's report: timeline, time to revoke, per-step results, what changed, what a person must still do",
-				ArgsUsage: "RUN|last",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "md", Usage: "md (Markdown) or json"}},
-				Action: func(c *cli.Context) error {
-					dir, id, err := f.runArg(c)
-					if err != nil {
-						return err
-					}
-					st, err := loadResume(dir, id)
-					if err != nil {
-						return err
-					}
-					rep := buildReport(resultFromJournal(st), st.prior, 0, st.dryRun, false, nil)
-					switch c.String("output") {
-					case "md":
-						fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.prior)))
-					case "json":
-						writeJSON(f.IO.Out, f, rep)
-					default:
-						return usageErr("--output must be md or json")
-					}
-					return nil
-				},
-			},
-			{
-				Name:      "verify",
-				Usage:     "check a run journal's hash chain (detects changed, removed or reordered lines)",
-				ArgsUsage: "RUN|last",
-				Action: func(c *cli.Context) error {
-					dir, id, err := f.runArg(c)
-					if err != nil {
-						return err
-					}
-					n, err := journal.Verify(dir, id)
-					var torn *journal.TornTailError
-					if errors.As(err, &torn) {
-						// Not tampering: the chain is intact up to an append a crash cut short.
-						fmt.Fprintf(f.IO.Out, "%s: torn tail at line %d: %d events before it intact, hash chain intact; "+
-							"the last write (%d bytes) was cut short, as by a crash. `respond resume %s` drops it and records the repair.\n",
-							id, torn.Line, n, torn.Bytes, id)
-						return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal has a torn tail at line %d (not tampering)", torn.Line)}
-					}
-					if err != nil {
-						return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal verification failed: %w", err)}
-					}
-					fmt.Fprintf(f.IO.Out, "%s: ok, %d events, hash chain intact\n", id, n)
-					return nil
-				},
-			},
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func newRunsReportCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "write a run's report: timeline, time to revoke, per-step results, what changed, what a person must still do",
+		ArgsUsage: "RUN|last",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "md", Usage: "md (Markdown) or json"}},
+		Action: func(c *cli.Context) error {
+			dir, id, err := f.runArg(c)
+			if err != nil {
+				return err
+			}
+			st, err := loadResume(dir, id)
+			if err != nil {
+				return err
+			}
+			rep := buildReport(resultFromJournal(st), st.prior, 0, st.dryRun, false, nil)
+			switch c.String("output") {
+			case "md":
+				fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.prior)))
+			case "json":
+				writeJSON(f.IO.Out, f, rep)
+			default:
+				return usageErr("--output must be md or json")
+			}
+			return nil
+		},
+	}
+}
+
+func newRunsVerifyCmd(f *Factory) *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "check a run journal's hash chain (detects changed, removed or reordered lines)",
+		ArgsUsage: "RUN|last",
+		Action: func(c *cli.Context) error {
+			dir, id, err := f.runArg(c)
+			if err != nil {
+				return err
+			}
+			n, err := journal.Verify(dir, id)
+			var torn *journal.TornTailError
+			if errors.As(err, &torn) {
+				// Not tampering: the chain is intact up to an append a crash cut short.
+				fmt.Fprintf(f.IO.Out, "%s: torn tail at line %d: %d events before it intact, hash chain intact; "+
+					"the last write (%d bytes) was cut short, as by a crash. `respond resume %s` drops it and records the repair.\n",
+					id, torn.Line, n, torn.Bytes, id)
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal has a torn tail at line %d (not tampering)", torn.Line)}
+			}
+			if err != nil {
+				return &exitError{code: ExitStepFailed, err: fmt.Errorf("journal verification failed: %w", err)}
+			}
+			fmt.Fprintf(f.IO.Out, "%s: ok, %d events, hash chain intact\n", id, n)
+			return nil
 		},
 	}
 }
