@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +27,7 @@ type serveOptions struct {
 	SocketMode bool
 	Config     string
 	Grace      time.Duration
+	PublicURL  string
 }
 
 func newServeCmd(f *Factory) *cli.Command {
@@ -32,13 +35,15 @@ func newServeCmd(f *Factory) *cli.Command {
 		Name:  "serve",
 		Usage: "answer the /respond slash command and approval buttons from Slack",
 		Description: "Serves POST /slack/commands, POST /slack/interactions and GET /healthz (or, with --socket-mode,\n" +
-			"the same over a Socket Mode connection: no public URL needed), and with a github_alerts section in\n" +
+			"the same over a Socket Mode connection: no public URL needed), GET/POST /form/TOKEN (the one-time\n" +
+			"form for a secret input, with --public-url), and with a github_alerts section in\n" +
 			"--config, POST /github/webhook: a GitHub secret-scanning alert starts the playbook by itself. Who may start which playbook in\n" +
 			"which channel, and who may approve, comes from --config (a YAML file of allow-lists).\n" +
 			"Environment: SLACK_BOT_TOKEN; SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (--socket-mode).\n\n" +
 			"Runs started from Slack post their progress in the channel the command came from and take\n" +
 			"their inputs from the command (secret inputs cannot be typed into Slack: name the GitHub alert,\n" +
-			"key=github-alert:OWNER/REPO#N, and the server fetches the value; or give a key ID) and the\n" +
+			"key=github-alert:OWNER/REPO#N, and the server fetches the value; leave it out for a one-time\n" +
+			"form with --public-url; or give a key ID) and the\n" +
 			"playbook's defaults. On shutdown (SIGINT/SIGTERM) each run stops at a journaled point and the\n" +
 			"unfinished ones are listed. Interrupted runs are listed, not resumed, when the server starts:\n" +
 			"resuming needs the secret inputs again, which only a person can give (respond resume RUN)." +
@@ -48,13 +53,14 @@ func newServeCmd(f *Factory) *cli.Command {
 			&cli.BoolFlag{Name: "socket-mode", Usage: "connect to Slack over Socket Mode instead of serving HTTP (needs SLACK_APP_TOKEN)"},
 			&cli.StringFlag{Name: "config", Usage: "allow-list `FILE` (YAML: playbooks: {NAME: {users, channels, approvers, two_person}})"},
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "on shutdown, how long runs get to reach a journaled point"},
+			&cli.StringFlag{Name: "public-url", Usage: "the HTTPS `URL` people reach this server at (as Slack does): a run that lacks a secret input gets a one-time form there"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return usageErr("serve takes no arguments (flags only)")
 			}
 			return runServe(c.Context, f, serveOptions{Addr: c.String("addr"), SocketMode: c.Bool("socket-mode"),
-				Config: c.String("config"), Grace: c.Duration("grace")})
+				Config: c.String("config"), Grace: c.Duration("grace"), PublicURL: c.String("public-url")})
 		},
 	}
 }
@@ -77,6 +83,9 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 		}
 	}
 	if err := checkGitHubAlerts(f, o, cfg); err != nil {
+		return err
+	}
+	if err := checkPublicURL(o); err != nil {
 		return err
 	}
 	token, signing, appToken := f.Getenv("SLACK_BOT_TOKEN"), f.Getenv("SLACK_SIGNING_SECRET"), f.Getenv("SLACK_APP_TOKEN")
@@ -108,7 +117,8 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 
 	runner := &serveRunner{f: f, client: client, dir: dir, runs: slackserver.NewRuns(), logf: logf}
 	srv, err := slackserver.New(slackserver.Options{SigningSecret: signing, Config: cfg, Runner: runner, Slack: client,
-		Secrets: f.Secrets, Logf: logf, ShutdownGrace: o.Grace, GitHubWebhookSecret: f.Getenv(envWebhookSecret)})
+		Secrets: f.Secrets, Logf: logf, ShutdownGrace: o.Grace, GitHubWebhookSecret: f.Getenv(envWebhookSecret),
+		PublicURL: o.PublicURL})
 	if err != nil {
 		return err
 	}
@@ -169,6 +179,28 @@ func checkGitHubAlerts(f *Factory, o serveOptions, cfg *slackserver.Config) erro
 		return credentialsErr("github_alerts needs %s, the secret set on the GitHub webhook, to verify deliveries", envWebhookSecret)
 	case f.Getenv(githubkit.EnvToken) == "":
 		return credentialsErr("github_alerts needs %s to read the alert's secret (secret-scanning alerts: read)", githubkit.EnvToken)
+	}
+	return nil
+}
+
+// checkPublicURL refuses a --public-url the one-time form could not safely be served at: a
+// secret typed into a page sent over plain HTTP crosses the network readable. Loopback is the
+// exception (a TLS-terminating proxy on the same host, and tests).
+func checkPublicURL(o serveOptions) error {
+	if o.PublicURL == "" {
+		return nil
+	}
+	if o.SocketMode {
+		return usageErr("--public-url serves the one-time form over HTTP; Socket Mode has no HTTP endpoint: serve without --socket-mode")
+	}
+	u, err := url.Parse(o.PublicURL)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return usageErr("--public-url %q: want https://HOST[/PATH], the address people reach this server at", o.PublicURL)
+	}
+	host := u.Hostname()
+	loopback := host == "localhost" || net.ParseIP(host).IsLoopback()
+	if u.Scheme != "https" && !(u.Scheme == "http" && loopback) {
+		return usageErr("--public-url %q: must be https:// (secrets are typed into the one-time form); put the server behind the TLS its Slack endpoints use", o.PublicURL)
 	}
 	return nil
 }
@@ -259,7 +291,20 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 	if err != nil {
 		return "", err
 	}
-	inputs, err := slackInputs(pb, req.Inputs)
+	given := req.Inputs
+	if len(req.Secrets) > 0 {
+		given = map[string]string{}
+		for k, v := range req.Inputs {
+			given[k] = v
+		}
+		for k, v := range req.Secrets {
+			// Cleaned as a pasted key is; the server registered the value as given already.
+			clean, _ := normalizeSecret(v)
+			r.f.Secrets.Add(v, clean)
+			given[k] = clean
+		}
+	}
+	inputs, err := slackInputs(pb, given)
 	if err != nil {
 		return "", err
 	}

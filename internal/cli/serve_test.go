@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,17 +39,20 @@ type serveHarness struct {
 	errs   *lockedBuffer
 	cancel context.CancelFunc
 	done   chan error
+	// lastBody is the last answer to post.
+	lastBody string
 }
 
 const channelID = "C0INCIDENT"
 
 func startServe(t *testing.T) *serveHarness {
 	t.Helper()
-	return startServeWith(t, "playbooks:\n  exec-example:\n    users: [U0ALICE]\n    channels: [C0INCIDENT]\n    approvers: [U0BOB]\n    two_person: true\n", nil)
+	return startServeWith(t, "playbooks:\n  exec-example:\n    users: [U0ALICE]\n    channels: [C0INCIDENT]\n    approvers: [U0BOB]\n    two_person: true\n", nil, "")
 }
 
-// startServeWith is startServe with another config and more environment.
-func startServeWith(t *testing.T, config string, extraEnv map[string]string) *serveHarness {
+// startServeWith is startServe with another config, more environment and a --public-url
+// ("self": the server's own address).
+func startServeWith(t *testing.T, config string, extraEnv map[string]string, publicURL string) *serveHarness {
 	t.Helper()
 	src := fakekey.Random()
 	tok := src.SlackBotToken()
@@ -84,7 +89,12 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string) *se
 	ln.Close()
 	var ctx context.Context
 	ctx, h.cancel = context.WithCancel(t.Context())
-	go func() { h.done <- runServe(ctx, f, serveOptions{Addr: h.addr, Config: cfg, Grace: 5 * time.Second}) }()
+	if publicURL == "self" {
+		publicURL = "http://" + h.addr
+	}
+	go func() {
+		h.done <- runServe(ctx, f, serveOptions{Addr: h.addr, Config: cfg, Grace: 5 * time.Second, PublicURL: publicURL})
+	}()
 	h.waitFor("the server to answer /healthz", func() bool {
 		r, err := http.Get("http://" + h.addr + "/healthz")
 		if err != nil {
@@ -123,8 +133,20 @@ func (h *serveHarness) post(path string, form url.Values) int {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	h.lastBody = string(b)
 	return resp.StatusCode
+}
+
+// lastAnswer is what re finds in the last answer to post.
+func (h *serveHarness) lastAnswer(re *regexp.Regexp) string {
+	h.t.Helper()
+	m := re.FindString(h.lastBody)
+	if m == "" {
+		h.t.Fatalf("the answer does not contain %s:\n%s", re, h.lastBody)
+	}
+	return m
 }
 
 // startRun sends `/respond run exec-example` as alice and waits for the approval buttons;

@@ -123,40 +123,50 @@ func (s *Server) run(cmd slackgo.SlashCommand, args []string, plan bool) string 
 		s.logf("playbook %s: %v", name, err)
 		return fmt.Sprintf(":x: Playbook `%s` cannot be loaded on the server; its operator has the details.", esc(name))
 	}
-	inputs, dry, problem := parseInputs(name, args[1:], specs)
+	inputs, dry, missing, problem := parseInputs(name, args[1:], specs)
 	if problem != "" {
 		return problem + " Nothing was started."
 	}
 	dry = dry || plan
 	req := RunRequest{Playbook: name, Inputs: inputs, DryRun: dry, User: cmd.UserID, UserName: cmd.UserName, Channel: cmd.ChannelID}
+	if len(missing) > 0 {
+		return s.offerForm(req, missing, cmd.ResponseURL)
+	}
+	s.startRun(req, cmd.ResponseURL)
+	mode := ""
+	if dry {
+		mode = " as a dry run (nothing will be changed)"
+	}
+	return fmt.Sprintf(":rocket: Starting `%s`%s. Its progress message will appear in this channel.", esc(name), mode)
+}
+
+// startRun starts req in the background with the playbook's Slack approvers, and tells the
+// person who asked, through responseURL, whether it started.
+func (s *Server) startRun(req RunRequest, responseURL string) {
+	name := req.Playbook
+	acl := s.o.Config.Playbooks[name]
 	if len(acl.Approvers) > 0 && s.o.Slack != nil {
-		cfg := ApproverConfig{Playbook: name, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: cmd.UserID}
+		cfg := ApproverConfig{Playbook: name, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: req.User}
 		req.Approver = func(th Threader) engine.Approver {
 			c := cfg
 			c.Thread = th
 			return s.approvals.Approver(c)
 		}
 	}
-	responseURL := cmd.ResponseURL
 	s.background(func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, s.o.StartTimeout)
 		defer cancel()
 		id, err := s.o.Runner.Start(sctx, req)
 		var text string
 		if err != nil {
-			s.logf("start %s for %s: %v", name, cmd.UserID, err)
+			s.logf("start %s for %s: %v", name, req.User, err)
 			text = fmt.Sprintf(":x: `%s` did not start: %s", esc(name), esc(firstLine(s.o.Secrets.String(err.Error()))))
 		} else {
-			s.logf("started run %s of %s for %s in %s", id, name, cmd.UserID, cmd.ChannelID)
+			s.logf("started run %s of %s for %s in %s", id, name, req.User, req.Channel)
 			text = fmt.Sprintf(":white_check_mark: Run `%s` of `%s` started; follow it in its message in this channel.", esc(id), esc(name))
 		}
 		s.followUp(ctx, responseURL, text)
 	})
-	mode := ""
-	if dry {
-		mode = " as a dry run (nothing will be changed)"
-	}
-	return fmt.Sprintf(":rocket: Starting `%s`%s. Its progress message will appear in this channel.", esc(name), mode)
 }
 
 // followUp shows text to the person who typed the command, later, through its response_url.
@@ -170,8 +180,9 @@ func (s *Server) followUp(ctx context.Context, responseURL, text string) {
 }
 
 // parseInputs reads NAME=VALUE arguments against the playbook's inputs. problem, when not empty,
-// is the refusal to show; it names inputs and argument positions, never a value.
-func parseInputs(playbook string, args []string, specs []InputSpec) (map[string]string, bool, string) {
+// is the refusal to show; it names inputs and argument positions, never a value. missing are
+// the required secret inputs not given: a one-time form can ask for them.
+func parseInputs(playbook string, args []string, specs []InputSpec) (inputs map[string]string, dry bool, missing []string, problem string) {
 	byName := map[string]InputSpec{}
 	var names []string
 	for _, in := range specs {
@@ -183,8 +194,7 @@ func parseInputs(playbook string, args []string, specs []InputSpec) (map[string]
 	if len(names) > 0 {
 		takes = "it takes " + codeList(names)
 	}
-	inputs := map[string]string{}
-	dry := false
+	inputs = map[string]string{}
 	for i, a := range args {
 		switch strings.ToLower(a) {
 		case "dry-run", "--dry-run", "dryrun":
@@ -193,31 +203,36 @@ func parseInputs(playbook string, args []string, specs []InputSpec) (map[string]
 		}
 		name, value, ok := strings.Cut(a, "=")
 		if !ok || name == "" {
-			return nil, false, fmt.Sprintf("Argument %d is not `name=value` (%s).", i+3, takes)
+			return nil, false, nil, fmt.Sprintf("Argument %d is not `name=value` (%s).", i+3, takes)
 		}
 		value = unwrapLink(value)
 		spec, known := byName[name]
 		if !known {
-			return nil, false, fmt.Sprintf("Argument %d is not an input of `%s` (%s).", i+3, esc(playbook), takes)
+			return nil, false, nil, fmt.Sprintf("Argument %d is not an input of `%s` (%s).", i+3, esc(playbook), takes)
 		}
 		if spec.Secret && !keyIDRe.MatchString(value) && !secretref.IsRef(value) {
-			return nil, false, fmt.Sprintf(":no_entry: Input `%s` is secret and cannot be typed into Slack, which keeps "+
+			return nil, false, nil, fmt.Sprintf(":no_entry: Input `%s` is secret and cannot be typed into Slack, which keeps "+
 				"the text of every command. Name the GitHub alert that found it (`%s=github-alert:OWNER/REPO#N`), "+
 				"name the key by its ID (`%s=key_…`), or leave it out to get a one-time form. If you typed a live "+
 				"key, treat it as exposed in Slack as well.", esc(name), esc(name), esc(name))
 		}
 		inputs[name] = value
 	}
-	var missing []string
+	var plain []string
 	for _, in := range specs {
 		if _, ok := inputs[in.Name]; !ok && in.Required && !in.HasValue {
-			missing = append(missing, in.Name)
+			if in.Secret {
+				missing = append(missing, in.Name)
+			} else {
+				plain = append(plain, in.Name)
+			}
 		}
 	}
-	if len(missing) > 0 {
-		return nil, false, "Missing required " + plural(len(missing), "input") + ": " + codeList(missing) + "."
+	if len(plain) > 0 {
+		all := append(plain, missing...)
+		return nil, false, nil, "Missing required " + plural(len(all), "input") + ": " + codeList(all) + "."
 	}
-	return inputs, dry, ""
+	return inputs, dry, missing, ""
 }
 
 func plural(n int, w string) string {

@@ -23,3 +23,12 @@ func (rs *Runs) SetLastGasp(d time.Duration) { rs.lastGasp = d }
 
 // ForgetReplays empties the replay cache (fuzzing signs many requests in the same second).
 func (s *Server) ForgetReplays() { s.seen = newReplayCache(maxSeen) }
+
+// AgeForms makes the pending one-time forms d older.
+func (s *Server) AgeForms(d time.Duration) {
+	s.forms.mu.Lock()
+	defer s.forms.mu.Unlock()
+	for _, p := range s.forms.pending {
+		p.expires = p.expires.Add(-d)
+	}
+}

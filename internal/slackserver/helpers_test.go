@@ -149,7 +149,7 @@ func newEnv(t *testing.T, runner slackserver.Runner) *env {
 	return newEnvConfig(t, runner, configYAML)
 }
 
-func newEnvConfig(t *testing.T, runner slackserver.Runner, configSrc string) *env {
+func newEnvConfig(t *testing.T, runner slackserver.Runner, configSrc string, opts ...func(*slackserver.Options)) *env {
 	t.Helper()
 	src := fakekey.Random()
 	tok := src.SlackBotToken()
@@ -170,8 +170,12 @@ func newEnvConfig(t *testing.T, runner slackserver.Runner, configSrc string) *en
 		e.runner = &fakeRunner{}
 		runner = e.runner
 	}
-	e.server, err = slackserver.New(slackserver.Options{SigningSecret: e.secret, Config: cfg, Runner: runner,
-		Slack: client, Secrets: e.secrets, Logf: e.logs.logf, GitHubWebhookSecret: e.ghSecret})
+	o := slackserver.Options{SigningSecret: e.secret, Config: cfg, Runner: runner,
+		Slack: client, Secrets: e.secrets, Logf: e.logs.logf, GitHubWebhookSecret: e.ghSecret}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e.server, err = slackserver.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

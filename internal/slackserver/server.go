@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +56,8 @@ type InputSpec struct {
 	HasValue bool // a default exists
 }
 
-// RunRequest is a run asked for from Slack. Inputs hold only non-secret values and key IDs: the
-// server refuses secret values typed into Slack.
+// RunRequest is a run asked for from Slack. Inputs hold only non-secret values, key IDs and
+// references to where a secret lives: the server refuses secret values typed into Slack.
 type RunRequest struct {
 	Playbook string
 	Inputs   map[string]string
@@ -67,6 +68,8 @@ type RunRequest struct {
 	// Approver returns the run's Slack approver, asking in the thread of the message thread
 	// locates (the run's progress sink). It is nil when nobody may approve from Slack.
 	Approver func(thread Threader) engine.Approver
+	// Secrets are secret inputs given on the one-time form, already registered for masking.
+	Secrets map[string]string
 }
 
 // Interrupted is a run a shutdown left unfinished.
@@ -103,6 +106,10 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// StartTimeout bounds the wait for a run to be recorded (default 30s).
 	StartTimeout time.Duration
+	// PublicURL is where people reach this server over HTTPS (the base of the Slack endpoints,
+	// e.g. https://respond.example.com). With it, a run command lacking a secret input gets a
+	// one-time form at PublicURL/form/TOKEN; without it, such a command is refused.
+	PublicURL string
 	// GitHubWebhookSecret verifies GitHub webhook deliveries (GITHUB_WEBHOOK_SECRET); needed
 	// when Config.GitHubAlerts is set.
 	GitHubWebhookSecret string
@@ -128,6 +135,7 @@ type Server struct {
 	// deliveries remembers GitHub delivery IDs; alerts, which alerts started a run.
 	deliveries *replayCache
 	alerts     *alertRuns
+	forms      *forms
 	bg         sync.WaitGroup // follow-ups and Slack calls still going
 	baseCtx    context.Context
 	stopBase   context.CancelFunc
@@ -160,13 +168,17 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("slack server: github_alerts is configured but there is no webhook secret to verify deliveries")
 	}
 	s := &Server{o: o, seen: newReplayCache(maxSeen), deliveries: newReplayCache(maxDeliveries),
-		alerts: &alertRuns{runs: map[string]string{}}}
+		alerts: &alertRuns{runs: map[string]string{}}, forms: &forms{pending: map[string]*pendingForm{}}}
+	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	s.o.PublicURL = o.PublicURL
 	s.baseCtx, s.stopBase = context.WithCancel(context.Background())
 	s.approvals = NewApprovals(o.Slack, o.Secrets, func(err error) { s.logf("slack approvals: %v", err) })
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /slack/commands", s.serveCommand)
 	s.mux.HandleFunc("POST /slack/interactions", s.serveInteraction)
 	s.mux.HandleFunc("POST /github/webhook", s.serveGitHubWebhook)
+	s.mux.HandleFunc("GET /form/{token}", s.serveFormPage)
+	s.mux.HandleFunc("POST /form/{token}", s.serveFormSubmit)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

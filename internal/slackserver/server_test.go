@@ -221,7 +221,7 @@ func TestCommands(t *testing.T) {
 		{name: "unknown input", user: alice, channel: incidents, text: "run openai-key-leak key=key_abc123 wat=proj_9",
 			wantIn: "Argument 4 is not an input of `openai-key-leak`"},
 		{name: "missing required", user: alice, channel: incidents, text: "run openai-key-leak project=proj_9",
-			wantIn: "Missing required input: `key`"},
+			wantIn: "Missing required secret input: `key`"},
 		{name: "help", user: mallory, channel: incidents, text: "help", wantIn: "You cannot start any playbook"},
 		{name: "help lists mine", user: alice, channel: random, text: "", wantIn: "You can start here: `exec-example`"},
 		{name: "status", user: alice, channel: incidents, text: "status run-1", wantIn: "running step revoke"},
