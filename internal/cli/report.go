@@ -33,18 +33,19 @@ func (r *recorder) all() []event.Event {
 	return append([]event.Event(nil), r.events...)
 }
 
-// timeToRevoke is from the run's start to the first revocation's success.
-func timeToRevoke(evs []event.Event) time.Duration {
+// timeToRevoke is from the run's start to the first revocation's success; ok is false when the
+// run revoked nothing (a revocation within the clock's resolution still took 0).
+func timeToRevoke(evs []event.Event) (d time.Duration, ok bool) {
 	var start time.Time
 	for _, e := range evs {
 		switch {
 		case e.Kind == event.RunStarted:
 			start = e.Time
 		case e.Kind == event.StepSucceeded && e.Uses == "openai.revoke-key" && !start.IsZero():
-			return e.Time.Sub(start)
+			return e.Time.Sub(start), true
 		}
 	}
-	return 0
+	return 0, false
 }
 
 type retryJSON struct {
@@ -100,8 +101,9 @@ type logFinding struct {
 const maxLogFindingsShown = 50
 
 func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, chaos bool, checks []rehearsal.Verification) reportJSON {
+	revokedIn, _ := timeToRevoke(evs)
 	r := reportJSON{Mode: res.Mode, Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
-		TimeToRevokeMS: timeToRevoke(evs).Milliseconds(), DurationMS: res.Finished.Sub(res.Started).Milliseconds(),
+		TimeToRevokeMS: revokedIn.Milliseconds(), DurationMS: res.Finished.Sub(res.Started).Milliseconds(),
 		Verifications: checks, Retries: []retryJSON{}, Steps: []stepJSON{}}
 	if r.Verifications == nil {
 		r.Verifications = []rehearsal.Verification{}
@@ -170,7 +172,7 @@ func (r reportJSON) markdown(evs []event.Event) string {
 		}
 	}
 	revoke := "not revoked by this run"
-	if r.TimeToRevokeMS > 0 {
+	if _, ok := timeToRevoke(evs); ok {
 		revoke = "**" + fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond) + "**"
 	}
 	fmt.Fprintf(&b, "# %s: %s\n\n", r.Playbook, r.Outcome)
