@@ -8,8 +8,11 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/respond-sec/respond/internal/redact"
@@ -30,10 +33,69 @@ type Kind struct {
 	Name string
 	// New returns a fresh step whose fields receive the decoded `with:` parameters.
 	New func() Step
-	// Outputs lists the output names later steps may reference; the loader checks references.
-	Outputs []string
+	// Outputs is the zero value of the kind's outputs struct: the json tag of each exported field
+	// names an output later steps may reference (the loader checks references against them), and
+	// readers of the journal decode recorded outputs into it (DecodeOutputs).
+	Outputs any
 	// Summary is one line for `respond playbooks show` and the docs.
 	Summary string
+	// Traits is what code outside steps/ needs to know about the kind; it asks the kind, never
+	// its name.
+	Traits Traits
+}
+
+// OutputNames lists the kind's output names, in field order.
+func (k Kind) OutputNames() []string { return FieldNames(k.Outputs, "json") }
+
+// Revokes reports whether the kind revokes the leaked credential (it is a Container): its first
+// success ends the run's "time to revoke".
+func (k Kind) Revokes() bool {
+	_, ok := k.New().(Container)
+	return ok
+}
+
+// DecodeOutputs decodes outputs as the journal recorded them (JSON numbers are float64 there) into
+// a new value of the kind's outputs struct and returns a pointer to it, so readers of a run see
+// the same Go types the step produced. Recorded outputs missing a field leave it zero.
+func (k Kind) DecodeOutputs(recorded map[string]any) (any, error) {
+	t := reflect.TypeOf(k.Outputs)
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("kind %s declares no outputs struct", k.Name)
+	}
+	b, err := json.Marshal(recorded)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s outputs: %w", k.Name, err)
+	}
+	dst := reflect.New(t)
+	if err := json.Unmarshal(b, dst.Interface()); err != nil {
+		// A field of the wrong type is left zero and the rest decoded: the value is still
+		// returned, for readers that make do with what they can read.
+		return dst.Interface(), fmt.Errorf("decode %s outputs: %w", k.Name, err)
+	}
+	return dst.Interface(), nil
+}
+
+// FieldNames lists the names the given tag gives v's exported fields (v a struct or a pointer to
+// one), in field order. A field without the tag, tagged "-" or unexported names nothing: the
+// catalog's test requires every outputs field to carry its tag.
+func FieldNames(v any, tag string) []string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get(tag), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // Mutating reports whether the kind changes something outside respond: it does exactly when it

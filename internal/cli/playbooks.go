@@ -163,7 +163,7 @@ func newPlaybooksKindsCmd(f *Factory) *cli.Command {
 			}
 			kinds := make([]kindListing, len(catalog.Kinds))
 			for i, k := range catalog.Kinds {
-				kinds[i] = kindListing{Name: k.Name, Summary: k.Summary, Outputs: k.Outputs, Mutating: k.Mutating()}
+				kinds[i] = kindListing{Name: k.Name, Summary: k.Summary, Outputs: k.OutputNames(), Mutating: k.Mutating()}
 			}
 			if format == "json" {
 				writeJSON(f.IO.Out, f, kinds)

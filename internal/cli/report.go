@@ -12,6 +12,8 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/rehearsal"
 	"github.com/respond-sec/respond/internal/todo"
+	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/catalog"
 )
 
 // recorder keeps a run's (redacted) events for the report and the time to revoke.
@@ -41,7 +43,7 @@ func timeToRevoke(evs []event.Event) (d time.Duration, ok bool) {
 		switch {
 		case e.Kind == event.RunStarted:
 			start = e.Time
-		case e.Kind == event.StepSucceeded && e.Uses == "openai.revoke-key" && !start.IsZero():
+		case e.Kind == event.StepSucceeded && catalog.Revokes(e.Uses) && !start.IsZero():
 			return e.Time.Sub(start), true
 		}
 	}
@@ -129,27 +131,23 @@ func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, cha
 	return r
 }
 
-// findings are what the read-only steps found that the report must carry: the usage review's
-// table and the log lines that still hold the key.
+// findings are what the read-only steps found that the report must carry: a usage review's
+// table and the log lines that still hold the key. The steps' outputs say which they carry.
 func findings(res *engine.Result) (table string, logs []logFinding) {
 	logs = []logFinding{}
 	for _, s := range res.Steps {
-		if s.Status != event.Succeeded {
+		k, ok := catalog.Lookup(s.Uses)
+		if s.Status != event.Succeeded || !ok {
 			continue
 		}
-		switch s.Uses {
-		case "openai.review-usage":
-			if t, ok := s.Outputs["table"].(string); ok && t != "" {
-				table = strings.TrimRight(t, "\n")
-			}
-		case "logs.search":
-			list, _ := s.Outputs["findings"].([]any)
-			for _, f := range list {
-				m, _ := f.(map[string]any)
-				file, _ := m["file"].(string)
-				line, _ := m["line"].(float64)
-				excerpt, _ := m["excerpt"].(string)
-				logs = append(logs, logFinding{Step: s.ID, File: file, Line: int(line), Excerpt: excerpt})
+		// A field of the wrong type is left zero; the others still count.
+		out, _ := k.DecodeOutputs(s.Outputs)
+		if u, ok := out.(steps.UsageTabler); ok && u.UsageTable() != "" {
+			table = strings.TrimRight(u.UsageTable(), "\n")
+		}
+		if l, ok := out.(steps.LogLiner); ok {
+			for _, f := range l.LogLines() {
+				logs = append(logs, logFinding{Step: s.ID, File: f.File, Line: f.Line, Excerpt: f.Excerpt})
 			}
 		}
 	}

@@ -134,14 +134,19 @@ func (c *container) Run(ctx context.Context, env *steps.Env) (steps.Outputs, err
 	return c.W.Run(ctx, env)
 }
 
+// valueOutputs declares the test kinds' one output.
+type valueOutputs struct {
+	Value any `json:"value"`
+}
+
 func lookup(uses string) (steps.Kind, bool) {
 	switch uses {
 	case "test.read":
-		return steps.Kind{Name: uses, New: func() steps.Step { return &reader{} }, Outputs: []string{"value"}}, true
+		return steps.Kind{Name: uses, New: func() steps.Step { return &reader{} }, Outputs: valueOutputs{}}, true
 	case "test.write":
-		return steps.Kind{Name: uses, New: func() steps.Step { return &writer{} }, Outputs: []string{"value"}}, true
+		return steps.Kind{Name: uses, New: func() steps.Step { return &writer{} }, Outputs: valueOutputs{}}, true
 	case "test.contain":
-		return steps.Kind{Name: uses, New: func() steps.Step { return &container{} }, Outputs: []string{"value"}}, true
+		return steps.Kind{Name: uses, New: func() steps.Step { return &container{} }, Outputs: valueOutputs{}}, true
 	}
 	return steps.Kind{}, false
 }

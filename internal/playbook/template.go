@@ -210,12 +210,11 @@ func (l *loader) checkRef(idents []string, at *yaml.Node) {
 			if len(idents) < 4 || prev.Kind.New == nil {
 				return
 			}
-			for _, o := range prev.Kind.Outputs {
-				if o == idents[3] {
-					return
-				}
+			names := prev.Kind.OutputNames()
+			if slices.Contains(names, idents[3]) {
+				return
 			}
-			l.c.add(at.Line, at.Column, "%s: step %q (%s) has no output %q (it has: %s)", ref, id, prev.Uses, idents[3], strings.Join(prev.Kind.Outputs, ", "))
+			l.c.add(at.Line, at.Column, "%s: step %q (%s) has no output %q (it has: %s)", ref, id, prev.Uses, idents[3], strings.Join(names, ", "))
 		default:
 			l.c.add(at.Line, at.Column, "%s: a step has outputs and status, not %q", ref, idents[2])
 		}

@@ -28,8 +28,6 @@ import (
 	"github.com/respond-sec/respond/internal/redact"
 )
 
-// RevokeUses is the step kind whose first success ends "time to revoke".
-const RevokeUses = "openai.revoke-key"
 
 // Meta is what the parent message knows before the first event.
 type Meta struct {

@@ -104,12 +104,17 @@ func (f *failer) Run(context.Context, *steps.Env) (steps.Outputs, error) {
 	return nil, errors.New("permission denied for " + f.Secret)
 }
 
+// revokeUses is a kind the catalog says revokes: the sink learns that from the catalog.
+const revokeUses = "openai.revoke-key"
+
 func lookup(uses string) (steps.Kind, bool) {
 	k := steps.Kind{Name: uses}
 	switch uses {
 	case "test.find":
-		k.New, k.Outputs = func() steps.Step { return &finder{} }, []string{"key_id"}
-	case slackprogress.RevokeUses:
+		k.New, k.Outputs = func() steps.Step { return &finder{} }, struct {
+			KeyID string `json:"key_id"`
+		}{}
+	case revokeUses:
 		k.New = func() steps.Step { return &revoker{} }
 	case "test.table":
 		k.New = func() steps.Step { return table{} }
@@ -169,7 +174,7 @@ func runPlaybook(t *testing.T, sink *slackprogress.Sink, secrets *redact.Set, se
 
 func meta(pb string, mode string) slackprogress.Meta {
 	return slackprogress.Meta{Playbook: pb, StartedBy: "U0ALICE", Mode: mode, Steps: []slackprogress.StepMeta{
-		{ID: "identify", Uses: "test.find"}, {ID: "revoke", Uses: slackprogress.RevokeUses}, {ID: "review", Uses: "test.table"},
+		{ID: "identify", Uses: "test.find"}, {ID: "revoke", Uses: revokeUses}, {ID: "review", Uses: "test.table"},
 		{ID: "budgets", Uses: "test.fail"}, {ID: "never", Uses: "test.table"}}}
 }
 

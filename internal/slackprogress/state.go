@@ -12,6 +12,7 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/todo"
+	"github.com/respond-sec/respond/steps/catalog"
 )
 
 // state is the run as the Sink understands it from the events so far: the checklist for the
@@ -205,7 +206,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		} else {
 			sv.Note = ""
 		}
-		if e.Uses == RevokeUses && st.revoked.IsZero() && !e.Time.IsZero() {
+		if catalog.Revokes(e.Uses) && st.revoked.IsZero() && !e.Time.IsZero() {
 			st.revoked = e.Time
 		}
 		return true, nil
@@ -235,7 +236,7 @@ func (st *state) summary(e event.Event) slack.SummaryView {
 	hasRevoke := false
 	for _, s := range st.view.Steps {
 		counts[s.Status]++
-		if s.Uses == RevokeUses {
+		if catalog.Revokes(s.Uses) {
 			hasRevoke = true
 		}
 	}

@@ -6,23 +6,13 @@ package todo
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
-)
-
-// The step kinds whose outputs or absence mean work for a person.
-const (
-	usesFindKey    = "openai.find-key"
-	usesRevoke     = "openai.revoke-key"
-	usesVerifyDead = "openai.verify-key-dead"
-	usesReplace    = "openai.create-replacement"
-	usesPurge      = "git.purge-history"
-	usesLogs       = "logs.search"
-	usesReview     = "openai.review-usage"
+	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/catalog"
 )
 
 // Prefixes of a skipped step's reason, as the engine writes them (events carry only the text).
@@ -104,7 +94,7 @@ func FromEvents(evs []event.Event) []string {
 		if e.Uses != "" {
 			s.uses = e.Uses
 		}
-		if s.uses == usesRevoke {
+		if catalog.Revokes(s.uses) {
 			hasRevoke = true
 		}
 		switch e.Kind {
@@ -207,94 +197,34 @@ func stepItems(s *step, revoked, resumable bool, runID string) []string {
 		}
 		return nil
 	}
-	out, _ := e.Data["outputs"].(map[string]any)
-	var items []string
-	switch s.uses {
-	case usesFindKey:
-		owner, _ := out["owner"].(string)
-		switch {
-		case out["already_revoked"] == true && owner == "":
-			items = append(items, "Find who owned the key (it was already revoked before this run) and tell them it leaked, and where the replacement now lives.")
-		case out["already_revoked"] == true:
-			items = append(items, fmt.Sprintf("Tell the key's owner (%s) it leaked (it was already revoked before this run), and where the replacement now lives.", owner))
-		case revoked:
-			items = append(items, fmt.Sprintf("Tell the key's owner (%s) it was revoked and why, and where the replacement now lives.", owner))
-		}
-	case usesReplace:
-		items = append(items, strs(out["todo"])...)
-	case usesPurge:
-		items = append(items, strs(out["forge_remains"])...)
-		if v, ok := out["verified"].(bool); ok && !v {
-			items = append(items, fmt.Sprintf("Step %s did not push the rewritten history: the remote still holds the key. Run it with push: true.", s.id))
-		}
-		if num(out["refs_changed"]) > 0 {
-			items = append(items, "Everyone with a clone must re-clone (or reset to the rewritten refs); old clones still hold the key.")
-		}
-	case usesLogs:
-		if files := logFiles(out["findings"]); len(files) > 0 {
-			items = append(items, fmt.Sprintf("Delete or rotate the log files that still hold the key (and their backups): %s.", strings.Join(files, ", ")))
-		}
-	case usesReview:
-		if flags := strs(out["flags"]); len(flags) > 0 {
-			items = append(items, fmt.Sprintf("Review the usage flags (%d) with finance and decide whether customers or OpenAI must be told.", len(flags)))
-		}
+	if out, ok := outputs(s.uses, e).(steps.ToDoer); ok {
+		return out.ToDo(steps.ToDoContext{StepID: s.id, KeyDead: revoked})
 	}
-	return items
+	return nil
+}
+
+// outputs decodes a finished step's recorded outputs into its kind's outputs struct; nil for a
+// kind the catalog does not know.
+func outputs(uses string, e *event.Event) any {
+	k, ok := catalog.Lookup(uses)
+	if !ok {
+		return nil
+	}
+	recorded, _ := e.Data["outputs"].(map[string]any)
+	// A field of the wrong type is left zero; the others still count.
+	out, _ := k.DecodeOutputs(recorded)
+	return out
 }
 
 // deadKey reports whether a succeeded step shows the leaked key is no longer live: the revocation
-// itself, find-key finding it already revoked (then there is nothing to revoke and the revoke
-// step is skipped), or verify-key-dead proving it dead.
+// itself, or a step whose outputs say so (a key found already revoked, then there is nothing to
+// revoke and the revoke step is skipped; a key proven dead).
 func deadKey(uses string, e *event.Event) bool {
-	out, _ := e.Data["outputs"].(map[string]any)
-	switch uses {
-	case usesRevoke:
+	if catalog.Revokes(uses) {
 		return true
-	case usesFindKey:
-		return out["already_revoked"] == true
-	case usesVerifyDead:
-		return out["dead"] == true
 	}
-	return false
-}
-
-// logFiles lists the files a logs.search step's findings name, each once, in order.
-func logFiles(v any) []string {
-	var files []string
-	list, _ := v.([]any)
-	for _, f := range list {
-		m, _ := f.(map[string]any)
-		if name, ok := m["file"].(string); ok && !slices.Contains(files, name) {
-			files = append(files, name)
-		}
-	}
-	return files
-}
-
-// num reads a JSON number, whether it came from the journal (float64) or not.
-func num(v any) float64 {
-	switch v := v.(type) {
-	case float64:
-		return v
-	case int:
-		return float64(v)
-	case int64:
-		return float64(v)
-	}
-	return 0
-}
-
-func strs(v any) []string {
-	var out []string
-	switch v := v.(type) {
-	case []string:
-		return v
-	case []any:
-		for _, x := range v {
-			out = append(out, fmt.Sprint(x))
-		}
-	}
-	return out
+	out, ok := outputs(uses, e).(steps.KeyDeadShower)
+	return ok && out.KeyDead()
 }
 
 // needsHuman reports a finding that asks for a person: data {"needs_human": true}, or a step

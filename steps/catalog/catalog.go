@@ -71,3 +71,10 @@ func Names() []string {
 	}
 	return out
 }
+
+// Revokes reports whether the kind named uses revokes the leaked credential: its first success
+// ends the run's "time to revoke". Code that sees only events asks this, never a kind's name.
+func Revokes(uses string) bool {
+	k, ok := Lookup(uses)
+	return ok && k.Revokes()
+}

@@ -33,8 +33,14 @@ type Exec struct {
 var Kind = steps.Kind{
 	Name:    "exec",
 	New:     func() steps.Step { return &Exec{} },
-	Outputs: []string{"stdout", "exit_code"},
+	Outputs: Outputs{},
 	Summary: "run a program without a shell; outputs stdout and exit_code",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	Stdout   string `json:"stdout"`
+	ExitCode int    `json:"exit_code"`
 }
 
 // RehearsalVar is set to 1 in the program's environment during a rehearsal.

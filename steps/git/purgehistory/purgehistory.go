@@ -34,11 +34,35 @@ type Purge struct {
 
 // Kind registers the step.
 var Kind = steps.Kind{
-	Name: "git.purge-history",
-	New:  func() steps.Step { return &Purge{} },
-	Outputs: []string{"rewritten_commits", "refs_changed", "commit_maps", "pushed", "verified",
-		"forge_remains"},
+	Name:    "git.purge-history",
+	New:     func() steps.Step { return &Purge{} },
+	Outputs: Outputs{},
 	Summary: "rewrite every ref to remove the value, verify with a rescan, force-push with lease (use behind an approval)",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	RewrittenCommits int      `json:"rewritten_commits"`
+	RefsChanged      int      `json:"refs_changed"`
+	CommitMaps       []string `json:"commit_maps"`
+	// Pushed counts the repositories whose rewritten refs were pushed.
+	Pushed int `json:"pushed"`
+	// Verified is set when a rescan after the rewrite (and push) finds the value nowhere.
+	Verified *bool `json:"verified"`
+	// ForgeRemains is what the forge may still hold that only a person can remove.
+	ForgeRemains []string `json:"forge_remains"`
+}
+
+// ToDo lists what the forge may still hold, an unpushed rewrite and the re-clone everyone owes.
+func (o *Outputs) ToDo(c steps.ToDoContext) []string {
+	items := append([]string(nil), o.ForgeRemains...)
+	if o.Verified != nil && !*o.Verified {
+		items = append(items, fmt.Sprintf("Step %s did not push the rewritten history: the remote still holds the key. Run it with push: true.", c.StepID))
+	}
+	if o.RefsChanged > 0 {
+		items = append(items, "Everyone with a clone must re-clone (or reset to the rewritten refs); old clones still hold the key.")
+	}
+	return items
 }
 
 // EnvToken authenticates pushes to https remotes.

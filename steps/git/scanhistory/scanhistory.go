@@ -30,8 +30,18 @@ type Scan struct {
 var Kind = steps.Kind{
 	Name:    "git.scan-history",
 	New:     func() steps.Step { return &Scan{} },
-	Outputs: []string{"findings", "count", "first_seen", "repos_with_secret", "in_tip"},
+	Outputs: Outputs{},
 	Summary: "find the value in every ref and every version of local repositories or clone URLs (read-only)",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	// Findings are the places the value was found: repo, kind, commit, path, line, refs.
+	Findings        []map[string]any `json:"findings"`
+	Count           int              `json:"count"`
+	FirstSeen       string           `json:"first_seen"`
+	ReposWithSecret []string         `json:"repos_with_secret"`
+	InTip           bool             `json:"in_tip"`
 }
 
 // EnvToken is the token used for https clone URLs.

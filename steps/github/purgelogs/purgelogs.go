@@ -72,8 +72,16 @@ var _ logAPI = (*github.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "github.purge-logs",
 	New:     func() steps.Step { return &PurgeLogs{} },
-	Outputs: []string{"deleted", "already_gone", "runs"},
+	Outputs: Outputs{},
 	Summary: "delete the logs of GitHub Actions runs that hold the leaked value (put it behind an approval)",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	Deleted     int `json:"deleted"`
+	AlreadyGone int `json:"already_gone"`
+	// Runs describe each run whose logs held the value.
+	Runs []map[string]any `json:"runs"`
 }
 
 const (

@@ -47,8 +47,16 @@ var _ alertAPI = (*github.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "github.resolve-alerts",
 	New:     func() steps.Step { return &ResolveAlerts{} },
-	Outputs: []string{"resolved", "already_resolved", "alerts"},
+	Outputs: Outputs{},
 	Summary: "resolve the open secret-scanning alerts of the leaked value as revoked, with a comment naming the run",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	Resolved        int `json:"resolved"`
+	AlreadyResolved int `json:"already_resolved"`
+	// Alerts describe each alert resolved (or, in a plan, to resolve).
+	Alerts []map[string]any `json:"alerts"`
 }
 
 const (

@@ -62,11 +62,23 @@ var _ searcher = (*github.Client)(nil)
 
 // Kind registers the step.
 var Kind = steps.Kind{
-	Name: "github.search",
-	New:  func() steps.Step { return &Search{} },
-	Outputs: []string{"repos", "locations", "alerts", "runs_with_secret", "first_seen", "count",
-		"incomplete", "not_covered"},
+	Name:    "github.search",
+	New:     func() steps.Step { return &Search{} },
+	Outputs: Outputs{},
 	Summary: "find the leaked value in GitHub secret-scanning alerts, code search and Actions run logs (read-only)",
+}
+
+// Outputs are the step's results. Lists are empty, never null: later templates render them with
+// json, and null is not a list.
+type Outputs struct {
+	Repos          []string         `json:"repos"`
+	Locations      []map[string]any `json:"locations"`
+	Alerts         []map[string]any `json:"alerts"`
+	RunsWithSecret []map[string]any `json:"runs_with_secret"`
+	FirstSeen      string           `json:"first_seen"`
+	Count          int              `json:"count"`
+	Incomplete     bool             `json:"incomplete"`
+	NotCovered     []string         `json:"not_covered"`
 }
 
 const (

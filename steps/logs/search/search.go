@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,8 +35,34 @@ type Search struct {
 var Kind = steps.Kind{
 	Name:    "logs.search",
 	New:     func() steps.Step { return &Search{} },
-	Outputs: []string{"findings", "count", "first_seen", "files_scanned"},
+	Outputs: Outputs{},
 	Summary: "find the leaked value in log files, directories, globs and .gz files; file:line with the line masked (read-only)",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	Findings     []steps.LogLine `json:"findings"`
+	Count        int             `json:"count"`
+	FirstSeen    string          `json:"first_seen"`
+	FilesScanned int             `json:"files_scanned"`
+}
+
+// LogLines are the lines that still hold the value, masked.
+func (o *Outputs) LogLines() []steps.LogLine { return o.Findings }
+
+// ToDo asks for the files that still hold the key to be deleted or rotated: searching changed
+// nothing.
+func (o *Outputs) ToDo(steps.ToDoContext) []string {
+	var files []string
+	for _, f := range o.Findings {
+		if !slices.Contains(files, f.File) {
+			files = append(files, f.File)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("Delete or rotate the log files that still hold the key (and their backups): %s.", strings.Join(files, ", "))}
 }
 
 const defaultMaxFindings = 1000

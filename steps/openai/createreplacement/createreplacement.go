@@ -77,12 +77,30 @@ var _ keyAPI = (*openai.Client)(nil)
 
 // Kind registers the step.
 var Kind = steps.Kind{
-	Name: "openai.create-replacement",
-	New:  func() steps.Step { return &Replace{} },
-	Outputs: []string{"key_id", "redacted_value", "fingerprint", "service_account_id", "scopes", "scopes_basis", "expires_at",
-		"proven", "delivered", "todo"},
+	Name:    "openai.create-replacement",
+	New:     func() steps.Step { return &Replace{} },
+	Outputs: Outputs{},
 	Summary: "mint a scoped, expiring service-account key, prove it works, and deliver it only to its sinks (file, command, GitHub Actions secret)",
 }
+
+// Outputs are the step's results. In a plan the key's fields are placeholders.
+type Outputs struct {
+	KeyID            string   `json:"key_id"`
+	RedactedValue    string   `json:"redacted_value"`
+	Fingerprint      string   `json:"fingerprint"`
+	ServiceAccountID string   `json:"service_account_id"`
+	Scopes           []string `json:"scopes"`
+	ScopesBasis      string   `json:"scopes_basis"`
+	ExpiresAt        string   `json:"expires_at"`
+	// Proven says how the new key was shown to work ("" in a plan).
+	Proven    string   `json:"proven"`
+	Delivered []string `json:"delivered"`
+	// Todo is what the step could not do itself.
+	Todo []string `json:"todo"`
+}
+
+// ToDo is what the step could not do itself.
+func (o *Outputs) ToDo(steps.ToDoContext) []string { return o.Todo }
 
 const (
 	defaultExpiry  = 720 * time.Hour

@@ -41,11 +41,43 @@ var _ keyLister = (*openai.Client)(nil)
 
 // Kind registers the step.
 var Kind = steps.Kind{
-	Name: "openai.find-key",
-	New:  func() steps.Step { return &FindKey{} },
-	Outputs: []string{"project_id", "key_id", "key_name", "owner", "owner_type", "created_at",
-		"last_used_at", "redacted_value", "secret_given", "already_revoked", "revoked_by", "revoked_at"},
+	Name:    "openai.find-key",
+	New:     func() steps.Step { return &FindKey{} },
+	Outputs: Outputs{},
 	Summary: "identify a project API key from its ID or from the leaked secret (read-only)",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	ProjectID     string `json:"project_id"`
+	KeyID         string `json:"key_id"`
+	KeyName       string `json:"key_name"`
+	Owner         string `json:"owner"`
+	OwnerType     string `json:"owner_type"`
+	CreatedAt     string `json:"created_at"`
+	LastUsedAt    string `json:"last_used_at"`
+	RedactedValue string `json:"redacted_value"`
+	SecretGiven   bool   `json:"secret_given"`
+	// AlreadyRevoked: the key was revoked before this run; the cleanup goes on.
+	AlreadyRevoked bool   `json:"already_revoked"`
+	RevokedBy      string `json:"revoked_by"`
+	RevokedAt      string `json:"revoked_at"`
+}
+
+// KeyDead: a key found already revoked leaves nothing to revoke.
+func (o *Outputs) KeyDead() bool { return o.AlreadyRevoked }
+
+// ToDo asks for the key's owner to be told, once the key is dead.
+func (o *Outputs) ToDo(c steps.ToDoContext) []string {
+	switch {
+	case o.AlreadyRevoked && o.Owner == "":
+		return []string{"Find who owned the key (it was already revoked before this run) and tell them it leaked, and where the replacement now lives."}
+	case o.AlreadyRevoked:
+		return []string{fmt.Sprintf("Tell the key's owner (%s) it leaked (it was already revoked before this run), and where the replacement now lives.", o.Owner)}
+	case c.KeyDead:
+		return []string{fmt.Sprintf("Tell the key's owner (%s) it was revoked and why, and where the replacement now lives.", o.Owner)}
+	}
+	return nil
 }
 
 // Validate checks the parameters.

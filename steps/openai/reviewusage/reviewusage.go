@@ -50,12 +50,46 @@ var _ usageReader = (*openai.Client)(nil)
 
 // Kind registers the step.
 var Kind = steps.Kind{
-	Name: "openai.review-usage",
-	New:  func() steps.Step { return &Review{} },
-	Outputs: []string{"window_start", "window_end", "window_source", "baseline_start", "requests", "baseline_requests",
-		"cost_usd", "baseline_cost_usd", "models", "new_models", "off_hours", "flags", "flagged", "by_model", "table",
-		"kinds", "endpoints"},
+	Name:    "openai.review-usage",
+	New:     func() steps.Step { return &Review{} },
+	Outputs: Outputs{},
 	Summary: "usage and cost of the key over the exposure window vs an equal baseline; flags jumps, new models, off-hours use",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	WindowStart      string   `json:"window_start"`
+	WindowEnd        string   `json:"window_end"`
+	WindowSource     string   `json:"window_source"`
+	BaselineStart    string   `json:"baseline_start"`
+	Requests         int64    `json:"requests"`
+	BaselineRequests int64    `json:"baseline_requests"`
+	CostUSD          float64  `json:"cost_usd"`
+	BaselineCostUSD  float64  `json:"baseline_cost_usd"`
+	Models           []string `json:"models"`
+	NewModels        []string `json:"new_models"`
+	// OffHours are the UTC hours with use outside the baseline's.
+	OffHours []int    `json:"off_hours"`
+	Flags    []string `json:"flags"`
+	Flagged  bool     `json:"flagged"`
+	// ByModel has model, requests and baseline_requests per model.
+	ByModel []map[string]any `json:"by_model"`
+	// Table is the review for people (the exposure window against its baseline).
+	Table string `json:"table"`
+	// Kinds are the usage kinds the key touched in the window.
+	Kinds     []string `json:"kinds"`
+	Endpoints int      `json:"endpoints"`
+}
+
+// UsageTable is the review for the report.
+func (o *Outputs) UsageTable() string { return o.Table }
+
+// ToDo asks for the flags to be reviewed with finance.
+func (o *Outputs) ToDo(steps.ToDoContext) []string {
+	if len(o.Flags) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("Review the usage flags (%d) with finance and decide whether customers or OpenAI must be told.", len(o.Flags))}
 }
 
 // Validate checks the parameters.

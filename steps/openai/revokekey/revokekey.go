@@ -49,8 +49,18 @@ var _ deleter = (*openai.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "openai.revoke-key",
 	New:     func() steps.Step { return &Revoke{} },
-	Outputs: []string{"revoked", "already_revoked", "revoked_at", "path", "service_account_id"},
+	Outputs: Outputs{},
 	Summary: "delete (revoke) a project API key; an already deleted key counts as revoked",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	Revoked        bool   `json:"revoked"`
+	AlreadyRevoked bool   `json:"already_revoked"`
+	RevokedAt      string `json:"revoked_at"`
+	// Path says how the key was revoked (PathKeyDeleted, PathServiceAccountDeleted).
+	Path             string `json:"path"`
+	ServiceAccountID string `json:"service_account_id"`
 }
 
 // Validate checks the parameters.

@@ -79,8 +79,18 @@ var _ budgetAPI = (*openai.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "openai.tighten-budgets",
 	New:     func() steps.Step { return &Tighten{} },
-	Outputs: []string{"project", "spend_limit_cents", "previous", "created_alert_ids", "rate_limits_changed", "enforcement"},
+	Outputs: Outputs{},
 	Summary: "set a hard monthly spend limit, spend alerts and lower rate limits, recording the old values for rollback",
+}
+
+// Outputs are the step's results; Previous is what Rollback restores.
+type Outputs struct {
+	Project           string   `json:"project"`
+	SpendLimitCents   int64    `json:"spend_limit_cents"`
+	Previous          previous `json:"previous"`
+	CreatedAlertIDs   []string `json:"created_alert_ids"`
+	RateLimitsChanged int      `json:"rate_limits_changed"`
+	Enforcement       string   `json:"enforcement"`
 }
 
 // Validate checks the parameters.

@@ -41,9 +41,20 @@ var _ checker = (*openai.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "openai.verify-key-dead",
 	New:     func() steps.Step { return &VerifyDead{} },
-	Outputs: []string{"dead", "status", "code", "checks"},
+	Outputs: Outputs{},
 	Summary: "prove the leaked key is dead: GET /v1/models with it must answer 401 invalid_api_key",
 }
+
+// Outputs are the step's results.
+type Outputs struct {
+	Dead   bool   `json:"dead"`
+	Status int    `json:"status"`
+	Code   string `json:"code"`
+	Checks int    `json:"checks"`
+}
+
+// KeyDead: the key answered invalid_api_key.
+func (o *Outputs) KeyDead() bool { return o.Dead }
 
 // Preflight builds the client (the admin key is not used for the check itself).
 func (v *VerifyDead) Preflight(ctx context.Context, env *steps.Env) error {

@@ -28,8 +28,14 @@ type Notify struct {
 var Kind = steps.Kind{
 	Name:    "slack.notify",
 	New:     func() steps.Step { return &Notify{} },
-	Outputs: []string{"channel", "ts"},
+	Outputs: Outputs{},
 	Summary: "post a message in the run's Slack thread (or a channel); outputs channel and ts",
+}
+
+// Outputs are the step's results.
+type Outputs struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
 }
 
 // maxText is Slack's recommended maximum for a message's text.
