@@ -28,7 +28,6 @@ import (
 	"github.com/respond-sec/respond/internal/redact"
 )
 
-
 // Meta is what the parent message knows before the first event.
 type Meta struct {
 	Playbook  string
