@@ -1,9 +1,14 @@
 // Command genrepo writes a `git fast-import` stream for a large synthetic repository with a
-// planted leaked key, for bench/git.sh. It owns nothing the product uses: the benchmark needs a
-// history shaped like a real application repository (many small text files, branches merged back,
-// tags, a few binaries) in which about 1% of blob versions contain the key.
+// planted leaked key, for bench/git.sh (which caches the repository it builds). It owns nothing the product uses: the benchmark needs a
+// history shaped like a real repository (branches merged back, tags, a few binaries) in which
+// about 1% of blob versions contain the key. -shape app (the default) is an application
+// repository: many small text files in 40 directories. -shape c is a long-lived C project:
+// nested source directories of .c/.h files plus a few large files (thousands of lines, edited by
+// about one commit in eight) whose many versions make the deep delta chains that
+// `git repack --depth=250` builds on real projects.
 //
 //	genrepo -commits 20000 -secret-out key.txt | git fast-import --quiet
+//	genrepo -shape c -commits 100000 -secret-out key.txt | git fast-import --quiet
 package main
 
 import (
@@ -36,6 +41,9 @@ type gen struct {
 	commits int
 
 	secretBlobs, blobs int
+
+	c     bool    // the C-project shape
+	large []*file // c: the large files, touched more often than the rest
 }
 
 func main() {
@@ -45,7 +53,12 @@ func main() {
 	pct := flag.Float64("pct", 1, "percentage of new blob versions that contain the key")
 	seed := flag.Uint64("seed", 1, "random seed")
 	secretOut := flag.String("secret-out", "", "file to write the planted key to (required)")
+	shape := flag.String("shape", "app", "app or c")
 	flag.Parse()
+	if *shape != "app" && *shape != "c" {
+		fmt.Fprintln(os.Stderr, "genrepo: -shape must be app or c")
+		os.Exit(2)
+	}
 	if *secretOut == "" {
 		fmt.Fprintln(os.Stderr, "genrepo: -secret-out is required")
 		os.Exit(2)
@@ -62,8 +75,14 @@ func main() {
 		pct:    *pct / 100,
 		now:    1577836800, // 2020-01-01
 		last:   map[*file]int{},
+		c:      *shape == "c",
 	}
-	g.run(*commits, *dirs, *perDir)
+	if g.c {
+		g.cFiles()
+	} else {
+		g.appFiles(*dirs, *perDir)
+	}
+	g.run(*commits)
 	if err := g.w.Flush(); err != nil {
 		fmt.Fprintln(os.Stderr, "genrepo:", err)
 		os.Exit(1)
@@ -74,11 +93,20 @@ func main() {
 var words = strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega request response client server handler config value result error context buffer")
 
 func (g *gen) line() string {
+	if g.c {
+		return fmt.Sprintf("\t%s = %s_%s(%s, %d); /* %s %s */", words[g.r.IntN(len(words))], words[g.r.IntN(len(words))],
+			words[g.r.IntN(len(words))], words[g.r.IntN(len(words))], g.r.IntN(100000), words[g.r.IntN(len(words))], words[g.r.IntN(len(words))])
+	}
 	return fmt.Sprintf("\t%s := %s(%d, %q) // %s %s", words[g.r.IntN(len(words))], words[g.r.IntN(len(words))],
 		g.r.IntN(100000), words[g.r.IntN(len(words))], words[g.r.IntN(len(words))], words[g.r.IntN(len(words))])
 }
 
-func (g *gen) secretLine() string { return fmt.Sprintf("\tapiKey := %q // TODO move to env", g.secret) }
+func (g *gen) secretLine() string {
+	if g.c {
+		return fmt.Sprintf("\tstatic const char *api_key = %q; /* TODO move to env */", g.secret)
+	}
+	return fmt.Sprintf("\tapiKey := %q // TODO move to env", g.secret)
+}
 
 // content renders f, planting or removing the key so that about pct of versions hold it.
 func (g *gen) content(f *file) []byte {
@@ -100,7 +128,11 @@ func (g *gen) content(f *file) []byte {
 		return b
 	}
 	var sb strings.Builder
-	sb.WriteString("package " + words[len(f.path)%len(words)] + "\n\nfunc init() {\n")
+	if g.c {
+		sb.WriteString("#include \"" + words[len(f.path)%len(words)] + ".h\"\n\nvoid init(void)\n{\n")
+	} else {
+		sb.WriteString("package " + words[len(f.path)%len(words)] + "\n\nfunc init() {\n")
+	}
 	at := -1
 	if plant {
 		at = g.r.IntN(len(f.lines))
@@ -173,6 +205,11 @@ func (g *gen) edit(f *file) {
 func (g *gen) pick(n int) []*file {
 	seen := map[int]bool{}
 	var out []*file
+	if g.c && g.r.IntN(8) == 0 {
+		f := g.large[g.r.IntN(len(g.large))]
+		seen[slices.Index(g.files, f)] = true
+		out = append(out, f)
+	}
 	for len(out) < n {
 		i := g.r.IntN(len(g.files))
 		if !seen[i] {
@@ -192,7 +229,8 @@ func (g *gen) message() string {
 	return msg
 }
 
-func (g *gen) run(total, dirs, perDir int) {
+// appFiles lays out the application shape: dirs directories of perDir Go files.
+func (g *gen) appFiles(dirs, perDir int) {
 	for d := range dirs {
 		for i := range perDir {
 			f := &file{path: fmt.Sprintf("pkg/d%02d/file%02d.go", d, i)}
@@ -202,6 +240,40 @@ func (g *gen) run(total, dirs, perDir int) {
 			g.files = append(g.files, f)
 		}
 	}
+	g.binaries()
+}
+
+// cFiles lays out the C shape: three levels of directories (subsystem/driver/...), 1,200 source
+// files of 30-250 lines and 24 large ones of 1,200-3,000 lines (a generated table, a
+// register map, the kind of file every long-lived C project has).
+func (g *gen) cFiles() {
+	for s := range 8 {
+		for d := range 10 {
+			for i := range 15 {
+				ext := ".c"
+				if i%4 == 0 {
+					ext = ".h"
+				}
+				f := &file{path: fmt.Sprintf("%s/%s%d/%s_%02d%s", words[s], words[8+d], d, words[18+i%10], i, ext)}
+				for range 30 + g.r.IntN(220) {
+					f.lines = append(f.lines, g.line())
+				}
+				g.files = append(g.files, f)
+			}
+		}
+	}
+	for i := range 24 {
+		f := &file{path: fmt.Sprintf("%s/large/%s_table_%02d.c", words[i%8], words[18+i%10], i)}
+		for range 1200 + g.r.IntN(1800) {
+			f.lines = append(f.lines, g.line())
+		}
+		g.files = append(g.files, f)
+		g.large = append(g.large, f)
+	}
+	g.binaries()
+}
+
+func (g *gen) binaries() {
 	for i := range 20 {
 		f := &file{path: fmt.Sprintf("assets/blob%02d.bin", i), binary: true}
 		for range 100 {
@@ -209,6 +281,9 @@ func (g *gen) run(total, dirs, perDir int) {
 		}
 		g.files = append(g.files, f)
 	}
+}
+
+func (g *gen) run(total int) {
 	head := g.commit("refs/heads/main", 0, nil, g.files, "initial import")
 	feature := 0
 	for g.commits < total {

@@ -10,6 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -26,7 +28,12 @@ func main() {
 	secretFile := fs.String("secret-file", "", "file holding the secret (one per line)")
 	mapDir := fs.String("map-dir", "", "purge: where commit-map and ref-map go")
 	workers := fs.Int("workers", 0, "parallel readers (0: GOMAXPROCS)")
+	memProfile := fs.String("memprofile", "", "write a heap profile taken at the peak of the Go heap")
 	_ = fs.Parse(os.Args[2:])
+	if *memProfile != "" {
+		stop := profilePeak(*memProfile)
+		defer stop()
+	}
 	b, err := os.ReadFile(*secretFile)
 	if err != nil {
 		fail(err)
@@ -64,6 +71,41 @@ func main() {
 			res.ObjectsKept, res.ObjectsWritten, res.ObjectsDropped)
 	default:
 		fail(fmt.Errorf("unknown command %q", os.Args[1]))
+	}
+}
+
+// profilePeak samples the Go heap every 20 ms and writes a heap profile whenever it reaches a new
+// peak, so that the file shows what the heap held at its largest. The returned func stops it and
+// prints the peak.
+func profilePeak(path string) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	var peak uint64
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak+peak/10 {
+				peak = ms.HeapInuse
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		fmt.Fprintf(os.Stderr, "gitbench: peak Go heap in use %d MiB\n", peak>>20)
 	}
 }
 

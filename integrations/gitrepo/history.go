@@ -116,6 +116,41 @@ type commitInfo struct {
 
 // load reads the refs, the reflogs and every object of the repository at gitDir.
 func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int) (*repoData, error) {
+	return loadRepo(ctx, gitDir, bare, secrets, workers, false)
+}
+
+// loadLean is load for a scan, which never rewrites: blob data is not kept, and trees are kept
+// pruned to what a scan looks at (subtrees, blobs holding a secret, names holding one). Trees are
+// most of a long history's raw bytes (every version of a directory lists every file in it), so
+// this is what bounds a scan's memory. Pruning needs to know the bad blobs before the trees, so
+// the store is walked twice: every family that is not trees, then the trees.
+func loadLean(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int) (*repoData, error) {
+	return loadRepo(ctx, gitDir, bare, secrets, workers, true)
+}
+
+func loadRepo(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int, lean bool) (*repoData, error) {
+	d, err := openRepo(gitDir, bare, secrets)
+	if err != nil {
+		return nil, err
+	}
+	passes := []pass{passAll}
+	if lean {
+		passes = []pass{passNonTrees, passTrees}
+	}
+	for _, ps := range passes {
+		if err := d.readObjects(ctx, workers, ps, lean); err != nil {
+			d.close()
+			return nil, fmt.Errorf("read objects: %w", err)
+		}
+	}
+	d.objects = len(d.commits) + len(d.trees) + len(d.tags) + d.blobs
+	d.cinfo = make(map[plumbing.Hash]*commitInfo, len(d.commits))
+	d.treeBad = make(map[plumbing.Hash]bool)
+	return d, nil
+}
+
+// openRepo reads the refs, the reflogs, HEAD and the config, and opens the object store.
+func openRepo(gitDir string, bare bool, secrets [][]byte) (*repoData, error) {
 	refs, err := readRefs(gitDir)
 	if err != nil {
 		return nil, err
@@ -140,8 +175,14 @@ func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, worke
 	if err != nil {
 		return nil, err
 	}
-	d := &repoData{config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
-		head: strings.TrimSpace(string(head)), syms: syms}
+	return &repoData{config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
+		head: strings.TrimSpace(string(head)), syms: syms, commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
+		tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}}, nil
+}
+
+// readObjects walks one pass of the store into d's maps. Each worker fills its own maps, merged
+// at the end, so that the visitor takes no lock.
+func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean bool) error {
 	type part struct {
 		commits, trees, tags map[plumbing.Hash][]byte
 		bad                  map[plumbing.Hash]*blobHits
@@ -152,15 +193,21 @@ func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, worke
 		parts[i] = part{commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
 			tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}}
 	}
-	err = st.each(ctx, workers, func(w int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
+	err := d.st.walk(ctx, workers, ps, func(w int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
 		p := &parts[w]
 		switch typ {
 		case plumbing.BlobObject:
 			p.blobs++
 			if hb := d.m.hits(data); hb != nil {
+				if lean {
+					hb.data = nil
+				}
 				p.bad[h] = hb
 			}
 		case plumbing.TreeObject:
+			if ps == passTrees {
+				data = d.pruneTree(data)
+			}
 			p.trees[h] = data
 		case plumbing.CommitObject:
 			p.commits[h] = data
@@ -170,22 +217,45 @@ func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, worke
 		return nil
 	})
 	if err != nil {
-		st.close()
-		return nil, fmt.Errorf("read objects: %w", err)
+		return err
 	}
-	d.commits, d.trees, d.tags, d.bad = parts[0].commits, parts[0].trees, parts[0].tags, parts[0].bad
-	d.blobs = parts[0].blobs
-	for _, p := range parts[1:] {
+	for _, p := range parts {
 		merge(d.commits, p.commits)
 		merge(d.trees, p.trees)
 		merge(d.tags, p.tags)
 		merge(d.bad, p.bad)
 		d.blobs += p.blobs
 	}
-	d.objects = len(d.commits) + len(d.trees) + len(d.tags) + d.blobs
-	d.cinfo = make(map[plumbing.Hash]*commitInfo, len(d.commits))
-	d.treeBad = make(map[plumbing.Hash]bool)
-	return d, nil
+	return nil
+}
+
+// emptyTree is a pruned tree with no entry left; not nil, so that it still says "a tree".
+var emptyTree = []byte{}
+
+// pruneTree keeps the entries of a raw tree that a scan can need: subtrees, blobs holding a
+// secret and names holding one. A scan's answers do not change: a blob without a secret never
+// makes a change, and a path missing from a pruned tree compares as absent, which for such a
+// blob gives the same counts (zero) as the blob itself. A malformed tree is kept whole, for the
+// scan to report.
+func (d *repoData) pruneTree(raw []byte) []byte {
+	var out []byte
+	for pos := 0; pos < len(raw); {
+		e, next, err := entryAt(raw, pos)
+		if err != nil {
+			return raw
+		}
+		if e.isDir() || d.m.any(e.name) || (e.isBlob() && d.bad[e.hash] != nil) {
+			out = append(out, raw[pos:next]...)
+		}
+		pos = next
+	}
+	if len(out) == len(raw) {
+		return raw
+	}
+	if out == nil {
+		return emptyTree
+	}
+	return slices.Clip(out)
 }
 
 func merge[V any](dst, src map[plumbing.Hash]V) {

@@ -136,7 +136,7 @@ func Scan(ctx context.Context, o ScanOptions) (*ScanResult, error) {
 	if err := checkSupported(gitDir); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", path, err)
 	}
-	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	d, err := loadLean(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", path, err)
 	}

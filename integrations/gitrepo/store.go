@@ -22,6 +22,9 @@ type store struct {
 	gitDir string
 	packs  []*pack
 	loose  []plumbing.Hash
+
+	deltas []*deltaTree // per pack, built by the first walk
+	byPack map[*pack]*deltaTree
 }
 
 func openStore(gitDir string) (*store, error) {
@@ -216,152 +219,215 @@ func (s *store) deltaTree(pi int) (*deltaTree, error) {
 	return t, nil
 }
 
+// pass selects the objects one walk over the store visits. Delta chains never cross object types
+// (git deltifies a blob only against a blob, a tree against a tree), so a whole delta family has
+// the type of its root.
+type pass uint8
+
+const (
+	passAll      pass = iota
+	passNonTrees      // families whose root is not a tree (or needs a base elsewhere), loose objects
+	passTrees         // families whose root is a tree
+)
+
+func (ps pass) wants(p *pack, root int32) bool {
+	if ps == passAll {
+		return true
+	}
+	h, err := p.header(int(root))
+	isTree := err == nil && h.typ == plumbing.TreeObject
+	return isTree == (ps == passTrees)
+}
+
 // each visits every object of the store exactly once, in parallel. Objects present in several
 // packs, or both loose and packed, are visited once.
 func (s *store) each(ctx context.Context, workers int, visit visitFunc) error {
-	if workers < 1 {
-		workers = 1
+	return s.walk(ctx, workers, passAll, visit)
+}
+
+// walk visits the objects of one pass, in parallel, each once. Memory: a worker holds the objects
+// on its path from a delta family's root to the entry it resolves, and only where the family
+// branches; along a chain each object is released as soon as its child is resolved.
+func (s *store) walk(ctx context.Context, workers int, ps pass, visit visitFunc) error {
+	workers = max(workers, 1)
+	if err := s.planDeltas(); err != nil {
+		return err
 	}
-	trees := make([]*deltaTree, len(s.packs))
-	byPack := map[*pack]*deltaTree{}
-	var total int64
-	for i := range s.packs {
-		t, err := s.deltaTree(i)
-		if err != nil {
-			return err
-		}
-		trees[i] = t
-		byPack[s.packs[i]] = t
-		total += int64(len(t.roots))
-	}
-	var loose []plumbing.Hash
-	for _, h := range s.loose {
-		if !s.inPacks(h) {
-			loose = append(loose, h)
+	var roots []task
+	for pi, t := range s.deltas {
+		for _, r := range t.roots {
+			if ps.wants(s.packs[pi], r) {
+				roots = append(roots, task{p: s.packs[pi], i: r})
+			}
 		}
 	}
-	total += int64(len(loose))
-	if total == 0 {
+	if ps != passTrees {
+		for _, h := range s.loose {
+			if !s.inPacks(h) {
+				roots = append(roots, task{loose: h})
+			}
+		}
+	}
+	if len(roots) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan task, 4096)
-	var pending atomic.Int64
-	pending.Store(total)
-	var firstErr error
-	var errOnce sync.Once
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-	}
-
+	w := &walker{s: s, ctx: ctx, cancel: cancel, workers: workers, visit: visit, queue: make(chan task, 4096)}
+	w.pending.Store(int64(len(roots)))
 	go func() {
-		for pi, t := range trees {
-			for _, r := range t.roots {
-				select {
-				case queue <- task{p: s.packs[pi], i: r}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-		for _, h := range loose {
+		for _, tk := range roots {
 			select {
-			case queue <- task{loose: h}:
+			case w.queue <- tk:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-
 	var wg sync.WaitGroup
-	for w := range workers {
+	for id := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			z := new(inflater)
-			var run func(p *pack, t *deltaTree, i int32, typ plumbing.ObjectType, data []byte) error
-			run = func(p *pack, t *deltaTree, i int32, typ plumbing.ObjectType, data []byte) error {
-				if t.skip == nil || !t.skip[i] {
-					if err := visit(w, p.entries[i].hash, typ, data); err != nil {
-						return err
-					}
-				}
-				kids := t.kids[t.first[i]:t.first[i+1]]
-				for k, c := range kids {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					// Hand siblings to idle workers so one wide delta tree does not serialise
-					// the tail of the pass.
-					if k < len(kids)-1 && len(queue) < workers {
-						pending.Add(1)
-						select {
-						case queue <- task{p: p, i: c, typ: typ, base: data}:
-							continue
-						default:
-							pending.Add(-1)
-						}
-					}
-					cdata, err := s.applyChild(z, p, int(c), data)
-					if err != nil {
-						return err
-					}
-					if err := run(p, t, c, typ, cdata); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			for {
-				var tk task
-				var ok bool
-				select {
-				case tk, ok = <-queue:
-				case <-ctx.Done():
-					return
-				}
-				if !ok {
-					return
-				}
-				var err error
-				switch {
-				case tk.p == nil:
-					var typ plumbing.ObjectType
-					var data []byte
-					typ, data, err = s.readLoose(tk.loose)
-					if err == nil {
-						err = visit(w, tk.loose, typ, data)
-					}
-				case tk.base != nil:
-					var data []byte
-					data, err = s.applyChild(z, tk.p, int(tk.i), tk.base)
-					if err == nil {
-						err = run(tk.p, byPack[tk.p], tk.i, tk.typ, data)
-					}
-				default:
-					var typ plumbing.ObjectType
-					var data []byte
-					typ, data, err = tk.p.object(z, int(tk.i), s)
-					if err == nil {
-						err = run(tk.p, byPack[tk.p], tk.i, typ, data)
-					}
-				}
-				if err != nil {
-					fail(err)
-					return
-				}
-				if pending.Add(-1) == 0 {
-					close(queue)
-				}
-			}
+			w.work(id)
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if w.firstErr != nil {
+		return w.firstErr
 	}
 	return ctx.Err()
+}
+
+// planDeltas builds each pack's delta tree once per store.
+func (s *store) planDeltas() error {
+	if s.deltas != nil {
+		return nil
+	}
+	deltas := make([]*deltaTree, len(s.packs))
+	s.byPack = map[*pack]*deltaTree{}
+	for i := range s.packs {
+		t, err := s.deltaTree(i)
+		if err != nil {
+			return err
+		}
+		deltas[i] = t
+		s.byPack[s.packs[i]] = t
+	}
+	s.deltas = deltas
+	return nil
+}
+
+// walker is one parallel walk over the store.
+type walker struct {
+	s       *store
+	ctx     context.Context
+	cancel  context.CancelFunc
+	workers int
+	visit   visitFunc
+	queue   chan task
+	pending atomic.Int64 // tasks queued or running; the last one to finish closes the queue
+
+	errOnce  sync.Once
+	firstErr error
+}
+
+func (w *walker) fail(err error) {
+	w.errOnce.Do(func() { w.firstErr = err; w.cancel() })
+}
+
+func (w *walker) work(id int) {
+	z := new(inflater)
+	for {
+		var tk task
+		var ok bool
+		select {
+		case tk, ok = <-w.queue:
+		case <-w.ctx.Done():
+			return
+		}
+		if !ok {
+			return
+		}
+		if err := w.do(z, id, tk); err != nil {
+			w.fail(err)
+			return
+		}
+		if w.pending.Add(-1) == 0 {
+			close(w.queue)
+		}
+	}
+}
+
+func (w *walker) do(z *inflater, id int, tk task) error {
+	s := w.s
+	switch {
+	case tk.p == nil:
+		typ, data, err := s.readLoose(tk.loose)
+		if err != nil {
+			return err
+		}
+		return w.visit(id, tk.loose, typ, data)
+	case tk.base != nil:
+		data, err := s.applyChild(z, tk.p, int(tk.i), tk.base)
+		if err != nil {
+			return err
+		}
+		return w.run(z, id, tk.p, tk.i, tk.typ, data)
+	default:
+		typ, data, err := tk.p.object(z, int(tk.i), s)
+		if err != nil {
+			return err
+		}
+		return w.run(z, id, tk.p, tk.i, typ, data)
+	}
+}
+
+// run visits entry i and every delta below it. The last child continues the loop instead of
+// recursing, so that a chain (the common shape, 250 deep after an aggressive repack) holds one
+// object at a time however long it is.
+func (w *walker) run(z *inflater, id int, p *pack, i int32, typ plumbing.ObjectType, data []byte) error {
+	t := w.s.byPack[p]
+	for {
+		if t.skip == nil || !t.skip[i] {
+			if err := w.visit(id, p.entries[i].hash, typ, data); err != nil {
+				return err
+			}
+		}
+		kids := t.kids[t.first[i]:t.first[i+1]]
+		if len(kids) == 0 {
+			return nil
+		}
+		for _, c := range kids[:len(kids)-1] {
+			if err := w.ctx.Err(); err != nil {
+				return err
+			}
+			// Hand siblings to idle workers so one wide delta tree does not serialise the tail
+			// of the pass.
+			if len(w.queue) < w.workers {
+				w.pending.Add(1)
+				select {
+				case w.queue <- task{p: p, i: c, typ: typ, base: data}:
+					continue
+				default:
+					w.pending.Add(-1)
+				}
+			}
+			cdata, err := w.s.applyChild(z, p, int(c), data)
+			if err != nil {
+				return err
+			}
+			if err := w.run(z, id, p, c, typ, cdata); err != nil {
+				return err
+			}
+		}
+		last := kids[len(kids)-1]
+		cdata, err := w.s.applyChild(z, p, int(last), data)
+		if err != nil {
+			return err
+		}
+		i, data = last, cdata
+	}
 }
 
 func (s *store) applyChild(z *inflater, p *pack, i int, base []byte) ([]byte, error) {
