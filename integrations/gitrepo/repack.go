@@ -335,36 +335,16 @@ func (o *packOut) whole(h plumbing.Hash, t plumbing.ObjectType, content []byte) 
 //
 // go-git's RepackObjects would do the same job by decoding and re-encoding every object (and
 // delta-searching in Go); copying compressed entries is what keeps a purge of a large history
-// fast.
+// fast. New objects are compressed a batch at a time and written as they are, so that memory
+// holds one batch of compressed objects, not the whole new history.
 func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir string, workers int, deltaBase baseFunc) (string, int, error) {
-	type item struct {
-		p *pack
-		i int
-		h plumbing.Hash
-	}
-	var items []item
-	emitted := map[plumbing.Hash]bool{}
-	for _, p := range st.packs {
-		for i, e := range p.entries {
-			if keep[e.hash] && !emitted[e.hash] {
-				emitted[e.hash] = true
-				items = append(items, item{p, i, e.hash})
-			}
-		}
-	}
-	for _, h := range st.loose {
-		if keep[h] && !emitted[h] {
-			emitted[h] = true
-			items = append(items, item{h: h})
-		}
-	}
-	if len(items) != len(keep) {
-		return "", 0, fmt.Errorf("%d reachable objects are missing from the store", len(keep)-len(items))
+	items, err := keptItems(st, keep)
+	if err != nil {
+		return "", 0, err
 	}
 	if len(items)+len(news) == 0 {
 		return "", 0, nil
 	}
-	packed := compressAll(news, workers, deltaBase)
 	fsOp("write", filepath.Join(packDir, "tmp_pack_respond_"))
 	f, err := os.CreateTemp(packDir, "tmp_pack_respond_")
 	if err != nil {
@@ -386,6 +366,64 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 		return "", 0, err
 	}
 	_ = o.idx.OnHeader(uint32(len(items) + len(news)))
+	if err := o.copyKept(st, items, keep); err != nil {
+		return "", 0, err
+	}
+	for i := 0; i < len(news); i += newBatch {
+		batch := news[i:min(i+newBatch, len(news))]
+		for k, po := range compressAll(batch, workers, deltaBase) {
+			if err := o.entry(batch[k].hash, po.head, po.data); err != nil {
+				return "", 0, err
+			}
+		}
+	}
+	name, err := o.finish(packDir)
+	f = nil // finish closed it, and renamed it or removed it
+	if err != nil {
+		return "", 0, err
+	}
+	return name, len(items), nil
+}
+
+// newBatch is how many new objects are compressed together: enough to keep every worker busy,
+// few enough that a batch's compressed data is small.
+const newBatch = 4096
+
+// keptItem is one object of the old store to copy into the new pack: a pack entry, or (p nil) a
+// loose object.
+type keptItem struct {
+	p *pack
+	i int
+	h plumbing.Hash
+}
+
+// keptItems lists each object of keep once, in pack order.
+func keptItems(st *store, keep map[plumbing.Hash]bool) ([]keptItem, error) {
+	var items []keptItem
+	emitted := make(map[plumbing.Hash]bool, len(keep))
+	for _, p := range st.packs {
+		for i, e := range p.entries {
+			if keep[e.hash] && !emitted[e.hash] {
+				emitted[e.hash] = true
+				items = append(items, keptItem{p, i, e.hash})
+			}
+		}
+	}
+	for _, h := range st.loose {
+		if keep[h] && !emitted[h] {
+			emitted[h] = true
+			items = append(items, keptItem{h: h})
+		}
+	}
+	if len(items) != len(keep) {
+		return nil, fmt.Errorf("%d reachable objects are missing from the store", len(keep)-len(items))
+	}
+	return items, nil
+}
+
+// copyKept writes the kept objects: pack entries copied compressed as they are, with an offset
+// delta's base offset rewritten, and stored whole when their base is not kept.
+func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]bool) error {
 	at := make(map[plumbing.Hash]int64, len(items))
 	z := new(inflater)
 	for _, it := range items {
@@ -393,89 +431,102 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 		if it.p == nil {
 			t, data, err := st.readLoose(it.h)
 			if err != nil {
-				return "", 0, err
+				return err
 			}
 			if err := o.whole(it.h, t, data); err != nil {
-				return "", 0, err
+				return err
 			}
 			continue
 		}
 		p, e := it.p, it.p.entries[it.i]
 		h, err := p.header(it.i)
 		if err != nil {
-			return "", 0, fmt.Errorf("%s: %w", e.hash, err)
+			return fmt.Errorf("%s: %w", e.hash, err)
 		}
 		switch h.typ {
 		case plumbing.OFSDeltaObject:
-			bi, ok := p.atOffset(h.baseOff)
-			if ok {
+			if bi, ok := p.atOffset(h.baseOff); ok {
 				if bo, ok := at[p.entries[bi].hash]; ok {
 					head := appendOfs(appendTypeSize(nil, h.typ, h.size), o.off-bo)
 					if err := o.entry(e.hash, head, p.data[h.dataOff:e.end]); err != nil {
-						return "", 0, err
+						return err
 					}
 					continue
 				}
 			}
 		case plumbing.REFDeltaObject:
-			if emitted[h.baseHash] {
+			if keep[h.baseHash] {
 				if err := o.entry(e.hash, nil, p.data[e.off:e.end]); err != nil {
-					return "", 0, err
+					return err
 				}
 				continue
 			}
 		default:
 			if err := o.entry(e.hash, nil, p.data[e.off:e.end]); err != nil {
-				return "", 0, err
+				return err
 			}
 			continue
 		}
 		// The delta base is not kept: store the object whole.
 		t, data, err := p.object(z, it.i, st)
 		if err != nil {
-			return "", 0, err
+			return err
 		}
 		if err := o.whole(e.hash, t, data); err != nil {
-			return "", 0, err
+			return err
 		}
 	}
-	for i, nw := range news {
-		if err := o.entry(nw.hash, packed[i].head, packed[i].data); err != nil {
-			return "", 0, err
-		}
+	return nil
+}
+
+// finish writes the pack's checksum, syncs and renames it into place, then writes its index the
+// same way; it closes the pack file, and removes it on failure. It returns the pack's file name.
+func (o *packOut) finish(packDir string) (string, error) {
+	f := o.f
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
 	}
 	var sum plumbing.Hash
 	copy(sum[:], o.sum.Sum(nil))
 	if _, err := o.w.Write(sum[:]); err != nil {
-		return "", 0, err
+		return fail(err)
 	}
 	if err := o.w.Flush(); err != nil {
-		return "", 0, err
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		return "", 0, err
+		return fail(err)
 	}
-	tmpName := f.Name()
 	if err := f.Close(); err != nil {
-		return "", 0, err
+		os.Remove(f.Name())
+		return "", err
 	}
-	f = nil
 	base := filepath.Join(packDir, "pack-"+sum.String())
-	if err := rename(tmpName, base+".pack"); err != nil {
-		os.Remove(tmpName)
-		return "", 0, err
+	if err := rename(f.Name(), base+".pack"); err != nil {
+		os.Remove(f.Name())
+		return "", err
 	}
 	if err := o.idx.OnFooter(sum); err != nil {
-		return "", 0, err
+		return "", err
 	}
 	idx, err := o.idx.Index()
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
+	if err := writeIndex(idx, packDir, base+".idx"); err != nil {
+		return "", fmt.Errorf("write pack index: %w", err)
+	}
+	return filepath.Base(base) + ".pack", nil
+}
+
+// writeIndex writes a pack index to a temporary file, syncs it and renames it to path.
+func writeIndex(idx *idxfile.MemoryIndex, packDir, path string) error {
 	fsOp("write", filepath.Join(packDir, "tmp_idx_respond_"))
 	ix, err := os.CreateTemp(packDir, "tmp_idx_respond_")
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	_, err = idxfile.NewEncoder(ix).Encode(idx)
 	if err == nil {
@@ -485,16 +536,15 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 		err = cerr
 	}
 	if err == nil {
-		err = rename(ix.Name(), base+".idx")
+		err = rename(ix.Name(), path)
 	}
 	if err == nil {
 		err = syncDir(packDir)
 	}
 	if err != nil {
 		os.Remove(ix.Name())
-		return "", 0, fmt.Errorf("write pack index: %w", err)
 	}
-	return filepath.Base(base) + ".pack", len(items), nil
+	return err
 }
 
 // CleanOptions names a repository whose unreachable objects are to be removed.

@@ -271,9 +271,38 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			refTip[h] = true
 		}
 	}
+	h := &historyScan{d: d, names: names, refTip: refTip, bits: d.refBits(order, tipRefs, len(names))}
+	if err := h.tipPaths(tips); err != nil {
+		return nil, err
+	}
+	res.Findings = append(res.Findings, d.nameFindings()...)
+	reachableBad, err := h.commitFindings(ctx, order, res)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := d.tagFindings()
+	if err != nil {
+		return nil, err
+	}
+	res.Findings = append(res.Findings, tags...)
+	for h := range d.bad {
+		if !reachableBad[h] && !d.reachableBlob(h) {
+			res.Unreachable++
+		}
+	}
+	sortFindings(res.Findings)
+	sortFindings(res.Removals)
+	for _, f := range res.Findings {
+		if res.FirstSeen.IsZero() || f.Date.Before(res.FirstSeen) {
+			res.FirstSeen = f.Date
+		}
+	}
+	return res, nil
+}
 
-	// Which refs contain each commit: bit sets pushed from children to parents.
-	words := (len(names) + 63) / 64
+// refBits says which roots contain each commit: bit sets pushed from children to parents.
+func (d *repoData) refBits(order []plumbing.Hash, tipRefs map[plumbing.Hash][]int, roots int) map[plumbing.Hash][]uint64 {
+	words := (roots + 63) / 64
 	bits := make(map[plumbing.Hash][]uint64, len(order))
 	for i := len(order) - 1; i >= 0; i-- {
 		h := order[i]
@@ -296,21 +325,38 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			}
 		}
 	}
-	refNames := func(b []uint64) []string {
-		var out []string
-		for i, name := range names {
-			if b[i/64]&(1<<(i%64)) != 0 {
-				out = append(out, name)
-			}
-		}
-		return out
-	}
+	return bits
+}
 
-	// Paths at which a ref tip still holds each secret.
-	inTip := map[string]bool{}
+// historyScan is the state of the walk over the commits that finds blob, path and message
+// findings.
+type historyScan struct {
+	d         *repoData
+	names     []string // the roots' (masked) names
+	refTip    map[plumbing.Hash]bool
+	bits      map[plumbing.Hash][]uint64
+	inTip     map[string]bool // "<secret>\x00<path>": a ref tip holds the secret there
+	inTipName map[string]bool // names holding a secret at a ref tip
+}
+
+func (h *historyScan) refNames(c plumbing.Hash) []string {
+	b := h.bits[c]
+	var out []string
+	for i, name := range h.names {
+		if b[i/64]&(1<<(i%64)) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// tipPaths finds the paths and names at which a ref tip still holds a secret.
+func (h *historyScan) tipPaths(tips []plumbing.Hash) error {
+	d := h.d
+	h.inTip, h.inTipName = map[string]bool{}, map[string]bool{}
 	seenTree := map[plumbing.Hash]bool{}
 	for _, t := range tips {
-		if !refTip[t] {
+		if !h.refTip[t] {
 			continue
 		}
 		c := d.cinfo[t]
@@ -320,22 +366,27 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 		seenTree[c.tree] = true
 		paths := map[string][]int{}
 		if err := d.badPaths(c.tree, "", paths); err != nil {
-			return nil, err
+			return err
 		}
 		for p, ss := range paths {
 			for _, s := range ss {
-				inTip[fmt.Sprint(s, "\x00", p)] = true
+				h.inTip[fmt.Sprint(s, "\x00", p)] = true
 			}
 		}
 	}
-
-	// Names holding a secret at a ref tip.
-	inTipName := map[string]bool{}
-	for t := range refTip {
+	for t := range h.refTip {
 		for p := range d.badNames(d.cinfo[t].tree) {
-			inTipName[p] = true
+			h.inTipName[p] = true
 		}
 	}
+	return nil
+}
+
+// nameFindings finds the secrets in ref names, symbolic refs, reflog messages ("checkout: moving
+// from main to <branch>") and the repository's config (a branch's tracking section): not
+// history, but in the repository.
+func (d *repoData) nameFindings() []Finding {
+	var out []Finding
 	for _, r := range d.refs {
 		if !d.m.any([]byte(r.name)) {
 			continue
@@ -347,76 +398,82 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 				f.Author, f.Date = sigString(c.author), sigTime(c.author)
 			}
 		}
-		res.Findings = append(res.Findings, f)
+		out = append(out, f)
 	}
-
 	for _, name := range slices.Sorted(maps.Keys(d.syms)) {
 		if target := d.syms[name]; d.m.any([]byte(name)) || d.m.any([]byte(target)) {
-			res.Findings = append(res.Findings, Finding{Kind: KindRefName, Path: d.m.maskName(name) + " -> " + d.m.maskName(target),
+			out = append(out, Finding{Kind: KindRefName, Path: d.m.maskName(name) + " -> " + d.m.maskName(target),
 				Refs: []string{d.m.maskName(name)}, InTip: true})
 		}
 	}
-
-	// Reflog messages ("checkout: moving from main to <branch>") and the repository's config
-	// (a branch's tracking section) are not history, but they are in the repository.
 	for _, lg := range d.logs {
 		for i, e := range lg.entries {
 			if d.m.any(e.rest) {
-				res.Findings = append(res.Findings, Finding{Kind: KindReflogMessage, Path: d.m.maskName(lg.ref), Line: len(lg.entries) - i,
+				out = append(out, Finding{Kind: KindReflogMessage, Path: d.m.maskName(lg.ref), Line: len(lg.entries) - i,
 					Refs: []string{d.m.maskName(lg.ref) + "@{reflog}"}})
 			}
 		}
 	}
 	if d.m.any(d.config) {
-		res.Findings = append(res.Findings, Finding{Kind: KindConfig, Path: "config", Refs: []string{"config"}, InTip: true})
+		out = append(out, Finding{Kind: KindConfig, Path: "config", Refs: []string{"config"}, InTip: true})
 	}
+	return out
+}
 
+// commitFindings walks the commits in order and adds their blob, path and message findings to
+// res; it returns the blobs holding a secret that some commit introduced.
+func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash, res *ScanResult) (map[plumbing.Hash]bool, error) {
+	d := h.d
 	reachableBad := map[plumbing.Hash]bool{}
 	progress := newTicker(ctx, PhaseScan, len(order))
-	for _, h := range order {
+	for _, ch := range order {
 		progress.tick()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c := d.cinfo[h]
+		c := d.cinfo[ch]
 		chs, err := d.changes(c)
 		if err != nil {
-			return nil, fmt.Errorf("commit %s: %w", h, err)
+			return nil, fmt.Errorf("commit %s: %w", ch, err)
 		}
-		base := Finding{Kind: KindBlob, Commit: h.String(), Author: sigString(c.author), Date: sigTime(c.author)}
-		for _, ch := range chs {
+		base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(c.author), Date: sigTime(c.author)}
+		for _, x := range chs {
 			f := base
-			f.Path, f.Secret, f.Blob = ch.path, ch.secret, ch.blob.String()
-			f.Refs = refNames(bits[h])
-			if !ch.intro {
+			f.Path, f.Secret, f.Blob = x.path, x.secret, x.blob.String()
+			f.Refs = h.refNames(ch)
+			if !x.intro {
 				res.Removals = append(res.Removals, f)
 				continue
 			}
-			reachableBad[ch.blob] = true
-			f.InTip = inTip[fmt.Sprint(ch.secret, "\x00", ch.path)]
-			for _, line := range d.bad[ch.blob].lines[ch.secret] {
+			reachableBad[x.blob] = true
+			f.InTip = h.inTip[fmt.Sprint(x.secret, "\x00", x.path)]
+			for _, line := range d.bad[x.blob].lines[x.secret] {
 				f.Line = line
 				res.Findings = append(res.Findings, f)
 			}
 		}
 		for _, p := range d.newBadNames(c) {
 			f := base
-			f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), refNames(bits[h])
-			f.InTip = inTipName[p]
+			f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), h.refNames(ch)
+			f.InTip = h.inTipName[p]
 			res.Findings = append(res.Findings, f)
 		}
 		for s, lines := range d.m.lineHits(c.msg) {
 			for _, line := range lines {
 				f := base
 				f.Kind, f.Line, f.Secret = KindCommitMessage, line, s
-				f.Refs = refNames(bits[h])
-				f.InTip = refTip[h]
+				f.Refs = h.refNames(ch)
+				f.InTip = h.refTip[ch]
 				res.Findings = append(res.Findings, f)
 			}
 		}
 	}
+	return reachableBad, nil
+}
 
-	// Annotated tags reachable from refs (tags of tags included).
+// tagFindings finds the secrets in the names and messages of the annotated tags reachable from
+// refs (tags of tags included).
+func (d *repoData) tagFindings() ([]Finding, error) {
 	tagRefs := map[plumbing.Hash][]string{}
 	for _, r := range d.refs {
 		h := r.hash
@@ -433,44 +490,31 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			h = t
 		}
 	}
+	var out []Finding
 	for th, names := range tagRefs {
 		var tag object.Tag
 		if err := tag.Decode(memObject(plumbing.TagObject, d.tags[th])); err != nil {
 			return nil, fmt.Errorf("tag %s: %w", th, err)
 		}
+		base := Finding{Tag: th.String(), Author: sigString(tag.Tagger), Date: sigTime(tag.Tagger),
+			Refs: slices.Sorted(slices.Values(names)), InTip: true}
+		if target, typ := d.peel(th); typ == plumbing.CommitObject {
+			base.Commit = target.String()
+		}
 		if d.m.any([]byte(tag.Name)) {
-			f := Finding{Kind: KindTagObjectName, Path: d.m.maskName(tag.Name), Tag: th.String(), Author: sigString(tag.Tagger),
-				Date: sigTime(tag.Tagger), Refs: slices.Sorted(slices.Values(names)), InTip: true}
-			if target, typ := d.peel(th); typ == plumbing.CommitObject {
-				f.Commit = target.String()
-			}
-			res.Findings = append(res.Findings, f)
+			f := base
+			f.Kind, f.Path = KindTagObjectName, d.m.maskName(tag.Name)
+			out = append(out, f)
 		}
 		for s, lines := range d.m.lineHits([]byte(tag.Message)) {
 			for _, line := range lines {
-				f := Finding{Kind: KindTagMessage, Line: line, Secret: s, Tag: th.String(), Author: sigString(tag.Tagger),
-					Date: sigTime(tag.Tagger), Refs: slices.Sorted(slices.Values(names)), InTip: true}
-				if target, typ := d.peel(th); typ == plumbing.CommitObject {
-					f.Commit = target.String()
-				}
-				res.Findings = append(res.Findings, f)
+				f := base
+				f.Kind, f.Line, f.Secret = KindTagMessage, line, s
+				out = append(out, f)
 			}
 		}
 	}
-
-	for h := range d.bad {
-		if !reachableBad[h] && !d.reachableBlob(h) {
-			res.Unreachable++
-		}
-	}
-	sortFindings(res.Findings)
-	sortFindings(res.Removals)
-	for _, f := range res.Findings {
-		if res.FirstSeen.IsZero() || f.Date.Before(res.FirstSeen) {
-			res.FirstSeen = f.Date
-		}
-	}
-	return res, nil
+	return out, nil
 }
 
 // reachableBlob is filled lazily by scan for blobs that no commit introduced (e.g. only in a
