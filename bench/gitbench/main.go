@@ -29,7 +29,18 @@ func main() {
 	mapDir := fs.String("map-dir", "", "purge: where commit-map and ref-map go")
 	workers := fs.Int("workers", 0, "parallel readers (0: GOMAXPROCS)")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken at the peak of the Go heap")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile")
 	_ = fs.Parse(os.Args[2:])
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *memProfile != "" {
 		stop := profilePeak(*memProfile)
 		defer stop()
@@ -58,8 +69,8 @@ func main() {
 				commits[f.Commit] = true
 			}
 		}
-		fmt.Printf("scan %.3fs findings=%d removals=%d commits-with-changes=%d blobs-read=%d commits=%d refs=%d first-seen=%s\n",
-			time.Since(start).Seconds(), len(res.Findings), len(res.Removals), len(commits), res.BlobsRead, res.Commits, res.Refs,
+		fmt.Printf("scan %.3fs findings=%d removals=%d commits-with-changes=%d blobs-read=%d commits=%d refs=%d unreachable=%d first-seen=%s\n",
+			time.Since(start).Seconds(), len(res.Findings), len(res.Removals), len(commits), res.BlobsRead, res.Commits, res.Refs, res.Unreachable,
 			res.FirstSeen.Format(time.RFC3339))
 	case "purge":
 		res, err := gitrepo.Purge(ctx, gitrepo.PurgeOptions{Path: *repo, Secrets: secrets, MapDir: *mapDir, Workers: *workers})

@@ -101,7 +101,9 @@ type repoData struct {
 	blobs   int
 	objects int // unique objects in the store
 
-	cinfo    map[plumbing.Hash]*commitInfo
+	cinfo    map[plumbing.Hash]*commitInfo // commits the walk asked for
+	parsed   map[plumbing.Hash]*commitInfo // lean: every commit, parsed by the readers in parallel
+	seenBad  map[plumbing.Hash]bool        // blobs holding a secret that diff met in a commit's tree
 	reachBad map[plumbing.Hash]bool
 	treeBad  map[plumbing.Hash]bool
 	nameBad  map[plumbing.Hash]bool
@@ -177,7 +179,8 @@ func openRepo(gitDir string, bare bool, secrets [][]byte) (*repoData, error) {
 	}
 	return &repoData{config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
 		head: strings.TrimSpace(string(head)), syms: syms, commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
-		tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}}, nil
+		tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}, parsed: map[plumbing.Hash]*commitInfo{},
+		seenBad: map[plumbing.Hash]bool{}}, nil
 }
 
 // readObjects walks one pass of the store into d's maps. Each worker fills its own maps, merged
@@ -186,12 +189,13 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 	type part struct {
 		commits, trees, tags map[plumbing.Hash][]byte
 		bad                  map[plumbing.Hash]*blobHits
+		parsed               map[plumbing.Hash]*commitInfo
 		blobs                int
 	}
 	parts := make([]part, workers)
 	for i := range parts {
 		parts[i] = part{commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
-			tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}}
+			tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}, parsed: map[plumbing.Hash]*commitInfo{}}
 	}
 	err := d.st.walk(ctx, workers, ps, func(w int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
 		p := &parts[w]
@@ -211,6 +215,9 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 			p.trees[h] = data
 		case plumbing.CommitObject:
 			p.commits[h] = data
+			if lean {
+				p.parsed[h] = parseCommit(data)
+			}
 		case plumbing.TagObject:
 			p.tags[h] = data
 		}
@@ -224,6 +231,7 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 		merge(d.trees, p.trees)
 		merge(d.tags, p.tags)
 		merge(d.bad, p.bad)
+		merge(d.parsed, p.parsed)
 		d.blobs += p.blobs
 	}
 	return nil
@@ -370,6 +378,16 @@ func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
 	if !ok {
 		return nil, fmt.Errorf("commit %s: %w", h, errMissing)
 	}
+	c, ok := d.parsed[h]
+	if !ok {
+		c = parseCommit(raw)
+	}
+	d.cinfo[h] = c
+	return c, nil
+}
+
+// parseCommit decodes what a history walk needs of a raw commit; msg aliases raw.
+func parseCommit(raw []byte) *commitInfo {
 	c := &commitInfo{}
 	hdr, msg, _ := bytes.Cut(raw, []byte("\n\n"))
 	c.msg = msg
@@ -383,8 +401,7 @@ func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
 			c.author.Decode(line[7:])
 		}
 	}
-	d.cinfo[h] = c
-	return c, nil
+	return c
 }
 
 // peel follows tag objects from h to the first object that is not a tag.
@@ -694,6 +711,9 @@ func (d *repoData) diff(tree plumbing.Hash, parents []plumbing.Hash, prefix stri
 
 func (d *repoData) blobChanges(path string, nh plumbing.Hash, ps []plumbing.Hash, out *[]change) {
 	hn := d.bad[nh]
+	if hn != nil {
+		d.seenBad[nh] = true
+	}
 	var maxp []int
 	for _, p := range ps {
 		if hb := d.bad[p]; hb != nil {

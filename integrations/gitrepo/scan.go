@@ -276,8 +276,7 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 		return nil, err
 	}
 	res.Findings = append(res.Findings, d.nameFindings()...)
-	reachableBad, err := h.commitFindings(ctx, order, res)
-	if err != nil {
+	if err := h.commitFindings(ctx, order, res); err != nil {
 		return nil, err
 	}
 	tags, err := d.tagFindings()
@@ -286,7 +285,7 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	}
 	res.Findings = append(res.Findings, tags...)
 	for h := range d.bad {
-		if !reachableBad[h] && !d.reachableBlob(h) {
+		if !d.seenBad[h] && !d.refReachesBlob(h) {
 			res.Unreachable++
 		}
 	}
@@ -421,20 +420,19 @@ func (d *repoData) nameFindings() []Finding {
 }
 
 // commitFindings walks the commits in order and adds their blob, path and message findings to
-// res; it returns the blobs holding a secret that some commit introduced.
-func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash, res *ScanResult) (map[plumbing.Hash]bool, error) {
+// res.
+func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash, res *ScanResult) error {
 	d := h.d
-	reachableBad := map[plumbing.Hash]bool{}
 	progress := newTicker(ctx, PhaseScan, len(order))
 	for _, ch := range order {
 		progress.tick()
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		c := d.cinfo[ch]
 		chs, err := d.changes(c)
 		if err != nil {
-			return nil, fmt.Errorf("commit %s: %w", ch, err)
+			return fmt.Errorf("commit %s: %w", ch, err)
 		}
 		base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(c.author), Date: sigTime(c.author)}
 		for _, x := range chs {
@@ -445,7 +443,6 @@ func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash,
 				res.Removals = append(res.Removals, f)
 				continue
 			}
-			reachableBad[x.blob] = true
 			f.InTip = h.inTip[fmt.Sprint(x.secret, "\x00", x.path)]
 			for _, line := range d.bad[x.blob].lines[x.secret] {
 				f.Line = line
@@ -468,7 +465,7 @@ func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash,
 			}
 		}
 	}
-	return reachableBad, nil
+	return nil
 }
 
 // tagFindings finds the secrets in the names and messages of the annotated tags reachable from
@@ -517,9 +514,12 @@ func (d *repoData) tagFindings() ([]Finding, error) {
 	return out, nil
 }
 
-// reachableBlob is filled lazily by scan for blobs that no commit introduced (e.g. only in a
-// merge identical to a parent): it walks every tip's tree once.
-func (d *repoData) reachableBlob(h plumbing.Hash) bool {
+// refReachesBlob says whether a ref that names a tree or a blob directly (not through a commit)
+// reaches blob h; filled lazily. Blobs in commits' trees need no walk: diff meets every blob
+// holding a secret in a reachable commit's tree (seenBad), because each one either differs from
+// the parents' at its path in some commit, or came with the root commit, where diff compares with
+// the empty tree.
+func (d *repoData) refReachesBlob(h plumbing.Hash) bool {
 	if d.reachBad == nil {
 		d.reachBad = map[plumbing.Hash]bool{}
 		seen := map[plumbing.Hash]bool{}
@@ -541,9 +541,6 @@ func (d *repoData) reachableBlob(h plumbing.Hash) bool {
 				}
 				return true
 			})
-		}
-		for _, c := range d.cinfo {
-			walk(c.tree)
 		}
 		for _, r := range d.refs {
 			if t, typ := d.peel(r.hash); typ == plumbing.TreeObject {
