@@ -272,46 +272,9 @@ func (p *PurgeLogs) Reconcile(_ context.Context, env *steps.Env, intents []steps
 // targets finds the runs to purge: the given runs in scope (scanned unless confirmed), or the
 // listed runs of Repos (always scanned).
 func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secret string) ([]target, error) {
-	type cand struct {
-		repo  string
-		runID int64
-		scan  bool
-	}
-	var cands []cand
-	seen := map[string]bool{}
-	add := func(repo string, id int64, scan bool) {
-		if k := fmt.Sprintf("%s#%d", strings.ToLower(repo), id); !seen[k] {
-			seen[k] = true
-			cands = append(cands, cand{repo, id, scan})
-		}
-	}
-	if p.Runs != nil {
-		for _, r := range p.Runs {
-			if !p.inScope(r.Repo) {
-				env.Logf("run %d in %s is outside org/repos: left alone", r.RunID, r.Repo)
-				continue
-			}
-			add(r.Repo, r.RunID, !r.Confirmed || p.Rescan)
-		}
-	} else {
-		since, _ := githubkit.ParseSince(p.Since)
-		maxRuns := p.MaxRuns
-		if maxRuns == 0 {
-			maxRuns = defaultMaxRuns
-		}
-		for _, repo := range p.Repos {
-			rs, err := c.ListWorkflowRuns(ctx, repo, since)
-			if err != nil {
-				return nil, fmt.Errorf("list the Actions runs of %s: %w", repo, githubkit.Credential(err))
-			}
-			if len(rs) > maxRuns {
-				env.Logf("%s: only the newest %d of %d runs are scanned (raise max_runs or set since)", repo, maxRuns, len(rs))
-				rs = rs[:maxRuns]
-			}
-			for _, r := range rs {
-				add(repo, r.ID, true)
-			}
-		}
+	cands, err := p.candidates(ctx, env, c)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*target, len(cands))
 	workers := p.Concurrency
@@ -355,6 +318,55 @@ func (p *PurgeLogs) targets(ctx context.Context, env *steps.Env, c logAPI, secre
 	env.Logf("%d run(s) considered, %d scanned: %d hold %s, %d have no logs any more", len(cands), scanned, live,
 		redact.Mask(secret), gone)
 	return ts, nil
+}
+
+// candidate is a run whose logs may hold the secret; scan says whether they must be read to know.
+type candidate struct {
+	repo  string
+	runID int64
+	scan  bool
+}
+
+// candidates lists each run to consider once: the given runs in scope, or the newest MaxRuns
+// runs of each of Repos.
+func (p *PurgeLogs) candidates(ctx context.Context, env *steps.Env, c logAPI) ([]candidate, error) {
+	var cands []candidate
+	seen := map[string]bool{}
+	add := func(repo string, id int64, scan bool) {
+		if k := fmt.Sprintf("%s#%d", strings.ToLower(repo), id); !seen[k] {
+			seen[k] = true
+			cands = append(cands, candidate{repo, id, scan})
+		}
+	}
+	if p.Runs != nil {
+		for _, r := range p.Runs {
+			if !p.inScope(r.Repo) {
+				env.Logf("run %d in %s is outside org/repos: left alone", r.RunID, r.Repo)
+				continue
+			}
+			add(r.Repo, r.RunID, !r.Confirmed || p.Rescan)
+		}
+		return cands, nil
+	}
+	since, _ := githubkit.ParseSince(p.Since)
+	maxRuns := p.MaxRuns
+	if maxRuns == 0 {
+		maxRuns = defaultMaxRuns
+	}
+	for _, repo := range p.Repos {
+		rs, err := c.ListWorkflowRuns(ctx, repo, since)
+		if err != nil {
+			return nil, fmt.Errorf("list the Actions runs of %s: %w", repo, githubkit.Credential(err))
+		}
+		if len(rs) > maxRuns {
+			env.Logf("%s: only the newest %d of %d runs are scanned (raise max_runs or set since)", repo, maxRuns, len(rs))
+			rs = rs[:maxRuns]
+		}
+		for _, r := range rs {
+			add(repo, r.ID, true)
+		}
+	}
+	return cands, nil
 }
 
 func (p *PurgeLogs) inScope(repo string) bool {

@@ -287,35 +287,9 @@ func (r *Replace) scopes(ctx context.Context, env *steps.Env, c keyAPI) (scopeCh
 		now = t
 	}
 	start := now.Add(-look).Truncate(24 * time.Hour)
-	// Per-key endpoints say what this key did; project-only ones (vector store storage, code
-	// interpreter sessions) say what some key of the project did, which is the closest the API
-	// can tell.
-	keyRows, err := c.Usage(ctx, openai.UsageQuery{Start: start, End: now, Bucket: "1d",
-		APIKeyIDs: []string{r.OldKeyID}, GroupBy: []string{openai.GroupAPIKeyID}})
+	kinds, projKinds, err := r.usedKinds(ctx, c, start, now)
 	if err != nil {
-		return scopeChoice{}, fmt.Errorf("derive scopes from the usage of %s: %w", r.OldKeyID, openaikit.Classify(err))
-	}
-	var projectOnly []string
-	for _, e := range openai.UsageEndpoints {
-		if !e.PerKey {
-			projectOnly = append(projectOnly, e.Kind)
-		}
-	}
-	projRows, err := c.Usage(ctx, openai.UsageQuery{Kinds: projectOnly, Start: start, End: now, Bucket: "1d",
-		ProjectIDs: []string{r.Project}, GroupBy: []string{openai.GroupProjectID}})
-	if err != nil {
-		return scopeChoice{}, fmt.Errorf("derive scopes from the usage of project %s: %w", r.Project, openaikit.Classify(err))
-	}
-	var kinds, projKinds []string
-	for _, row := range keyRows {
-		if row.Active() && (row.APIKeyID == "" || row.APIKeyID == r.OldKeyID) && !slices.Contains(kinds, row.Kind) {
-			kinds = append(kinds, row.Kind)
-		}
-	}
-	for _, row := range projRows {
-		if row.Active() && (row.ProjectID == "" || row.ProjectID == r.Project) && !slices.Contains(projKinds, row.Kind) {
-			projKinds = append(projKinds, row.Kind)
-		}
+		return scopeChoice{}, err
 	}
 	slices.Sort(kinds)
 	slices.Sort(projKinds)
@@ -343,6 +317,40 @@ func (r *Replace) scopes(ctx context.Context, env *steps.Env, c keyAPI) (scopeCh
 	}
 	ch.basis = "derived from " + strings.Join(parts, " and ") + " from " + window
 	return ch, nil
+}
+
+// usedKinds lists the usage kinds the old key used between start and end, and those its project
+// used on the endpoints that report per project only. Per-key endpoints say what this key did;
+// project-only ones (vector store storage, code interpreter sessions) say what some key of the
+// project did, which is the closest the API can tell.
+func (r *Replace) usedKinds(ctx context.Context, c keyAPI, start, end time.Time) (kinds, projKinds []string, err error) {
+	keyRows, err := c.Usage(ctx, openai.UsageQuery{Start: start, End: end, Bucket: "1d",
+		APIKeyIDs: []string{r.OldKeyID}, GroupBy: []string{openai.GroupAPIKeyID}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("derive scopes from the usage of %s: %w", r.OldKeyID, openaikit.Classify(err))
+	}
+	var projectOnly []string
+	for _, e := range openai.UsageEndpoints {
+		if !e.PerKey {
+			projectOnly = append(projectOnly, e.Kind)
+		}
+	}
+	projRows, err := c.Usage(ctx, openai.UsageQuery{Kinds: projectOnly, Start: start, End: end, Bucket: "1d",
+		ProjectIDs: []string{r.Project}, GroupBy: []string{openai.GroupProjectID}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("derive scopes from the usage of project %s: %w", r.Project, openaikit.Classify(err))
+	}
+	for _, row := range keyRows {
+		if row.Active() && (row.APIKeyID == "" || row.APIKeyID == r.OldKeyID) && !slices.Contains(kinds, row.Kind) {
+			kinds = append(kinds, row.Kind)
+		}
+	}
+	for _, row := range projRows {
+		if row.Active() && (row.ProjectID == "" || row.ProjectID == r.Project) && !slices.Contains(projKinds, row.Kind) {
+			projKinds = append(projKinds, row.Kind)
+		}
+	}
+	return kinds, projKinds, nil
 }
 
 // prepare is where Plan and Run start: the client, the sinks, and the scopes with how they were
@@ -420,33 +428,9 @@ func (r *Replace) Run(ctx context.Context, env *steps.Env) (out steps.Outputs, e
 	}
 	scopes, todo := sc.scopes, slices.Clone(sc.todo)
 	name := r.keyName(env)
-	// A key an earlier attempt minted but never delivered is deleted first: its value was lost
-	// with that attempt, so it could never reach its sinks. (This may delete the account too,
-	// under the document's reading, so the account is looked up again after.)
-	if old, err := c.FindServiceAccount(ctx, r.Project, r.saName(env)); err != nil {
-		return nil, openaikit.Classify(err)
-	} else if old != nil {
-		if err := r.deleteStale(ctx, env, c, old.ID, name); err != nil {
-			return nil, err
-		}
-	}
-	sa, err := r.serviceAccount(ctx, env, c)
+	sa, nk, err := r.mint(ctx, env, c, name, scopes)
 	if err != nil {
 		return nil, err
-	}
-	if err := env.Intent("create key", map[string]any{"service_account_id": sa.ID, "name": name, "scopes": scopes}); err != nil {
-		return nil, err
-	}
-	nk, err := c.CreateServiceAccountKey(ctx, r.Project, sa.ID, name, scopes, r.expiry())
-	if err != nil {
-		var oe *openai.Error
-		if errors.As(err, &oe) && oe.OutcomeUnknown() {
-			if derr := r.deleteStale(ctx, env, c, sa.ID, name); derr != nil {
-				return nil, fmt.Errorf("%w; and cleaning up a possibly created key failed: %v", err, derr)
-			}
-			return nil, steps.Transient(fmt.Errorf("the answer to the key creation was lost; any key it made was deleted: %w", err))
-		}
-		return nil, openaikit.Classify(err)
 	}
 	env.Secret(nk.Value)
 	value := []byte(nk.Value)
@@ -471,22 +455,9 @@ func (r *Replace) Run(ctx context.Context, env *steps.Env) (out steps.Outputs, e
 		return nil, fmt.Errorf("%w; the new key %s was deleted so that no key that does not work is delivered", err, nk.ID)
 	}
 
-	var where []string
-	for _, s := range sinks {
-		where = append(where, s.Describe())
-	}
-	if err := env.Intent("deliver", map[string]any{"key_id": nk.ID, "fingerprint": fp, "sinks": where}); err != nil {
-		r.abandon(ctx, env, c, sa.ID, nk.ID, nil)
+	where, err := r.deliver(ctx, env, c, sinks, sa.ID, nk.ID, value, fp, masked)
+	if err != nil {
 		return nil, err
-	}
-	var done []secrets.Sink
-	for _, s := range sinks {
-		if err := s.Deliver(ctx, value); err != nil {
-			r.abandon(ctx, env, c, sa.ID, nk.ID, done)
-			return nil, fmt.Errorf("%w; the new key %s was deleted so it is not left live and undelivered", err, nk.ID)
-		}
-		done = append(done, s)
-		env.Logf("new key %s delivered to %s", masked, s.Describe())
 	}
 	expText := exp
 	if expText == "" {
@@ -502,6 +473,63 @@ func (r *Replace) Run(ctx context.Context, env *steps.Env) (out steps.Outputs, e
 	}
 	return steps.Outputs{"key_id": nk.ID, "redacted_value": masked, "fingerprint": fp, "service_account_id": sa.ID,
 		"scopes": scopes, "scopes_basis": sc.basis, "expires_at": exp, "proven": proven, "delivered": where, "todo": todo}, nil
+}
+
+// mint creates the replacement key under the step's service account, after deleting a key an
+// earlier attempt minted but never delivered: its value was lost with that attempt, so it could
+// never reach its sinks. (This may delete the account too, under the document's reading, so the
+// account is looked up again after.)
+func (r *Replace) mint(ctx context.Context, env *steps.Env, c keyAPI, name string, scopes []string) (*openai.ServiceAccount, openai.NewKey, error) {
+	if old, err := c.FindServiceAccount(ctx, r.Project, r.saName(env)); err != nil {
+		return nil, openai.NewKey{}, openaikit.Classify(err)
+	} else if old != nil {
+		if err := r.deleteStale(ctx, env, c, old.ID, name); err != nil {
+			return nil, openai.NewKey{}, err
+		}
+	}
+	sa, err := r.serviceAccount(ctx, env, c)
+	if err != nil {
+		return nil, openai.NewKey{}, err
+	}
+	if err := env.Intent("create key", map[string]any{"service_account_id": sa.ID, "name": name, "scopes": scopes}); err != nil {
+		return nil, openai.NewKey{}, err
+	}
+	nk, err := c.CreateServiceAccountKey(ctx, r.Project, sa.ID, name, scopes, r.expiry())
+	if err != nil {
+		var oe *openai.Error
+		if errors.As(err, &oe) && oe.OutcomeUnknown() {
+			if derr := r.deleteStale(ctx, env, c, sa.ID, name); derr != nil {
+				return nil, openai.NewKey{}, fmt.Errorf("%w; and cleaning up a possibly created key failed: %v", err, derr)
+			}
+			return nil, openai.NewKey{}, steps.Transient(fmt.Errorf("the answer to the key creation was lost; any key it made was deleted: %w", err))
+		}
+		return nil, openai.NewKey{}, openaikit.Classify(err)
+	}
+	return sa, nk, nil
+}
+
+// deliver records the intent to deliver, then hands the value to every sink in order; if one
+// fails, the new key is deleted (and the sinks that took it are undone) so no key is left live
+// and undelivered.
+func (r *Replace) deliver(ctx context.Context, env *steps.Env, c keyAPI, sinks []secrets.Sink, saID, keyID string, value []byte, fp, masked string) ([]string, error) {
+	var where []string
+	for _, s := range sinks {
+		where = append(where, s.Describe())
+	}
+	if err := env.Intent("deliver", map[string]any{"key_id": keyID, "fingerprint": fp, "sinks": where}); err != nil {
+		r.abandon(ctx, env, c, saID, keyID, nil)
+		return nil, err
+	}
+	var done []secrets.Sink
+	for _, s := range sinks {
+		if err := s.Deliver(ctx, value); err != nil {
+			r.abandon(ctx, env, c, saID, keyID, done)
+			return nil, fmt.Errorf("%w; the new key %s was deleted so it is not left live and undelivered", err, keyID)
+		}
+		done = append(done, s)
+		env.Logf("new key %s delivered to %s", masked, s.Describe())
+	}
+	return where, nil
 }
 
 // ErrReplacementDoesNotWork is the loud failure when the new key is refused.

@@ -189,6 +189,37 @@ type period struct {
 	costKnown bool
 }
 
+// add counts one usage row of endpoint e: toward the key's own figures when the endpoint reports
+// per key (and the row is the key's), toward the project's otherwise.
+func (p *period) add(e openai.UsageEndpoint, row openai.UsageRow, keyID, project string) {
+	n := row.Requests
+	if n == 0 {
+		n = row.Units
+	}
+	if !e.PerKey {
+		if row.ProjectID == "" || row.ProjectID == project {
+			p.project[e.Kind] += n
+		}
+		return
+	}
+	if row.APIKeyID != "" && row.APIKeyID != keyID {
+		return
+	}
+	p.byKind[e.Kind] += n
+	p.requests += row.Requests
+	p.inTok += row.InputTokens
+	p.outTok += row.OutputTokens
+	p.images += row.Images
+	model := row.Model
+	if model == "" {
+		model = "(" + e.Kind + ")"
+	}
+	p.byModel[model] += row.Requests
+	if row.Requests > 0 {
+		p.byHour[row.Start.UTC().Hour()] += row.Requests
+	}
+}
+
 func (r *Review) read(ctx context.Context, c usageReader, start, end time.Time) (*period, error) {
 	p := &period{byModel: map[string]int64{}, byHour: map[int]int64{}, byKind: map[string]int64{}, project: map[string]int64{}}
 	var (
@@ -218,32 +249,7 @@ func (r *Review) read(ctx context.Context, c usageReader, start, end time.Time) 
 				return
 			}
 			for _, row := range rows {
-				n := row.Requests
-				if n == 0 {
-					n = row.Units
-				}
-				if !e.PerKey {
-					if row.ProjectID == "" || row.ProjectID == r.Project {
-						p.project[e.Kind] += n
-					}
-					continue
-				}
-				if row.APIKeyID != "" && row.APIKeyID != r.KeyID {
-					continue
-				}
-				p.byKind[e.Kind] += n
-				p.requests += row.Requests
-				p.inTok += row.InputTokens
-				p.outTok += row.OutputTokens
-				p.images += row.Images
-				model := row.Model
-				if model == "" {
-					model = "(" + e.Kind + ")"
-				}
-				p.byModel[model] += row.Requests
-				if row.Requests > 0 {
-					p.byHour[row.Start.UTC().Hour()] += row.Requests
-				}
+				p.add(e, row, r.KeyID, r.Project)
 			}
 		}()
 	}
