@@ -261,45 +261,5 @@ func writeJSON(w io.Writer, f *Factory, v any) {
 
 // resultFromJournal rebuilds a run's result from its events, for reports of runs that are over.
 func resultFromJournal(st *resumeState) *engine.Result {
-	res := &engine.Result{Playbook: st.pb.Name, Mode: st.mode, Outcome: "interrupted"}
-	byID := map[string]*engine.StepResult{}
-	for _, s := range st.pb.Steps {
-		sr := &engine.StepResult{ID: s.ID, Uses: s.Uses, Status: event.Pending}
-		byID[s.ID] = sr
-		res.Steps = append(res.Steps, sr)
-	}
-	for _, e := range st.prior {
-		res.RunID = e.RunID
-		switch e.Kind {
-		case event.RunStarted:
-			res.Started = e.Time
-		case event.RunFinished:
-			res.Finished = e.Time
-			res.Outcome = e.Message
-		}
-		sr := byID[e.Step]
-		if sr == nil {
-			continue
-		}
-		if e.Attempt > sr.Attempts {
-			sr.Attempts = e.Attempt
-		}
-		switch e.Kind {
-		case event.StepSucceeded:
-			sr.Status, sr.Duration = event.Succeeded, time.Duration(e.Duration)
-			if o, ok := e.Data["outputs"].(map[string]any); ok {
-				sr.Outputs = o
-			}
-		case event.StepFailed:
-			sr.Status, sr.Duration, sr.Error = event.Failed, time.Duration(e.Duration), e.Error
-		case event.StepSkipped:
-			sr.Status, sr.Duration, sr.Reason = event.Skipped, time.Duration(e.Duration), e.Message
-		case event.StepPlanned:
-			sr.Status = event.Planned
-		}
-	}
-	if res.Finished.IsZero() && len(st.prior) > 0 {
-		res.Finished = st.prior[len(st.prior)-1].Time
-	}
-	return res
+	return st.run.Result(st.pb)
 }

@@ -48,17 +48,12 @@ func newResumeCmd(f *Factory) *cli.Command {
 	}
 }
 
-// resumeState is what a journal says about how to continue a run.
+// resumeState is what a journal says about how to continue a run: its playbook (the newest one
+// journaled) and the fold of its events.
 type resumeState struct {
-	pb        *playbook.Playbook
-	inputs    map[string]any
-	secretFPs map[string]string
-	mode      string
-	dryRun    bool
-	startedBy string
-	prior     []event.Event
-	extra     map[string]any
-	status    string
+	pb    *playbook.Playbook
+	run   *engine.RunState
+	prior []event.Event
 }
 
 // loadResume reads a run's journal after verifying it. A torn tail is tolerated (Read leaves it
@@ -75,32 +70,17 @@ func loadResume(dir, runID string) (*resumeState, error) {
 	if len(recs) == 0 || recs[0].Kind != event.RunStarted {
 		return nil, usageErr("cannot resume %s: its journal does not start with run.started", runID)
 	}
-	st0 := journal.Summarize(runID, recs)
-	start := recs[0].Data
-	var evs []event.Event
-	for _, r := range recs {
-		evs = append(evs, r.Event)
+	evs := journal.Events(recs)
+	run := engine.Fold(evs)
+	if run.Err != nil {
+		return nil, usageErr("cannot read %s: %v", journal.Path(dir, runID), run.Err)
 	}
 	// A resume with an edited playbook journals it; the newest one is the run's playbook now.
-	file, src := engine.JournaledPlaybook(evs)
-	pb, err := playbook.Load(file, []byte(src), catalog.Lookup)
+	pb, err := playbook.Load(run.File, []byte(run.Source), catalog.Lookup)
 	if err != nil {
 		return nil, fmt.Errorf("the playbook recorded in %s no longer loads: %w", runID, err)
 	}
-	st := &resumeState{pb: pb, inputs: map[string]any{}, secretFPs: map[string]string{}, extra: start, status: st0.Status}
-	st.mode, _ = start["mode"].(string)
-	st.dryRun, _ = start["dry_run"].(bool)
-	st.startedBy, _ = start["started_by"].(string)
-	if in, ok := start["inputs"].(map[string]any); ok {
-		st.inputs = in
-	}
-	if fps, ok := start["secret_inputs"].(map[string]any); ok {
-		for k, v := range fps {
-			st.secretFPs[k], _ = v.(string)
-		}
-	}
-	st.prior = evs
-	return st, nil
+	return &resumeState{pb: pb, run: run, prior: evs}, nil
 }
 
 // resumeInputs rebuilds the inputs: non-secret ones from the journal, secret ones supplied again
@@ -110,7 +90,7 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 	secretArgs := append([]string(nil), args...)
 	needed := false
 	for _, in := range st.pb.Inputs {
-		if in.Secret && st.secretFPs[in.Name] != "" {
+		if in.Secret && st.run.SecretFingerprints[in.Name] != "" {
 			needed = true
 		}
 	}
@@ -133,16 +113,16 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 	var missing []string
 	for _, in := range st.pb.Inputs {
 		if !in.Secret {
-			v, ok := st.inputs[in.Name]
+			v, ok := st.run.Inputs[in.Name]
 			if !ok {
 				v = in.Default // added by an edited playbook (resume --playbook)
 			}
 			out[in.Name] = v
 			continue
 		}
-		want := st.secretFPs[in.Name]
+		want := st.run.SecretFingerprints[in.Name]
 		v, _ := supplied[in.Name].(string)
-		if ref, ok := st.extra["secret_refs"].(map[string]any)[in.Name].(string); ok && (v == "" || claimsRef(v)) {
+		if ref, ok := st.run.SecretRefs[in.Name]; ok && (v == "" || claimsRef(v)) {
 			if r, err := secretref.Parse(v); v != "" && (err != nil || r.String() != ref) {
 				return nil, usageErr("input %s: the run started from %s; resume it from the same alert", in.Name, ref)
 			}
@@ -211,7 +191,7 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 		if err != nil {
 			return err
 		}
-		if st.status == "succeeded" {
+		if st.run.Status() == engine.OutcomeSucceeded {
 			return usageErr("run %s already succeeded; nothing to resume", runID)
 		}
 		if edited, err = loadEditedPlaybook(st, o.playbook); err != nil {
@@ -225,21 +205,21 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 	if err != nil {
 		return err
 	}
-	if st.status == "succeeded" {
+	if st.run.Status() == engine.OutcomeSucceeded {
 		return usageErr("run %s already succeeded; nothing to resume", runID)
 	}
 	if edited != nil {
 		showEdit(f, st, edited, o.output)
 	}
-	if st.mode == "rehearsal" {
+	if st.run.Mode == engine.ModeRehearsal {
 		return resumeRehearsal(ctx, f, runID, st, o)
 	}
 	inputs, err := resumeInputs(f, st, o.args, o.files)
 	if err != nil {
 		return err
 	}
-	spec := runSpec{pb: st.pb, inputs: inputs, dryRun: st.dryRun, mode: st.mode, output: o.output,
-		startedBy: st.startedBy, runID: runID, prior: st.prior}
+	spec := runSpec{pb: st.pb, inputs: inputs, dryRun: st.run.DryRun, mode: st.run.Mode, output: o.output,
+		startedBy: st.run.StartedBy, runID: runID, prior: st.prior}
 	if o.yes {
 		spec.approver = engine.AutoApprover{By: currentUser(f.Getenv), Via: "--yes"}
 	}
@@ -262,13 +242,13 @@ func resumeRehearsal(ctx context.Context, f *Factory, runID string, st *resumeSt
 	if err != nil {
 		return err
 	}
-	for name, fp := range st.secretFPs {
+	for name, fp := range st.run.SecretFingerprints {
 		if v, _ := inputs[name].(string); redact.Fingerprint(v) != fp {
 			return usageErr("the world in %s is not the one run %s started in (input %s differs)", o.world, runID, name)
 		}
 	}
-	_, err = f.execute(ctx, runSpec{pb: st.pb, inputs: inputs, dryRun: st.dryRun, mode: st.mode, output: o.output,
-		startedBy: st.startedBy, runID: runID, prior: st.prior, getenv: h.Getenv,
+	_, err = f.execute(ctx, runSpec{pb: st.pb, inputs: inputs, dryRun: st.run.DryRun, mode: st.run.Mode, output: o.output,
+		startedBy: st.run.StartedBy, runID: runID, prior: st.prior, getenv: h.Getenv,
 		approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}})
 	return err
 }

@@ -2,15 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
-	"github.com/respond-sec/respond/steps"
 )
 
 func newRollbackCmd(f *Factory) *cli.Command {
@@ -45,31 +44,6 @@ func runRollback(ctx context.Context, f *Factory, runID, stepID string) error {
 	if err != nil {
 		return err
 	}
-	var (
-		uses     string
-		recorded steps.Outputs
-	)
-	for _, e := range st.prior {
-		if e.Step == stepID && e.Kind == event.StepSucceeded {
-			uses = e.Uses
-			if o, ok := e.Data["outputs"].(map[string]any); ok {
-				recorded = o
-			}
-		}
-	}
-	if uses == "" {
-		return usageErr("run %s has no succeeded step %q to roll back", runID, stepID)
-	}
-	var kindNew func() steps.Step
-	for _, s := range st.pb.Steps {
-		if s.ID == stepID {
-			kindNew = s.Kind.New
-		}
-	}
-	rb, ok := kindNew().(steps.Rollbacker)
-	if !ok {
-		return usageErr("step %s (%s) cannot be rolled back", stepID, uses)
-	}
 	j, _, err := journal.Open(dir, runID)
 	if err != nil {
 		return err
@@ -78,49 +52,14 @@ func runRollback(ctx context.Context, f *Factory, runID, stepID string) error {
 	bus := event.NewBus(runID, f.Secrets, len(st.prior), f.Now)
 	bus.Require(j)
 	bus.Attach(newTermSink(f.IO.Err, false, st.pb, f.Now))
-	emit := func(e event.Event) error {
-		e.Step, e.Uses = stepID, uses
-		_, err := bus.Emit(e)
-		return err
-	}
-	var shared sync.Map
-	var sharedMu sync.Mutex
-	env := &steps.Env{
-		RunID: runID, StepID: stepID, Getenv: f.Getenv, Now: f.Now,
-		Secret: func(v ...string) { f.Secrets.Add(v...) },
-		Log: func(msg string, data map[string]any) {
-			_ = emit(event.Event{Kind: event.StepLog, Message: "rollback: " + msg, Data: data})
-		},
-		Intent: func(name string, data map[string]any) error {
-			return emit(event.Event{Kind: event.StepIntent, Message: "rollback: " + name, Data: map[string]any{"name": "rollback: " + name, "data": data}})
-		},
-		Shared: func(key string, build func() (any, error)) (any, error) {
-			sharedMu.Lock()
-			defer sharedMu.Unlock()
-			if v, ok := shared.Load(key); ok {
-				return v, nil
-			}
-			v, err := build()
-			if err == nil {
-				shared.Store(key, v)
-			}
-			return v, err
-		},
-	}
-	if err := env.Intent("restore recorded values", nil); err != nil {
-		return err
-	}
-	start := f.Now()
-	rerr := rb.Rollback(ctx, env, recorded)
-	res := event.Event{Kind: event.StepResult, Message: "rollback: ok", Duration: event.Duration(time.Since(start))}
-	if rerr != nil {
-		res.Message, res.Error = "rollback: error", rerr.Error()
-	}
-	if err := emit(res); err != nil {
-		return err
-	}
-	if rerr != nil {
-		return &exitError{code: ExitStepFailed, err: fmt.Errorf("rollback of %s: %w", stepID, rerr)}
+	err = engine.Rollback(ctx, engine.RollbackOptions{Playbook: st.pb, RunID: runID, StepID: stepID, Prior: st.prior,
+		Events: bus, Secrets: f.Secrets, Getenv: f.Getenv, Now: f.Now})
+	var refused *engine.RollbackRefusedError
+	switch {
+	case errors.As(err, &refused):
+		return usageErr("%v", refused)
+	case err != nil:
+		return &exitError{code: ExitStepFailed, err: err}
 	}
 	fmt.Fprintf(f.IO.Err, "rolled back step %s of run %s\n", stepID, runID)
 	return nil

@@ -22,7 +22,6 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
-	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/slackprogress"
 	"github.com/respond-sec/respond/internal/todo"
 	"github.com/respond-sec/respond/steps/slack/slackkit"
@@ -200,7 +199,7 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		Playbook: s.pb, Inputs: s.inputs, RunID: s.runID, Mode: s.mode, DryRun: s.dryRun,
 		StartedBy: s.startedBy, Approver: approver, Events: bus, Secrets: f.Secrets, Getenv: getenv,
 		Now: f.Now, WorkDir: engine.RunDir(dir, s.runID), Prior: s.prior,
-		Extra: startExtra(s, refs), Shared: s.shared,
+		SecretRefs: refs, Shared: s.shared,
 	})
 	if term != nil {
 		term.Close()
@@ -217,23 +216,6 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 	return res, nil
 }
 
-// startExtra is what run.started records besides the engine's own fields: fingerprints of the
-// secret inputs (a resume checks the values given again against them) and the references
-// secret inputs were resolved from (a resume resolves them again).
-func startExtra(s runSpec, refs map[string]string) map[string]any {
-	secretFPs := map[string]string{}
-	for _, in := range s.pb.Inputs {
-		if v, ok := s.inputs[in.Name].(string); ok && in.Secret {
-			secretFPs[in.Name] = redact.Fingerprint(v)
-		}
-	}
-	extra := map[string]any{"secret_inputs": secretFPs, "dry_run": s.dryRun}
-	if len(refs) > 0 {
-		extra["secret_refs"] = refs
-	}
-	return extra
-}
-
 // attachSlackSink attaches the progress sink of the playbook's channel to bus and puts its
 // thread in the run's shared values. It returns what closes the sink at the end of the run, or
 // nil when Slack is unavailable: that never stops a response, it is said and the run goes on.
@@ -244,18 +226,13 @@ func (f *Factory) attachSlackSink(ctx context.Context, bus *event.Bus, s *runSpe
 		return nil
 	}
 	if s.prior != nil {
-		for _, e := range s.prior {
-			if e.Kind == event.SlackThread {
-				ch, _ := e.Data["channel"].(string)
-				ts, _ := e.Data["ts"].(string)
-				sink.Adopt(ch, ts)
-			}
+		if th := engine.Fold(s.prior).Thread; th.TS != "" {
+			sink.Adopt(th.Channel, th.TS)
 		}
 		sink.Seed(s.prior)
 	}
 	sink.OnParent(func(ch, ts string) {
-		_, _ = bus.Emit(event.Event{Kind: event.SlackThread, Message: s.pb.Notify.SlackChannel,
-			Data: map[string]any{"channel": ch, "ts": ts}})
+		_, _ = bus.Emit(event.Event{Message: s.pb.Notify.SlackChannel}.With(event.SlackThreadData{Channel: ch, TS: ts}))
 	})
 	bus.Attach(sink)
 	s.shared = withShared(s.shared, slackkit.Key, thread)

@@ -148,7 +148,7 @@ func newRunsReportCmd(f *Factory) *cli.Command {
 			if err != nil {
 				return err
 			}
-			rep := buildReport(resultFromJournal(st), st.prior, 0, st.dryRun, false, nil)
+			rep := buildReport(resultFromJournal(st), st.prior, 0, st.run.DryRun, false, nil)
 			switch c.String("output") {
 			case "md":
 				fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.prior)))

@@ -350,6 +350,7 @@ func (r *serveRunner) Status(runID string) (string, error) {
 		return "", err
 	}
 	sum := journal.Summarize(runID, recs)
+	run := engine.Fold(journal.Events(recs))
 	status := sum.Status
 	for _, a := range r.runs.Active() {
 		if a.RunID == runID {
@@ -364,44 +365,21 @@ func (r *serveRunner) Status(runID string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  %s  %s\nstarted %s\n", sum.RunID, sum.Playbook, sum.Mode, status,
 		sum.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
-	order, state := stepStates(recs)
-	for _, id := range order {
-		fmt.Fprintf(&b, "  %-20s %s\n", id, state[id])
+	for _, st := range run.Steps {
+		fmt.Fprintf(&b, "  %-20s %s\n", st.ID, serveStatus(st))
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
 }
 
-// stepStates is each step's last known status, in the order the journal first mentions them.
-func stepStates(recs []journal.Record) ([]string, map[string]string) {
-	var order []string
-	state := map[string]string{}
-	for _, rec := range recs {
-		if rec.Step == "" {
-			continue
-		}
-		if _, ok := state[rec.Step]; !ok {
-			order = append(order, rec.Step)
-		}
-		switch rec.Kind {
-		case event.StepStarted:
-			state[rec.Step] = "running"
-		case event.ApprovalWaiting:
-			state[rec.Step] = "waiting for approval"
-		case event.StepPlanned:
-			state[rec.Step] = "planned"
-		case event.StepSucceeded:
-			state[rec.Step] = "succeeded"
-		case event.StepFailed:
-			state[rec.Step] = "failed"
-		case event.StepSkipped:
-			state[rec.Step] = "skipped"
-		default:
-			if state[rec.Step] == "" {
-				state[rec.Step] = "running"
-			}
-		}
+// serveStatus is a step's last known status as /respond status shows it.
+func serveStatus(st *engine.StepState) string {
+	switch st.Status {
+	case event.Waiting:
+		return "waiting for approval"
+	case event.Pending:
+		return "running" // named by an event, so it has begun
 	}
-	return order, state
+	return string(st.Status)
 }
 
 // listLimit is how many finished runs `/respond list` shows.

@@ -135,7 +135,11 @@ func (t *termSink) Emit(e event.Event) error {
 
 func (t *termSink) apply(e event.Event) {
 	if e.Kind == event.RunStarted || e.Kind == event.RunResumed {
-		mode, _ := e.Data["mode"].(string)
+		var mode string
+		if e.Kind == event.RunStarted {
+			d, _ := event.Decode[event.RunStartedData](e)
+			mode = d.Mode
+		}
 		t.header = fmt.Sprintf("respond · %s · run %s", e.Message, e.RunID)
 		if mode != "" {
 			t.header = fmt.Sprintf("respond · run %s · %s", e.RunID, e.Message)

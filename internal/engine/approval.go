@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -97,4 +98,9 @@ func (f FirstOf) Available() error {
 		return ErrNoApprover
 	}
 	return errors.Join(errs...)
+}
+
+// record is the decision as the journal keeps it (approved or denied is the event's kind).
+func (d Decision) record() event.Decision {
+	return event.Decision{By: d.By, Via: d.Via, Reason: d.Reason, At: d.At}
 }

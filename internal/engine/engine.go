@@ -85,7 +85,7 @@ type Options struct {
 	Playbook *playbook.Playbook
 	Inputs   map[string]any
 	RunID    string
-	Mode     string // real | dry-run | rehearsal
+	Mode     string // ModeReal, ModeDryRun or ModeRehearsal
 	DryRun   bool
 	// StartedBy names who started the run (a user, a Slack user, "rehearsal").
 	StartedBy string
@@ -100,8 +100,8 @@ type Options struct {
 	Prior []event.Event
 	// Sleep waits between retries (tests make it instant).
 	Sleep func(context.Context, time.Duration) error
-	// Extra is recorded in run.started (e.g. the secret inputs' fingerprints).
-	Extra map[string]any
+	// SecretRefs are the references secret inputs were resolved from, recorded in run.started.
+	SecretRefs map[string]string
 	// Shared seeds the run-wide values steps read with Env.Shared (e.g. the run's Slack thread).
 	Shared map[string]any
 }
@@ -139,34 +139,14 @@ type runner struct {
 	res     *Result
 	shared  sync.Map
 	sharedM sync.Mutex
-	prior   map[string]*priorStep
+	prior   *RunState
 }
 
 // Run executes the playbook. The returned error is one of the Err* values (wrapped) when the run
 // did not succeed; the Result is always returned.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = sleep
-	}
-	if o.Getenv == nil {
-		o.Getenv = os.Getenv
-	}
-	if o.Secrets == nil {
-		o.Secrets = redact.New()
-	}
-	if o.Mode == "" {
-		o.Mode = "real"
-		if o.DryRun {
-			o.Mode = "dry-run"
-		}
-	}
-	r := &runner{o: o, pb: o.Playbook, results: map[string]*StepResult{}, unready: map[string]error{}}
-	for k, v := range o.Shared {
-		r.shared.Store(k, v)
-	}
+	r := newRunner(o)
+	o = r.o
 	r.res = &Result{RunID: o.RunID, Playbook: o.Playbook.Name, Mode: o.Mode, Started: o.Now().UTC()}
 	for _, s := range r.pb.Steps {
 		sr := &StepResult{ID: s.ID, Uses: s.Uses, Status: event.Pending}
@@ -209,33 +189,8 @@ func (r *runner) data() playbook.Data {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	resuming := len(r.o.Prior) > 0
-	if resuming {
-		r.prior = replay(r.o.Prior)
-		for id, p := range r.prior {
-			sr, ok := r.results[id]
-			if !ok || !kept(p, r.pb) {
-				continue
-			}
-			*sr = *p.result
-		}
-		// A playbook edited for the resume is journaled, so a later resume and the report use it.
-		var data map[string]any
-		if _, src := JournaledPlaybook(r.o.Prior); src != string(r.pb.Source) {
-			data = map[string]any{"playbook_file": r.pb.File, "playbook_source": string(r.pb.Source)}
-		}
-		if err := r.emit(event.Event{Kind: event.RunResumed, Message: "resuming " + r.pb.Name, Data: data}); err != nil {
-			return err
-		}
-	} else {
-		data := map[string]any{"playbook": r.pb.Name, "file": r.pb.File, "source": string(r.pb.Source),
-			"mode": r.o.Mode, "started_by": r.o.StartedBy, "inputs": r.o.Inputs}
-		for k, v := range r.o.Extra {
-			data[k] = v
-		}
-		if err := r.emit(event.Event{Kind: event.RunStarted, Message: fmt.Sprintf("%s (%s)", r.pb.Name, r.o.Mode), Data: data}); err != nil {
-			return err
-		}
+	if err := r.begin(); err != nil {
+		return err
 	}
 
 	if err := r.preflight(ctx); err != nil {
@@ -309,6 +264,49 @@ func (r *runner) run(ctx context.Context) error {
 	return err
 }
 
+// begin records the run's start, or its resume with the steps the journal says are done.
+// run.started has this one writer.
+func (r *runner) begin() error {
+	if len(r.o.Prior) == 0 {
+		return r.emit(event.Event{Message: fmt.Sprintf("%s (%s)", r.pb.Name, r.o.Mode)}.With(event.RunStartedData{
+			Playbook: r.pb.Name, File: r.pb.File, Source: string(r.pb.Source), Mode: r.o.Mode, StartedBy: r.o.StartedBy,
+			Inputs: r.o.Inputs, SecretInputs: SecretFingerprints(r.pb, r.o.Inputs), SecretRefs: r.o.SecretRefs, DryRun: r.o.DryRun}))
+	}
+	r.prior = Fold(r.o.Prior)
+	for _, p := range r.prior.Steps {
+		sr, ok := r.results[p.ID]
+		if !ok || !kept(p, r.pb) {
+			continue
+		}
+		*sr = p.StepResult
+	}
+	// A playbook edited for the resume is journaled, so a later resume and the report use it.
+	var d event.RunResumedData
+	if r.prior.Source != string(r.pb.Source) {
+		d = event.RunResumedData{PlaybookFile: r.pb.File, PlaybookSource: string(r.pb.Source)}
+	}
+	return r.emit(event.Event{Message: "resuming " + r.pb.Name}.With(d))
+}
+
+// SecretFingerprints are the keyed fingerprints of pb's secret inputs among inputs: what a resume
+// checks the values it is given again against.
+func SecretFingerprints(pb *playbook.Playbook, inputs map[string]any) map[string]string {
+	fps := map[string]string{}
+	for _, in := range pb.Inputs {
+		if v, ok := inputs[in.Name].(string); ok && in.Secret {
+			fps[in.Name] = redact.Fingerprint(v)
+		}
+	}
+	return fps
+}
+
+func (r *runner) priorStep(id string) *StepState {
+	if r.prior == nil {
+		return nil
+	}
+	return r.prior.Step(id)
+}
+
 type journalError struct{ error }
 
 func (e journalError) Unwrap() error { return e.error }
@@ -319,14 +317,12 @@ func isJournalError(err error) bool {
 }
 
 func (r *runner) finish(runErr error) {
-	d := map[string]any{"outcome": r.res.Outcome}
 	counts := map[string]int{}
 	for _, sr := range r.res.Steps {
 		counts[string(sr.Status)]++
 	}
-	d["steps"] = counts
-	e := event.Event{Kind: event.RunFinished, Message: r.res.Outcome, Data: d,
-		Duration: event.Duration(r.o.Now().Sub(r.res.Started))}
+	e := event.Event{Message: r.res.Outcome, Duration: event.Duration(r.o.Now().Sub(r.res.Started))}.
+		With(event.RunFinishedData{Outcome: r.res.Outcome, Steps: counts})
 	if runErr != nil {
 		e.Error = runErr.Error()
 	}
@@ -344,11 +340,8 @@ func (r *runner) env(s *playbook.Step, attempt int) *steps.Env {
 			_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: msg, Data: data})
 		},
 		Intent: func(name string, data map[string]any) error {
-			d := map[string]any{"name": name}
-			if data != nil {
-				d["data"] = data
-			}
-			if err := r.emit(event.Event{Kind: event.StepIntent, Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: name, Data: d}); err != nil {
+			e := event.Event{Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: name}.With(event.StepIntentData{Name: name, Data: data})
+			if err := r.emit(e); err != nil {
 				return journalError{err}
 			}
 			return nil
@@ -395,7 +388,7 @@ func (r *runner) preflight(ctx context.Context) error {
 		if r.results[s.ID].Status != event.Pending {
 			continue
 		}
-		if p := r.prior[s.ID]; p != nil && p.openIntent {
+		if p := r.priorStep(s.ID); p != nil && p.OpenIntent {
 			// It passed preflight before it started acting; its own side effects (a key file it
 			// wrote) would now fail the checks. Reconcile decides what is left to do.
 			continue
@@ -597,8 +590,8 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 		}
 		plan = p
 		sr.Plan = p
-		if err := r.emit(event.Event{Kind: event.StepPlanned, Step: s.ID, Uses: s.Uses, Message: p.Summary,
-			Data: map[string]any{"plan": p}}); err != nil {
+		raw, _ := json.Marshal(p)
+		if err := r.emit(event.Event{Step: s.ID, Uses: s.Uses, Message: p.Summary}.With(event.StepPlannedData{Plan: raw})); err != nil {
 			return journalError{err}
 		}
 		if r.o.DryRun {
@@ -642,8 +635,8 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	}
 	sr.Status = event.Succeeded
 	sr.Outputs = r.normalize(out)
-	return r.emitJ(event.Event{Kind: event.StepSucceeded, Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts,
-		Duration: event.Duration(sr.Duration), Data: map[string]any{"outputs": map[string]any(sr.Outputs)}})
+	return r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts, Duration: event.Duration(sr.Duration)}.
+		With(event.StepSucceededData{Outputs: sr.Outputs}))
 }
 
 // normalize makes outputs what later templates, the journal and a resumed run all see alike:
@@ -671,10 +664,10 @@ func (r *runner) emitJ(e event.Event) error {
 // attempts runs the step with its retry policy. A mutating step records an intent before each
 // attempt and a result after it; on resume, an intent without a result is reconciled first.
 func (r *runner) attempts(ctx context.Context, s *playbook.Step, sr *StepResult, st steps.Step, mutating bool) (steps.Outputs, error) {
-	if p := r.prior[s.ID]; p != nil && p.openIntent && mutating {
-		sr.Attempts = p.attempts
+	if p := r.priorStep(s.ID); p != nil && p.OpenIntent && mutating {
+		sr.Attempts = p.Attempts
 		if rc, ok := st.(steps.Reconciler); ok {
-			out, done, err := rc.Reconcile(ctx, r.env(s, p.attempts), p.intents)
+			out, done, err := rc.Reconcile(ctx, r.env(s, p.Attempts), p.Intents)
 			if err != nil {
 				return nil, fmt.Errorf("reconcile after interruption: %w", err)
 			}
@@ -682,12 +675,11 @@ func (r *runner) attempts(ctx context.Context, s *playbook.Step, sr *StepResult,
 			if done {
 				msg = "interrupted work had completed; not repeating it"
 			}
-			if err := r.emitJ(event.Event{Kind: event.StepReconciled, Step: s.ID, Uses: s.Uses, Message: msg,
-				Data: map[string]any{"done": done}}); err != nil {
+			if err := r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Message: msg}.With(event.StepReconciledData{Done: done})); err != nil {
 				return nil, err
 			}
 			if done {
-				if err := r.emitJ(event.Event{Kind: event.StepResult, Step: s.ID, Uses: s.Uses, Attempt: p.attempts,
+				if err := r.emitJ(event.Event{Kind: event.StepResult, Step: s.ID, Uses: s.Uses, Attempt: p.Attempts,
 					Message: "reconciled"}); err != nil {
 					return nil, err
 				}
@@ -702,8 +694,8 @@ func (r *runner) attempts(ctx context.Context, s *playbook.Step, sr *StepResult,
 	for attempt := sr.Attempts + 1; ; attempt++ {
 		sr.Attempts = attempt
 		if mutating {
-			if err := r.emitJ(event.Event{Kind: event.StepIntent, Step: s.ID, Uses: s.Uses, Attempt: attempt,
-				Message: "attempt", Data: map[string]any{"name": "attempt"}}); err != nil {
+			if err := r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Attempt: attempt, Message: "attempt"}.
+				With(event.StepIntentData{Name: "attempt"})); err != nil {
 				return nil, err
 			}
 		}
@@ -740,9 +732,9 @@ func (r *runner) attempts(ctx context.Context, s *playbook.Step, sr *StepResult,
 			return nil, err
 		}
 		delay := backoff(pol, attempt, steps.RetryAfter(err))
-		if e := r.emitJ(event.Event{Kind: event.StepRetried, Step: s.ID, Uses: s.Uses, Attempt: attempt,
-			Error: err.Error(), Message: fmt.Sprintf("transient error; attempt %d of %d in %s", attempt+1, pol.Attempts, delay.Round(time.Millisecond)),
-			Data: map[string]any{"delay_ms": delay.Milliseconds()}}); e != nil {
+		if e := r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Attempt: attempt, Error: err.Error(),
+			Message: fmt.Sprintf("transient error; attempt %d of %d in %s", attempt+1, pol.Attempts, delay.Round(time.Millisecond))}.
+			With(event.StepRetriedData{DelayMS: delay.Milliseconds()})); e != nil {
 			return nil, e
 		}
 		if err := r.o.Sleep(ctx, delay); err != nil {
@@ -778,14 +770,14 @@ func (r *runner) approve(ctx context.Context, s *playbook.Step, plan *steps.Plan
 		Requester: r.o.StartedBy, Plan: plan, Timeout: s.Approval.Timeout}
 	if err := r.approverMissing(); err != nil {
 		d := Decision{Approved: false, By: "nobody", Via: "none", Reason: err.Error(), At: r.o.Now().UTC()}
-		if err := r.emitJ(event.Event{Kind: event.StepDenied, Step: s.ID, Uses: s.Uses, Message: "nobody via none",
-			Data: map[string]any{"by": d.By, "via": d.Via, "reason": d.Reason, "at": d.At}}); err != nil {
+		if err := r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Message: "nobody via none"}.
+			With(event.StepDeniedData{Decision: d.record()})); err != nil {
 			return Decision{}, err
 		}
 		return d, nil
 	}
-	if err := r.emitJ(event.Event{Kind: event.ApprovalWaiting, Step: s.ID, Uses: s.Uses, Message: "waiting for approval",
-		Data: map[string]any{"approvers": s.Approval.Approvers}}); err != nil {
+	if err := r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Message: "waiting for approval"}.
+		With(event.ApprovalWaitingData{Approvers: s.Approval.Approvers})); err != nil {
 		return Decision{}, err
 	}
 	actx := ctx
@@ -810,12 +802,11 @@ func (r *runner) approve(ctx context.Context, s *playbook.Step, plan *steps.Plan
 	if d.At.IsZero() {
 		d.At = r.o.Now().UTC()
 	}
-	kind := event.StepApproved
+	var p event.Payload = event.StepApprovedData{Decision: d.record()}
 	if !d.Approved {
-		kind = event.StepDenied
+		p = event.StepDeniedData{Decision: d.record()}
 	}
-	if err := r.emitJ(event.Event{Kind: kind, Step: s.ID, Uses: s.Uses, Message: fmt.Sprintf("%s via %s", d.By, d.Via),
-		Data: map[string]any{"by": d.By, "via": d.Via, "reason": d.Reason, "at": d.At}}); err != nil {
+	if err := r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Message: fmt.Sprintf("%s via %s", d.By, d.Via)}.With(p)); err != nil {
 		return Decision{}, err
 	}
 	return d, nil

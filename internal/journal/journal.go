@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 )
 
@@ -306,9 +307,9 @@ func Repair(dir, runID string, now time.Time) (*Record, error) {
 		return nil, fmt.Errorf("repair %s: %w", path, err)
 	}
 	sum := sha256.Sum256(dropped)
-	e := event.Event{Seq: len(recs) + 1, Time: now.UTC(), RunID: runID, Kind: event.JournalRepaired,
-		Message: fmt.Sprintf("dropped a torn last line (line %d, %d bytes): an append cut short, as by a crash", torn.Line, torn.Bytes),
-		Data:    map[string]any{"line": torn.Line, "bytes": torn.Bytes, "sha256": hex.EncodeToString(sum[:])}}
+	e := event.Event{Seq: len(recs) + 1, Time: now.UTC(), RunID: runID,
+		Message: fmt.Sprintf("dropped a torn last line (line %d, %d bytes): an append cut short, as by a crash", torn.Line, torn.Bytes)}.
+		With(event.JournalRepairedData{Line: torn.Line, Bytes: torn.Bytes, SHA256: hex.EncodeToString(sum[:])})
 	if err := j.Emit(e); err != nil {
 		return nil, fmt.Errorf("repair %s: %w", path, err)
 	}
@@ -506,27 +507,17 @@ func List(dir string) ([]Summary, error) {
 	return out, nil
 }
 
-// Summarize derives a run's summary from its records.
-func Summarize(id string, recs []Record) Summary {
-	s := Summary{RunID: id, Events: len(recs), Status: "interrupted"}
-	for _, r := range recs {
-		switch r.Kind {
-		case event.RunStarted:
-			s.Started = r.Time
-			if p, ok := r.Data["playbook"].(string); ok {
-				s.Playbook = p
-			}
-			if m, ok := r.Data["mode"].(string); ok {
-				s.Mode = m
-			}
-		case event.RunFinished:
-			s.Status = "finished"
-			if o, ok := r.Data["outcome"].(string); ok {
-				s.Status = o
-			}
-		case event.RunResumed:
-			s.Status = "interrupted"
-		}
+// Events are the records' events.
+func Events(recs []Record) []event.Event {
+	evs := make([]event.Event, len(recs))
+	for i, r := range recs {
+		evs[i] = r.Event
 	}
-	return s
+	return evs
+}
+
+// Summarize derives a run's summary from its records, through the one fold of a run's events.
+func Summarize(id string, recs []Record) Summary {
+	st := engine.Fold(Events(recs))
+	return Summary{RunID: id, Events: len(recs), Status: st.Status(), Started: st.Started, Playbook: st.Playbook, Mode: st.Mode}
 }

@@ -123,7 +123,8 @@ func (t *tracked) Emit(e event.Event) error {
 		t.inStep, t.waiting, boundary = false, false, true
 	case event.RunFinished:
 		t.finished, t.inStep, t.waiting = true, false, false
-		t.outcome, _ = e.Data["outcome"].(string)
+		d, _ := event.Decode[event.RunFinishedData](e)
+		t.outcome = d.Outcome
 	}
 	if rs.stopping && boundary {
 		t.cancel()
