@@ -18,6 +18,7 @@ import (
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/rehearsal"
+	"github.com/respond-sec/respond/internal/runner"
 	execstep "github.com/respond-sec/respond/steps/exec"
 )
 
@@ -174,11 +175,10 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 		trial = served.Begin(o.scope, o.DryRun)
 	}
 	rec := &recorder{}
-	res, runErr := f.execute(ctx, runSpec{
-		pb: pb, inputs: inputs, dryRun: o.DryRun, mode: "rehearsal", output: "text", startedBy: "rehearsal",
-		approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, getenv: w.Getenv, sinks: []event.Sink{rec},
-		quiet: o.Output == "json",
-	})
+	res, runErr := f.execute(ctx, runSpec{Spec: runner.Spec{
+		Playbook: pb, Inputs: inputs, DryRun: o.DryRun, Mode: engine.ModeRehearsal, StartedBy: "rehearsal",
+		Approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, Getenv: w.Getenv, Sinks: []event.Sink{rec},
+	}, output: "text", quiet: o.Output == "json"})
 	if res == nil {
 		return runErr
 	}

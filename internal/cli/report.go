@@ -258,8 +258,3 @@ func writeJSON(w io.Writer, f *Factory, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(w, f.Secrets.String(string(b)))
 }
-
-// resultFromJournal rebuilds a run's result from its events, for reports of runs that are over.
-func resultFromJournal(st *resumeState) *engine.Result {
-	return st.run.Result(st.pb)
-}

@@ -9,13 +9,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/engine"
-	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
-	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/rehearsal"
+	"github.com/respond-sec/respond/internal/runner"
 	"github.com/respond-sec/respond/internal/secretref"
-	"github.com/respond-sec/respond/steps/catalog"
 )
 
 func newResumeCmd(f *Factory) *cli.Command {
@@ -48,39 +46,17 @@ func newResumeCmd(f *Factory) *cli.Command {
 	}
 }
 
-// resumeState is what a journal says about how to continue a run: its playbook (the newest one
-// journaled) and the fold of its events.
-type resumeState struct {
-	pb    *playbook.Playbook
-	run   *engine.RunState
-	prior []event.Event
-}
+// resumeState is a run as its journal tells it (runner.Load).
+type resumeState = runner.Journaled
 
-// loadResume reads a run's journal after verifying it. A torn tail is tolerated (Read leaves it
-// out): a report can be written from the intact events, and runResume repairs it first.
+// loadResume reads a run's journal after verifying it; an unusable one is a usage error.
 func loadResume(dir, runID string) (*resumeState, error) {
-	var torn *journal.TornTailError
-	if _, err := journal.Verify(dir, runID); err != nil && !errors.As(err, &torn) {
-		return nil, usageErr("cannot resume %s: %v", runID, err)
+	jd, err := (&runner.Runner{Dir: dir}).Load(runID)
+	var bad *runner.UnusableError
+	if errors.As(err, &bad) {
+		return nil, usageErr("%v", bad)
 	}
-	recs, err := journal.Read(dir, runID)
-	if err != nil {
-		return nil, usageErr("%v", err)
-	}
-	if len(recs) == 0 || recs[0].Kind != event.RunStarted {
-		return nil, usageErr("cannot resume %s: its journal does not start with run.started", runID)
-	}
-	evs := journal.Events(recs)
-	run := engine.Fold(evs)
-	if run.Err != nil {
-		return nil, usageErr("cannot read %s: %v", journal.Path(dir, runID), run.Err)
-	}
-	// A resume with an edited playbook journals it; the newest one is the run's playbook now.
-	pb, err := playbook.Load(run.File, []byte(run.Source), catalog.Lookup)
-	if err != nil {
-		return nil, fmt.Errorf("the playbook recorded in %s no longer loads: %w", runID, err)
-	}
-	return &resumeState{pb: pb, run: run, prior: evs}, nil
+	return jd, err
 }
 
 // resumeInputs rebuilds the inputs: non-secret ones from the journal, secret ones supplied again
@@ -89,16 +65,16 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 	supplied := map[string]any{}
 	secretArgs := append([]string(nil), args...)
 	needed := false
-	for _, in := range st.pb.Inputs {
-		if in.Secret && st.run.SecretFingerprints[in.Name] != "" {
+	for _, in := range st.Playbook.Inputs {
+		if in.Secret && st.State.SecretFingerprints[in.Name] != "" {
 			needed = true
 		}
 	}
 	if needed || len(args) > 0 || len(files) > 0 {
 		// Resolve with everything optional: only secret inputs are taken from here.
-		relaxed := *st.pb
+		relaxed := *st.Playbook
 		relaxed.Inputs = nil
-		for _, in := range st.pb.Inputs {
+		for _, in := range st.Playbook.Inputs {
 			cp := *in
 			cp.Required = false
 			relaxed.Inputs = append(relaxed.Inputs, &cp)
@@ -111,18 +87,18 @@ func resumeInputs(f *Factory, st *resumeState, args, files []string) (map[string
 	}
 	out := map[string]any{}
 	var missing []string
-	for _, in := range st.pb.Inputs {
+	for _, in := range st.Playbook.Inputs {
 		if !in.Secret {
-			v, ok := st.run.Inputs[in.Name]
+			v, ok := st.State.Inputs[in.Name]
 			if !ok {
 				v = in.Default // added by an edited playbook (resume --playbook)
 			}
 			out[in.Name] = v
 			continue
 		}
-		want := st.run.SecretFingerprints[in.Name]
+		want := st.State.SecretFingerprints[in.Name]
 		v, _ := supplied[in.Name].(string)
-		if ref, ok := st.run.SecretRefs[in.Name]; ok && (v == "" || claimsRef(v)) {
+		if ref, ok := st.State.SecretRefs[in.Name]; ok && (v == "" || claimsRef(v)) {
 			if r, err := secretref.Parse(v); v != "" && (err != nil || r.String() != ref) {
 				return nil, usageErr("input %s: the run started from %s; resume it from the same alert", in.Name, ref)
 			}
@@ -158,16 +134,12 @@ type resumeOptions struct {
 	playbook    string // an edited playbook to continue with
 }
 
-// repairTornTail is done before a command appends to a run's journal (resume, rollback). A crash
-// in the middle of an append leaves a torn last line; it was never acknowledged, so nothing
-// acted on it. It is dropped, on the record, and the command goes on.
+// repairTornTail is done before a command appends to a run's journal (resume, rollback): a
+// torn last line is dropped, on the record, and the command says so and goes on.
 func repairTornTail(f *Factory, dir, runID string) error {
-	if err := journal.CheckRunID(runID); err != nil {
-		return usageErr("%v", err)
-	}
-	rec, err := journal.Repair(dir, runID, f.Now())
+	rec, err := f.newRunner(dir).Repair(runID)
 	if err != nil {
-		return usageErr("cannot continue %s: %v", runID, err)
+		return usageErr("%v", err)
 	}
 	if rec != nil {
 		fmt.Fprintf(f.IO.Err, "respond: %s: %s; the repair is journaled as event %d\n", runID, rec.Message, rec.Seq)
@@ -191,7 +163,7 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 		if err != nil {
 			return err
 		}
-		if st.run.Status() == engine.OutcomeSucceeded {
+		if st.State.Status() == engine.OutcomeSucceeded {
 			return usageErr("run %s already succeeded; nothing to resume", runID)
 		}
 		if edited, err = loadEditedPlaybook(st, o.playbook); err != nil {
@@ -205,23 +177,22 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 	if err != nil {
 		return err
 	}
-	if st.run.Status() == engine.OutcomeSucceeded {
+	if st.State.Status() == engine.OutcomeSucceeded {
 		return usageErr("run %s already succeeded; nothing to resume", runID)
 	}
 	if edited != nil {
 		showEdit(f, st, edited, o.output)
 	}
-	if st.run.Mode == engine.ModeRehearsal {
+	if st.State.Mode == engine.ModeRehearsal {
 		return resumeRehearsal(ctx, f, runID, st, o)
 	}
 	inputs, err := resumeInputs(f, st, o.args, o.files)
 	if err != nil {
 		return err
 	}
-	spec := runSpec{pb: st.pb, inputs: inputs, dryRun: st.run.DryRun, mode: st.run.Mode, output: o.output,
-		startedBy: st.run.StartedBy, runID: runID, prior: st.prior}
+	spec := runSpec{Spec: resumeSpec(st, inputs), output: o.output}
 	if o.yes {
-		spec.approver = engine.AutoApprover{By: currentUser(f.Getenv), Via: "--yes"}
+		spec.Approver = engine.AutoApprover{By: currentUser(f.Getenv), Via: "--yes"}
 	}
 	_, err = f.execute(ctx, spec)
 	return err
@@ -231,24 +202,30 @@ func runResume(ctx context.Context, f *Factory, runID string, o resumeOptions) e
 // so only a world another process still serves (--world) can be resumed against.
 func resumeRehearsal(ctx context.Context, f *Factory, runID string, st *resumeState, o resumeOptions) error {
 	if o.world == "" {
-		return usageErr("run %s was a rehearsal and its simulators ended with the process that ran it: start a new one with `respond rehearse %s`", runID, st.pb.Name)
+		return usageErr("run %s was a rehearsal and its simulators ended with the process that ran it: start a new one with `respond rehearse %s`", runID, st.Playbook.Name)
 	}
 	h, err := rehearsal.ReadHandle(o.world)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	f.Secrets.Add(h.Secrets...)
-	inputs, err := rehearsalInputs(st.pb, h)
+	inputs, err := rehearsalInputs(st.Playbook, h)
 	if err != nil {
 		return err
 	}
-	for name, fp := range st.run.SecretFingerprints {
+	for name, fp := range st.State.SecretFingerprints {
 		if v, _ := inputs[name].(string); redact.Fingerprint(v) != fp {
 			return usageErr("the world in %s is not the one run %s started in (input %s differs)", o.world, runID, name)
 		}
 	}
-	_, err = f.execute(ctx, runSpec{pb: st.pb, inputs: inputs, dryRun: st.run.DryRun, mode: st.run.Mode, output: o.output,
-		startedBy: st.run.StartedBy, runID: runID, prior: st.prior, getenv: h.Getenv,
-		approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}})
+	spec := resumeSpec(st, inputs)
+	spec.Getenv, spec.Approver = h.Getenv, engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}
+	_, err = f.execute(ctx, runSpec{Spec: spec, output: o.output})
 	return err
+}
+
+// resumeSpec continues the journaled run st with inputs.
+func resumeSpec(st *resumeState, inputs map[string]any) runner.Spec {
+	return runner.Spec{Playbook: st.Playbook, Inputs: inputs, DryRun: st.State.DryRun, Mode: st.State.Mode,
+		StartedBy: st.State.StartedBy, RunID: st.State.RunID, Prior: st.Events}
 }

@@ -29,16 +29,16 @@ func loadEditedPlaybook(st *resumeState, arg string) (*editedPlaybook, error) {
 	if err != nil {
 		return nil, usageErr("resume --playbook: %v", err)
 	}
-	if pb.Name != st.pb.Name {
-		return nil, usageErr("resume --playbook: %s is playbook %q, the run is %q", file, pb.Name, st.pb.Name)
+	if pb.Name != st.Playbook.Name {
+		return nil, usageErr("resume --playbook: %s is playbook %q, the run is %q", file, pb.Name, st.Playbook.Name)
 	}
-	if err := checkInputsKept(st.pb, pb); err != nil {
+	if err := checkInputsKept(st.Playbook, pb); err != nil {
 		return nil, err
 	}
 	if err := checkFinishedKept(st, pb); err != nil {
 		return nil, err
 	}
-	return &editedPlaybook{pb: pb, diff: unifiedDiff(st.pb.File+" (journaled)", file, string(st.pb.Source), string(src))}, nil
+	return &editedPlaybook{pb: pb, diff: unifiedDiff(st.Playbook.File+" (journaled)", file, string(st.Playbook.Source), string(src))}, nil
 }
 
 // checkInputsKept refuses an input whose type or secret-ness changed, or a new required input
@@ -76,7 +76,7 @@ func inputType(in *playbook.Input) string {
 // checkFinishedKept refuses an edit to, a removal of, or a reordering around a step the run
 // finished, and a change to a step whose side effect may be half done.
 func checkFinishedKept(st *resumeState, edited *playbook.Playbook) error {
-	finished, inFlight := engine.Finished(st.pb, st.prior)
+	finished, inFlight := engine.Finished(st.Playbook, st.Events)
 	newSteps := map[string]*playbook.Step{}
 	newIndex := map[string]int{}
 	for i, s := range edited.Steps {
@@ -85,7 +85,7 @@ func checkFinishedKept(st *resumeState, edited *playbook.Playbook) error {
 	}
 	lastNew := -1 // position in the edited playbook of the last finished step
 	prevOld := ""
-	for _, s := range st.pb.Steps {
+	for _, s := range st.Playbook.Steps {
 		_, done := finished[s.ID]
 		if !done && !inFlight[s.ID] {
 			continue
@@ -97,7 +97,7 @@ func checkFinishedKept(st *resumeState, edited *playbook.Playbook) error {
 		n, ok := newSteps[s.ID]
 		if !ok {
 			return usageErr("%s: step %s was removed, but the run %s it (%s:%d); only unfinished steps may change",
-				edited.File, s.ID, map[bool]string{true: "finished", false: "was part way through"}[done], st.pb.File, s.Line)
+				edited.File, s.ID, map[bool]string{true: "finished", false: "was part way through"}[done], st.Playbook.File, s.Line)
 		}
 		if d := stepChange(s, n); d != "" {
 			return usageErr("%s:%d: step %s is %s in this run and cannot change (%s); only unfinished steps may change",
@@ -114,7 +114,7 @@ func checkFinishedKept(st *resumeState, edited *playbook.Playbook) error {
 	// The engine decides from the playbook it runs which failed steps to run again; an edit that
 	// makes it keep a step the run did not finish (on_failure: continue on the step that stopped
 	// the run) would leave that step failed instead of running it again.
-	kept, _ := engine.Finished(edited, st.prior)
+	kept, _ := engine.Finished(edited, st.Events)
 	for _, s := range edited.Steps {
 		if _, ok := kept[s.ID]; ok {
 			if _, done := finished[s.ID]; !done {
@@ -124,7 +124,7 @@ func checkFinishedKept(st *resumeState, edited *playbook.Playbook) error {
 		}
 	}
 	was := map[string]bool{}
-	for _, s := range st.pb.Steps {
+	for _, s := range st.Playbook.Steps {
 		was[s.ID] = true
 	}
 	for i, s := range edited.Steps {
@@ -313,5 +313,5 @@ func showEdit(f *Factory, st *resumeState, e *editedPlaybook, output string) {
 		return
 	}
 	fmt.Fprintf(w, "respond: continuing with the edited playbook %s:\n%s", e.pb.File, f.Secrets.String(e.diff))
-	st.pb = e.pb
+	st.Playbook = e.pb
 }

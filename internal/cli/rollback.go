@@ -8,8 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/engine"
-	"github.com/respond-sec/respond/internal/event"
-	"github.com/respond-sec/respond/internal/journal"
 )
 
 func newRollbackCmd(f *Factory) *cli.Command {
@@ -44,16 +42,8 @@ func runRollback(ctx context.Context, f *Factory, runID, stepID string) error {
 	if err != nil {
 		return err
 	}
-	j, _, err := journal.Open(dir, runID)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	bus := event.NewBus(runID, f.Secrets, len(st.prior), f.Now)
-	bus.Require(j)
-	bus.Attach(newTermSink(f.IO.Err, false, st.pb, f.Now))
-	err = engine.Rollback(ctx, engine.RollbackOptions{Playbook: st.pb, RunID: runID, StepID: stepID, Prior: st.prior,
-		Events: bus, Secrets: f.Secrets, Getenv: f.Getenv, Now: f.Now})
+	view := newTermSink(f.IO.Err, false, st.Playbook, f.Now)
+	err = f.newRunner(dir).Rollback(ctx, runID, stepID, view)
 	var refused *engine.RollbackRefusedError
 	switch {
 	case errors.As(err, &refused):

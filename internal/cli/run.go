@@ -3,8 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,18 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
-	"github.com/respond-sec/respond/internal/journal"
-	"github.com/respond-sec/respond/internal/playbook"
-	"github.com/respond-sec/respond/internal/slackprogress"
-	"github.com/respond-sec/respond/internal/todo"
-	"github.com/respond-sec/respond/steps/slack/slackkit"
+	"github.com/respond-sec/respond/internal/runner"
 )
 
 // runOptions are the flags of run and plan.
@@ -87,13 +79,14 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	mode := "real"
+	mode := engine.ModeReal
 	if o.DryRun {
-		mode = "dry-run"
+		mode = engine.ModeDryRun
 	}
-	spec := runSpec{pb: pb, inputs: inputs, dryRun: o.DryRun, mode: mode, output: o.Output, startedBy: currentUser(f.Getenv)}
+	spec := runSpec{Spec: runner.Spec{Playbook: pb, Inputs: inputs, DryRun: o.DryRun, Mode: mode, StartedBy: currentUser(f.Getenv)},
+		output: o.Output}
 	if o.Yes {
-		spec.approver = engine.AutoApprover{By: spec.startedBy, Via: "--yes"}
+		spec.Approver = engine.AutoApprover{By: spec.StartedBy, Via: "--yes"}
 	}
 	_, err = f.execute(ctx, spec)
 	return err
@@ -108,176 +101,64 @@ func currentUser(getenv func(string) string) string {
 	return "unknown"
 }
 
-// runSpec is everything one execution of a playbook needs: fresh runs, resumes, rehearsals and
-// Slack-started runs all go through Factory.execute.
+// runSpec is one execution of a playbook as the CLI asks for it: what runner.Spec says, and how
+// to print it. Fresh runs, resumes, rehearsals and Slack-started runs all go through execute.
 type runSpec struct {
-	pb        *playbook.Playbook
-	inputs    map[string]any
-	dryRun    bool
-	mode      string
-	output    string
-	startedBy string
-	approver  engine.Approver // nil: a TTY prompt when there is a terminal
-	getenv    func(string) string
-	runID     string        // set when resuming
-	prior     []event.Event // set when resuming
-	sinks     []event.Sink
-	quiet     bool // no terminal progress (the caller prints its own)
-	// shared seeds the run's shared values (the Slack thread for slack.notify).
-	shared map[string]any
-	// slack is the run's Slack progress sink when the caller made one (respond serve); when nil
-	// and the playbook names a channel, execute makes one from SLACK_BOT_TOKEN.
-	slack *slackprogress.Sink
+	runner.Spec
+	output string
+	quiet  bool // no terminal progress (the caller prints its own)
 }
 
-func newRunID(now time.Time) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+// newRunner is the Runner of the state directory dir, with this process's secrets, clock and
+// environment.
+func (f *Factory) newRunner(dir string) *runner.Runner {
+	return &runner.Runner{Dir: dir, Secrets: f.Secrets, Getenv: f.Getenv, Now: f.Now, Warnings: f.IO.Err,
+		AfterAppend: crashHook(f.Getenv("RESPOND_TEST_CRASH_AFTER"))}
 }
 
+// execute runs s through the runner with the terminal view and prompt, and prints the summary.
 func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error) {
 	dir, err := f.stateDir()
 	if err != nil {
 		return nil, err
 	}
 	getenv := f.Getenv
-	if s.getenv != nil {
-		getenv = s.getenv
+	if s.Getenv != nil {
+		getenv = s.Getenv
 	}
 	// Before the journal exists: a reference that does not resolve leaves no half-started run.
-	var refs map[string]string
-	if s.inputs, refs, err = resolveSecretRefs(ctx, s.pb, s.inputs, getenv, f.Secrets); err != nil {
+	if s.Inputs, s.SecretRefs, err = resolveSecretRefs(ctx, s.Playbook, s.Inputs, getenv, f.Secrets); err != nil {
 		return nil, err
 	}
-	var j *journal.Journal
-	if s.runID == "" {
-		s.runID = newRunID(f.Now())
-		j, err = journal.Create(dir, s.runID)
-	} else {
-		j, _, err = journal.Open(dir, s.runID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer j.Close()
-	j.AfterAppend = crashHook(f.Getenv("RESPOND_TEST_CRASH_AFTER"))
-
-	bus := event.NewBus(s.runID, f.Secrets, len(s.prior), f.Now)
-	bus.Require(j)
 	var term *termSink
 	if !s.quiet {
-		term = newTermSink(f.IO.Err, f.IO.ErrTTY, s.pb, f.Now)
+		term = newTermSink(f.IO.Err, f.IO.ErrTTY, s.Playbook, f.Now)
 		term.size = f.IO.ErrSize
-		term.seed(s.prior)
+		term.seed(s.Prior)
 		defer term.Close()
-		bus.Attach(term)
+		s.Sinks = append([]event.Sink{term}, s.Sinks...)
 	}
-	for _, sink := range s.sinks {
-		bus.Attach(sink)
+	if s.Approver == nil && f.IO.InTTY && f.IO.ErrTTY {
+		s.Approver = &ttyApprover{in: bufio.NewReader(f.IO.In), out: f.IO.Err, term: term, user: s.StartedBy}
 	}
-	// The to-do list comes from the events, the journaled ones of a resumed run included.
-	todos := &todo.List{}
-	for _, e := range s.prior {
-		_ = todos.Emit(e)
+	run, runErr := f.newRunner(dir).Start(ctx, s.Spec)
+	if run == nil {
+		return nil, runErr
 	}
-	bus.Attach(todos)
-	bus.OnSinkError = func(_ event.Sink, err error) {
-		fmt.Fprintf(f.IO.Err, "respond: warning: a progress sink failed (the run goes on): %v\n", err)
-	}
-
-	approver := s.approver
-	if approver == nil && f.IO.InTTY && f.IO.ErrTTY {
-		approver = &ttyApprover{in: bufio.NewReader(f.IO.In), out: f.IO.Err, term: term, user: s.startedBy}
-	}
-	if s.slack == nil && s.pb.Notify.SlackChannel != "" {
-		if closeSlack := f.attachSlackSink(ctx, bus, &s, getenv); closeSlack != nil {
-			defer closeSlack()
-		}
-	}
-	res, runErr := engine.Run(ctx, engine.Options{
-		Playbook: s.pb, Inputs: s.inputs, RunID: s.runID, Mode: s.mode, DryRun: s.dryRun,
-		StartedBy: s.startedBy, Approver: approver, Events: bus, Secrets: f.Secrets, Getenv: getenv,
-		Now: f.Now, WorkDir: engine.RunDir(dir, s.runID), Prior: s.prior,
-		SecretRefs: refs, Shared: s.shared,
-	})
+	defer run.Close()
 	if term != nil {
 		term.Close()
 	}
 	if s.output == "json" {
-		b, _ := json.MarshalIndent(jsonSummary(res), "", "  ")
+		b, _ := json.MarshalIndent(jsonSummary(run.Result), "", "  ")
 		fmt.Fprintln(f.IO.Out, f.Secrets.String(string(b)))
 	} else if !s.quiet {
-		printSummary(f.IO.Out, res, dir, todos.Items()) // the outcome on stdout, so `respond run … | tee` keeps it
+		printSummary(f.IO.Out, run.Result, run.Journal, run.ToDo) // the outcome on stdout, so `respond run … | tee` keeps it
 	}
 	if runErr != nil {
-		return res, &reported{code: ExitCode(runErr), err: runErr}
+		return run.Result, &reported{code: ExitCode(runErr), err: runErr}
 	}
-	return res, nil
-}
-
-// attachSlackSink attaches the progress sink of the playbook's channel to bus and puts its
-// thread in the run's shared values. It returns what closes the sink at the end of the run, or
-// nil when Slack is unavailable: that never stops a response, it is said and the run goes on.
-func (f *Factory) attachSlackSink(ctx context.Context, bus *event.Bus, s *runSpec, getenv func(string) string) func() {
-	sink, thread, err := newSlackSink(getenv, *s, f)
-	if err != nil {
-		fmt.Fprintf(f.IO.Err, "respond: warning: no Slack progress in %s: %v\n", s.pb.Notify.SlackChannel, f.Secrets.String(err.Error()))
-		return nil
-	}
-	if s.prior != nil {
-		if th := engine.Fold(s.prior).Thread; th.TS != "" {
-			sink.Adopt(th.Channel, th.TS)
-		}
-		sink.Seed(s.prior)
-	}
-	sink.OnParent(func(ch, ts string) {
-		_, _ = bus.Emit(event.Event{Message: s.pb.Notify.SlackChannel}.With(event.SlackThreadData{Channel: ch, TS: ts}))
-	})
-	bus.Attach(sink)
-	s.shared = withShared(s.shared, slackkit.Key, thread)
-	return func() {
-		// A reachable Slack gets time to show the final state (rate limits); one that never
-		// took the run's message costs a few seconds at most. The Sink reports what it could
-		// not deliver itself, once.
-		wait := 30 * time.Second
-		if !sink.Posted() {
-			wait = 3 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
-		defer cancel()
-		_ = sink.Close(ctx)
-	}
-}
-
-func withShared(m map[string]any, k string, v any) map[string]any {
-	out := map[string]any{k: v}
-	for key, val := range m {
-		out[key] = val
-	}
-	return out
-}
-
-// newSlackSink builds the progress sink for the playbook's channel from SLACK_BOT_TOKEN (and
-// RESPOND_SLACK_API_URL, for simulators).
-func newSlackSink(getenv func(string) string, s runSpec, f *Factory) (*slackprogress.Sink, *slackkit.Thread, error) {
-	tok := getenv(slackkit.EnvToken)
-	if tok == "" {
-		return nil, nil, fmt.Errorf("%s is not set", slackkit.EnvToken)
-	}
-	f.Secrets.Add(tok)
-	client, err := slack.New(slack.Config{Token: tok, APIURL: getenv(slackkit.EnvAPIURL)})
-	if err != nil {
-		return nil, nil, err
-	}
-	meta := slackprogress.Meta{Playbook: s.pb.Name, RunID: s.runID, StartedBy: s.startedBy, Mode: s.mode}
-	for _, st := range s.pb.Steps {
-		meta.Steps = append(meta.Steps, slackprogress.StepMeta{ID: st.ID, Uses: st.Uses})
-	}
-	sink := slackprogress.New(client, s.pb.Notify.SlackChannel, meta, f.Secrets, func(err error) {
-		fmt.Fprintf(f.IO.Err, "respond: warning: Slack: %v\n", f.Secrets.String(err.Error()))
-	})
-	return sink, slackThread(sink, client, f.Secrets), nil
+	return run.Result, nil
 }
 
 // crashHook returns a journal hook that kills the process with SIGKILL right after a matching
@@ -332,7 +213,7 @@ func jsonSummary(r *engine.Result) summaryJSON {
 
 // printSummary prints the run's outcome and its to-do list (the same list the Slack summary and
 // the reports carry, from todo.FromEvents).
-func printSummary(w io.Writer, r *engine.Result, dir string, todos []string) {
+func printSummary(w io.Writer, r *engine.Result, journalPath string, todos []string) {
 	if r == nil {
 		return
 	}
@@ -341,7 +222,7 @@ func printSummary(w io.Writer, r *engine.Result, dir string, todos []string) {
 			fmt.Fprintf(w, "\nstep %s failed:\n  %s\n", st.ID, strings.ReplaceAll(st.Error, "\n", "\n  "))
 		}
 	}
-	fmt.Fprintf(w, "\nrun %s: %s. Journal: %s\n", r.RunID, r.Outcome, journal.Path(dir, r.RunID))
+	fmt.Fprintf(w, "\nrun %s: %s. Journal: %s\n", r.RunID, r.Outcome, journalPath)
 	if len(todos) == 0 {
 		return
 	}

@@ -148,10 +148,10 @@ func newRunsReportCmd(f *Factory) *cli.Command {
 			if err != nil {
 				return err
 			}
-			rep := buildReport(resultFromJournal(st), st.prior, 0, st.run.DryRun, false, nil)
+			rep := buildReport(st.Result(), st.Events, 0, st.State.DryRun, false, nil)
 			switch c.String("output") {
 			case "md":
-				fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.prior)))
+				fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.Events)))
 			case "json":
 				writeJSON(f.IO.Out, f, rep)
 			default:

@@ -15,8 +15,7 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
-	"github.com/respond-sec/respond/internal/redact"
-	"github.com/respond-sec/respond/internal/slackprogress"
+	"github.com/respond-sec/respond/internal/runner"
 	"github.com/respond-sec/respond/internal/slackserver"
 	"github.com/respond-sec/respond/steps/github/githubkit"
 	"github.com/respond-sec/respond/steps/slack/slackkit"
@@ -308,26 +307,22 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 	if err != nil {
 		return "", err
 	}
-	mode := slack.ModeReal
+	mode := engine.ModeReal
 	if req.DryRun {
-		mode = slack.ModeDryRun
+		mode = engine.ModeDryRun
 	}
-	meta := slackprogress.Meta{Playbook: pb.Name, StartedBy: req.User, Mode: mode}
-	for _, s := range pb.Steps {
-		meta.Steps = append(meta.Steps, slackprogress.StepMeta{ID: s.ID, Uses: s.Uses})
-	}
-	sink := slackprogress.New(r.client, req.Channel, meta, r.f.Secrets, func(err error) { r.logf("slack: %v", err) })
+	sink := runner.NewSlackSink(r.client, req.Channel, pb, "", req.User, mode, r.f.Secrets, func(err error) { r.logf("slack: %v", err) })
 	// Without a Slack approver nobody can approve: an empty FirstOf says so at preflight, and
 	// keeps execute from falling back to prompting on the server's terminal.
 	approver := engine.Approver(engine.FirstOf{})
 	if req.Approver != nil {
 		approver = engine.FirstOf{req.Approver(sink)}
 	}
-	spec := runSpec{pb: pb, inputs: inputs, dryRun: req.DryRun, mode: mode, output: "text", startedBy: req.User,
-		approver: approver, quiet: true, slack: sink,
-		shared: map[string]any{slackkit.Key: slackThread(sink, r.client, r.f.Secrets)}}
+	spec := runSpec{Spec: runner.Spec{Playbook: pb, Inputs: inputs, DryRun: req.DryRun, Mode: mode, StartedBy: req.User,
+		Approver: approver, Slack: sink, Shared: map[string]any{slackkit.Key: runner.SlackThread(sink, r.client, r.f.Secrets)}},
+		output: "text", quiet: true}
 	return r.runs.Start(ctx, pb.Name, func(runCtx context.Context, track event.Sink) error {
-		spec.sinks = []event.Sink{track, sink}
+		spec.Sinks = []event.Sink{track, sink}
 		_, runErr := r.f.execute(runCtx, spec)
 		// The run is over (or stopped); Slack gets a bounded time to show its final state.
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), 30*time.Second)
@@ -337,11 +332,6 @@ func (r *serveRunner) Start(ctx context.Context, req slackserver.RunRequest) (st
 		}
 		return runErr
 	})
-}
-
-// slackThread is the value slack.notify steps read from the run's shared values (slackkit.Key).
-func slackThread(sink *slackprogress.Sink, client *slack.Client, secrets *redact.Set) *slackkit.Thread {
-	return &slackkit.Thread{Client: client, Wait: sink.Thread, Redact: secrets.String}
 }
 
 func (r *serveRunner) Status(runID string) (string, error) {
