@@ -211,82 +211,31 @@ func (p *Purge) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) 
 	env.Secret(secret)
 	commits, refs, pushed := 0, 0, 0
 	verified := true
-	var cmaps, remains, incomplete []string
+	cmaps, remains, incomplete := []string{}, []string{}, []string(nil)
 	for _, repo := range p.Repos {
-		o := p.options(repo, secret)
-		o.MapDir = mapDir(env, repo)
-		if err := os.MkdirAll(o.MapDir, 0o700); err != nil {
-			return nil, fmt.Errorf("purge %s: %w", repo, err)
-		}
-		if err := env.Intent("rewrite", map[string]any{"repo": repo, "map_dir": o.MapDir}); err != nil {
-			return nil, err
-		}
-		res, err := gitrepo.Purge(ctx, o)
+		res, err := p.rewrite(ctx, env, repo, secret)
 		if err != nil {
-			return nil, fmt.Errorf("purge %s: %w", repo, err)
+			return nil, err
 		}
 		commits += res.Commits
 		refs += len(res.RefMap)
 		cmaps = append(cmaps, res.CommitMapPath)
-		env.Logf("%s: rewrote %d commits, %d blobs (%d binary, masked to the same length), %d tags; %d refs changed; %d reflogs, %d of %d stash entries, %d notes, %d names rewritten; %d old objects dropped. commit-map: %s",
-			repo, res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), len(res.Reflogs), res.Stash, res.StashTotal,
-			res.Notes, len(res.Names), res.ObjectsDropped, res.CommitMapPath)
-		if len(res.Untracked) > 0 {
-			env.Logf("%s: untracked or ignored files hold the value (not touched, a person must remove them): %s", repo, strings.Join(res.Untracked, ", "))
-		}
-
-		check, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: repo, Secrets: [][]byte{[]byte(secret)}})
+		finished, err := verifyPurged(ctx, env, repo, secret)
 		if err != nil {
-			return nil, fmt.Errorf("verify %s: %w", repo, err)
+			return nil, err
 		}
-		var local int
-		pinned := map[string]bool{}
-		for _, f := range check.Findings {
-			onlyRemote := len(f.Refs) > 0
-			for _, r := range f.Refs {
-				onlyRemote = onlyRemote && strings.HasPrefix(r, "refs/remotes/")
-			}
-			if !onlyRemote {
-				local++
-				continue
-			}
-			for _, r := range f.Refs {
-				pinned[strings.TrimSuffix(r, "@{reflog}")] = true
-			}
-		}
-		if local+check.Unreachable > 0 {
-			return nil, fmt.Errorf("verify %s: the value is still there after the purge (%d findings, %d unreachable objects); nothing was pushed", repo, local, check.Unreachable)
-		}
-		if len(pinned) > 0 {
-			verified = false
-			env.Logf("%s: NOT FINISHED: the remote still holds the value (remote-tracking refs left where it is: %s). Locally no branch, tag, stash entry, reflog, note or name holds it; run this step with push: true to finish",
-				repo, strings.Join(slices.Sorted(maps.Keys(pinned)), ", "))
-		} else {
-			env.Logf("%s: rescan finds the value in no ref, reflog, stash entry, name and no object", repo)
-		}
-
+		verified = verified && finished
 		if !p.Push {
 			continue
 		}
-		refMap := priorRefMap(env, repo)
-		if len(refMap) == 0 {
-			env.Logf("%s: no ref changed, nothing to push", repo)
-			continue
-		}
-		if err := env.Intent("push", map[string]any{"repo": repo, "remote": p.remote(), "refs": len(refMap)}); err != nil {
+		pr, err := p.push(ctx, env, repo, secret)
+		if err != nil {
 			return nil, err
 		}
-		pr, err := gitrepo.Push(ctx, gitrepo.PushOptions{Path: repo, Remote: p.remote(), Token: env.Getenv(EnvToken),
-			RefMap: refMap, CleanRemote: true, Secrets: [][]byte{[]byte(secret)}})
-		var lease *gitrepo.LeaseError
-		if errors.As(err, &lease) {
-			return nil, fmt.Errorf("%s: %w. Someone pushed after the purge started: fetch, purge again, and rerun", repo, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("push %s: %w", repo, err)
+		if pr == nil {
+			continue
 		}
 		pushed += len(pr.Pushed)
-		env.Logf("%s: force-pushed %d refs to %s (%d skipped)", repo, len(pr.Pushed), pr.URL, len(pr.Skipped))
 		remains = append(remains, pr.ForgeRemains...)
 		if len(pr.Incomplete) > 0 {
 			incomplete = append(incomplete, fmt.Sprintf("%s → %s: %s", repo, pr.URL, strings.Join(pr.Incomplete, "; ")))
@@ -298,14 +247,90 @@ func (p *Purge) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) 
 	if len(incomplete) > 0 {
 		return nil, fmt.Errorf("purge incomplete, the remote still holds the value in refs this purge never saw: %s", strings.Join(incomplete, "; "))
 	}
-	if cmaps == nil {
-		cmaps = []string{}
-	}
-	if remains == nil {
-		remains = []string{}
-	}
 	return steps.Outputs{"rewritten_commits": commits, "refs_changed": refs, "commit_maps": cmaps, "pushed": pushed,
 		"verified": verified, "forge_remains": remains}, nil
+}
+
+// rewrite purges one repository, its maps in the run's work directory, after recording the
+// intent.
+func (p *Purge) rewrite(ctx context.Context, env *steps.Env, repo, secret string) (*gitrepo.PurgeResult, error) {
+	o := p.options(repo, secret)
+	o.MapDir = mapDir(env, repo)
+	if err := os.MkdirAll(o.MapDir, 0o700); err != nil {
+		return nil, fmt.Errorf("purge %s: %w", repo, err)
+	}
+	if err := env.Intent("rewrite", map[string]any{"repo": repo, "map_dir": o.MapDir}); err != nil {
+		return nil, err
+	}
+	res, err := gitrepo.Purge(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("purge %s: %w", repo, err)
+	}
+	env.Logf("%s: rewrote %d commits, %d blobs (%d binary, masked to the same length), %d tags; %d refs changed; %d reflogs, %d of %d stash entries, %d notes, %d names rewritten; %d old objects dropped. commit-map: %s",
+		repo, res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), len(res.Reflogs), res.Stash, res.StashTotal,
+		res.Notes, len(res.Names), res.ObjectsDropped, res.CommitMapPath)
+	if len(res.Untracked) > 0 {
+		env.Logf("%s: untracked or ignored files hold the value (not touched, a person must remove them): %s", repo, strings.Join(res.Untracked, ", "))
+	}
+	return res, nil
+}
+
+// verifyPurged rescans repo: the value left anywhere but remote-tracking refs is an error;
+// left only there (no push yet), the purge is not finished and finished is false.
+func verifyPurged(ctx context.Context, env *steps.Env, repo, secret string) (finished bool, err error) {
+	check, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: repo, Secrets: [][]byte{[]byte(secret)}})
+	if err != nil {
+		return false, fmt.Errorf("verify %s: %w", repo, err)
+	}
+	var local int
+	pinned := map[string]bool{}
+	for _, f := range check.Findings {
+		onlyRemote := len(f.Refs) > 0
+		for _, r := range f.Refs {
+			onlyRemote = onlyRemote && strings.HasPrefix(r, "refs/remotes/")
+		}
+		if !onlyRemote {
+			local++
+			continue
+		}
+		for _, r := range f.Refs {
+			pinned[strings.TrimSuffix(r, "@{reflog}")] = true
+		}
+	}
+	if local+check.Unreachable > 0 {
+		return false, fmt.Errorf("verify %s: the value is still there after the purge (%d findings, %d unreachable objects); nothing was pushed", repo, local, check.Unreachable)
+	}
+	if len(pinned) > 0 {
+		env.Logf("%s: NOT FINISHED: the remote still holds the value (remote-tracking refs left where it is: %s). Locally no branch, tag, stash entry, reflog, note or name holds it; run this step with push: true to finish",
+			repo, strings.Join(slices.Sorted(maps.Keys(pinned)), ", "))
+		return false, nil
+	}
+	env.Logf("%s: rescan finds the value in no ref, reflog, stash entry, name and no object", repo)
+	return true, nil
+}
+
+// push force-pushes the refs the purges of this run changed (every attempt's ref-map), each
+// leased to the value the purge saw. A nil result with no error means nothing to push.
+func (p *Purge) push(ctx context.Context, env *steps.Env, repo, secret string) (*gitrepo.PushResult, error) {
+	refMap := priorRefMap(env, repo)
+	if len(refMap) == 0 {
+		env.Logf("%s: no ref changed, nothing to push", repo)
+		return nil, nil
+	}
+	if err := env.Intent("push", map[string]any{"repo": repo, "remote": p.remote(), "refs": len(refMap)}); err != nil {
+		return nil, err
+	}
+	pr, err := gitrepo.Push(ctx, gitrepo.PushOptions{Path: repo, Remote: p.remote(), Token: env.Getenv(EnvToken),
+		RefMap: refMap, CleanRemote: true, Secrets: [][]byte{[]byte(secret)}})
+	var lease *gitrepo.LeaseError
+	if errors.As(err, &lease) {
+		return nil, fmt.Errorf("%s: %w. Someone pushed after the purge started: fetch, purge again, and rerun", repo, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", repo, err)
+	}
+	env.Logf("%s: force-pushed %d refs to %s (%d skipped)", repo, len(pr.Pushed), pr.URL, len(pr.Skipped))
+	return pr, nil
 }
 
 // Reconcile lets the step run again: purging an already purged repository rewrites nothing,
