@@ -58,66 +58,9 @@ type step struct {
 // then each step's items in the order the steps ran, then how to continue the run, then the
 // places no tool looks at. Items are never repeated.
 func FromEvents(evs []event.Event) []string {
-	var (
-		runID, mode, outcome string
-		order                []string
-		byID                 = map[string]*step{}
-		hasRevoke, revoked   bool
-	)
-	for i := range evs {
-		e := &evs[i]
-		switch e.Kind {
-		case event.RunStarted:
-			if m, ok := e.Data["mode"].(string); ok {
-				mode = m
-			}
-		case event.RunResumed:
-			outcome = ""
-		case event.RunFinished:
-			outcome = e.Message
-			if o, ok := e.Data["outcome"].(string); ok && o != "" {
-				outcome = o
-			}
-		}
-		if e.RunID != "" {
-			runID = e.RunID
-		}
-		if e.Step == "" {
-			continue
-		}
-		s := byID[e.Step]
-		if s == nil {
-			s = &step{id: e.Step}
-			byID[e.Step] = s
-			order = append(order, e.Step)
-		}
-		if e.Uses != "" {
-			s.uses = e.Uses
-		}
-		if catalog.Revokes(s.uses) {
-			hasRevoke = true
-		}
-		switch e.Kind {
-		case event.StepStarted:
-			// A resumed step runs again: only its new outcome counts.
-			s.final = nil
-		case event.StepIntent:
-			if e.Message != "attempt" {
-				s.mutating = true
-			}
-		case event.StepLog:
-			if needsHuman(*e) {
-				s.human = append(s.human, strings.TrimPrefix(firstLine(e.Message), "TO-DO: "))
-			}
-		case event.StepSucceeded, event.StepFailed, event.StepSkipped:
-			s.final = e
-			if e.Kind == event.StepSucceeded && deadKey(s.uses, e) {
-				revoked = true
-			}
-		}
-	}
-	dryRun := mode == "dry-run"
-	resumable := mode != "rehearsal" && runID != ""
+	r := collect(evs)
+	dryRun := r.mode == "dry-run"
+	resumable := r.mode != "rehearsal" && r.runID != ""
 
 	var items []string
 	seen := map[string]bool{}
@@ -128,11 +71,11 @@ func FromEvents(evs []event.Event) []string {
 			items = append(items, s)
 		}
 	}
-	if hasRevoke && !revoked && !dryRun {
+	if r.hasRevoke && !r.revoked && !dryRun {
 		add("The leaked key was NOT revoked by this run: revoke it now (OpenAI dashboard → API keys), or fix the cause and run again.")
 	}
-	for _, id := range order {
-		s := byID[id]
+	for _, id := range r.order {
+		s := r.byID[id]
 		// Unprefixed, so a finding the step also returns in its "todo" output is listed once.
 		for _, h := range s.human {
 			add(h)
@@ -140,26 +83,94 @@ func FromEvents(evs []event.Event) []string {
 		if s.final == nil {
 			continue
 		}
-		for _, it := range stepItems(s, revoked, resumable, runID) {
+		for _, it := range stepItems(s, r.revoked, resumable, r.runID) {
 			add(it)
 		}
 	}
-	switch outcome {
+	switch r.outcome {
 	case "interrupted":
 		if resumable {
-			add("The run was interrupted: every finished step is journaled. Continue where it stopped: respond resume " + runID)
+			add("The run was interrupted: every finished step is journaled. Continue where it stopped: respond resume " + r.runID)
 		}
 	case "failed", "cancelled":
 		if resumable {
-			add("Fix the cause, then continue where it stopped: respond resume " + runID)
+			add("Fix the cause, then continue where it stopped: respond resume " + r.runID)
 		}
 	case "preflight-failed":
 		add("Nothing was changed. Fix what preflight reported, then start again with the same command.")
 	}
-	if hasRevoke && !dryRun {
+	if r.hasRevoke && !dryRun {
 		add(Elsewhere)
 	}
 	return items
+}
+
+// run is what the to-do list needs to know of a run's events.
+type run struct {
+	runID, mode, outcome string
+	order                []string // step IDs in the order they first appeared
+	byID                 map[string]*step
+	hasRevoke, revoked   bool // a step revokes; a step proved the key dead
+}
+
+func collect(evs []event.Event) *run {
+	r := &run{byID: map[string]*step{}}
+	for i := range evs {
+		e := &evs[i]
+		switch e.Kind {
+		case event.RunStarted:
+			if m, ok := e.Data["mode"].(string); ok {
+				r.mode = m
+			}
+		case event.RunResumed:
+			r.outcome = ""
+		case event.RunFinished:
+			r.outcome = e.Message
+			if o, ok := e.Data["outcome"].(string); ok && o != "" {
+				r.outcome = o
+			}
+		}
+		if e.RunID != "" {
+			r.runID = e.RunID
+		}
+		if e.Step != "" {
+			r.stepEvent(e)
+		}
+	}
+	return r
+}
+
+func (r *run) stepEvent(e *event.Event) {
+	s := r.byID[e.Step]
+	if s == nil {
+		s = &step{id: e.Step}
+		r.byID[e.Step] = s
+		r.order = append(r.order, e.Step)
+	}
+	if e.Uses != "" {
+		s.uses = e.Uses
+	}
+	if catalog.Revokes(s.uses) {
+		r.hasRevoke = true
+	}
+	switch e.Kind {
+	case event.StepStarted:
+		// A resumed step runs again: only its new outcome counts.
+		s.final = nil
+	case event.StepIntent:
+		if e.Message != "attempt" {
+			s.mutating = true
+		}
+	case event.StepLog:
+		if needsHuman(*e) {
+			s.human = append(s.human, strings.TrimPrefix(firstLine(e.Message), "TO-DO: "))
+		}
+	case event.StepSucceeded, event.StepFailed, event.StepSkipped:
+		s.final = e
+		if e.Kind == event.StepSucceeded && deadKey(s.uses, e) {
+			r.revoked = true
+		}
+	}
 }
 
 // stepItems is what one finished step leaves to a person.
