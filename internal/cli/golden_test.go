@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
 
 	"github.com/respond-sec/respond/internal/cli"
@@ -132,13 +131,15 @@ var (
 // normalizer replaces what differs from one run to the next and nothing else: the temporary
 // directories, the random part of the run ID, the fingerprints (keyed per state directory) and
 // the simulators' ports.
-func (g *goldenWorld) normalizer() func(string) string {
+func (g *goldenWorld) normalizer() func(string) string { return g.normalizerFor(g.w.Dir) }
+
+func (g *goldenWorld) normalizerFor(world string) func(string) string {
 	return func(s string) string {
+		s = strings.ReplaceAll(s, world, "$WORLD")
 		s = strings.ReplaceAll(s, g.state, "$STATE")
-		s = strings.ReplaceAll(s, g.w.Dir, "$WORLD")
 		s = strings.ReplaceAll(s, g.dir, "$INPUTS")
 		// The purge names its work directory after the repository's path.
-		s = strings.ReplaceAll(s, strings.ReplaceAll(strings.TrimPrefix(g.w.Dir, "/"), "/", "_"), "WORLD")
+		s = strings.ReplaceAll(s, strings.ReplaceAll(strings.TrimPrefix(world, "/"), "/", "_"), "WORLD")
 		s = runIDRe.ReplaceAllString(s, "$1-RUNID")
 		s = fingerprintRe.ReplaceAllString(s, "#FPRINT")
 		return loopbackRe.ReplaceAllString(s, "127.0.0.1:PORT")
@@ -183,7 +184,55 @@ func golden(t *testing.T, path, got string) {
 	if err != nil {
 		t.Fatalf("%v (create it with -update)", err)
 	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); if the change is intended, rerun with -update and review the diff:\n%s", path, diff)
+	if string(want) == got {
+		return
+	}
+	// Line by line: a changed line reads as itself, not as a run of changed characters.
+	wl, gl := strings.Split(string(want), "\n"), strings.Split(got, "\n")
+	at := func(l []string, i int) string {
+		if i < len(l) {
+			return l[i]
+		}
+		return "(no line)"
+	}
+	shown := 0
+	for i := 0; i < max(len(wl), len(gl)) && shown < 10; i++ {
+		if at(wl, i) != at(gl, i) {
+			t.Errorf("%s:%d\nwant %s\ngot  %s", path, i+1, at(wl, i), at(gl, i))
+			shown++
+		}
+	}
+	t.Log("if the change is intended, rerun with -update and review the diff")
+}
+
+// A rehearsal's terminal output, with its verifications, and its Markdown report, for a real
+// run and a dry run (the dry-run proof). The Slack transcript goes to a file: how many times the
+// sink edited the message depends on timing.
+func TestGoldenRehearsal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rehearses the built-in playbook twice")
+	}
+	for _, tc := range []struct{ name, flag string }{{"rehearse", ""}, {"rehearse-dry-run", "--dry-run"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &goldenWorld{env: map[string]string{}, state: t.TempDir(), dir: t.TempDir()}
+			g.env["RESPOND_STATE_DIR"] = g.state
+			world, report := filepath.Join(g.dir, "world"), filepath.Join(g.dir, "report.md")
+			args := []string{"rehearse", "--seed", "11", "--dir", world, "--report", report,
+				"--slack-transcript", filepath.Join(g.dir, "slack.txt")}
+			if tc.flag != "" {
+				args = append(args, tc.flag)
+			}
+			r := g.respond(t, append(args, "openai-key-leak")...)
+			if r.code != 0 {
+				t.Fatalf("rehearse: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			md, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			norm := g.normalizerFor(world)
+			golden(t, filepath.Join("testdata", "golden", tc.name+".txt"), terminal(r, norm))
+			golden(t, filepath.Join("testdata", "golden", tc.name+".md"), sortConcurrent(norm(string(md))))
+		})
 	}
 }

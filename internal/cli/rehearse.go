@@ -150,8 +150,9 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 		f.Secrets.Add(h.Secrets...)
 		w, seed = h, h.Seed
 	} else {
+		// The world runs on the command's clock, as the run does (a fixed one in golden tests).
 		served, err = rehearsal.Start(ctx, rehearsal.Options{Seed: o.Seed, Dir: o.Dir, Chaos: o.Chaos,
-			SlackChannel: pb.Notify.SlackChannel})
+			SlackChannel: pb.Notify.SlackChannel, Clock: f.Now})
 		if err != nil {
 			return err
 		}
