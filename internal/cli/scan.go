@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -243,101 +244,118 @@ func newPurgeCmd(f *Factory) *cli.Command {
 			&cli.StringFlag{Name: "map-dir", Usage: "where to write commit-map and ref-map (default: a new directory under the state dir)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "list every ref, reflog, stash entry, note, name and remote that would change, and change nothing"},
 		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageErr("purge takes one PATH")
-			}
-			secret, err := readSecretFile(f, c.String("secret-file"))
-			if err != nil {
-				return err
-			}
-			path := c.Args().First()
-			o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement"),
-				RewriteRemoteTracking: c.Bool("push")}
-			finish := fmt.Sprintf("respond purge --push --remote %s --secret-file %s %s", c.String("remote"), c.String("secret-file"), path)
-			if c.Bool("dry-run") {
-				plan, err := gitrepo.PlanPurge(c.Context, o)
-				if err != nil {
-					return &exitError{code: ExitStepFailed, err: fmt.Errorf("plan the purge of %s: %w", path, err)}
-				}
-				printPurgePlan(f.IO.Out, plan, c.Bool("push"), c.String("remote"), finish)
-				return nil
-			}
-			o.MapDir = c.String("map-dir")
-			if o.MapDir == "" {
-				dir, err := f.stateDir()
-				if err != nil {
-					return err
-				}
-				o.MapDir = fmt.Sprintf("%s/purges/%s", dir, f.Now().UTC().Format("20060102T150405Z"))
-			}
-			meter := progressMeter(f, "text")
-			o.Progress = gitProgress(meter)
-			res, err := gitrepo.Purge(c.Context, o)
-			meter.Close()
-			if err != nil {
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("purge %s: %w", path, err)}
-			}
-			out := f.IO.Out
-			if res.Resumed {
-				fmt.Fprintln(out, "finished an interrupted purge")
-			}
-			fmt.Fprintf(out, "rewrote %d commits, %d blobs (%d binary), %d tags; %d refs changed; %d reflogs, %d of %d stash entries, %d notes, %d names rewritten; %d objects dropped\ncommit-map: %s\nref-map: %s\n",
-				res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), len(res.Reflogs), res.Stash, res.StashTotal, res.Notes,
-				len(res.Names), res.ObjectsDropped, res.CommitMapPath, res.RefMapPath)
-			printUntracked(out, res.Untracked)
-			check, err := gitrepo.Scan(c.Context, gitrepo.ScanOptions{Path: path, Secrets: o.Secrets})
-			if err != nil {
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: %w", path, err)}
-			}
-			local, remote := splitPinned(check.Findings)
-			if len(local) > 0 || check.Unreachable > 0 {
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: the value is still there (%d findings, %d unreachable objects); nothing pushed", path, len(local), check.Unreachable)}
-			}
-			if len(remote) > 0 {
-				fmt.Fprintf(out, "NOT FINISHED: the remote still holds the value. Remote-tracking refs were left where the remote is: %s.\n", strings.Join(remote, ", "))
-				fmt.Fprintf(out, "Locally no branch, tag, stash entry, reflog, note or name holds it any more (verified by a rescan);\nthe old commits stay in this clone as long as those refs name them. Finish with:\n  %s\n", finish)
-			} else {
-				fmt.Fprintln(out, "verified: the value is in no ref, reflog, stash entry, name and no object")
-			}
-			if !c.Bool("push") {
-				return nil
-			}
-			pr, err := gitrepo.Push(c.Context, gitrepo.PushOptions{Path: path, Remote: c.String("remote"), Token: f.Getenv("GITHUB_TOKEN"),
-				RefMap: res.RefMap, CleanRemote: true, Secrets: o.Secrets})
-			var lease *gitrepo.LeaseError
-			if errors.As(err, &lease) {
-				fmt.Fprintf(out, "INCOMPLETE: nothing was pushed, the remote moved since the purge read it:\n")
-				for _, m := range lease.Mismatches {
-					fmt.Fprintf(out, "  %s is %.12s, the purge rewrote %.12s\n", m.Ref, m.Got, m.Want)
-				}
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("push incomplete: fetch, purge again and retry")}
-			}
-			if err != nil {
-				return &exitError{code: ExitStepFailed, err: err}
-			}
-			if len(pr.Incomplete) > 0 {
-				fmt.Fprintf(out, "INCOMPLETE: the remote %s still holds the value in refs this purge never saw:\n", pr.URL)
-				for _, l := range pr.Incomplete {
-					fmt.Fprintf(out, "  %s\n", l)
-				}
-			}
-			fmt.Fprintf(out, "force-pushed %d refs to %s (%d skipped)\n", len(pr.Pushed), pr.URL, len(pr.Skipped))
-			for _, s := range pr.Skipped {
-				fmt.Fprintf(out, "  skipped %s: %s\n", s.Ref, s.Reason)
-			}
-			if len(pr.ForgeRemains) > 0 {
-				fmt.Fprintln(out, "what the forge may still hold:")
-				for _, l := range pr.ForgeRemains {
-					fmt.Fprintf(out, "  %s\n", l)
-				}
-			}
-			if len(pr.Incomplete) > 0 {
-				return &exitError{code: ExitStepFailed, err: fmt.Errorf("push incomplete: %d remote ref(s) still hold the value", len(pr.Incomplete))}
-			}
-			return nil
-		},
+		Action: func(c *cli.Context) error { return runPurge(f, c) },
 	}
+}
+
+func runPurge(f *Factory, c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageErr("purge takes one PATH")
+	}
+	secret, err := readSecretFile(f, c.String("secret-file"))
+	if err != nil {
+		return err
+	}
+	path := c.Args().First()
+	o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement"),
+		RewriteRemoteTracking: c.Bool("push")}
+	finish := fmt.Sprintf("respond purge --push --remote %s --secret-file %s %s", c.String("remote"), c.String("secret-file"), path)
+	if c.Bool("dry-run") {
+		plan, err := gitrepo.PlanPurge(c.Context, o)
+		if err != nil {
+			return &exitError{code: ExitStepFailed, err: fmt.Errorf("plan the purge of %s: %w", path, err)}
+		}
+		printPurgePlan(f.IO.Out, plan, c.Bool("push"), c.String("remote"), finish)
+		return nil
+	}
+	o.MapDir = c.String("map-dir")
+	if o.MapDir == "" {
+		dir, err := f.stateDir()
+		if err != nil {
+			return err
+		}
+		o.MapDir = fmt.Sprintf("%s/purges/%s", dir, f.Now().UTC().Format("20060102T150405Z"))
+	}
+	meter := progressMeter(f, "text")
+	o.Progress = gitProgress(meter)
+	res, err := gitrepo.Purge(c.Context, o)
+	meter.Close()
+	if err != nil {
+		return &exitError{code: ExitStepFailed, err: fmt.Errorf("purge %s: %w", path, err)}
+	}
+	out := f.IO.Out
+	if res.Resumed {
+		fmt.Fprintln(out, "finished an interrupted purge")
+	}
+	fmt.Fprintf(out, "rewrote %d commits, %d blobs (%d binary), %d tags; %d refs changed; %d reflogs, %d of %d stash entries, %d notes, %d names rewritten; %d objects dropped\ncommit-map: %s\nref-map: %s\n",
+		res.Commits, res.Blobs, res.BinaryBlobs, res.Tags, len(res.RefMap), len(res.Reflogs), res.Stash, res.StashTotal, res.Notes,
+		len(res.Names), res.ObjectsDropped, res.CommitMapPath, res.RefMapPath)
+	printUntracked(out, res.Untracked)
+	if err := verifyPurge(c.Context, out, path, o.Secrets, finish); err != nil {
+		return err
+	}
+	if !c.Bool("push") {
+		return nil
+	}
+	return pushPurge(c.Context, out, gitrepo.PushOptions{Path: path, Remote: c.String("remote"), Token: f.Getenv("GITHUB_TOKEN"),
+		RefMap: res.RefMap, CleanRemote: true, Secrets: o.Secrets})
+}
+
+// verifyPurge rescans the purged repository: the value anywhere but in remote-tracking refs
+// fails; only there, the purge is NOT FINISHED and finish says how to end it.
+func verifyPurge(ctx context.Context, out io.Writer, path string, secrets [][]byte, finish string) error {
+	check, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: path, Secrets: secrets})
+	if err != nil {
+		return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: %w", path, err)}
+	}
+	local, remote := splitPinned(check.Findings)
+	if len(local) > 0 || check.Unreachable > 0 {
+		return &exitError{code: ExitStepFailed, err: fmt.Errorf("verify %s: the value is still there (%d findings, %d unreachable objects); nothing pushed", path, len(local), check.Unreachable)}
+	}
+	if len(remote) > 0 {
+		fmt.Fprintf(out, "NOT FINISHED: the remote still holds the value. Remote-tracking refs were left where the remote is: %s.\n", strings.Join(remote, ", "))
+		fmt.Fprintf(out, "Locally no branch, tag, stash entry, reflog, note or name holds it any more (verified by a rescan);\nthe old commits stay in this clone as long as those refs name them. Finish with:\n  %s\n", finish)
+	} else {
+		fmt.Fprintln(out, "verified: the value is in no ref, reflog, stash entry, name and no object")
+	}
+	return nil
+}
+
+// pushPurge force-pushes the rewritten refs with a lease each and says what was pushed, skipped,
+// left INCOMPLETE and what the forge may still hold.
+func pushPurge(ctx context.Context, out io.Writer, po gitrepo.PushOptions) error {
+	pr, err := gitrepo.Push(ctx, po)
+	var lease *gitrepo.LeaseError
+	if errors.As(err, &lease) {
+		fmt.Fprintf(out, "INCOMPLETE: nothing was pushed, the remote moved since the purge read it:\n")
+		for _, m := range lease.Mismatches {
+			fmt.Fprintf(out, "  %s is %.12s, the purge rewrote %.12s\n", m.Ref, m.Got, m.Want)
+		}
+		return &exitError{code: ExitStepFailed, err: fmt.Errorf("push incomplete: fetch, purge again and retry")}
+	}
+	if err != nil {
+		return &exitError{code: ExitStepFailed, err: err}
+	}
+	if len(pr.Incomplete) > 0 {
+		fmt.Fprintf(out, "INCOMPLETE: the remote %s still holds the value in refs this purge never saw:\n", pr.URL)
+		for _, l := range pr.Incomplete {
+			fmt.Fprintf(out, "  %s\n", l)
+		}
+	}
+	fmt.Fprintf(out, "force-pushed %d refs to %s (%d skipped)\n", len(pr.Pushed), pr.URL, len(pr.Skipped))
+	for _, s := range pr.Skipped {
+		fmt.Fprintf(out, "  skipped %s: %s\n", s.Ref, s.Reason)
+	}
+	if len(pr.ForgeRemains) > 0 {
+		fmt.Fprintln(out, "what the forge may still hold:")
+		for _, l := range pr.ForgeRemains {
+			fmt.Fprintf(out, "  %s\n", l)
+		}
+	}
+	if len(pr.Incomplete) > 0 {
+		return &exitError{code: ExitStepFailed, err: fmt.Errorf("push incomplete: %d remote ref(s) still hold the value", len(pr.Incomplete))}
+	}
+	return nil
 }
 
 // splitPinned separates findings that only remote-tracking refs (and their reflogs) reach, which
