@@ -289,7 +289,18 @@ func describe(r fleet.Result) string {
 			tips++
 		}
 	}
-	msg := fleet.Describe(r) + fmt.Sprintf("; %d still at a ref tip", tips)
+	res := r.Scan
+	msg := fmt.Sprintf("%s: %d finding(s) in %d commits across %d refs; %d still at a ref tip", r.Target.Name, len(res.Findings),
+		res.Commits, res.Refs, tips)
+	if !res.FirstSeen.IsZero() {
+		msg += "; first committed " + res.FirstSeen.UTC().Format(time.RFC3339)
+	}
+	if res.Unreachable > 0 {
+		msg += fmt.Sprintf("; %d unreachable object(s) still hold it", res.Unreachable)
+	}
+	if r.Resumed {
+		msg += " (scanned by an earlier attempt)"
+	}
 	n := len(r.Scan.Findings)
 	for i, f := range r.Scan.Findings {
 		if i == 10 {

@@ -153,7 +153,7 @@ func TestRunScansAnOrganizationAndResumes(t *testing.T) {
 	if out["count"] != 1 || !cmp.Equal(out["repos_with_secret"], []string{"acme/api"}) {
 		t.Errorf("outputs %v", out)
 	}
-	if !regexp.MustCompile(`acme/api: 1 finding\(s\)[^\n]*\(scanned by an earlier run\)`).MatchString(rec.Text()) {
+	if !regexp.MustCompile(`acme/api: 1 finding\(s\)[^\n]*\(scanned by an earlier attempt\)`).MatchString(rec.Text()) {
 		t.Errorf("the second attempt did not take acme/api from the first:\n%s", rec.Text())
 	}
 	if where := strings.Index(rec.Text(), key); where >= 0 {
