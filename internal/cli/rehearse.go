@@ -318,7 +318,7 @@ func printVerifications(w io.Writer, r reportJSON, unchecked []string) {
 	if r.Chaos || len(r.Retries) > 0 {
 		fmt.Fprintf(w, "\nchaos: %d fault(s) injected, %d surfaced as step retries, all recovered\n", r.FaultsInjected, len(r.Retries))
 	}
-	if r.TimeToRevokeMS > 0 {
+	if r.revoked {
 		fmt.Fprintf(w, "\ntime to revoke: %s   whole run: %s\n", fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
 	}
 }

@@ -89,6 +89,9 @@ type reportJSON struct {
 	// LogsWithKey are the log lines that still hold the key: searching logs changes nothing.
 	LogsWithKey []logFinding `json:"logs_with_key"`
 	HumanToDo   []string     `json:"human_to_do"`
+	// revoked says the run revoked the key: TimeToRevokeMS is 0 both when it did not and when it
+	// did within a millisecond (or on a frozen clock).
+	revoked bool
 }
 
 // logFinding is one log line holding the key, with the line masked.
@@ -103,8 +106,8 @@ type logFinding struct {
 const maxLogFindingsShown = 50
 
 func buildReport(res *engine.Result, evs []event.Event, seed uint64, dryRun, chaos bool, checks []rehearsal.Verification) reportJSON {
-	revokedIn, _ := timeToRevoke(evs)
-	r := reportJSON{Mode: res.Mode, Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
+	revokedIn, revoked := timeToRevoke(evs)
+	r := reportJSON{revoked: revoked, Mode: res.Mode, Playbook: res.Playbook, RunID: res.RunID, Seed: seed, DryRun: dryRun, Chaos: chaos, Outcome: res.Outcome,
 		TimeToRevokeMS: revokedIn.Milliseconds(), DurationMS: res.Finished.Sub(res.Started).Milliseconds(),
 		Verifications: checks, Retries: []retryJSON{}, Steps: []stepJSON{}}
 	if r.Verifications == nil {
@@ -157,6 +160,22 @@ func findings(res *engine.Result) (table string, logs []logFinding) {
 // markdown renders the report for people.
 func (r reportJSON) markdown(evs []event.Event) string {
 	var b strings.Builder
+	r.mdHeader(&b)
+	r.mdSteps(&b, evs)
+	r.mdOutcome(&b)
+	r.mdFindings(&b)
+	b.WriteString("\n## What a person must still do\n\n")
+	for _, t := range r.HumanToDo {
+		fmt.Fprintf(&b, "- [ ] %s\n", mdEscape(t))
+	}
+	if len(r.LeakScanned) > 0 {
+		fmt.Fprintf(&b, "\n## Leak check\n\n%d occurrence(s) of the leaked or the new key in: %s.\n", r.LeaksInOutputs, strings.Join(r.LeakScanned, ", "))
+	}
+	return b.String()
+}
+
+// mdHeader is the title and the run's one-line summary.
+func (r reportJSON) mdHeader(b *strings.Builder) {
 	mode := r.Mode
 	if r.Mode == "rehearsal" {
 		if r.DryRun {
@@ -170,20 +189,23 @@ func (r reportJSON) markdown(evs []event.Event) string {
 		}
 	}
 	revoke := "not revoked by this run"
-	if _, ok := timeToRevoke(evs); ok {
+	if r.revoked {
 		revoke = "**" + fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond) + "**"
 	}
-	fmt.Fprintf(&b, "# %s: %s\n\n", r.Playbook, r.Outcome)
-	fmt.Fprintf(&b, "Run `%s` (%s). Time to revoke %s, whole run %s.\n\n", r.RunID, mode, revoke,
+	fmt.Fprintf(b, "# %s: %s\n\n", r.Playbook, r.Outcome)
+	fmt.Fprintf(b, "Run `%s` (%s). Time to revoke %s, whole run %s.\n\n", r.RunID, mode, revoke,
 		fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
+}
 
+// mdSteps is the per-step table and the timeline of the run's events.
+func (r reportJSON) mdSteps(b *strings.Builder, evs []event.Event) {
 	b.WriteString("## Steps\n\n| step | uses | status | attempts | duration |\n|---|---|---|---|---|\n")
 	for _, s := range r.Steps {
 		status := s.Status
 		if s.Reason != "" {
 			status += ": " + s.Reason
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %d | %s |\n", s.ID, s.Uses, mdEscape(status), s.Attempts, fmtDur(time.Duration(s.DurationMS)*time.Millisecond))
+		fmt.Fprintf(b, "| %s | `%s` | %s | %d | %s |\n", s.ID, s.Uses, mdEscape(status), s.Attempts, fmtDur(time.Duration(s.DurationMS)*time.Millisecond))
 	}
 
 	b.WriteString("\n## Timeline\n\n| at | step | what |\n|---|---|---|\n")
@@ -198,12 +220,15 @@ func (r reportJSON) markdown(evs []event.Event) string {
 		}
 		lines := describe(e)
 		what := strings.Join(strings.Fields(strings.TrimPrefix(lines[0], e.Step)), " ")
-		fmt.Fprintf(&b, "| +%s | %s | %s |\n", fmtDur(e.Time.Sub(start)), e.Step, mdEscape(firstLine(what)))
+		fmt.Fprintf(b, "| +%s | %s | %s |\n", fmtDur(e.Time.Sub(start)), e.Step, mdEscape(firstLine(what)))
 	}
+}
 
+// mdOutcome is what changed, the rehearsal's verifications, and the faults and retries.
+func (r reportJSON) mdOutcome(b *strings.Builder) {
 	b.WriteString("\n## What changed\n\n")
 	for _, c := range r.Changed {
-		fmt.Fprintf(&b, "- **%s**: %s\n", c.Step, mdEscape(c.What))
+		fmt.Fprintf(b, "- **%s**: %s\n", c.Step, mdEscape(c.What))
 	}
 	if len(r.Changed) == 0 {
 		b.WriteString("Nothing.\n")
@@ -217,38 +242,35 @@ func (r reportJSON) markdown(evs []event.Event) string {
 		if !v.OK {
 			mark = "❌"
 		}
-		fmt.Fprintf(&b, "- %s %s — %s\n", mark, v.Name, mdEscape(v.Detail))
+		fmt.Fprintf(b, "- %s %s — %s\n", mark, v.Name, mdEscape(v.Detail))
 	}
 	if r.Chaos {
-		fmt.Fprintf(&b, "\n## Chaos\n\nThe simulators injected %d transient fault(s); the clients' own retries absorbed all but the %d below.\n", r.FaultsInjected, len(r.Retries))
+		fmt.Fprintf(b, "\n## Chaos\n\nThe simulators injected %d transient fault(s); the clients' own retries absorbed all but the %d below.\n", r.FaultsInjected, len(r.Retries))
 	}
 	if len(r.Retries) > 0 {
 		b.WriteString("\n## Retries\n\n| step | attempt | error |\n|---|---|---|\n")
 		for _, x := range r.Retries {
-			fmt.Fprintf(&b, "| %s | %d | %s |\n", x.Step, x.Attempt, mdEscape(x.Error))
+			fmt.Fprintf(b, "| %s | %d | %s |\n", x.Step, x.Attempt, mdEscape(x.Error))
 		}
 	}
+}
+
+// mdFindings is what the read-only steps found: the usage table and the log lines with the key.
+func (r reportJSON) mdFindings(b *strings.Builder) {
 	if r.UsageTable != "" {
 		b.WriteString("\n## Usage while exposed\n\n```\n" + strings.ReplaceAll(r.UsageTable, "```", "'''") + "\n```\n")
 	}
-	if len(r.LogsWithKey) > 0 {
-		b.WriteString("\n## Logs that still hold the key\n\nSearching changes nothing: these lines are still there.\n\n| file | line | excerpt (masked) |\n|---|---|---|\n")
-		for i, l := range r.LogsWithKey {
-			if i == maxLogFindingsShown {
-				fmt.Fprintf(&b, "\n…and %d more lines: see the JSON report.\n", len(r.LogsWithKey)-i)
-				break
-			}
-			fmt.Fprintf(&b, "| %s | %d | `%s` |\n", mdEscape(l.File), l.Line, mdEscape(strings.ReplaceAll(l.Excerpt, "`", "'")))
+	if len(r.LogsWithKey) == 0 {
+		return
+	}
+	b.WriteString("\n## Logs that still hold the key\n\nSearching changes nothing: these lines are still there.\n\n| file | line | excerpt (masked) |\n|---|---|---|\n")
+	for i, l := range r.LogsWithKey {
+		if i == maxLogFindingsShown {
+			fmt.Fprintf(b, "\n…and %d more lines: see the JSON report.\n", len(r.LogsWithKey)-i)
+			break
 		}
+		fmt.Fprintf(b, "| %s | %d | `%s` |\n", mdEscape(l.File), l.Line, mdEscape(strings.ReplaceAll(l.Excerpt, "`", "'")))
 	}
-	b.WriteString("\n## What a person must still do\n\n")
-	for _, t := range r.HumanToDo {
-		fmt.Fprintf(&b, "- [ ] %s\n", mdEscape(t))
-	}
-	if len(r.LeakScanned) > 0 {
-		fmt.Fprintf(&b, "\n## Leak check\n\n%d occurrence(s) of the leaked or the new key in: %s.\n", r.LeaksInOutputs, strings.Join(r.LeakScanned, ", "))
-	}
-	return b.String()
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
