@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/steps"
@@ -33,13 +34,13 @@ type termSink struct {
 	// both: a line that wraps or a block taller than the screen leaves stale lines behind, because
 	// the redraw moves the cursor up by the number of lines it wrote.
 	size func() (cols, rows int)
+	// run is the fold of the events so far.
+	run engine.RunState
 }
 
+// termRow is a step's line; its status and timing come from the fold (termSink.run).
 type termRow struct {
 	id, uses string
-	status   event.Status
-	started  time.Time
-	took     time.Duration
 	note     string
 }
 
@@ -47,7 +48,7 @@ func newTermSink(w io.Writer, live bool, pb *playbook.Playbook, now func() time.
 	t := &termSink{w: w, live: live, rows: map[string]*termRow{}, now: now, stop: make(chan struct{})}
 	for _, s := range pb.Steps {
 		t.order = append(t.order, s.ID)
-		t.rows[s.ID] = &termRow{id: s.ID, uses: s.Uses, status: event.Pending}
+		t.rows[s.ID] = &termRow{id: s.ID, uses: s.Uses}
 	}
 	if live {
 		go t.tick()
@@ -145,28 +146,39 @@ func (t *termSink) apply(e event.Event) {
 			t.header = fmt.Sprintf("respond · run %s · %s", e.RunID, e.Message)
 		}
 	}
+	t.run.Apply(e)
 	r := t.rows[e.Step]
 	if r == nil {
 		return
 	}
 	switch e.Kind {
-	case event.StepStarted:
-		r.status, r.started, r.note = event.Running, e.Time, ""
-	case event.StepPlanned:
-		r.status, r.note = event.Planned, e.Message
-	case event.ApprovalWaiting:
-		r.status, r.note = event.Waiting, "waiting for approval"
-	case event.StepApproved:
-		r.status, r.note = event.Running, "approved by "+e.Message
-	case event.StepRetried:
+	case event.StepStarted, event.StepSucceeded:
+		r.note = ""
+	case event.StepPlanned, event.StepRetried:
 		r.note = e.Message
-	case event.StepSucceeded:
-		r.status, r.took, r.note = event.Succeeded, time.Duration(e.Duration), ""
+	case event.ApprovalWaiting:
+		r.note = "waiting for approval"
+	case event.StepApproved:
+		r.note = "approved by " + e.Message
 	case event.StepFailed:
-		r.status, r.took, r.note = event.Failed, time.Duration(e.Duration), firstLine(e.Error)
+		r.note = firstLine(e.Error)
 	case event.StepSkipped:
-		r.status, r.took, r.note = event.Skipped, time.Duration(e.Duration), firstLine(e.Message)
+		r.note = firstLine(e.Message)
 	}
+}
+
+func (t *termSink) statusOf(id string) event.Status {
+	status, _, _ := t.step(id)
+	return status
+}
+
+// step is a row's status, when it last started and how long it took, from the fold.
+func (t *termSink) step(id string) (status event.Status, started time.Time, took time.Duration) {
+	s := t.run.Step(id)
+	if s == nil {
+		return event.Pending, time.Time{}, 0
+	}
+	return s.Status, s.Started, s.Duration
 }
 
 var symbols = map[event.Status]string{
@@ -226,7 +238,7 @@ func (t *termSink) block() []string {
 	if len(lines) > maxLines {
 		head, body := lines[:1], lines[1:]
 		done := 0
-		for done < len(t.order) && len(body)-done+1 > maxLines-1 && finished(t.rows[t.order[done]].status) {
+		for done < len(t.order) && len(body)-done+1 > maxLines-1 && finished(t.statusOf(t.order[done])) {
 			done++
 		}
 		if done > 0 {
@@ -258,14 +270,15 @@ func (t *termSink) rowsText() []string {
 	out := []string{t.header}
 	for _, id := range t.order {
 		r := t.rows[id]
+		status, started, d := t.step(id)
 		took := ""
 		switch {
-		case r.status == event.Running || r.status == event.Waiting:
-			took = fmtDur(t.now().Sub(r.started))
-		case r.took > 0:
-			took = fmtDur(r.took)
+		case status == event.Running || status == event.Waiting:
+			took = fmtDur(t.now().Sub(started))
+		case d > 0:
+			took = fmtDur(d)
 		}
-		line := fmt.Sprintf("  %s %-*s  %-*s  %-9s %6s", symbols[r.status], width, id, uw, r.uses, r.status, took)
+		line := fmt.Sprintf("  %s %-*s  %-*s  %-9s %6s", symbols[status], width, id, uw, r.uses, status, took)
 		if r.note != "" {
 			line += "  " + truncate(r.note, 70)
 		}

@@ -33,7 +33,7 @@ type Meta struct {
 	Playbook  string
 	RunID     string // taken from the first event when empty
 	StartedBy string // a Slack user ID (shown as a mention) or a name
-	Mode      string // slack.ModeDryRun, ModeReal or ModeRehearsal
+	Mode      string // engine.ModeReal, ModeDryRun or ModeRehearsal
 	Title     string // optional; default "<playbook> run"
 	Steps     []StepMeta
 }

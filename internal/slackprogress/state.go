@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/respond-sec/respond/integrations/slack"
+	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/todo"
@@ -18,18 +19,16 @@ import (
 // state is the run as the Sink understands it from the events so far: the checklist for the
 // parent message and what the summary needs.
 type state struct {
-	view      slack.RunView
-	index     map[string]int
-	started   time.Time
-	revoked   time.Time
-	stepStart map[string]time.Time
-	logs      map[string][]string // one-line findings per step, for the checklist's notes
-	events    []event.Event       // all of them: the summary's lists come from them (package todo)
+	view  slack.RunView
+	index map[string]int
+	// run is the fold of the events so far: statuses, durations and timing come from it.
+	run    engine.RunState
+	logs   map[string][]string // one-line findings per step, for the checklist's notes
+	events []event.Event       // all of them: the summary's lists come from them (package todo)
 }
 
 func (st *state) init(m Meta, secrets *redact.Set) {
 	st.index = map[string]int{}
-	st.stepStart = map[string]time.Time{}
 	st.logs = map[string][]string{}
 	r := secrets.String
 	st.view = slack.RunView{Title: r(m.Title), Playbook: r(m.Playbook), RunID: r(m.RunID),
@@ -83,6 +82,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		st.view.RunID = e.RunID
 	}
 	st.events = append(st.events, e)
+	st.run.Apply(e)
 	say := func(text string) { items = append(items, threadItem{text: text}) }
 	var sv *slack.StepView
 	if e.Step != "" {
@@ -92,23 +92,22 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		if e.Duration > 0 {
 			return time.Duration(e.Duration)
 		}
-		if t, ok := st.stepStart[e.Step]; ok && !e.Time.IsZero() {
-			return e.Time.Sub(t)
+		if s := st.run.Step(e.Step); s != nil && !s.Started.IsZero() && !e.Time.IsZero() {
+			return e.Time.Sub(s.Started)
 		}
 		return 0
 	}
 
 	switch e.Kind {
 	case event.RunStarted:
-		st.started = e.Time
 		if st.view.StartedBy == "" {
-			st.view.StartedBy = str(e.Data, "started_by")
+			st.view.StartedBy = st.run.StartedBy
 		}
 		if st.view.Mode == "" {
-			st.view.Mode = str(e.Data, "mode")
+			st.view.Mode = st.run.Mode
 		}
 		if st.view.Playbook == "" {
-			st.view.Playbook = str(e.Data, "playbook")
+			st.view.Playbook = st.run.Playbook
 		}
 		return true, nil
 
@@ -118,10 +117,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		return true, items
 
 	case event.RunFinished:
-		st.view.Outcome = str(e.Data, "outcome")
-		if st.view.Outcome == "" {
-			st.view.Outcome = e.Message
-		}
+		st.view.Outcome = st.run.Outcome
 		sum := slack.Summary(st.summary(e))
 		items = append(items, threadItem{text: sum.Text, blocks: sum.Blocks})
 		return true, items
@@ -133,16 +129,13 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 	tag := stepTag(e.Step)
 	switch e.Kind {
 	case event.StepStarted:
-		sv.Status, sv.Note, sv.Duration = slack.StatusRunning, "", 0
-		if !e.Time.IsZero() {
-			st.stepStart[e.Step] = e.Time
-		}
+		sv.Status, sv.Note, sv.Duration = st.status(e.Step), "", 0
 		return true, nil
 
 	case event.StepPlanned:
 		say(planText(tag, e))
-		if st.view.Mode == slack.ModeDryRun {
-			sv.Status, sv.Duration, sv.Note = slack.StatusPlanned, dur(), oneLine(e.Message)
+		if st.view.Mode == engine.ModeDryRun {
+			sv.Status, sv.Duration, sv.Note = st.status(e.Step), dur(), oneLine(e.Message)
 			return true, items
 		}
 		return false, items
@@ -168,7 +161,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		return false, items
 
 	case event.ApprovalWaiting:
-		sv.Status = slack.StatusWaiting
+		sv.Status = st.status(e.Step)
 		line := ":raised_hand: " + tag + " is waiting for approval"
 		if who := listOf(e.Data["approvers"]); len(who) > 0 {
 			line += " (approvers: " + escape(strings.Join(who, ", ")) + ")"
@@ -178,9 +171,7 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 
 	case event.StepApproved, event.StepDenied:
 		by, via := str(e.Data, "by"), str(e.Data, "via")
-		if e.Kind == event.StepApproved {
-			sv.Status = slack.StatusRunning
-		}
+		sv.Status = st.status(e.Step)
 		// A decision made with the Slack buttons is shown on the approval message itself.
 		if via != "slack" {
 			verb, emoji := "approved", ":white_check_mark:"
@@ -196,23 +187,20 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		return true, items
 
 	case event.StepSkipped:
-		sv.Status, sv.Duration, sv.Note = slack.StatusSkipped, dur(), oneLine(e.Message)
+		sv.Status, sv.Duration, sv.Note = st.status(e.Step), dur(), oneLine(e.Message)
 		return true, items
 
 	case event.StepSucceeded:
-		sv.Status, sv.Duration = slack.StatusSucceeded, dur()
+		sv.Status, sv.Duration = st.status(e.Step), dur()
 		if l := st.logs[e.Step]; len(l) > 0 {
 			sv.Note = l[len(l)-1]
 		} else {
 			sv.Note = ""
 		}
-		if catalog.Revokes(e.Uses) && st.revoked.IsZero() && !e.Time.IsZero() {
-			st.revoked = e.Time
-		}
 		return true, nil
 
 	case event.StepFailed:
-		sv.Status, sv.Duration, sv.Note = slack.StatusFailed, dur(), oneLine(e.Error)
+		sv.Status, sv.Duration, sv.Note = st.status(e.Step), dur(), oneLine(e.Error)
 		line := ":x: " + tag + " failed"
 		if e.Attempt > 1 {
 			line += fmt.Sprintf(" after %d attempts", e.Attempt)
@@ -226,11 +214,35 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 	return false, nil
 }
 
+// status is step id's checklist status, from the fold. A plan made before an approval in a real
+// run is not shown: the checklist's "planned" means a dry run's plan.
+func (st *state) status(id string) string {
+	s := st.run.Step(id)
+	if s == nil {
+		return slack.StatusPending
+	}
+	if s.Status == event.Planned && st.view.Mode != engine.ModeDryRun {
+		return slack.StatusRunning
+	}
+	return string(s.Status)
+}
+
+// revokedAt is when the first revoking step succeeded, or zero.
+func (st *state) revokedAt() time.Time {
+	var at time.Time
+	for _, s := range st.run.Steps {
+		if s.Status == event.Succeeded && catalog.Revokes(s.Uses) && !s.Ended.IsZero() && (at.IsZero() || s.Ended.Before(at)) {
+			at = s.Ended
+		}
+	}
+	return at
+}
+
 func (st *state) summary(e event.Event) slack.SummaryView {
 	v := slack.SummaryView{Title: st.title(), Playbook: st.view.Playbook, RunID: st.view.RunID, Mode: st.view.Mode,
 		Outcome: st.view.Outcome, Duration: time.Duration(e.Duration)}
-	if !st.revoked.IsZero() && !st.started.IsZero() {
-		v.TimeToRevoke = max(st.revoked.Sub(st.started), time.Millisecond)
+	if revoked := st.revokedAt(); !revoked.IsZero() && !st.run.Started.IsZero() {
+		v.TimeToRevoke = max(revoked.Sub(st.run.Started), time.Millisecond)
 	}
 	counts := map[string]int{}
 	hasRevoke := false
