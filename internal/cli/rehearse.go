@@ -272,15 +272,16 @@ func writeRehearsalReport(f *Factory, o rehearseOptions, rep reportJSON, trial *
 	return nil
 }
 
-// checkExecAllowed refuses a rehearsal of a playbook with exec steps unless they were allowed: a
-// rehearsal otherwise touches nothing but its simulators, and a program can touch anything.
+// checkExecAllowed refuses a rehearsal of a playbook with steps that run programs (exec) unless
+// they were allowed: a rehearsal otherwise touches nothing but its simulators, and a program can
+// touch anything.
 func checkExecAllowed(pb *playbook.Playbook, allowed bool) error {
 	if allowed {
 		return nil
 	}
 	var found []string
 	for _, st := range pb.Steps {
-		if st.Uses == "exec" {
+		if st.Kind.Traits.RunsPrograms {
 			found = append(found, fmt.Sprintf("%q (line %d)", st.ID, st.Line))
 		}
 	}

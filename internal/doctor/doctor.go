@@ -3,7 +3,7 @@
 // steps do. It only reads. Where only a change would prove a permission (deleting a key, writing a
 // spend limit, resolving an alert with a fine-grained token) it says so instead of guessing.
 //
-// What each step kind needs is one table here (kindNeeds); the clients are the steps' own, built
+// What each step kind needs it declares itself (steps.Traits.Needs); the clients are the steps' own, built
 // from the same environment variables (openaikit.Client, githubkit.Client, SLACK_BOT_TOKEN), so a
 // green doctor means the run will find the same credentials.
 package doctor
@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/steps"
@@ -82,42 +80,28 @@ type Options struct {
 	GitHubRepos []string
 }
 
-// need is one thing a step does with a credential.
-type need int
+// need is one thing a step does with a credential. Kinds declare theirs (steps.Traits.Needs);
+// the run's own Slack progress adds slash commands.
+type need = steps.Permission
 
 const (
-	openaiProjects need = iota
-	openaiKeys
-	openaiRevoke
-	openaiServiceAccounts
-	openaiUsage
-	openaiCosts
-	openaiSpendRead
-	openaiSpendWrite
-	githubAlertsRead
-	githubAlertsWrite
-	githubCodeSearch
-	githubLogsRead
-	githubLogsDelete
-	githubSecretsWrite
-	slackPost
-	slackCommands
+	openaiProjects        = steps.OpenAIProjects
+	openaiKeys            = steps.OpenAIKeys
+	openaiRevoke          = steps.OpenAIRevoke
+	openaiServiceAccounts = steps.OpenAIServiceAccounts
+	openaiUsage           = steps.OpenAIUsage
+	openaiCosts           = steps.OpenAICosts
+	openaiSpendRead       = steps.OpenAISpendRead
+	openaiSpendWrite      = steps.OpenAISpendWrite
+	githubAlertsRead      = steps.GitHubAlertsRead
+	githubAlertsWrite     = steps.GitHubAlertsWrite
+	githubCodeSearch      = steps.GitHubCodeSearch
+	githubLogsRead        = steps.GitHubLogsRead
+	githubLogsDelete      = steps.GitHubLogsDelete
+	githubSecretsWrite    = steps.GitHubSecretsWrite
+	slackPost             = steps.SlackPost
+	slackCommands         = need("slack:commands")
 )
-
-// kindNeeds is what each step kind does with a credential (from the calls its package makes).
-// Kinds that use none (git.*, logs.search, exec, openai.verify-key-dead, which uses the leaked
-// key itself) are absent.
-var kindNeeds = map[string][]need{
-	"openai.find-key":           {openaiProjects, openaiKeys},
-	"openai.revoke-key":         {openaiProjects, openaiKeys, openaiRevoke},
-	"openai.create-replacement": {openaiProjects, openaiServiceAccounts, openaiUsage},
-	"openai.review-usage":       {openaiUsage, openaiCosts},
-	"openai.tighten-budgets":    {openaiCosts, openaiSpendRead, openaiSpendWrite},
-	"github.search":             {githubAlertsRead, githubCodeSearch, githubLogsRead},
-	"github.purge-logs":         {githubLogsRead, githubLogsDelete},
-	"github.resolve-alerts":     {githubAlertsRead, githubAlertsWrite},
-	"slack.notify":              {slackPost},
-}
 
 // RunSlackStep is the pseudo step ID of the run's Slack progress (notify.slack.channel).
 const RunSlackStep = "(slack progress)"
@@ -135,35 +119,15 @@ func needs(pb *playbook.Playbook) map[need][]string {
 		add(slackCommands, RunSlackStep)
 	}
 	for _, st := range pb.Steps {
-		for _, n := range kindNeeds[st.Uses] {
-			add(n, st.ID)
+		ns := st.Kind.Traits.Needs
+		if f := st.Kind.Traits.NeedsFor; f != nil {
+			ns = append(slices.Clip(ns), f(st.With)...)
 		}
-		if st.Uses == "openai.create-replacement" && deliversTo(st.With, "github-actions-secret") {
-			add(githubSecretsWrite, st.ID)
+		for _, n := range ns {
+			add(n, st.ID)
 		}
 	}
 	return out
-}
-
-// deliversTo reports whether a step's with: holds a mapping whose type is kind (a deliver_to
-// target).
-func deliversTo(n *yaml.Node, kind string) bool {
-	if n == nil {
-		return false
-	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "type" && n.Content[i+1].Value == kind {
-				return true
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if deliversTo(c, kind) {
-			return true
-		}
-	}
-	return false
 }
 
 // Run checks everything the playbook needs and returns the report; it never fails as a whole:

@@ -91,8 +91,8 @@ type channelSteps struct {
 }
 
 // postChannels lists the channels the playbook posts to: the run's channel (its progress and
-// every slack.notify without a channel of its own) and each literal channel of a slack.notify
-// step. A templated channel is only known during a run.
+// every step that posts without a channel of its own) and each literal channel of a step that
+// posts. A templated channel is only known during a run.
 func postChannels(pb *playbook.Playbook) []channelSteps {
 	var out []channelSteps
 	add := func(ch, step string) {
@@ -109,10 +109,11 @@ func postChannels(pb *playbook.Playbook) []channelSteps {
 		add(run, RunSlackStep)
 	}
 	for _, st := range pb.Steps {
-		if st.Uses != "slack.notify" {
+		param := st.Kind.Traits.SlackChannelParam
+		if param == "" {
 			continue
 		}
-		ch := withScalar(st.With, "channel")
+		ch := withScalar(st.With, param)
 		switch {
 		case ch == "" && run != "":
 			add(run, st.ID)

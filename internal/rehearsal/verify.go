@@ -15,14 +15,15 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/respond-sec/respond/integrations/github/githubsim"
 	"github.com/respond-sec/respond/integrations/gitrepo"
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/openai/openaisim"
+	"github.com/respond-sec/respond/integrations/secrets"
 	"github.com/respond-sec/respond/integrations/slack/slacksim"
 	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/steps/catalog"
 )
 
 // Verification is one check of the final state.
@@ -57,96 +58,78 @@ const (
 	checkBudgets          = "budgets"
 )
 
-// Contributions maps every step kind to the checks it contributes. A kind that only reads (a
-// search, a review) contributes none: its work is judged by the run succeeding. Every kind in
-// the catalog is listed, so a new kind has to say what the world can check of it.
-var Contributions = map[string][]string{
-	"openai.find-key":           nil,
-	"openai.revoke-key":         {checkLeakedDead, checkLeakedDeleted},
-	"openai.verify-key-dead":    {checkLeakedDead},
-	"openai.create-replacement": {checkReplacement, checkReplacementSinks},
-	"openai.review-usage":       nil,
-	"openai.tighten-budgets":    {checkBudgets},
-	"git.scan-history":          nil,
-	"git.purge-history":         {checkHistoryPurged},
-	"github.search":             nil,
-	"github.purge-logs":         {checkActionsLogs},
-	"github.resolve-alerts":     {checkAlerts},
-	"logs.search":               nil,
-	"slack.notify":              {checkSlack},
-	// What a team's program does is its own business; the rehearsal only runs it.
-	"exec": nil,
+// effectChecks maps what a kind changes (its declared effects) to the checks that prove it from
+// the world's state. A kind that only reads (a search, a review) declares no effect: its work is
+// judged by the run succeeding; so is a team's own program (exec).
+var effectChecks = map[steps.Effect][]string{
+	steps.DeletesKey:          {checkLeakedDead, checkLeakedDeleted},
+	steps.ProvesKeyDead:       {checkLeakedDead},
+	steps.DeliversReplacement: {checkReplacement, checkReplacementSinks},
+	steps.TightensBudgets:     {checkBudgets},
+	steps.PurgesHistory:       {checkHistoryPurged},
+	steps.PurgesLogs:          {checkActionsLogs},
+	steps.ResolvesAlerts:      {checkAlerts},
+	steps.PostsToSlack:        {checkSlack},
+}
+
+// kindChecks lists the checks the kind named uses contributes.
+func kindChecks(uses string) []string {
+	k, _ := catalog.Lookup(uses)
+	var out []string
+	for _, e := range k.Traits.Effects {
+		out = append(out, effectChecks[e]...)
+	}
+	return out
 }
 
 var checkOrder = []string{checkLeakedDead, checkLeakedDeleted, checkReplacement, checkHistoryPurged,
 	checkActionsLogs, checkAlerts, checkReplacementSinks, checkSlack, checkBudgets}
 
+// worldSinks are the delivery destinations the world can check.
+var worldSinks = []string{secrets.TypeFile, secrets.TypeGitHubActionsSecret}
+
 // FullScope is every kind and every sink the world has: what the built-in playbook does.
 func FullScope() Scope {
-	s := Scope{Kinds: map[string]bool{}, Deliveries: map[string]bool{"file": true, "github-actions-secret": true}, Slack: true}
-	for k := range Contributions {
-		s.Kinds[k] = true
+	s := Scope{Kinds: map[string]bool{}, Deliveries: map[string]bool{}, Slack: true}
+	for _, k := range catalog.Kinds {
+		s.Kinds[k.Name] = true
+	}
+	for _, t := range worldSinks {
+		s.Deliveries[t] = true
 	}
 	return s
 }
 
-// ScopeOf reads what a playbook does: its kinds, its replacement's sinks, its Slack reporting.
+// ScopeOf reads what a playbook does: its kinds, where its replacements are delivered, its Slack
+// reporting.
 func ScopeOf(pb *playbook.Playbook) Scope {
 	s := Scope{Kinds: map[string]bool{}, Deliveries: map[string]bool{}, Slack: pb.Notify.SlackChannel != ""}
 	for _, st := range pb.Steps {
 		s.Kinds[st.Uses] = true
-		if strings.HasPrefix(st.Uses, "slack.") {
+		tr := st.Kind.Traits
+		if slices.Contains(tr.Effects, steps.PostsToSlack) {
 			s.Slack = true
 		}
-		if st.Uses == "openai.create-replacement" {
-			for t := range deliveryTypes(st.With) {
-				s.Deliveries[t] = true
-			}
+		if tr.Deliveries == nil {
+			continue
+		}
+		types, all := tr.Deliveries(st.With)
+		if all {
+			// A template decides the destinations: every sink the world has is checked.
+			types = worldSinks
+		}
+		for _, t := range types {
+			s.Deliveries[t] = true
 		}
 	}
 	return s
-}
-
-// deliveryTypes reads the sink types of a create-replacement step's deliver_to. A list the
-// playbook builds from a template cannot be read before the run: every sink the world has is
-// then checked.
-func deliveryTypes(with *yaml.Node) map[string]bool {
-	all := map[string]bool{"file": true, "github-actions-secret": true}
-	if with == nil || with.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(with.Content); i += 2 {
-		if with.Content[i].Value != "deliver_to" {
-			continue
-		}
-		list := with.Content[i+1]
-		if list.Kind != yaml.SequenceNode {
-			return all
-		}
-		out := map[string]bool{}
-		for _, sink := range list.Content {
-			if sink.Kind != yaml.MappingNode {
-				return all
-			}
-			for j := 0; j+1 < len(sink.Content); j += 2 {
-				if sink.Content[j].Value == "type" {
-					if strings.Contains(sink.Content[j+1].Value, "{{") {
-						return all
-					}
-					out[sink.Content[j+1].Value] = true
-				}
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // Checks lists, in order, the checks a scope brings.
 func (s Scope) Checks() []string {
 	want := map[string]bool{}
 	for k := range s.Kinds {
-		for _, c := range Contributions[k] {
+		for _, c := range kindChecks(k) {
 			want[c] = true
 		}
 	}
@@ -167,7 +150,7 @@ func (s Scope) Checks() []string {
 func (s Scope) Unchecked() []string {
 	var out []string
 	for k := range s.Kinds {
-		if len(Contributions[k]) == 0 {
+		if len(kindChecks(k)) == 0 {
 			out = append(out, k)
 		}
 	}

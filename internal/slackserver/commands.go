@@ -3,7 +3,6 @@ package slackserver
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -11,15 +10,12 @@ import (
 	slackgo "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackutilsx"
 
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/secretref"
 )
-
-// keyIDRe is what a secret input may hold when typed into Slack: an OpenAI key ID names the key
-// without being it. Anything else given for a secret input is refused.
-var keyIDRe = regexp.MustCompile(`^key_[A-Za-z0-9]{1,64}$`)
 
 // command answers a slash command with the ephemeral text to show at once, starting whatever
 // work it asks for in the background. The answer never repeats what the user typed: a command
@@ -210,7 +206,9 @@ func parseInputs(playbook string, args []string, specs []InputSpec) (inputs map[
 		if !known {
 			return nil, false, nil, fmt.Sprintf("Argument %d is not an input of `%s` (%s).", i+3, esc(playbook), takes)
 		}
-		if spec.Secret && !keyIDRe.MatchString(value) && !secretref.IsRef(value) {
+		// A secret input typed into Slack may only name the key (its ID, which is not a secret)
+		// or where the value lives; anything else is refused.
+		if spec.Secret && !openai.IsKeyID(value) && !secretref.IsRef(value) {
 			return nil, false, nil, fmt.Sprintf(":no_entry: Input `%s` is secret and cannot be typed into Slack, which keeps "+
 				"the text of every command. Name the GitHub alert that found it (`%s=github-alert:OWNER/REPO#N`), "+
 				"name the key by its ID (`%s=key_…`), or leave it out to get a one-time form. If you typed a live "+

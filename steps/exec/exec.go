@@ -35,6 +35,7 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Exec{} },
 	Outputs: Outputs{},
 	Summary: "run a program without a shell; outputs stdout and exit_code",
+	Traits:  steps.Traits{RunsPrograms: true},
 }
 
 // Outputs are the step's results.

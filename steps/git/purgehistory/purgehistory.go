@@ -38,6 +38,7 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Purge{} },
 	Outputs: Outputs{},
 	Summary: "rewrite every ref to remove the value, verify with a rescan, force-push with lease (use behind an approval)",
+	Traits:  steps.Traits{Effects: []steps.Effect{steps.PurgesHistory}},
 }
 
 // Outputs are the step's results.

@@ -92,9 +92,6 @@ func ValidRepo(r string) bool {
 	return ok && owner != "" && name != "" && !strings.ContainsAny(name, "/ \t") && !strings.ContainsAny(owner, " \t")
 }
 
-// IsKeyID reports whether a secret parameter is only an OpenAI key ID (key_...), not the value.
-func IsKeyID(s string) bool { return openai.IsKeyID(s) }
-
 // ValidateSecret checks the secret parameter of a step that looks for the leaked value (space
 // around it ignored): it is required and, unless it is only a key ID, long enough to search for
 // and to redact, and on one line.
@@ -103,7 +100,7 @@ func ValidateSecret(secret string) []error {
 	switch {
 	case secret == "":
 		return []error{errors.New("secret: the leaked value is required")}
-	case !IsKeyID(secret) && len(secret) < redact.MinLen:
+	case !openai.IsKeyID(secret) && len(secret) < redact.MinLen:
 		return []error{fmt.Errorf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen)}
 	case strings.ContainsAny(secret, "\r\n"):
 		return []error{errors.New("secret: contains a line break")}

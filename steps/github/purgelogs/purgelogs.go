@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/githubkit"
@@ -74,6 +75,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &PurgeLogs{} },
 	Outputs: Outputs{},
 	Summary: "delete the logs of GitHub Actions runs that hold the leaked value (put it behind an approval)",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.GitHubLogsRead, steps.GitHubLogsDelete},
+		Effects: []steps.Effect{steps.PurgesLogs}},
 }
 
 // Outputs are the step's results.
@@ -129,14 +132,14 @@ func (p *PurgeLogs) api(env *steps.Env) (logAPI, error) {
 // prepare registers the secret and validates; a reason to do nothing comes back as a Skip.
 func (p *PurgeLogs) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(p.Secret)
-	if secret != "" && !githubkit.IsKeyID(secret) {
+	if secret != "" && !openai.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := p.Validate(); err != nil {
 		return "", err
 	}
 	switch {
-	case githubkit.IsKeyID(secret):
+	case openai.IsKeyID(secret):
 		return "", &steps.Skip{Reason: "only a key ID was given; finding the logs that hold it needs the leaked value itself"}
 	case p.Runs == nil && len(p.Repos) == 0 && p.Org != "":
 		return "", fmt.Errorf("repos: the runs of org %s cannot be listed without naming its repositories; "+

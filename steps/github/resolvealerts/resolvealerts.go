@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/githubkit"
@@ -49,6 +50,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &ResolveAlerts{} },
 	Outputs: Outputs{},
 	Summary: "resolve the open secret-scanning alerts of the leaked value as revoked, with a comment naming the run",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.GitHubAlertsRead, steps.GitHubAlertsWrite},
+		Effects: []steps.Effect{steps.ResolvesAlerts}},
 }
 
 // Outputs are the step's results.
@@ -75,7 +78,7 @@ func (r *ResolveAlerts) Validate() error {
 	switch {
 	case secret == "":
 		errs = append(errs, errors.New("secret: the leaked value is required"))
-	case !githubkit.IsKeyID(secret) && len(secret) < redact.MinLen:
+	case !openai.IsKeyID(secret) && len(secret) < redact.MinLen:
 		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to match or to redact", redact.MinLen))
 	}
 	errs = append(errs, githubkit.ValidateScope(r.Org, r.Repos)...)
@@ -128,14 +131,14 @@ func (r *ResolveAlerts) secretType() string {
 // prepare registers the secret and validates. A reason to do nothing comes back as a Skip.
 func (r *ResolveAlerts) prepare(env *steps.Env) (string, error) {
 	secret := strings.TrimSpace(r.Secret)
-	if secret != "" && !githubkit.IsKeyID(secret) {
+	if secret != "" && !openai.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := r.Validate(); err != nil {
 		return "", err
 	}
 	switch {
-	case githubkit.IsKeyID(secret):
+	case openai.IsKeyID(secret):
 		return "", &steps.Skip{Reason: "only a key ID was given; matching alerts needs the leaked value itself"}
 	case r.Org == "" && len(r.Repos) == 0:
 		return "", &steps.Skip{Reason: "no org or repos whose alerts to resolve"}

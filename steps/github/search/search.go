@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/respond-sec/respond/integrations/github"
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/github/githubkit"
@@ -66,6 +67,7 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Search{} },
 	Outputs: Outputs{},
 	Summary: "find the leaked value in GitHub secret-scanning alerts, code search and Actions run logs (read-only)",
+	Traits:  steps.Traits{Needs: []steps.Permission{steps.GitHubAlertsRead, steps.GitHubCodeSearch, steps.GitHubLogsRead}},
 }
 
 // Outputs are the step's results. Lists are empty, never null: later templates render them with
@@ -154,13 +156,13 @@ func location(kind, repo string) map[string]any {
 // Run searches.
 func (s *Search) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	secret := strings.TrimSpace(s.Secret)
-	if secret != "" && !githubkit.IsKeyID(secret) {
+	if secret != "" && !openai.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if githubkit.IsKeyID(secret) {
+	if openai.IsKeyID(secret) {
 		return nil, &steps.Skip{Reason: "only a key ID was given; searching GitHub needs the leaked value itself"}
 	}
 	if s.Org == "" && len(s.Repos) == 0 {

@@ -74,7 +74,7 @@ func (s *Search) Validate() error {
 	switch {
 	case secret == "":
 		errs = append(errs, errors.New("secret: the leaked value is required"))
-	case !isKeyID(secret) && len(secret) < redact.MinLen:
+	case !openai.IsKeyID(secret) && len(secret) < redact.MinLen:
 		errs = append(errs, fmt.Errorf("secret: shorter than %d characters, too short to search for or to redact", redact.MinLen))
 	case strings.ContainsAny(secret, "\r\n"):
 		errs = append(errs, errors.New("secret: contains a line break (log lines are searched one by one)"))
@@ -96,13 +96,13 @@ func (s *Search) Validate() error {
 // Run searches.
 func (s *Search) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	secret := strings.TrimSpace(s.Secret)
-	if secret != "" && !isKeyID(secret) {
+	if secret != "" && !openai.IsKeyID(secret) {
 		env.Secret(secret)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if isKeyID(secret) {
+	if openai.IsKeyID(secret) {
 		return nil, &steps.Skip{Reason: "only a key ID was given; searching logs needs the leaked value itself"}
 	}
 	// Named files and directories are checked before anything is read, so a typo fails at
@@ -200,5 +200,3 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
-
-func isKeyID(s string) bool { return openai.IsKeyID(s) }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/integrations/secrets"
 	"github.com/respond-sec/respond/internal/redact"
@@ -81,6 +83,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Replace{} },
 	Outputs: Outputs{},
 	Summary: "mint a scoped, expiring service-account key, prove it works, and deliver it only to its sinks (file, command, GitHub Actions secret)",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.OpenAIProjects, steps.OpenAIServiceAccounts, steps.OpenAIUsage},
+		NeedsFor: needsFor, Effects: []steps.Effect{steps.DeliversReplacement}, Deliveries: deliveries},
 }
 
 // Outputs are the step's results. In a plan the key's fields are placeholders.
@@ -698,4 +702,47 @@ func (r *Replace) Reconcile(ctx context.Context, env *steps.Env, intents []steps
 		}
 	}
 	return nil, false, nil
+}
+
+// deliveries reads the destination types of a step's literal deliver_to. A list, or a type, that
+// a template decides cannot be read before the run: all is then set, with the literal types.
+func deliveries(with *yaml.Node) (types []string, all bool) {
+	list := mapValue(with, "deliver_to")
+	switch {
+	case list == nil:
+		return nil, false
+	case list.Kind != yaml.SequenceNode:
+		return nil, true
+	}
+	for _, sink := range list.Content {
+		t := mapValue(sink, "type")
+		switch {
+		case sink.Kind != yaml.MappingNode || t != nil && strings.Contains(t.Value, "{{"):
+			all = true
+		case t != nil && !slices.Contains(types, t.Value):
+			types = append(types, t.Value)
+		}
+	}
+	return types, all
+}
+
+// needsFor adds writing Actions secrets when a literal sink is a GitHub Actions secret.
+func needsFor(with *yaml.Node) []steps.Permission {
+	if types, _ := deliveries(with); slices.Contains(types, secrets.TypeGitHubActionsSecret) {
+		return []steps.Permission{steps.GitHubSecretsWrite}
+	}
+	return nil
+}
+
+// mapValue is the value of key in mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }

@@ -45,6 +45,7 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &FindKey{} },
 	Outputs: Outputs{},
 	Summary: "identify a project API key from its ID or from the leaked secret (read-only)",
+	Traits:  steps.Traits{Needs: []steps.Permission{steps.OpenAIProjects, steps.OpenAIKeys}},
 }
 
 // Outputs are the step's results.
@@ -96,12 +97,10 @@ func (f *FindKey) Preflight(ctx context.Context, env *steps.Env) error {
 	return openaikit.Preflight(ctx, env)
 }
 
-func isKeyID(s string) bool { return openai.IsKeyID(s) }
-
 // Run finds the key.
 func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	key := strings.TrimSpace(f.Key)
-	if !isKeyID(key) {
+	if !openai.IsKeyID(key) {
 		env.Secret(key)
 	}
 	c := f.client
@@ -129,7 +128,7 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 	}
 	var matches []openai.ProjectKey
 	var err error
-	if isKeyID(key) {
+	if openai.IsKeyID(key) {
 		matches, err = f.byID(ctx, c, projects, key)
 	} else {
 		matches, err = f.bySecret(ctx, env, c, projects, key)
@@ -144,7 +143,7 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 		return steps.Outputs{
 			"project_id": k.ProjectID, "key_id": k.ID, "key_name": k.Name, "owner": owner(k),
 			"owner_type": k.OwnerType, "created_at": rfc3339(k.CreatedAt), "last_used_at": rfc3339(k.LastUsedAt),
-			"redacted_value": k.RedactedValue, "secret_given": !isKeyID(key),
+			"redacted_value": k.RedactedValue, "secret_given": !openai.IsKeyID(key),
 			"already_revoked": false, "revoked_by": "", "revoked_at": "",
 		}, nil
 	case 0:
@@ -152,7 +151,7 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 			return out, err
 		}
 		what := "no key with ID " + key
-		if !isKeyID(key) {
+		if !openai.IsKeyID(key) {
 			what = fmt.Sprintf("no key's redacted value matches %s", redact.Mask(key))
 		}
 		return nil, fmt.Errorf("%s in %d project(s). If it is an admin key or belongs to another organisation, "+
@@ -175,9 +174,9 @@ func (f *FindKey) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error
 // by ID only, so the recent deletions are listed as candidates, not as the answer.
 func (f *FindKey) alreadyRevoked(ctx context.Context, env *steps.Env, c keyLister, key string) (steps.Outputs, bool, error) {
 	out := steps.Outputs{"project_id": f.Project, "key_id": "", "key_name": "", "owner": "", "owner_type": "",
-		"created_at": "", "last_used_at": "", "redacted_value": "", "secret_given": !isKeyID(key),
+		"created_at": "", "last_used_at": "", "redacted_value": "", "secret_given": !openai.IsKeyID(key),
 		"already_revoked": true, "revoked_by": "", "revoked_at": ""}
-	if isKeyID(key) {
+	if openai.IsKeyID(key) {
 		ds, err := c.KeyDeletions(ctx, key, time.Time{}, 1)
 		if err != nil {
 			env.Logf("could not read the audit log to see whether %s was revoked: %v", key, err)

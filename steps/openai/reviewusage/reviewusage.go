@@ -54,6 +54,7 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Review{} },
 	Outputs: Outputs{},
 	Summary: "usage and cost of the key over the exposure window vs an equal baseline; flags jumps, new models, off-hours use",
+	Traits:  steps.Traits{Needs: []steps.Permission{steps.OpenAIUsage, steps.OpenAICosts}},
 }
 
 // Outputs are the step's results.

@@ -51,6 +51,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Revoke{} },
 	Outputs: Outputs{},
 	Summary: "delete (revoke) a project API key; an already deleted key counts as revoked",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.OpenAIProjects, steps.OpenAIKeys, steps.OpenAIRevoke},
+		Effects: []steps.Effect{steps.DeletesKey}},
 }
 
 // Outputs are the step's results.

@@ -81,6 +81,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Tighten{} },
 	Outputs: Outputs{},
 	Summary: "set a hard monthly spend limit, spend alerts and lower rate limits, recording the old values for rollback",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.OpenAICosts, steps.OpenAISpendRead, steps.OpenAISpendWrite},
+		Effects: []steps.Effect{steps.TightensBudgets}},
 }
 
 // Outputs are the step's results; Previous is what Rollback restores.

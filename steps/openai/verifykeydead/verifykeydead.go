@@ -43,6 +43,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &VerifyDead{} },
 	Outputs: Outputs{},
 	Summary: "prove the leaked key is dead: GET /v1/models with it must answer 401 invalid_api_key",
+	// It needs no credential: it calls the API with the leaked key itself.
+	Traits: steps.Traits{Effects: []steps.Effect{steps.ProvesKeyDead}},
 }
 
 // Outputs are the step's results.

@@ -30,6 +30,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Notify{} },
 	Outputs: Outputs{},
 	Summary: "post a message in the run's Slack thread (or a channel); outputs channel and ts",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.SlackPost}, Effects: []steps.Effect{steps.PostsToSlack},
+		SlackChannelParam: "channel"},
 }
 
 // Outputs are the step's results.
