@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -183,58 +185,52 @@ func openRepo(gitDir string, bare bool, secrets [][]byte) (*repoData, error) {
 		seenBad: map[plumbing.Hash]bool{}}, nil
 }
 
-// readObjects walks one pass of the store into d's maps. Each worker fills its own maps, merged
-// at the end, so that the visitor takes no lock.
+// readObjects walks one pass of the store into d's maps. The workers share the maps under a
+// lock (held only to insert, which is short next to inflating): per-worker maps merged at the
+// end held every entry twice at the moment of the merge, the peak of a scan's memory.
 func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean bool) error {
-	type part struct {
-		commits, trees, tags map[plumbing.Hash][]byte
-		bad                  map[plumbing.Hash]*blobHits
-		parsed               map[plumbing.Hash]*commitInfo
-		blobs                int
-	}
-	parts := make([]part, workers)
-	for i := range parts {
-		parts[i] = part{commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
-			tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}, parsed: map[plumbing.Hash]*commitInfo{}}
-	}
-	err := d.st.walk(ctx, workers, ps, func(w int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
-		p := &parts[w]
+	var mu sync.Mutex
+	var blobs atomic.Int64
+	defer func() { d.blobs += int(blobs.Load()) }()
+	return d.st.walk(ctx, workers, ps, func(_ int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
 		switch typ {
 		case plumbing.BlobObject:
-			p.blobs++
-			if hb := d.m.hits(data); hb != nil {
-				if lean {
-					hb.data = nil
-				}
-				p.bad[h] = hb
+			blobs.Add(1)
+			hb := d.m.hits(data)
+			if hb == nil {
+				return nil
 			}
+			if lean {
+				hb.data = nil
+			}
+			mu.Lock()
+			d.bad[h] = hb
+			mu.Unlock()
 		case plumbing.TreeObject:
 			if ps == passTrees {
 				data = d.pruneTree(data)
 			}
-			p.trees[h] = data
+			mu.Lock()
+			d.trees[h] = data
+			mu.Unlock()
 		case plumbing.CommitObject:
-			p.commits[h] = data
+			var c *commitInfo
 			if lean {
-				p.parsed[h] = parseCommit(data)
+				c = parseCommit(data)
 			}
+			mu.Lock()
+			d.commits[h] = data
+			if c != nil {
+				d.parsed[h] = c
+			}
+			mu.Unlock()
 		case plumbing.TagObject:
-			p.tags[h] = data
+			mu.Lock()
+			d.tags[h] = data
+			mu.Unlock()
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, p := range parts {
-		merge(d.commits, p.commits)
-		merge(d.trees, p.trees)
-		merge(d.tags, p.tags)
-		merge(d.bad, p.bad)
-		merge(d.parsed, p.parsed)
-		d.blobs += p.blobs
-	}
-	return nil
 }
 
 // emptyTree is a pruned tree with no entry left; not nil, so that it still says "a tree".
@@ -264,12 +260,6 @@ func (d *repoData) pruneTree(raw []byte) []byte {
 		return emptyTree
 	}
 	return slices.Clip(out)
-}
-
-func merge[V any](dst, src map[plumbing.Hash]V) {
-	for k, v := range src {
-		dst[k] = v
-	}
 }
 
 func (d *repoData) close() { d.st.close() }
