@@ -97,9 +97,18 @@ ourscan='"$WORK/gitbench" scan -repo "$REPO" -secret-file "$KEYFILE"'
 echo "check: $(bash -c "$ourscan")" >&2
 echo "check: git log -S lists $(bash -c "$gitlog" | wc -l) commits; cat-file|grep counts $(bash -c "$floor") objects" >&2
 
+mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
+row() { printf '%-40s %8.2fs %6s MiB  %s\n' "$1" "$2" "$(mib "$3")" "${4:-}"; }
+echo
+echo "repository: $SHAPE shape, $COMMITS commits, $(git -C "$REPO" count-objects -vH | awk '/size-pack/ {print $2 $3}') pack;" \
+	"median of $RUNS runs (purge: $PURGE_RUNS), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-40s %9s %10s\n' "" "time" "peak RSS"
 read -r t_floor m_floor < <(measure "$floor")
+row "floor (cat-file --unordered | grep)" "$t_floor" "$m_floor"
 read -r t_log m_log < <(measure "$gitlog")
+row "git log --all -S" "$t_log" "$m_log"
 read -r t_scan m_scan < <(measure "$ourscan")
+row "gitrepo scan" "$t_scan" "$m_scan" "time $(ratio "$t_scan" "$t_floor")x floor (target <= 1.0), RSS $(ratio "$m_scan" "$m_floor")x floor (target <= 1.0), time $(ratio "$t_scan" "$t_log")x git log -S"
 
 printf '%s\n' "$KEY" >"$WORK/expressions.txt"
 # purge_runs ours|filter-repo: each run on a fresh copy of the repository (copy not timed); prints
@@ -130,7 +139,10 @@ purge_runs() {
 	echo "$(awk '{print $1}' "$WORK/purge-runs" | median) $(awk '{print $2}' "$WORK/purge-runs" | median)"
 }
 read -r t_purge m_purge < <(purge_runs ours)
+row "gitrepo purge" "$t_purge" "$m_purge"
 read -r t_fr m_fr < <(purge_runs filter-repo)
+row "git filter-repo --replace-text" "$t_fr" "$m_fr"
+row "gitrepo purge vs filter-repo" "$t_purge" "$m_purge" "time $(ratio "$t_purge" "$t_fr")x filter-repo (target <= 0.5), RSS $(ratio "$m_purge" "$m_fr")x filter-repo (target <= 1.0)"
 
 # Trees: ours and filter-repo's must be identical wherever both rewrite; filter-repo leaves binary
 # blobs alone, so a ref may differ only at binary paths (where filter-repo keeps the key).
@@ -149,15 +161,4 @@ for ref in $(git -C "$WORK/ours.git" for-each-ref --format='%(refname)' refs/hea
 	fi
 done
 
-mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
-row() { printf '%-40s %8.2fs %6s MiB  %s\n' "$1" "$2" "$(mib "$3")" "${4:-}"; }
-echo
-echo "repository: $SHAPE shape, $COMMITS commits, $(git -C "$REPO" count-objects -vH | awk '/size-pack/ {print $2 $3}') pack;" \
-	"median of $RUNS runs (purge: $PURGE_RUNS), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-40s %9s %10s\n' "" "time" "peak RSS"
-row "floor (cat-file --unordered | grep)" "$t_floor" "$m_floor"
-row "git log --all -S" "$t_log" "$m_log"
-row "gitrepo scan" "$t_scan" "$m_scan" "time $(ratio "$t_scan" "$t_floor")x floor (target <= 1.0), RSS $(ratio "$m_scan" "$m_floor")x floor (target <= 1.0), time $(ratio "$t_scan" "$t_log")x git log -S"
-row "git filter-repo --replace-text" "$t_fr" "$m_fr"
-row "gitrepo purge" "$t_purge" "$m_purge" "time $(ratio "$t_purge" "$t_fr")x filter-repo (target <= 0.5), RSS $(ratio "$m_purge" "$m_fr")x filter-repo (target <= 1.0)"
 echo "ref trees vs filter-repo: $same identical, $binonly differ only at binary files (filter-repo leaves the key there), $other differ elsewhere (target 0)"
