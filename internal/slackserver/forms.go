@@ -159,19 +159,19 @@ func (s *Server) serveFormSubmit(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadRequest, formView{Playbook: "respond", Message: "The form could not be read; nothing was started."})
 		return
 	}
-	secrets := map[string]string{}
-	for k, vs := range r.PostForm {
-		for _, v := range vs {
-			if v = strings.TrimSpace(v); v != "" {
-				s.o.Secrets.Add(v) // before anything could print it
-				secrets[k] = v
-			}
-		}
-	}
 	p := s.forms.take(tok, time.Now())
 	if p == nil {
+		// Nothing posted here is registered for masking: a stranger's request must not be able to
+		// add words to the set every output is masked with.
 		writePage(w, http.StatusNotFound, formView{Playbook: "respond", Message: "This link is used up or has expired. Nothing was started; ask for a new one in Slack."})
 		return
+	}
+	secrets := map[string]string{}
+	for _, name := range p.missing {
+		if v := strings.TrimSpace(r.PostForm.Get(name)); v != "" {
+			s.o.Secrets.Add(v) // before anything could print it
+			secrets[name] = v
+		}
 	}
 	if !s.o.Config.Playbooks[p.req.Playbook].Allows(p.req.User, p.req.Channel) {
 		writePage(w, http.StatusForbidden, formView{Playbook: p.req.Playbook, Message: "You may no longer start this playbook here. Nothing was started."})

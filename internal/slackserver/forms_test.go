@@ -188,3 +188,23 @@ func TestOneTimeFormRefusals(t *testing.T) {
 		}
 	})
 }
+
+// A POST to a link nobody was given registers nothing for masking: a stranger must not be able
+// to add words (say "the") to the set every output of the server is masked with.
+func TestFormWithoutALiveTokenRegistersNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnvConfig(t, nil, configYAML, func(o *slackserver.Options) { o.PublicURL = publicURL })
+	path, _ := askForm(t, e)
+	word := fakekey.Random().ID("incident-", 12)
+	if status, _ := e.submit("/form/"+strings.Repeat("A", 43), url.Values{"key": {word}}); status != http.StatusNotFound {
+		t.Errorf("unknown token answered %d, want 404", status)
+	}
+	// A field the form did not ask for is not registered either.
+	if status, _ := e.submit(path, url.Values{"key": {fakekey.Random().OpenAIProjectKey()}, "note": {word}}); status != http.StatusOK {
+		t.Errorf("submit answered %d", status)
+	}
+	e.server.WaitBackground()
+	if e.secrets.Contains([]byte(word)) {
+		t.Error("a value posted without a live token, or in a field not asked for, was registered for masking")
+	}
+}
