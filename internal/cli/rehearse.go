@@ -34,6 +34,9 @@ type rehearseOptions struct {
 	World      string // a world another process serves (crash tests)
 	Transcript string // where to write the Slack channel as a person sees it ("" prints it)
 	AllowExec  bool   // run the playbook's exec steps (they see RESPOND_REHEARSAL=1)
+	FromAlert  bool   // the run starts from GitHub's alert webhook, as under respond serve
+
+	alertToRevoke time.Duration // from the alert's creation to the revocation (FromAlert)
 
 	scope rehearsal.Scope // what the playbook does that the world can check
 }
@@ -59,6 +62,7 @@ func newRehearseCmd(f *Factory) *cli.Command {
 			&cli.StringFlag{Name: "slack-transcript", Usage: "write the Slack channel, as a person would see it, to `FILE` instead of printing it"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json on stdout"},
 			&cli.BoolFlag{Name: "allow-exec", Usage: "run the playbook's exec steps (their programs run for real, with RESPOND_REHEARSAL=1)"},
+			&cli.BoolFlag{Name: "from-alert", Usage: "start the run as respond serve does when GitHub finds the key: a new alert's signed webhook, nobody typing anything; reports the time from alert to revocation"},
 			&cli.StringFlag{Name: "world", Hidden: true, Usage: "run against a world another process serves (its handle `FILE`)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -68,7 +72,10 @@ func newRehearseCmd(f *Factory) *cli.Command {
 			o := rehearseOptions{Playbook: c.Args().First(), DryRun: c.Bool("dry-run"), Chaos: c.Bool("chaos"),
 				JSONFile: c.String("json"), ReportFile: c.String("report"), Output: c.String("output"),
 				Dir: c.String("dir"), World: c.String("world"), Transcript: c.String("slack-transcript"),
-				AllowExec: c.Bool("allow-exec")}
+				AllowExec: c.Bool("allow-exec"), FromAlert: c.Bool("from-alert")}
+			if o.FromAlert && (o.DryRun || o.World != "") {
+				return usageErr("--from-alert rehearses a real response in a world served here: not with --dry-run or --world")
+			}
 			if s := c.String("seed"); s != "" {
 				n, err := strconv.ParseUint(s, 10, 64)
 				if err != nil || n == 0 {
@@ -152,7 +159,7 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	} else {
 		// The world runs on the command's clock, as the run does (a fixed one in golden tests).
 		served, err = rehearsal.Start(ctx, rehearsal.Options{Seed: o.Seed, Dir: o.Dir, Chaos: o.Chaos,
-			SlackChannel: pb.Notify.SlackChannel, Clock: f.Now})
+			SlackChannel: pb.Notify.SlackChannel, Clock: f.Now, AlertArrives: o.FromAlert})
 		if err != nil {
 			return err
 		}
@@ -176,14 +183,28 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 		trial = served.Begin(o.scope, o.DryRun)
 	}
 	rec := &recorder{}
-	res, runErr := f.execute(ctx, runSpec{Spec: runner.Spec{
+	spec := runSpec{Spec: runner.Spec{
 		Playbook: pb, Inputs: inputs, DryRun: o.DryRun, Mode: engine.ModeRehearsal, StartedBy: "rehearsal",
 		Approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, Getenv: w.Getenv, Sinks: []event.Sink{rec},
-	}, output: "text", quiet: o.Output == "json"})
-	if res == nil {
-		return runErr
+	}, output: "text", quiet: o.Output == "json"}
+	out, err := rehearsalRun(ctx, f, o, served, spec)
+	if err != nil {
+		return err
 	}
-	return finishRehearsal(ctx, f, o, res, runErr, rec.all(), served, trial, seed, printed)
+	if out.res == nil {
+		return out.err
+	}
+	o.alertToRevoke = out.toRevoke
+	return finishRehearsal(ctx, f, o, out.res, out.err, rec.all(), served, trial, seed, printed)
+}
+
+// rehearsalRun runs spec in the world: directly, or with --from-alert through GitHub's webhook.
+func rehearsalRun(ctx context.Context, f *Factory, o rehearseOptions, served *rehearsal.World, spec runSpec) (alertOutcome, error) {
+	if !o.FromAlert {
+		res, err := f.execute(ctx, spec)
+		return alertOutcome{res: res, err: err}, nil
+	}
+	return rehearseFromAlert(ctx, f, served, spec)
 }
 
 // finishRehearsal has the world judge the run, prints and writes the report and decides the
@@ -195,6 +216,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		checks = trial.Verify(ctx)
 	}
 	rep := buildReport(res, evs, seed, o.DryRun, o.Chaos, checks)
+	rep.AlertToRevokeMS = o.alertToRevoke.Milliseconds()
 	var outputs []rehearsal.Output
 	if served != nil {
 		rep.FaultsInjected = served.FaultsInjected()
@@ -318,6 +340,9 @@ func printVerifications(w io.Writer, r reportJSON, unchecked []string) {
 	}
 	if r.Chaos || len(r.Retries) > 0 {
 		fmt.Fprintf(w, "\nchaos: %d fault(s) injected, %d surfaced as step retries, all recovered\n", r.FaultsInjected, len(r.Retries))
+	}
+	if r.AlertToRevokeMS > 0 {
+		fmt.Fprintf(w, "\nfrom GitHub's alert to the revocation: %s (webhook, alert fetched, key found and revoked; no person involved)", fmtDur(time.Duration(r.AlertToRevokeMS)*time.Millisecond))
 	}
 	if r.revoked {
 		fmt.Fprintf(w, "\ntime to revoke: %s   whole run: %s\n", fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))

@@ -68,22 +68,24 @@ type stepJSON struct {
 
 // reportJSON is the machine-readable rehearsal report.
 type reportJSON struct {
-	Mode           string                   `json:"mode"`
-	Playbook       string                   `json:"playbook"`
-	RunID          string                   `json:"run_id"`
-	Seed           uint64                   `json:"seed"`
-	DryRun         bool                     `json:"dry_run"`
-	Chaos          bool                     `json:"chaos"`
-	Outcome        string                   `json:"outcome"`
-	TimeToRevokeMS int64                    `json:"time_to_revoke_ms"`
-	DurationMS     int64                    `json:"duration_ms"`
-	Steps          []stepJSON               `json:"steps"`
-	Verifications  []rehearsal.Verification `json:"verifications"`
-	Retries        []retryJSON              `json:"retries"`
-	FaultsInjected int                      `json:"faults_injected"`
-	LeaksInOutputs int                      `json:"leaks_in_outputs"`
-	LeakScanned    []string                 `json:"leak_scanned"`
-	Changed        []todo.Change            `json:"changed"`
+	Mode           string `json:"mode"`
+	Playbook       string `json:"playbook"`
+	RunID          string `json:"run_id"`
+	Seed           uint64 `json:"seed"`
+	DryRun         bool   `json:"dry_run"`
+	Chaos          bool   `json:"chaos"`
+	Outcome        string `json:"outcome"`
+	TimeToRevokeMS int64  `json:"time_to_revoke_ms"`
+	// AlertToRevokeMS is, in a rehearsal --from-alert, the time from GitHub's alert to the revocation.
+	AlertToRevokeMS int64                    `json:"alert_to_revoke_ms,omitempty"`
+	DurationMS      int64                    `json:"duration_ms"`
+	Steps           []stepJSON               `json:"steps"`
+	Verifications   []rehearsal.Verification `json:"verifications"`
+	Retries         []retryJSON              `json:"retries"`
+	FaultsInjected  int                      `json:"faults_injected"`
+	LeaksInOutputs  int                      `json:"leaks_in_outputs"`
+	LeakScanned     []string                 `json:"leak_scanned"`
+	Changed         []todo.Change            `json:"changed"`
 	// UsageTable is the usage review's table (the exposure window against its baseline).
 	UsageTable string `json:"usage_table,omitempty"`
 	// LogsWithKey are the log lines that still hold the key: searching logs changes nothing.

@@ -32,6 +32,9 @@ type Options struct {
 	// Clock is the OpenAI simulator's clock (default time.Now): a fixed one gives a fixed
 	// history and key timestamps, for golden tests.
 	Clock func() time.Time
+	// AlertArrives holds back the secret-scanning alert for the leaked key: RaiseAlert creates
+	// it during the rehearsal, as GitHub does when it finds the key (and delivers its webhook).
+	AlertArrives bool
 }
 
 // World is a running rehearsal environment. Close it.
@@ -61,11 +64,14 @@ type World struct {
 	inputs    map[string]any
 	channel   string // the Slack channel the playbook reports to
 	ownsDir   bool
+	// keyAlert is the leaked key's alert, added by RaiseAlert when the world holds it back.
+	keyAlert     githubsim.Alert
+	alertArrives bool
 }
 
 // Start serves the simulators and plants the leak.
 func Start(ctx context.Context, o Options) (*World, error) {
-	w := &World{Seed: o.Seed, Dir: o.Dir, clock: o.Clock, channel: Channel}
+	w := &World{Seed: o.Seed, Dir: o.Dir, clock: o.Clock, channel: Channel, alertArrives: o.AlertArrives}
 	if w.Seed == 0 {
 		w.Seed = rand.Uint64()
 	}
@@ -183,3 +189,19 @@ func (w *World) OpenAIState() OpenAIState {
 
 // Transcript is the Slack channel as a person would see it.
 func (w *World) Transcript() string { return w.Slack.Transcript(w.channel) }
+
+// RaiseAlert creates the held-back alert for the leaked key (Options.AlertArrives) now, so the
+// GitHub simulator delivers its webhook if one is set, and returns when it was created.
+func (w *World) RaiseAlert() (time.Time, error) {
+	if !w.alertArrives || w.KeyAlert != 0 {
+		return time.Time{}, fmt.Errorf("rehearsal: no held-back alert to raise")
+	}
+	a := w.keyAlert
+	a.CreatedAt = time.Now()
+	n, err := w.GitHub.AddAlert(Repo, a)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("rehearsal GitHub alert: %w", err)
+	}
+	w.KeyAlert = n
+	return a.CreatedAt, nil
+}

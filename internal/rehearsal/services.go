@@ -42,14 +42,17 @@ func (p *githubPart) Start(_ context.Context, w *World) error {
 
 // plantAlerts adds the alert for the leaked key and one for another secret.
 func (p *githubPart) plantAlerts(w *World, otherSecret string) error {
-	keyAlert, err := p.sim.AddAlert(Repo, githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
+	w.keyAlert = githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
 		Secret: w.leaked, CreatedAt: w.leakAt.Add(20 * time.Minute),
 		Locations: []githubsim.Location{{Type: "commit", Path: "scripts/deploy.sh", StartLine: 3, EndLine: 3,
-			CommitSHA: w.Repo.DeployCommit, BlobSHA: w.Repo.DeployBlob}}})
-	if err != nil {
-		return fmt.Errorf("rehearsal GitHub alert: %w", err)
+			CommitSHA: w.Repo.DeployCommit, BlobSHA: w.Repo.DeployBlob}}}
+	if !w.alertArrives {
+		keyAlert, err := p.sim.AddAlert(Repo, w.keyAlert)
+		if err != nil {
+			return fmt.Errorf("rehearsal GitHub alert: %w", err)
+		}
+		w.KeyAlert = keyAlert
 	}
-	w.KeyAlert = keyAlert
 	other, err := p.sim.AddAlert(Repo, githubsim.Alert{SecretType: "openai_api_key", SecretTypeDisplayName: "OpenAI API Key",
 		Secret: otherSecret, CreatedAt: w.leakAt.Add(-30 * 24 * time.Hour),
 		Locations: []githubsim.Location{{Type: "commit", Path: "docs/old.md", StartLine: 1, EndLine: 1}}})
