@@ -106,10 +106,10 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string, pub
 	return h
 }
 
-// waitFor polls cond for up to 10 s.
+// waitFor polls cond for up to 30 s (a whole playbook runs in some waits, on a loaded machine).
 func (h *serveHarness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s\nstderr:\n%s\nchannel:\n%s", what, h.errs.String(), h.sim.Transcript(channelID))
