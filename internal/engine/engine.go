@@ -393,22 +393,9 @@ func (r *runner) preflight(ctx context.Context) error {
 			// wrote) would now fail the checks. Reconcile decides what is left to do.
 			continue
 		}
-		blocks := i <= gate
-		outer, fail := fail, fail
-		if !blocks {
-			// A step after containment: its missing credential or permission must not hold back
-			// the revocation. Say so now; the step is skipped when reached, and resume runs it.
-			fail = func(err error) {
-				if errors.Is(err, steps.ErrBeforeContainment) {
-					outer(err)
-					return
-				}
-				mu.Lock()
-				r.unready[s.ID] = err
-				mu.Unlock()
-				_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
-					Message: "preflight: " + err.Error() + " — containment goes ahead; this step will be skipped (fix it, then respond resume)"})
-			}
+		fail := fail
+		if i > gate {
+			fail = r.afterContainment(s, &mu, fail)
 		}
 		if s.Approval != nil && s.Approval.Required && !r.o.DryRun {
 			needApproval = true
@@ -422,17 +409,7 @@ func (r *runner) preflight(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := r.preflightOne(ctx, s, p)
-				switch {
-				case err == nil:
-				case steps.IsTransient(err) && ctx.Err() == nil:
-					// A flaky or rate-limited API is no reason to delay revoking a key: the step
-					// will meet the same API when it runs, with its own retry policy.
-					_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
-						Message: "preflight could not finish (" + err.Error() + "); going on, the step will retry when it runs"})
-				default:
-					fail(fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
-				}
+				r.preflightDone(ctx, s, r.preflightOne(ctx, s, p), fail)
 			}()
 		}
 	}
@@ -471,6 +448,38 @@ func (r *runner) preflight(ctx context.Context) error {
 		return joined
 	}
 	return fmt.Errorf("%w:\n%w", ErrPreflight, joined)
+}
+
+// preflightDone judges step s's preflight result err.
+func (r *runner) preflightDone(ctx context.Context, s *playbook.Step, err error, fail func(error)) {
+	switch {
+	case err == nil:
+	case steps.IsTransient(err) && ctx.Err() == nil:
+		// A flaky or rate-limited API is no reason to delay revoking a key: the step will meet
+		// the same API when it runs, with its own retry policy.
+		_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+			Message: "preflight could not finish (" + err.Error() + "); going on, the step will retry when it runs"})
+	default:
+		fail(fmt.Errorf("step %s (%s): %w", s.ID, s.Uses, err))
+	}
+}
+
+// afterContainment is how a preflight failure of step s, which comes after containment, is
+// handled: its missing credential or permission must not hold back the revocation. It is said
+// now; the step is skipped when reached, and resume runs it. A failed precondition of the
+// revocation (steps.ErrBeforeContainment) still goes to blocking.
+func (r *runner) afterContainment(s *playbook.Step, mu *sync.Mutex, blocking func(error)) func(error) {
+	return func(err error) {
+		if errors.Is(err, steps.ErrBeforeContainment) {
+			blocking(err)
+			return
+		}
+		mu.Lock()
+		r.unready[s.ID] = err
+		mu.Unlock()
+		_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+			Message: "preflight: " + err.Error() + " — containment goes ahead; this step will be skipped (fix it, then respond resume)"})
+	}
 }
 
 // containmentIndex is the index of the first step whose kind contains the incident, or the last
@@ -533,26 +542,8 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 		return journalError{err}
 	}
 	sr.Status = event.Running
-	fail := func(err error) error {
-		sr.Status = event.Failed
-		sr.Error = r.o.Secrets.String(err.Error())
-		sr.Duration = r.o.Now().Sub(start)
-		if e := r.emit(event.Event{Kind: event.StepFailed, Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts,
-			Error: err.Error(), Duration: event.Duration(sr.Duration)}); e != nil {
-			return journalError{e}
-		}
-		return err
-	}
-	skip := func(reason string) error {
-		sr.Status = event.Skipped
-		sr.Reason = reason
-		sr.Duration = r.o.Now().Sub(start)
-		if e := r.emit(event.Event{Kind: event.StepSkipped, Step: s.ID, Uses: s.Uses, Message: reason,
-			Duration: event.Duration(sr.Duration)}); e != nil {
-			return journalError{e}
-		}
-		return nil
-	}
+	fail := func(err error) error { return r.failStep(s, sr, start, err) }
+	skip := func(reason string) error { return r.skipStep(s, sr, start, reason) }
 
 	if s.If != "" {
 		ok, err := playbook.EvalIf(r.pb.File, s, r.data())
@@ -584,16 +575,13 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	// and in a real run the plan is what an approver approves.
 	var plan *steps.Plan
 	if mutating && (r.o.DryRun || (s.Approval != nil && s.Approval.Required)) {
-		p, err := planner.Plan(ctx, r.env(s, 0))
-		if err != nil {
-			return fail(fmt.Errorf("plan: %w", err))
+		p, err := r.plan(ctx, s, planner)
+		if isJournalError(err) {
+			return err
+		} else if err != nil {
+			return fail(err)
 		}
-		plan = p
-		sr.Plan = p
-		raw, _ := json.Marshal(p)
-		if err := r.emit(event.Event{Step: s.ID, Uses: s.Uses, Message: p.Summary}.With(event.StepPlannedData{Plan: raw})); err != nil {
-			return journalError{err}
-		}
+		plan, sr.Plan = p, p
 		if r.o.DryRun {
 			sr.Status = event.Planned
 			sr.Outputs = r.normalize(p.Outputs)
@@ -619,24 +607,66 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	out, err := r.attempts(ctx, s, sr, st, mutating)
 	sr.Duration = r.o.Now().Sub(start)
 	if err != nil {
-		if sk, ok := steps.IsSkip(err); ok {
-			return skip(sk.Reason)
-		}
-		if isJournalError(err) {
-			return err
-		}
-		if ctx.Err() != nil {
-			// An interrupt is not the step's failure: leave it unfinished in the journal, as a
-			// crash would, so resume reconciles its intents and runs it again.
-			sr.Duration = r.o.Now().Sub(start)
-			return fmt.Errorf("%w during step %s: %v", ErrInterrupted, s.ID, err)
-		}
-		return fail(err)
+		return r.unsuccessful(ctx, s, sr, start, err)
 	}
 	sr.Status = event.Succeeded
 	sr.Outputs = r.normalize(out)
 	return r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts, Duration: event.Duration(sr.Duration)}.
 		With(event.StepSucceededData{Outputs: sr.Outputs}))
+}
+
+// failStep records that step s failed with err, and returns err.
+func (r *runner) failStep(s *playbook.Step, sr *StepResult, start time.Time, err error) error {
+	sr.Status = event.Failed
+	sr.Error = r.o.Secrets.String(err.Error())
+	sr.Duration = r.o.Now().Sub(start)
+	if e := r.emit(event.Event{Kind: event.StepFailed, Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts,
+		Error: err.Error(), Duration: event.Duration(sr.Duration)}); e != nil {
+		return journalError{e}
+	}
+	return err
+}
+
+// skipStep records that step s was skipped for reason.
+func (r *runner) skipStep(s *playbook.Step, sr *StepResult, start time.Time, reason string) error {
+	sr.Status = event.Skipped
+	sr.Reason = reason
+	sr.Duration = r.o.Now().Sub(start)
+	if e := r.emit(event.Event{Kind: event.StepSkipped, Step: s.ID, Uses: s.Uses, Message: reason,
+		Duration: event.Duration(sr.Duration)}); e != nil {
+		return journalError{e}
+	}
+	return nil
+}
+
+// plan asks a changing step what it would do and records the plan; a journal failure comes back
+// as a journalError, the step's own as "plan: …".
+func (r *runner) plan(ctx context.Context, s *playbook.Step, planner steps.Planner) (*steps.Plan, error) {
+	p, err := planner.Plan(ctx, r.env(s, 0))
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	raw, _ := json.Marshal(p)
+	if err := r.emit(event.Event{Step: s.ID, Uses: s.Uses, Message: p.Summary}.With(event.StepPlannedData{Plan: raw})); err != nil {
+		return nil, journalError{err}
+	}
+	return p, nil
+}
+
+// unsuccessful records how the attempts at step s ended when they did not succeed.
+func (r *runner) unsuccessful(ctx context.Context, s *playbook.Step, sr *StepResult, start time.Time, err error) error {
+	if sk, ok := steps.IsSkip(err); ok {
+		return r.skipStep(s, sr, start, sk.Reason)
+	}
+	if isJournalError(err) {
+		return err
+	}
+	if ctx.Err() != nil {
+		// An interrupt is not the step's failure: leave it unfinished in the journal, as a
+		// crash would, so resume reconciles its intents and runs it again.
+		return fmt.Errorf("%w during step %s: %v", ErrInterrupted, s.ID, err)
+	}
+	return r.failStep(s, sr, start, err)
 }
 
 // normalize makes outputs what later templates, the journal and a resumed run all see alike:

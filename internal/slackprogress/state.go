@@ -83,21 +83,33 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 	}
 	st.events = append(st.events, e)
 	st.run.Apply(e)
-	say := func(text string) { items = append(items, threadItem{text: text}) }
-	var sv *slack.StepView
-	if e.Step != "" {
-		sv = st.step(e.Step, e.Uses)
+	if e.Step == "" {
+		return st.applyRun(e)
 	}
-	dur := func() time.Duration {
-		if e.Duration > 0 {
-			return time.Duration(e.Duration)
-		}
-		if s := st.run.Step(e.Step); s != nil && !s.Started.IsZero() && !e.Time.IsZero() {
-			return e.Time.Sub(s.Started)
-		}
-		return 0
+	sv := st.step(e.Step, e.Uses)
+	switch e.Kind {
+	case event.StepApproved, event.StepDenied:
+		return st.applyDecision(e, sv)
+	case event.StepSkipped, event.StepSucceeded, event.StepFailed:
+		return st.applyEnd(e, sv)
 	}
+	return st.applyStep(e, sv)
+}
 
+// duration is how long e's step took until e.
+func (st *state) duration(e event.Event) time.Duration {
+	if e.Duration > 0 {
+		return time.Duration(e.Duration)
+	}
+	if s := st.run.Step(e.Step); s != nil && !s.Started.IsZero() && !e.Time.IsZero() {
+		return e.Time.Sub(s.Started)
+	}
+	return 0
+}
+
+// applyRun handles the events of the run as a whole.
+func (st *state) applyRun(e event.Event) (parent bool, items []threadItem) {
+	say := func(text string) { items = append(items, threadItem{text: text}) }
 	switch e.Kind {
 	case event.RunStarted:
 		if st.view.StartedBy == "" {
@@ -123,9 +135,13 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		return true, items
 	}
 
-	if sv == nil {
-		return false, nil
-	}
+	return false, nil
+}
+
+// applyStep handles a step's progress before its end.
+func (st *state) applyStep(e event.Event, sv *slack.StepView) (parent bool, items []threadItem) {
+	say := func(text string) { items = append(items, threadItem{text: text}) }
+	dur := func() time.Duration { return st.duration(e) }
 	tag := stepTag(e.Step)
 	switch e.Kind {
 	case event.StepStarted:
@@ -169,6 +185,15 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		say(line)
 		return true, items
 
+	}
+	return false, nil
+}
+
+// applyDecision handles an approval's outcome.
+func (st *state) applyDecision(e event.Event, sv *slack.StepView) (parent bool, items []threadItem) {
+	say := func(text string) { items = append(items, threadItem{text: text}) }
+	tag := stepTag(e.Step)
+	switch e.Kind {
 	case event.StepApproved, event.StepDenied:
 		by, via := str(e.Data, "by"), str(e.Data, "via")
 		sv.Status = st.status(e.Step)
@@ -186,6 +211,16 @@ func (st *state) apply(e event.Event) (parent bool, items []threadItem) {
 		}
 		return true, items
 
+	}
+	return false, nil
+}
+
+// applyEnd handles a step's end: skipped, succeeded or failed.
+func (st *state) applyEnd(e event.Event, sv *slack.StepView) (parent bool, items []threadItem) {
+	say := func(text string) { items = append(items, threadItem{text: text}) }
+	dur := func() time.Duration { return st.duration(e) }
+	tag := stepTag(e.Step)
+	switch e.Kind {
 	case event.StepSkipped:
 		sv.Status, sv.Duration, sv.Note = st.status(e.Step), dur(), oneLine(e.Message)
 		return true, items
