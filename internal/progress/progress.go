@@ -73,12 +73,23 @@ func (m *bar) Set(u Update) {
 	}
 	m.b.Describe(desc)
 	_ = m.b.Set64(u.Done)
+	m.flush()
 }
 
 func (m *bar) finish() {
 	if m.b != nil {
 		_ = m.b.Finish()
 		m.b = nil
+		m.flush()
+	}
+}
+
+// flush pushes a render through a writer that holds back the end of what it was given (the
+// redacting writer, which waits for the rest of a possible secret): a bar redrawn with \r
+// never ends a line, and its last state would appear late, in the middle of the report.
+func (m *bar) flush() {
+	if f, ok := m.w.(interface{ Flush() error }); ok {
+		_ = f.Flush()
 	}
 }
 

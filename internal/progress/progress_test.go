@@ -79,3 +79,26 @@ func TestBarShowsCountRateAndPhase(t *testing.T) {
 		}
 	}
 }
+
+// flushWriter is a writer that holds what it is given until Flush, like the redacting writer.
+type flushWriter struct {
+	held, out bytes.Buffer
+}
+
+func (w *flushWriter) Write(p []byte) (int, error) { return w.held.Write(p) }
+func (w *flushWriter) Flush() error                { _, err := w.held.WriteTo(&w.out); return err }
+
+// Every redraw is pushed through a holding writer at once, and the bar is cleared on Close.
+func TestBarFlushesAHoldingWriter(t *testing.T) {
+	t.Parallel()
+	w := &flushWriter{}
+	m := &bar{w: w}
+	m.Set(Update{Phase: "scan commits", Unit: "commits", Done: 3, Total: 30})
+	if w.held.Len() != 0 || !strings.Contains(w.out.String(), "3/30") {
+		t.Errorf("after a redraw: held %q, shown %q", w.held.String(), w.out.String())
+	}
+	m.Close()
+	if w.held.Len() != 0 || !strings.HasSuffix(w.out.String(), "\r") {
+		t.Errorf("after Close: held %q, shown ends %q", w.held.String(), w.out.String()[max(0, w.out.Len()-10):])
+	}
+}
