@@ -269,3 +269,11 @@ func IsSkip(err error) (*Skip, bool) {
 type Rollbacker interface {
 	Rollback(ctx context.Context, env *Env, recorded Outputs) error
 }
+
+// Defaulter is implemented by kinds whose parameters have defaults. The engine calls Default
+// after binding a step's parameters and before Validate; it fills every parameter left empty with
+// the value the step will really use and returns those it filled, by their `with:` name, so that
+// `respond plan` shows them and the journal records them.
+type Defaulter interface {
+	Default() map[string]any
+}

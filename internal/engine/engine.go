@@ -405,6 +405,9 @@ func (r *runner) preflight(ctx context.Context) error {
 			fail(fmt.Errorf("step %s: %w", s.ID, err))
 			continue
 		}
+		if d, ok := st.(steps.Defaulter); ok {
+			d.Default()
+		}
 		if p, ok := st.(steps.Preflighter); ok {
 			wg.Add(1)
 			go func() {
@@ -564,6 +567,7 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	if err := playbook.Bind(r.pb.File, s, r.data(), st, false); err != nil {
 		return fail(err)
 	}
+	r.defaults(s, st)
 	if v, ok := st.(steps.Validator); ok {
 		if err := v.Validate(); err != nil {
 			return fail(fmt.Errorf("%s:%d:%d: with: %w", r.pb.File, s.Line, s.Col, err))
@@ -667,6 +671,26 @@ func (r *runner) unsuccessful(ctx context.Context, s *playbook.Step, sr *StepRes
 		return fmt.Errorf("%w during step %s: %v", ErrInterrupted, s.ID, err)
 	}
 	return r.failStep(s, sr, start, err)
+}
+
+// defaults fills a step's defaulted parameters and logs those it filled with their values: the
+// journal, the terminal and a plan then show what the step really uses, not only what the
+// playbook wrote.
+func (r *runner) defaults(s *playbook.Step, st steps.Step) {
+	d, ok := st.(steps.Defaulter)
+	if !ok {
+		return
+	}
+	set := d.Default()
+	if len(set) == 0 {
+		return
+	}
+	parts := make([]string, 0, len(set))
+	for n, v := range set {
+		parts = append(parts, fmt.Sprintf("%s=%v", n, v))
+	}
+	sort.Strings(parts)
+	r.env(s, 0).Log("defaults: "+strings.Join(parts, ", "), map[string]any{"defaults": set})
 }
 
 // normalize makes outputs what later templates, the journal and a resumed run all see alike:

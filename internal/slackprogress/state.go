@@ -158,7 +158,10 @@ func (st *state) applyStep(e event.Event, sv *slack.StepView) (parent bool, item
 
 	case event.StepLog:
 		say(logText(tag, e.Message))
-		if line := e.Message; line != "" && !strings.Contains(strings.TrimSpace(line), "\n") && len(line) <= 200 {
+		// The engine's record of filled-in defaults says what the step will use, not what it
+		// did: it is in the thread but never the step's note.
+		_, defaults := e.Data["defaults"]
+		if line := e.Message; line != "" && !defaults && !strings.Contains(strings.TrimSpace(line), "\n") && len(line) <= 200 {
 			st.logs[e.Step] = append(st.logs[e.Step], line)
 			if sv.Status == slack.StatusRunning {
 				sv.Note = line

@@ -339,3 +339,12 @@ func (p *Purge) push(ctx context.Context, env *steps.Env, repo, secret string) (
 func (p *Purge) Reconcile(context.Context, *steps.Env, []steps.Intent) (steps.Outputs, bool, error) {
 	return nil, false, nil
 }
+
+// Default fills the remote pushed to (it matters only with push: true).
+func (p *Purge) Default() map[string]any {
+	if p.Remote != "" || !p.Push {
+		return nil
+	}
+	p.Remote = p.remote()
+	return map[string]any{"remote": p.Remote}
+}

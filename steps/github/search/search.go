@@ -643,3 +643,17 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// Default fills the alerts' secret type and the parallelism.
+func (s *Search) Default() map[string]any {
+	set := map[string]any{}
+	if s.SecretType == "" {
+		s.SecretType = s.secretType()
+		set["secret_type"] = s.SecretType
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = s.workers()
+		set["concurrency"] = s.Concurrency
+	}
+	return set
+}

@@ -746,3 +746,12 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	}
 	return nil
 }
+
+// Default fills the key's lifetime.
+func (r *Replace) Default() map[string]any {
+	if r.ExpiresIn != 0 {
+		return nil
+	}
+	r.ExpiresIn = defaultExpiry
+	return map[string]any{"expires_in": r.ExpiresIn.String()}
+}

@@ -467,3 +467,12 @@ func (rep report) table(keyID string, start, end, bStart time.Time, source strin
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
+
+// Default fills the ratio above which use is flagged.
+func (r *Review) Default() map[string]any {
+	if r.Threshold != 0 {
+		return nil
+	}
+	r.Threshold = r.threshold()
+	return map[string]any{"threshold": r.Threshold}
+}
