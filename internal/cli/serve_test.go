@@ -106,10 +106,11 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string, pub
 	return h
 }
 
-// waitFor polls cond for up to 30 s (a whole playbook runs in some waits, on a loaded machine).
+// waitFor polls cond for up to 2 minutes (a whole playbook runs in some waits, under the race
+// detector on a loaded machine); it returns as soon as cond holds.
 func (h *serveHarness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s\nstderr:\n%s\nchannel:\n%s", what, h.errs.String(), h.sim.Transcript(channelID))

@@ -506,6 +506,11 @@ func TestSlackDownNeverStopsTheRun(t *testing.T) {
 			t.Fatalf("Emit returned %v with Slack down", err)
 		}
 	}
+	// Close once the outage has been met (on a loaded machine the first post may not have been
+	// tried within Close's deadline), so the error can name its cause.
+	for deadline := time.Now().Add(30 * time.Second); len(reported.all()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	err := sink.Close(ctx)
