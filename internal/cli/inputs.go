@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -152,14 +151,10 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 				missing = append(missing, in.Name)
 				continue
 			}
-			v = in.Default
-			if v == nil {
-				v = zeroOf(in.Type)
-			}
-			out[in.Name] = v
+			out[in.Name] = in.Value()
 			continue
 		}
-		cv, err := convert(in, v, from[in.Name])
+		cv, err := in.Coerce(v, from[in.Name])
 		if err != nil {
 			return nil, usageErr("input %s: %v", in.Name, err)
 		}
@@ -222,79 +217,6 @@ func inputNames(pb *playbook.Playbook) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
-}
-
-func zeroOf(t string) any {
-	switch t {
-	case "list":
-		return []any{}
-	case "bool":
-		return false
-	case "number":
-		return 0
-	}
-	return ""
-}
-
-// convert turns a raw value (a string from argv, env or a file, or a YAML value from an input
-// file) into the input's declared type.
-func convert(in *playbook.Input, v any, from string) (any, error) {
-	s, isString := v.(string)
-	switch in.Type {
-	case "list":
-		if isString {
-			if strings.TrimSpace(s) == "" {
-				return []any{}, nil
-			}
-			var out []any
-			for _, part := range strings.Split(s, ",") {
-				if p := strings.TrimSpace(part); p != "" {
-					out = append(out, p)
-				}
-			}
-			return out, nil
-		}
-		if l, ok := v.([]any); ok {
-			return l, nil
-		}
-		return nil, fmt.Errorf("expected a list (comma-separated from %s)", from)
-	case "bool":
-		if isString {
-			b, err := strconv.ParseBool(s)
-			if err != nil {
-				return nil, fmt.Errorf("expected true or false, got %q", s)
-			}
-			return b, nil
-		}
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-		return nil, fmt.Errorf("expected true or false")
-	case "number":
-		if isString {
-			n, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return nil, fmt.Errorf("expected a number, got %q", s)
-			}
-			return n, nil
-		}
-		switch n := v.(type) {
-		case int:
-			return float64(n), nil
-		case float64:
-			return n, nil
-		}
-		return nil, fmt.Errorf("expected a number")
-	default:
-		if isString {
-			return s, nil
-		}
-		switch v.(type) {
-		case int, float64, bool:
-			return fmt.Sprint(v), nil
-		}
-		return nil, fmt.Errorf("expected a string")
-	}
 }
 
 // claimsRef reports whether v is meant as a secret reference (github-alert:…, an alert's URL),

@@ -104,14 +104,10 @@ func rehearsalInputs(pb *playbook.Playbook, w world) (map[string]any, error) {
 				return nil, usageErr("%s: required input %q (line %d) cannot be rehearsed: the rehearsal world provides only %s; make it optional or give it a default",
 					pb.File, in.Name, in.Line, strings.Join(w.InputNames(), ", "))
 			}
-			v = in.Default
-			if v == nil {
-				v = zeroOf(in.Type)
-			}
-			out[in.Name] = v
+			out[in.Name] = in.Value()
 			continue
 		}
-		cv, err := convert(in, v, "rehearsal")
+		cv, err := in.Coerce(v, "rehearsal")
 		if err != nil {
 			return nil, usageErr("rehearsal input %s: %v", in.Name, err)
 		}

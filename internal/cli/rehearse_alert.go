@@ -104,7 +104,7 @@ func (r *alertRehearsal) Start(ctx context.Context, req slackserver.RunRequest) 
 	}
 	for _, in := range spec.Playbook.Inputs {
 		if v, ok := req.Inputs[in.Name]; ok {
-			cv, err := convert(in, v, "the alert")
+			cv, err := in.Coerce(v, "the alert")
 			if err != nil {
 				return "", fmt.Errorf("input %s: %v", in.Name, err)
 			}

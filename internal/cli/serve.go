@@ -262,14 +262,10 @@ func slackInputs(pb *playbook.Playbook, given map[string]string) (map[string]any
 				missing = append(missing, in.Name)
 				continue
 			}
-			d := in.Default
-			if d == nil {
-				d = zeroOf(in.Type)
-			}
-			out[in.Name] = d
+			out[in.Name] = in.Value()
 			continue
 		}
-		cv, err := convert(in, v, "slack")
+		cv, err := in.Coerce(v, "slack")
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %v", in.Name, err)
 		}

@@ -36,11 +36,12 @@ type Playbook struct {
 type Input struct {
 	Name        string
 	Description string
-	Type        string // string (default), list, bool, number
-	Secret      bool
-	Required    bool
-	Default     any
-	Line        int
+	Type        string // TypeString (default), TypeList, TypeBool, TypeNumber
+	// Default is already of the type's Go type (see Coerce); nil when there is none.
+	Secret   bool
+	Required bool
+	Default  any
+	Line     int
 }
 
 // Notify says where a run reports progress.
@@ -299,10 +300,13 @@ func (l *loader) inputsNode(n *yaml.Node) {
 			var val any
 			if err := def.Decode(&val); err != nil {
 				l.c.add(def.Line, def.Column, "default of %s: %v", name, err)
-			} else if err := checkInputType(in.Type, val); err != nil {
-				l.c.add(def.Line, def.Column, "default of %s: %v", name, err)
-			} else {
-				in.Default = val
+			} else if val != nil {
+				// Coerced here, so a default has the same Go type as a value given at run time.
+				if cv, err := in.Coerce(val, "the playbook"); err != nil {
+					l.c.add(def.Line, def.Column, "default of %s: %v", name, err)
+				} else {
+					in.Default = cv
+				}
 			}
 			if in.Secret {
 				l.c.add(def.Line, def.Column, "secret input %s cannot have a default: a secret never lives in a playbook", name)
@@ -311,36 +315,6 @@ func (l *loader) inputsNode(n *yaml.Node) {
 		l.inputs[name] = in
 		l.pb.Inputs = append(l.pb.Inputs, in)
 	}
-}
-
-// checkInputType reports whether v fits an input of type t.
-func checkInputType(t string, v any) error {
-	switch t {
-	case "list":
-		if v == nil {
-			return nil
-		}
-		if _, ok := v.([]any); !ok {
-			return fmt.Errorf("expected a list, got %v", v)
-		}
-	case "bool":
-		if _, ok := v.(bool); !ok {
-			return fmt.Errorf("expected true or false, got %v", v)
-		}
-	case "number":
-		switch v.(type) {
-		case int, float64:
-		default:
-			return fmt.Errorf("expected a number, got %v", v)
-		}
-	default:
-		switch v.(type) {
-		case string, int, float64, bool, nil:
-		default:
-			return fmt.Errorf("expected a string, got %v", v)
-		}
-	}
-	return nil
 }
 
 func (l *loader) notify(n *yaml.Node) {
