@@ -160,6 +160,9 @@ func TestEveryDivergenceIsExercised(t *testing.T) {
 		if _, err := c.GetSpendLimit(ctx, project); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := c.GetOrgSpendLimit(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := c.Usage(ctx, openai.UsageQuery{Start: sim.HistoryEnd().Add(-48 * time.Hour), GroupBy: []string{openai.GroupAPIKeyID}}); err != nil {
 			t.Fatal(err)
 		}

@@ -152,6 +152,17 @@ func (s *Server) createSpendAlert(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
+	a, ok := s.decodeAlert(w, r, p.id)
+	if !ok {
+		return
+	}
+	s.st.alerts = append(s.st.alerts, a)
+	writeJSON(w, http.StatusOK, alertJSON(a))
+}
+
+// decodeAlert reads the document's CreateSpendAlertBody, shared by project and organization
+// alerts; projectID is "" for the organization.
+func (s *Server) decodeAlert(w http.ResponseWriter, r *http.Request, projectID string) (*spendAlert, bool) {
 	var body struct {
 		Currency            string `json:"currency"`
 		Interval            string `json:"interval"`
@@ -163,23 +174,22 @@ func (s *Server) createSpendAlert(w http.ResponseWriter, r *http.Request) {
 		} `json:"notification_channel"`
 	}
 	if !decodeBody(w, r, &body) || !checkMoney(w, body.Currency, body.Interval, body.ThresholdAmount) {
-		return
+		return nil, false
 	}
 	nc := body.NotificationChannel
 	switch {
 	case nc.Type != "email":
 		badRequest(w, "notification_channel.type", "Invalid 'notification_channel.type': only email is supported.")
-		return
+		return nil, false
 	case len(nc.Recipients) == 0:
 		badRequest(w, "notification_channel.recipients", "Missing required parameter: 'notification_channel.recipients'.")
-		return
+		return nil, false
 	}
-	a := &spendAlert{id: s.idSrc.ID("alert_", 16), projectID: p.id, cents: body.ThresholdAmount, recipients: slices.Clone(nc.Recipients)}
+	a := &spendAlert{id: s.idSrc.ID("alert_", 16), projectID: projectID, cents: body.ThresholdAmount, recipients: slices.Clone(nc.Recipients)}
 	if nc.SubjectPrefix != nil {
 		a.subjectPrefix = *nc.SubjectPrefix
 	}
-	s.st.alerts = append(s.st.alerts, a)
-	writeJSON(w, http.StatusOK, alertJSON(a))
+	return a, true
 }
 
 func (s *Server) findAlert(w http.ResponseWriter, r *http.Request) int {

@@ -39,6 +39,14 @@ const (
 	RouteUsagePrefix = "GET /v1/organization/usage/"
 	RouteCosts       = "GET /v1/organization/costs"
 	RouteListModels  = "GET /v1/models"
+	// Organization-level budgets.
+	RouteGetOrgSpendLimit    = "GET /v1/organization/spend_limit"
+	RouteUpdateOrgSpendLimit = "POST /v1/organization/spend_limit"
+	RouteDeleteOrgSpendLimit = "DELETE /v1/organization/spend_limit"
+	RouteListOrgSpendAlerts  = "GET /v1/organization/spend_alerts"
+	RouteCreateOrgSpendAlert = "POST /v1/organization/spend_alerts"
+	RouteGetOrgSpendAlert    = "GET /v1/organization/spend_alerts/{alert_id}"
+	RouteDeleteOrgSpendAlert = "DELETE /v1/organization/spend_alerts/{alert_id}"
 	// RouteUnmatched counts requests no route matched (answered 404).
 	RouteUnmatched = "unmatched"
 )
@@ -80,6 +88,13 @@ func (s *Server) routes() {
 		RouteUpdateRateLimit:         s.updateRateLimit,
 		RouteCosts:                   s.costs,
 		RouteListModels:              s.listModels,
+		RouteGetOrgSpendLimit:        s.getOrgSpendLimit,
+		RouteUpdateOrgSpendLimit:     s.updateOrgSpendLimit,
+		RouteDeleteOrgSpendLimit:     s.deleteOrgSpendLimit,
+		RouteListOrgSpendAlerts:      s.listOrgSpendAlerts,
+		RouteCreateOrgSpendAlert:     s.createOrgSpendAlert,
+		RouteGetOrgSpendAlert:        s.getOrgSpendAlert,
+		RouteDeleteOrgSpendAlert:     s.deleteOrgSpendAlert,
 	}
 	for _, kind := range Kinds() {
 		h[RouteUsagePrefix+kind] = s.usageHandler(kind)

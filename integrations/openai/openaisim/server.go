@@ -114,7 +114,8 @@ type state struct {
 	sas      []*serviceAccount
 	keys     []*apiKey
 	limits   map[string]*spendLimit // by project ID
-	alerts   []*spendAlert
+	orgLimit *spendLimit            // the organization's own hard limit
+	alerts   []*spendAlert          // project alerts, and organization alerts (projectID "")
 	rates    []*rateLimit
 }
 
@@ -212,6 +213,12 @@ func (s *Server) daysAgo(d int) time.Time { return s.anchor.Add(-time.Duration(d
 
 func (s *Server) seedState(w World) *state {
 	st := &state{limits: map[string]*spendLimit{}}
+	if w.OrgSpendLimitCents > 0 {
+		st.orgLimit = &spendLimit{cents: w.OrgSpendLimitCents}
+	}
+	for _, a := range w.OrgSpendAlerts {
+		st.alerts = append(st.alerts, s.seedAlert(a, ""))
+	}
 	for _, ps := range w.Projects {
 		p := &project{id: ps.ID, name: ps.Name, status: ps.Status, created: s.daysAgo(ps.CreatedDaysAgo)}
 		if p.status == "" {
@@ -222,12 +229,7 @@ func (s *Server) seedState(w World) *state {
 			st.limits[p.id] = &spendLimit{cents: ps.SpendLimitCents}
 		}
 		for _, a := range ps.SpendAlerts {
-			id := a.ID
-			if id == "" {
-				id = s.idSrc.ID("alert_", 16)
-			}
-			st.alerts = append(st.alerts, &spendAlert{id: id, projectID: p.id, cents: a.Cents,
-				recipients: slices.Clone(a.Recipients), subjectPrefix: a.SubjectPrefix})
+			st.alerts = append(st.alerts, s.seedAlert(a, p.id))
 		}
 		for _, m := range s.catalog {
 			if !isModel(m.Kind) {
@@ -286,6 +288,14 @@ func (s *Server) seedState(w World) *state {
 		}
 	}
 	return st
+}
+
+func (s *Server) seedAlert(a SpendAlertSpec, projectID string) *spendAlert {
+	id := a.ID
+	if id == "" {
+		id = s.idSrc.ID("alert_", 16)
+	}
+	return &spendAlert{id: id, projectID: projectID, cents: a.Cents, recipients: slices.Clone(a.Recipients), subjectPrefix: a.SubjectPrefix}
 }
 
 func setIf(dst *int64, v int64) {

@@ -14,8 +14,11 @@ type State struct {
 	Keys            []KeyState            `json:"keys"`
 	ServiceAccounts []ServiceAccountState `json:"service_accounts"`
 	SpendLimits     []SpendLimitState     `json:"spend_limits"`
-	SpendAlerts     []SpendAlertState     `json:"spend_alerts"`
-	RateLimits      []RateLimitState      `json:"rate_limits"`
+	// OrgSpendLimitCents is the organization's hard limit (0: none); organization alerts are
+	// in SpendAlerts with an empty ProjectID.
+	OrgSpendLimitCents int64             `json:"org_spend_limit_cents,omitempty"`
+	SpendAlerts        []SpendAlertState `json:"spend_alerts"`
+	RateLimits         []RateLimitState  `json:"rate_limits"`
 }
 
 // ProjectState is a project.
@@ -107,6 +110,9 @@ func (s *Server) State() State {
 		if l := s.st.limits[p.id]; l != nil {
 			out.SpendLimits = append(out.SpendLimits, SpendLimitState{ProjectID: p.id, Cents: l.cents})
 		}
+	}
+	if s.st.orgLimit != nil {
+		out.OrgSpendLimitCents = s.st.orgLimit.cents
 	}
 	for _, a := range s.st.alerts {
 		out.SpendAlerts = append(out.SpendAlerts, SpendAlertState{ID: a.id, ProjectID: a.projectID, Cents: a.cents,

@@ -28,6 +28,10 @@ type World struct {
 	Redaction Redaction `yaml:"redaction"`
 	// Models is the model catalogue with prices and default rate limits (default DefaultModels()).
 	Models []Model `yaml:"models"`
+	// OrgSpendLimitCents is the organization's monthly hard limit (0: none).
+	OrgSpendLimitCents int64 `yaml:"org_spend_limit_cents"`
+	// OrgSpendAlerts are the organization-level spend alerts.
+	OrgSpendAlerts []SpendAlertSpec `yaml:"org_spend_alerts"`
 	// Projects in listing order.
 	Projects []ProjectSpec `yaml:"projects"`
 }
@@ -290,6 +294,15 @@ func (w World) Validate() error {
 			bad("id %q used by %s and %s", id, prev, what)
 		}
 		ids[id] = what
+	}
+	if w.OrgSpendLimitCents < 0 {
+		bad("negative org_spend_limit_cents")
+	}
+	for _, a := range w.OrgSpendAlerts {
+		seen(a.ID, "spend alert")
+		if a.Cents <= 0 || len(a.Recipients) == 0 {
+			bad("organization spend alert needs cents > 0 and recipients")
+		}
 	}
 	leakedFound := false
 	for _, p := range w.Projects {
