@@ -79,6 +79,10 @@ var githubContracts = map[string]contract{
 	githubsim.RouteRepoSecretPut: {decode: func() any { return new(struct{}) }},
 	githubsim.RouteOrgSecretPut:  {decode: func() any { return new(struct{}) }},
 	githubsim.RouteEnvSecretPut:  {decode: func() any { return new(struct{}) }},
+	githubsim.RouteRepoSecrets: {decode: func() any { return new(gh.Secrets) },
+		required: []string{"total_count", "secrets[].name", "secrets[].created_at", "secrets[].updated_at"}},
+	githubsim.RouteOrgSecrets: {decode: func() any { return new(gh.Secrets) },
+		required: []string{"total_count", "secrets[].name", "secrets[].created_at", "secrets[].updated_at", "secrets[].visibility"}},
 }
 
 // errorContract is every 4xx/5xx JSON body. "status" is in github.com's error bodies (docs:
@@ -152,7 +156,8 @@ func newRecorder(next http.Handler) *recorder {
 		githubsim.RouteAlertLocations, githubsim.RouteRuns, githubsim.RouteRunLogs, githubsim.RouteRunLogsDelete, githubsim.RouteLogsZip,
 		githubsim.RouteRepoPublicKey, githubsim.RouteRepoSecret, githubsim.RouteRepoSecretPut, githubsim.RouteRepoSecretDelete,
 		githubsim.RouteOrgPublicKey, githubsim.RouteOrgSecret, githubsim.RouteOrgSecretPut, githubsim.RouteOrgSecretDelete,
-		githubsim.RouteEnvPublicKey, githubsim.RouteEnvSecret, githubsim.RouteEnvSecretPut, githubsim.RouteEnvSecretDelete} {
+		githubsim.RouteEnvPublicKey, githubsim.RouteEnvSecret, githubsim.RouteEnvSecretPut, githubsim.RouteEnvSecretDelete,
+		githubsim.RouteRepoSecrets, githubsim.RouteOrgSecrets} {
 		m.HandleFunc(route, func(http.ResponseWriter, *http.Request) {})
 	}
 	return &recorder{next: next, routes: m}
@@ -228,6 +233,16 @@ func TestSimulatorAnswersDecodeStrictlyIntoGoGitHubTypes(t *testing.T) {
 		_, _, err = c.SecretExists(ctx, target, "OPENAI_API_KEY")
 		must("secret after", err)
 		must("delete secret", c.DeleteActionsSecret(ctx, target, "OPENAI_API_KEY"))
+	}
+	must("seed org secret", sim.AddSecret(githubsim.SecretRef{Org: "acme"}, githubsim.Secret{Name: "OPENAI_KEY", Value: "x", UpdatedAt: t0}))
+	repo, err := c.GetRepo(ctx, "acme/api")
+	must("get repo", err)
+	if repo.SecretScanning != githubsim.StatusEnabled || repo.PushProtection != githubsim.StatusEnabled {
+		t.Errorf("GetRepo = %+v, want secret scanning and push protection enabled", repo)
+	}
+	for _, target := range []SecretTarget{{Repo: "acme/api"}, {Org: "acme"}} {
+		_, err = c.ListActionsSecrets(ctx, target)
+		must("list secrets", err)
 	}
 	_, _ = c.RepoID(ctx, "acme/gone")                                        // 404
 	_, _ = c.SearchCodeResult(ctx, "x", Scope{Repos: []string{"acme/gone"}}) // 422

@@ -16,6 +16,21 @@ type OrgRepo struct {
 	Archived      bool // read-only on GitHub, but its history is still served and may hold the value
 	Fork          bool
 	Size          int // KiB, as GitHub reports it
+	// SecretScanning and PushProtection are security_and_analysis statuses ("enabled",
+	// "disabled"), or "" when the answer did not carry them: GitHub shows them only to a token
+	// with admin rights on the repository, so "" means unknown, never off.
+	SecretScanning string
+	PushProtection string
+}
+
+func orgRepoFromGH(r *gh.Repository) OrgRepo {
+	out := OrgRepo{FullName: r.GetFullName(), CloneURL: r.GetCloneURL(), DefaultBranch: r.GetDefaultBranch(),
+		Private: r.GetPrivate(), Archived: r.GetArchived(), Fork: r.GetFork(), Size: r.GetSize()}
+	if sa := r.GetSecurityAndAnalysis(); sa != nil {
+		out.SecretScanning = sa.GetSecretScanning().GetStatus()
+		out.PushProtection = sa.GetSecretScanningPushProtection().GetStatus()
+	}
+	return out
 }
 
 // OrgRepos lists every repository of org the token can see (GET /orgs/{org}/repos, type=all,
@@ -40,8 +55,7 @@ func (c *Client) OrgRepos(ctx context.Context, org string) ([]OrgRepo, error) {
 			return nil, err
 		}
 		for _, r := range repos {
-			out = append(out, OrgRepo{FullName: r.GetFullName(), CloneURL: r.GetCloneURL(), DefaultBranch: r.GetDefaultBranch(),
-				Private: r.GetPrivate(), Archived: r.GetArchived(), Fork: r.GetFork(), Size: r.GetSize()})
+			out = append(out, orgRepoFromGH(r))
 		}
 		if resp.NextPage == 0 {
 			return out, nil

@@ -23,7 +23,7 @@ func TestOrgReposReadsEveryPageWithFlags(t *testing.T) {
 			CloneURL: fmt.Sprintf("/srv/git/r%03d.git", i)}
 		w.Repos = append(w.Repos, r)
 		want = append(want, OrgRepo{FullName: r.Name, CloneURL: r.CloneURL, DefaultBranch: "main", Private: r.Private,
-			Archived: r.Archived, Fork: r.Fork})
+			Archived: r.Archived, Fork: r.Fork, SecretScanning: "enabled", PushProtection: "enabled"})
 	}
 	w.Repos = append(w.Repos, githubsim.Repo{Name: "other/x"})
 	e := setup(t, 41, w)

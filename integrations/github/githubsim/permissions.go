@@ -44,6 +44,8 @@ var routeNeeds = map[string]need{
 	RouteEnvSecret:        {scopes: []string{"repo"}, perm: "environments", level: "read"},
 	RouteEnvSecretPut:     {scopes: []string{"repo"}, perm: "environments", level: "write"},
 	RouteEnvSecretDelete:  {scopes: []string{"repo"}, perm: "environments", level: "write"},
+	RouteRepoSecrets:      {scopes: []string{"repo"}, perm: "secrets", level: "read"},
+	RouteOrgSecrets:       {scopes: []string{"admin:org"}, perm: "organization_secrets", level: "read"},
 }
 
 // permits answers the request with 403 and reports false when the token may not use route.

@@ -185,6 +185,8 @@ func (s *Server) routes() {
 	m.HandleFunc(RouteEnvSecret, s.handleGetSecret)
 	m.HandleFunc(RouteEnvSecretPut, s.handlePutSecret)
 	m.HandleFunc(RouteEnvSecretDelete, s.handleDeleteSecret)
+	m.HandleFunc(RouteRepoSecrets, s.handleListSecrets)
+	m.HandleFunc(RouteOrgSecrets, s.handleListSecrets)
 	s.mux = m
 }
 
@@ -325,6 +327,8 @@ func (s *Server) repoJSON(r *http.Request, rp *repo) map[string]any {
 		"disabled":       false,
 		"clone_url":      cmp.Or(rp.cloneURL, s.webURL+"/"+full+".git"),
 		"size":           0,
+
+		"security_and_analysis": s.securityJSON(rp),
 	}
 }
 

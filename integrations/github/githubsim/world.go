@@ -40,6 +40,11 @@ type Repo struct {
 	Files        []File   `yaml:"files" json:"files,omitempty"`
 	Alerts       []Alert  `yaml:"alerts" json:"alerts,omitempty"`
 	Runs         []Run    `yaml:"runs" json:"runs,omitempty"`
+	// SecretScanning and PushProtection are the repository's security_and_analysis statuses
+	// (StatusEnabled when empty, StatusDisabled).
+	SecretScanning string   `yaml:"secret_scanning" json:"secret_scanning,omitempty"`
+	PushProtection string   `yaml:"push_protection" json:"push_protection,omitempty"`
+	Secrets        []Secret `yaml:"secrets" json:"secrets,omitempty"`
 }
 
 // File is a file in the repository. Code search finds it only on the default branch (Branch
@@ -170,6 +175,8 @@ type repo struct {
 	keys          *keypair
 	secrets       map[string]*secret
 	envs          map[string]*environment
+
+	secretScanning, pushProtection string
 }
 
 type environment struct {
@@ -276,6 +283,19 @@ func (s *Server) AddRepo(r Repo) (int64, error) {
 		id: id, owner: owner, name: name, private: r.Private, defaultBranch: r.DefaultBranch, pushedAt: r.PushedAt,
 		archived: r.Archived, fork: r.Fork, cloneURL: r.CloneURL,
 		nextAlert: 1, secrets: map[string]*secret{}, envs: map[string]*environment{},
+		secretScanning: r.SecretScanning, pushProtection: r.PushProtection,
+	}
+	for _, v := range []string{r.SecretScanning, r.PushProtection} {
+		if v != "" && v != StatusEnabled && v != StatusDisabled {
+			s.mu.Unlock()
+			return 0, fmt.Errorf("add repo %s: security status %q is not enabled or disabled", r.Name, v)
+		}
+	}
+	for _, sec := range r.Secrets {
+		if err := s.seedSecretLocked(rp.secrets, sec); err != nil {
+			s.mu.Unlock()
+			return 0, fmt.Errorf("add repo %s: %w", r.Name, err)
+		}
 	}
 	if rp.defaultBranch == "" {
 		rp.defaultBranch = "main"
