@@ -36,6 +36,9 @@ type ProjectKey struct {
 	OwnerID    string
 	OwnerName  string
 	OwnerEmail string
+	// OwnerRole is the owner's role in the project (owner, member; none for a service account
+	// created without one).
+	OwnerRole string
 	// OwnerProjectAccess is "active", or "inactive" when the owner no longer has access to the
 	// project (the key still exists and may still work).
 	OwnerProjectAccess string
@@ -60,8 +63,9 @@ func keyFromSDK(projectID string, k sdk.ProjectAPIKey) ProjectKey {
 	switch k.Owner.Type {
 	case OwnerUser:
 		out.OwnerID, out.OwnerName, out.OwnerEmail = k.Owner.User.ID, k.Owner.User.Name, k.Owner.User.Email
+		out.OwnerRole = k.Owner.User.Role
 	case OwnerServiceAccount:
-		out.OwnerID, out.OwnerName = k.Owner.ServiceAccount.ID, k.Owner.ServiceAccount.Name
+		out.OwnerID, out.OwnerName, out.OwnerRole = k.Owner.ServiceAccount.ID, k.Owner.ServiceAccount.Name, k.Owner.ServiceAccount.Role
 	}
 	return out
 }

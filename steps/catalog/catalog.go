@@ -15,6 +15,7 @@ import (
 	logsearch "github.com/respond-sec/respond/steps/logs/search"
 	"github.com/respond-sec/respond/steps/openai/createreplacement"
 	"github.com/respond-sec/respond/steps/openai/findkey"
+	"github.com/respond-sec/respond/steps/openai/orgspendalerts"
 	"github.com/respond-sec/respond/steps/openai/reviewusage"
 	"github.com/respond-sec/respond/steps/openai/revokekey"
 	"github.com/respond-sec/respond/steps/openai/tightenbudgets"
@@ -38,6 +39,8 @@ var Kinds = []steps.Kind{
 	reviewusage.Kind,
 	// Caps the damage of anything still unknown, reversibly.
 	tightenbudgets.Kind,
+	// The organization-wide net under every project's budget; what `respond audit --fix` adds.
+	orgspendalerts.Kind,
 	// Where else is the key? Alerts, code and Actions logs on GitHub, with first-seen times.
 	ghsearch.Kind,
 	// Copies in CI logs stay readable to anyone with repository access until deleted.
