@@ -39,8 +39,14 @@ var _ orgAlertAPI = (*openai.Client)(nil)
 var Kind = steps.Kind{
 	Name:    "openai.org-spend-alerts",
 	New:     func() steps.Step { return &Alerts{} },
-	Outputs: []string{"created_alert_ids", "existing_alert_ids"},
+	Outputs: Outputs{},
 	Summary: "add organization-level spend alerts (email), recording the ones created for rollback",
+}
+
+// Outputs are the step's results; Rollback deletes CreatedAlertIDs.
+type Outputs struct {
+	CreatedAlertIDs  []string `json:"created_alert_ids"`
+	ExistingAlertIDs []string `json:"existing_alert_ids"`
 }
 
 // Validate checks the parameters.
