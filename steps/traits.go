@@ -62,6 +62,8 @@ const (
 	DeliversReplacement Effect = "delivers a replacement"
 	// TightensBudgets: spend limits and rate limits are lowered.
 	TightensBudgets Effect = "tightens budgets"
+	// AddsOrgSpendAlerts: the organization has spend alerts.
+	AddsOrgSpendAlerts Effect = "adds organization spend alerts"
 	// PurgesHistory: no ref of the repositories holds the value any more.
 	PurgesHistory Effect = "purges history"
 	// PurgesLogs: no Actions run log holds the value any more.

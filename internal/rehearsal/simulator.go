@@ -104,6 +104,7 @@ func (p *openaiPart) Checks() map[string]func(*verifier) {
 		checkLeakedDeleted: (*verifier).leakedDeleted,
 		checkReplacement:   (*verifier).replacement,
 		checkBudgets:       (*verifier).budgets,
+		checkOrgAlerts:     (*verifier).orgAlerts,
 	}
 }
 

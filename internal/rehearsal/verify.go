@@ -56,6 +56,7 @@ const (
 	checkReplacementSinks = "replacement key sinks"
 	checkSlack            = "Slack"
 	checkBudgets          = "budgets"
+	checkOrgAlerts        = "organization alerts"
 )
 
 // effectChecks maps what a kind changes (its declared effects) to the checks that prove it from
@@ -66,6 +67,7 @@ var effectChecks = map[steps.Effect][]string{
 	steps.ProvesKeyDead:       {checkLeakedDead},
 	steps.DeliversReplacement: {checkReplacement, checkReplacementSinks},
 	steps.TightensBudgets:     {checkBudgets},
+	steps.AddsOrgSpendAlerts:  {checkOrgAlerts},
 	steps.PurgesHistory:       {checkHistoryPurged},
 	steps.PurgesLogs:          {checkActionsLogs},
 	steps.ResolvesAlerts:      {checkAlerts},
@@ -83,7 +85,7 @@ func kindChecks(uses string) []string {
 }
 
 var checkOrder = []string{checkLeakedDead, checkLeakedDeleted, checkReplacement, checkHistoryPurged,
-	checkActionsLogs, checkAlerts, checkReplacementSinks, checkSlack, checkBudgets}
+	checkActionsLogs, checkAlerts, checkReplacementSinks, checkSlack, checkBudgets, checkOrgAlerts}
 
 // worldSinks are the delivery destinations the world can check.
 var worldSinks = []string{secrets.TypeFile, secrets.TypeGitHubActionsSecret}
@@ -379,6 +381,16 @@ func (v *verifier) budgets() {
 		}
 	}
 	v.add("project spend alerts set", alerts > 0, "%d alert(s) on %s", alerts, k.ProjectID)
+}
+
+func (v *verifier) orgAlerts() {
+	n := 0
+	for _, a := range v.after.SpendAlerts {
+		if a.ProjectID == "" {
+			n++
+		}
+	}
+	v.add("organization spend alerts set", n > 0, "%d organization alert(s)", n)
 }
 
 func describeLimit(l *openaisim.SpendLimitState) string {

@@ -41,6 +41,8 @@ var Kind = steps.Kind{
 	New:     func() steps.Step { return &Alerts{} },
 	Outputs: Outputs{},
 	Summary: "add organization-level spend alerts (email), recording the ones created for rollback",
+	Traits: steps.Traits{Needs: []steps.Permission{steps.OpenAISpendRead, steps.OpenAISpendWrite},
+		Effects: []steps.Effect{steps.AddsOrgSpendAlerts}},
 }
 
 // Outputs are the step's results; Rollback deletes CreatedAlertIDs.
