@@ -114,26 +114,11 @@ type run struct {
 }
 
 func collect(evs []event.Event) *run {
-	r := &run{byID: map[string]*step{}}
+	// The run's identity, mode and outcome are the fold's; the steps' findings are the list's own.
+	st := engine.Fold(evs)
+	r := &run{runID: st.RunID, mode: st.Mode, outcome: st.Outcome, byID: map[string]*step{}}
 	for i := range evs {
-		e := &evs[i]
-		switch e.Kind {
-		case event.RunStarted:
-			if m, ok := e.Data["mode"].(string); ok {
-				r.mode = m
-			}
-		case event.RunResumed:
-			r.outcome = ""
-		case event.RunFinished:
-			r.outcome = e.Message
-			if o, ok := e.Data["outcome"].(string); ok && o != "" {
-				r.outcome = o
-			}
-		}
-		if e.RunID != "" {
-			r.runID = e.RunID
-		}
-		if e.Step != "" {
+		if e := &evs[i]; e.Step != "" {
 			r.stepEvent(e)
 		}
 	}
@@ -221,7 +206,8 @@ func outputs(uses string, e *event.Event) any {
 	if !ok {
 		return nil
 	}
-	recorded, _ := e.Data["outputs"].(map[string]any)
+	d, _ := event.Decode[event.StepSucceededData](*e)
+	recorded := d.Outputs
 	// A field of the wrong type is left zero; the others still count.
 	out, _ := k.DecodeOutputs(recorded)
 	return out
@@ -275,7 +261,8 @@ func Changes(evs []event.Event) []Change {
 	for _, e := range evs {
 		switch e.Kind {
 		case event.RunStarted:
-			dryRun = e.Data["mode"] == "dry-run"
+			d, _ := event.Decode[event.RunStartedData](e)
+			dryRun = d.Mode == engine.ModeDryRun
 		case event.StepIntent:
 			if e.Message != "attempt" {
 				inside[e.Step] = true
