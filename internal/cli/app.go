@@ -200,6 +200,7 @@ func NewApp(f *Factory) *cli.App {
 			newRollbackCmd(f),
 			newValidateCmd(f),
 			newDoctorCmd(f),
+			newAuditCmd(f),
 			newPlaybooksCmd(f),
 			newRunsCmd(f),
 			newScanCmd(f),
