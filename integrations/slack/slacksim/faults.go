@@ -29,7 +29,7 @@ type faults struct {
 	mu      sync.Mutex
 	rnd     *rand.Rand
 	next    map[string][]Fault
-	rates   map[string]rateFault
+	rates   map[string][]rateFault
 	latency map[string]time.Duration
 }
 
@@ -37,7 +37,7 @@ func newFaults(seed uint64) *faults {
 	return &faults{
 		rnd:     rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
 		next:    map[string][]Fault{},
-		rates:   map[string]rateFault{},
+		rates:   map[string][]rateFault{},
 		latency: map[string]time.Duration{},
 	}
 }
@@ -53,7 +53,8 @@ func (s *Sim) FailNext(method string, n int, f Fault) {
 }
 
 // FailRate makes each call of method fail with f with probability rate (0..1), drawn from the
-// Config.Seed random source. It replaces an earlier rate for the same method; rate 0 removes it.
+// Config.Seed random source. Rates for the same method add up, each drawn in the order given
+// (10% 429s and 5% 500s are two calls); rate 0 removes every rate of the method.
 func (s *Sim) FailRate(method string, rate float64, f Fault) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
@@ -61,7 +62,7 @@ func (s *Sim) FailRate(method string, rate float64, f Fault) {
 		delete(s.faults.rates, method)
 		return
 	}
-	s.faults.rates[method] = rateFault{rate: rate, fault: f}
+	s.faults.rates[method] = append(s.faults.rates[method], rateFault{rate: rate, fault: f})
 }
 
 // SetLatency delays every answer to method by d (0 removes it).
@@ -98,10 +99,13 @@ func (f *faults) pick(method string) Fault {
 		}
 	}
 	if !picked {
+	draw:
 		for _, m := range []string{method, AnyMethod} {
-			if r, ok := f.rates[m]; ok && f.rnd.Float64() < r.rate {
-				out = r.fault
-				break
+			for _, r := range f.rates[m] {
+				if f.rnd.Float64() < r.rate {
+					out = r.fault
+					break draw
+				}
 			}
 		}
 	}

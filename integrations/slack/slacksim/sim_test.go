@@ -380,6 +380,24 @@ func TestFaults(t *testing.T) {
 			t.Errorf("fault patterns %s and %s: want equal, with both outcomes", first, second)
 		}
 	})
+	t.Run("rates for one method add up", func(t *testing.T) {
+		t.Parallel()
+		sim, api := start(t)
+		sim.FailRate(slacksim.MethodPostMessage, 0.5, slacksim.Fault{Status: 429})
+		sim.FailRate(slacksim.MethodPostMessage, 1, slacksim.Fault{Status: 500})
+		seen := map[int]int{}
+		for range 40 {
+			var sc slack.StatusCodeError
+			if err := post(api); errors.As(err, &sc) {
+				seen[sc.Code]++
+			} else {
+				t.Fatalf("post = %v, want a status error (the second rate is 1)", err)
+			}
+		}
+		if seen[429] == 0 || seen[500] == 0 {
+			t.Errorf("status counts %v: want both the 429s and the 500s", seen)
+		}
+	})
 	t.Run("latency and clear", func(t *testing.T) {
 		t.Parallel()
 		sim, api := start(t)
