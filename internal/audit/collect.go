@@ -146,7 +146,10 @@ func collectOpenAI(ctx context.Context, src Sources, inv *Inventory) error {
 		}
 		inv.OrgAlerts = a
 	})
-	g.Go(func() { inv.Spend = readSpend(ctx, src.OpenAI, inv) })
+	// Costs feed only the blast radius and derived limits: the project reads need not wait.
+	var spend sync.WaitGroup
+	spend.Go(func() { inv.Spend = readSpend(ctx, src.OpenAI, inv) })
+	defer spend.Wait()
 	g.Wait()
 	if listErr != nil {
 		return fmt.Errorf("audit: %w", listErr)
