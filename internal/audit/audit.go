@@ -2,8 +2,7 @@
 // key would be. It reads the organization once (projects, keys, budgets, rate limits and, with a
 // GitHub token, repositories, secret-scanning alerts and Actions secrets), runs checks that are
 // data (Checks), and reports findings — each with a severity, the resource, the guideline it
-// breaks, the exact fix — and one blast-radius line per key. The safe, reversible fixes become
-// a playbook (FixPlaybook) that the engine plans, runs, journals and rolls back like any other.
+// breaks, the exact fix — and one blast-radius line per key.
 package audit
 
 import (
@@ -61,8 +60,6 @@ type Finding struct {
 	Detail string `json:"detail"`
 	// Fix is the exact thing to do: a respond command where one exists, else the API call.
 	Fix string `json:"fix"`
-	// AutoFix: `respond audit --fix` applies this fix (safe and reversible).
-	AutoFix bool `json:"auto_fix,omitempty"`
 	// Project is the OpenAI project concerned, when there is one (for --fix).
 	Project string `json:"project,omitempty"`
 }

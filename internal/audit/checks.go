@@ -180,8 +180,7 @@ func spendCap(inv *Inventory, p *ProjectInfo) string {
 	return "uncapped"
 }
 
-// How `respond audit --fix` derives a missing project limit, the way openai.tighten-budgets
-// derives one: DeriveFactor × the last 30 days' spend, in whole dollars, at least the floor.
+// How a missing limit is derived in the fix text, the way openai.tighten-budgets derives one: DeriveFactor × the last 30 days' spend, in whole dollars, at least the floor.
 const (
 	DeriveFactor     = 1.5
 	DeriveFloorCents = int64(10000)

@@ -80,11 +80,14 @@ func findNoHardLimit(inv *Inventory, _ Options) []Finding {
 			continue
 		}
 		d := fmt.Sprintf("%d live key(s) can spend without limit", len(p.Keys))
+		cents := DeriveFloorCents
 		if inv.Spend != nil {
-			d += fmt.Sprintf("; spent $%.2f in the last 30 days, so --fix sets %s", inv.Spend[p.ID], dollars(derivedLimitCents(inv.Spend[p.ID])))
+			cents = derivedLimitCents(inv.Spend[p.ID])
+			d += fmt.Sprintf("; spent $%.2f in the last 30 days", inv.Spend[p.ID])
 		}
 		out = append(out, Finding{Resource: fmt.Sprintf("project %s (%s)", p.ID, p.Name), Project: p.ID, Detail: d,
-			Fix: "respond audit --fix (a limit derived like openai.tighten-budgets: 1.5 × the last 30 days' spend, at least $100)", AutoFix: true})
+			Fix: apiCall("POST", "/projects/"+p.ID+"/spend_limit", fmt.Sprintf(`{"threshold_amount": %d, "currency": "USD", "interval": "month"}`, cents)) +
+				fmt.Sprintf("   (%s = 1.5 × the last 30 days' spend, at least $100, as openai.tighten-budgets derives it)", dollars(cents))})
 	}
 	return out
 }
@@ -97,9 +100,21 @@ func findNoAlerts(inv *Inventory, _ Options) []Finding {
 		}
 		out = append(out, Finding{Resource: fmt.Sprintf("project %s (%s)", p.ID, p.Name), Project: p.ID,
 			Detail: "no spend alert: nobody is emailed as spend climbs",
-			Fix:    "respond audit --fix --alert-email you@example.com (alerts at 50, 80 and 100% of the hard limit)", AutoFix: true})
+			Fix: apiCall("POST", "/projects/"+p.ID+"/spend_alerts",
+				fmt.Sprintf(`{"threshold_amount": %d, "currency": "USD", "interval": "month", "notification_channel": {"type": "email", "recipients": ["YOU@EXAMPLE.COM"]}}`, alertCents(inv, p)))})
 	}
 	return out
+}
+
+// alertCents is half the project's hard limit, or of the limit it would get.
+func alertCents(inv *Inventory, p *ProjectInfo) int64 {
+	if p.Limit != nil {
+		return max(1, p.Limit.Cents/2)
+	}
+	if inv.Spend != nil {
+		return derivedLimitCents(inv.Spend[p.ID]) / 2
+	}
+	return DeriveFloorCents / 2
 }
 
 func findOrgNoLimit(inv *Inventory, _ Options) []Finding {
@@ -128,7 +143,9 @@ func findOrgNoAlerts(inv *Inventory, _ Options) []Finding {
 		return nil
 	}
 	return []Finding{{Resource: "organization", Detail: "no organization spend alert",
-		Fix: "respond audit --fix --alert-email finance@example.com (alerts at 50, 80 and 100% of the organization limit, or of 1.5 × the last 30 days' spend)", AutoFix: true}}
+		Fix: apiCall("POST", "/spend_alerts",
+			`{"threshold_amount": AMOUNT_IN_CENTS, "currency": "USD", "interval": "month", "notification_channel": {"type": "email", "recipients": ["FINANCE@EXAMPLE.COM"]}}`) +
+			"   (or add the step openai.org-spend-alerts to a playbook: it records what it creates for respond rollback)"}}
 }
 
 func findOwnerServiceAccounts(inv *Inventory, _ Options) []Finding {
