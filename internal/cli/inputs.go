@@ -142,49 +142,24 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 		}
 	}
 
-	out := map[string]any{}
-	var missing []string
+	out, missing, err := pb.Bind(raw, func(name string) string { return from[name] })
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
 	for _, in := range pb.Inputs {
-		v, ok := raw[in.Name]
-		if !ok {
-			if in.Required {
-				missing = append(missing, in.Name)
-				continue
-			}
-			out[in.Name] = in.Value()
+		if _, given := raw[in.Name]; !given || !in.Secret {
 			continue
 		}
-		cv, err := in.Coerce(v, from[in.Name])
-		if err != nil {
-			return nil, usageErr("input %s: %v", in.Name, err)
-		}
-		if in.Secret {
-			s, _ := cv.(string)
-			clean, notes := normalizeSecret(s)
-			if clean == "" {
+		if v, ok := out[in.Name].(string); ok {
+			if !cleanSecret(in, v, out, src, secrets) {
 				missing = append(missing, in.Name)
-				continue
 			}
-			if openai.IsKeyID(clean) || claimsRef(clean) {
-				// A key's ID is not a secret: it is shown and journaled as it is, so the people
-				// working the incident can match it with the dashboard and the audit log. Nor is a
-				// reference to where the key lives: the run resolves it (resolveSecretRefs).
-				out[in.Name] = clean
-				continue
-			}
-			// The value as given is registered too: a pasted `KEY="sk-…"` must not leak either.
-			secrets.Add(strings.TrimSpace(s))
-			secrets.Add(clean)
-			if len(notes) > 0 {
-				src.notef("input %s: %s (the pasted value was wrapped)", in.Name, strings.Join(notes, ", "))
-			}
-			if what := describeForeign(clean); what != "" {
-				src.notef("input %s: this looks like %s, not an OpenAI API key; check what was pasted", in.Name, what)
-			}
-			cv = clean
 		}
-		out[in.Name] = cv
 	}
+	slices.SortStableFunc(missing, func(a, b string) int {
+		return slices.IndexFunc(pb.Inputs, func(in *playbook.Input) bool { return in.Name == a }) -
+			slices.IndexFunc(pb.Inputs, func(in *playbook.Input) bool { return in.Name == b })
+	})
 	if len(missing) > 0 {
 		var lines []string
 		for _, m := range missing {
@@ -198,6 +173,33 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 		return nil, usageErr("missing required %s:\n%s", pluralWord(len(missing), "input"), strings.Join(lines, "\n"))
 	}
 	return out, nil
+}
+
+// cleanSecret normalizes a given secret input (a pasted KEY="sk-…" is unwrapped) into out and
+// registers it, and the value as given, for redaction. A key's ID is not a secret: it is shown
+// and journaled as it is, so the people working the incident can match it with the dashboard and
+// the audit log. Nor is a reference to where the key lives: the run resolves it
+// (resolveSecretRefs). It reports false when nothing is left of the value.
+func cleanSecret(in *playbook.Input, s string, out map[string]any, src inputSources, secrets *redact.Set) bool {
+	clean, notes := normalizeSecret(s)
+	if clean == "" {
+		delete(out, in.Name)
+		return false
+	}
+	if openai.IsKeyID(clean) || claimsRef(clean) {
+		out[in.Name] = clean
+		return true
+	}
+	secrets.Add(strings.TrimSpace(s))
+	secrets.Add(clean)
+	if len(notes) > 0 {
+		src.notef("input %s: %s (the pasted value was wrapped)", in.Name, strings.Join(notes, ", "))
+	}
+	if what := describeForeign(clean); what != "" {
+		src.notef("input %s: this looks like %s, not an OpenAI API key; check what was pasted", in.Name, what)
+	}
+	out[in.Name] = clean
+	return true
 }
 
 func pluralWord(n int, w string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,22 +97,20 @@ type world interface {
 }
 
 func rehearsalInputs(pb *playbook.Playbook, w world) (map[string]any, error) {
-	out := map[string]any{}
+	given := map[string]any{}
 	for _, in := range pb.Inputs {
-		v, ok := w.Input(in.Name)
-		if !ok {
-			if in.Required {
-				return nil, usageErr("%s: required input %q (line %d) cannot be rehearsed: the rehearsal world provides only %s; make it optional or give it a default",
-					pb.File, in.Name, in.Line, strings.Join(w.InputNames(), ", "))
-			}
-			out[in.Name] = in.Value()
-			continue
+		if v, ok := w.Input(in.Name); ok {
+			given[in.Name] = v
 		}
-		cv, err := in.Coerce(v, "rehearsal")
-		if err != nil {
-			return nil, usageErr("rehearsal input %s: %v", in.Name, err)
-		}
-		out[in.Name] = cv
+	}
+	out, missing, err := pb.Bind(given, func(string) string { return "rehearsal" })
+	if err != nil {
+		return nil, usageErr("rehearsal %v", err)
+	}
+	if len(missing) > 0 {
+		in := pb.Inputs[slices.IndexFunc(pb.Inputs, func(in *playbook.Input) bool { return in.Name == missing[0] })]
+		return nil, usageErr("%s: required input %q (line %d) cannot be rehearsed: the rehearsal world provides only %s; make it optional or give it a default",
+			pb.File, in.Name, in.Line, strings.Join(w.InputNames(), ", "))
 	}
 	return out, nil
 }

@@ -253,27 +253,17 @@ func (r *serveRunner) Inputs(name string) ([]slackserver.InputSpec, error) {
 // defaults. Nothing comes from the environment: a Slack run must not pick up whatever
 // RESPOND_INPUT_* the server was started with.
 func slackInputs(pb *playbook.Playbook, given map[string]string) (map[string]any, error) {
-	out := map[string]any{}
-	var missing []string
-	for _, in := range pb.Inputs {
-		v, ok := given[in.Name]
-		if !ok {
-			if in.Required {
-				missing = append(missing, in.Name)
-				continue
-			}
-			out[in.Name] = in.Value()
-			continue
-		}
-		cv, err := in.Coerce(v, "slack")
-		if err != nil {
-			return nil, fmt.Errorf("input %s: %v", in.Name, err)
-		}
-		// A secret input holds a key ID or a reference to where the key lives (the server
-		// refuses anything else): both already shown in Slack. Neither is registered for
-		// masking, which would hide it in every message and make the server refuse the next
-		// command naming it; execute resolves a reference and registers the value.
-		out[in.Name] = cv
+	raw := map[string]any{}
+	for k, v := range given {
+		raw[k] = v
+	}
+	// A secret input holds a key ID or a reference to where the key lives (the server refuses
+	// anything else): both already shown in Slack. Neither is registered for masking, which would
+	// hide it in every message and make the server refuse the next command naming it; execute
+	// resolves a reference and registers the value.
+	out, missing, err := pb.Bind(raw, func(string) string { return "slack" })
+	if err != nil {
+		return nil, err
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("missing required %s: %s", pluralWord(len(missing), "input"), strings.Join(missing, ", "))

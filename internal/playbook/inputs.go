@@ -101,3 +101,28 @@ func number(v any) (any, error) {
 	}
 	return nil, fmt.Errorf("expected a number, got %v", v)
 }
+
+// Bind gives every declared input its value, in one place for every way a run starts: a given
+// value is coerced to the input's type (from names where it came from, for the error), an absent
+// one takes its default. Absent required inputs bind nothing and are listed in missing, in the
+// order they are declared; a caller says how to give them.
+func (pb *Playbook) Bind(given map[string]any, from func(name string) string) (values map[string]any, missing []string, err error) {
+	values = map[string]any{}
+	for _, in := range pb.Inputs {
+		v, ok := given[in.Name]
+		if !ok {
+			if in.Required {
+				missing = append(missing, in.Name)
+			} else {
+				values[in.Name] = in.Value()
+			}
+			continue
+		}
+		cv, err := in.Coerce(v, from(in.Name))
+		if err != nil {
+			return nil, nil, fmt.Errorf("input %s: %w", in.Name, err)
+		}
+		values[in.Name] = cv
+	}
+	return values, missing, nil
+}

@@ -1,6 +1,7 @@
 package playbook_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -65,5 +66,36 @@ steps:
 	want := map[string]any{"n": float64(3), "s": "42", "l": []any{}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values of inputs nobody gave (-want +got):\n%s", diff)
+	}
+}
+
+func TestBindCoercesGivenDefaultsAbsentAndListsMissingInOrder(t *testing.T) {
+	pb, err := playbook.Load("p.yaml", []byte(`name: p
+inputs:
+  z: {required: true}
+  n: {type: number, default: 3}
+  flag: {type: bool}
+  a: {required: true}
+  l: {type: list}
+steps:
+  - {id: a, uses: exec, with: {argv: ["true"]}}
+`), catalog.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := func(string) string { return "test" }
+	got, missing, err := pb.Bind(map[string]any{"flag": "true", "l": "x, y", "undeclared": "ignored"}, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"n": float64(3), "flag": true, "l": []any{"x", "y"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"z", "a"}, missing); diff != "" {
+		t.Errorf("missing (-want +got):\n%s", diff)
+	}
+	if _, _, err := pb.Bind(map[string]any{"n": "three"}, from); err == nil || !strings.HasPrefix(err.Error(), "input n: ") {
+		t.Errorf("a value of the wrong type: err = %v, want one naming input n", err)
 	}
 }
