@@ -239,12 +239,6 @@ func (ps pass) wants(p *pack, root int32) bool {
 	return isTree == (ps == passTrees)
 }
 
-// each visits every object of the store exactly once, in parallel. Objects present in several
-// packs, or both loose and packed, are visited once.
-func (s *store) each(ctx context.Context, workers int, visit visitFunc) error {
-	return s.walk(ctx, workers, passAll, visit)
-}
-
 // walk visits the objects of one pass, in parallel, each once. Memory: a worker holds the objects
 // on its path from a delta family's root to the entry it resolves, and only where the family
 // branches; along a chain each object is released as soon as its child is resolved.
