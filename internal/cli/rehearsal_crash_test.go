@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"github.com/respond-sec/respond/internal/journal"
+	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/rehearsal"
+	"github.com/respond-sec/respond/playbooks"
+	"github.com/respond-sec/respond/steps/catalog"
 )
 
 // TestRehearsalSurvivesACrashAnywhere kills the rehearsal run (SIGKILL) at every step boundary
@@ -35,6 +38,11 @@ func TestRehearsalSurvivesACrashAnywhere(t *testing.T) {
 		"step.log:purge_history:2", // history rewritten and verified, not yet pushed
 		"step.log:revoke:1",        // the key is deleted, the result not recorded
 	)
+	src, _ := playbooks.Source("openai-key-leak")
+	builtin, err := playbook.Load("openai-key-leak.yaml", src, catalog.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, point := range points {
 		t.Run(point, func(t *testing.T) {
 			t.Parallel()
@@ -64,7 +72,7 @@ func TestRehearsalSurvivesACrashAnywhere(t *testing.T) {
 				t.Fatalf("resume exit %d:\n%s", code, out)
 			}
 			var failed []string
-			for _, v := range w.Verify(t.Context(), before) {
+			for _, v := range w.VerifyFor(t.Context(), before, rehearsal.ScopeOf(builtin)) {
 				if !v.OK {
 					failed = append(failed, fmt.Sprintf("%s (%s)", v.Name, v.Detail))
 				}

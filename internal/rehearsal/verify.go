@@ -90,7 +90,8 @@ var checkOrder = []string{checkLeakedDead, checkLeakedDeleted, checkReplacement,
 // worldSinks are the delivery destinations the world can check.
 var worldSinks = []string{secrets.TypeFile, secrets.TypeGitHubActionsSecret}
 
-// FullScope is every kind and every sink the world has: what the built-in playbook does.
+// FullScope is every kind and every sink the world has (more than the built-in playbook uses:
+// ScopeOf says what one playbook does).
 func FullScope() Scope {
 	s := Scope{Kinds: map[string]bool{}, Deliveries: map[string]bool{}, Slack: true}
 	for _, k := range catalog.Kinds {
@@ -158,12 +159,6 @@ func (s Scope) Unchecked() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// Verify checks, from the simulators' state (not from step outputs), that the response of the
-// built-in playbook worked. before is the OpenAI state before the run.
-func (w *World) Verify(ctx context.Context, before openaisim.State) []Verification {
-	return w.VerifyFor(ctx, before, FullScope())
 }
 
 // VerifyFor checks what the playbook's step kinds contribute, from the simulators' and

@@ -32,12 +32,18 @@ type Approvals struct {
 	bg      sync.WaitGroup
 }
 
+// pressWaitsForPost bounds how long a press waits for the answer to the post of its own request.
+const pressWaitsForPost = 10 * time.Second
+
 type pending struct {
-	channel, ts string
+	channel, ts string // set under the hub's lock once the request is posted
 	view        slack.ApprovalView
 	cfg         ApproverConfig
 	decided     chan engine.Decision // buffered: the press never waits for the approver
 	closed      bool
+	// posted is closed once the post returned (ts set, or the request given up): a press can
+	// reach us before the answer to our own post does.
+	posted chan struct{}
 }
 
 // ApproverConfig is one run's approval policy.
@@ -144,12 +150,9 @@ func (ap *Approver) Approve(ctx context.Context, req engine.ApprovalRequest) (en
 	view := a.requestView(req, cfg)
 	msg := slack.ApprovalRequest(view)
 	msg.ThreadTS = thread
-	posted, err := a.post(ctx, channel, msg)
-	if err != nil {
-		return engine.Decision{}, fmt.Errorf("ask for approval of %s in slack: %w", req.StepID, err)
-	}
-
-	p := &pending{channel: posted.Channel, ts: posted.TS, view: view, cfg: cfg, decided: make(chan engine.Decision, 1)}
+	// Registered before posting: the buttons exist from the moment Slack has the message, which
+	// may be before its answer to the post reaches us.
+	p := &pending{view: view, cfg: cfg, decided: make(chan engine.Decision, 1), posted: make(chan struct{})}
 	key := pendingKey(req.RunID, req.StepID)
 	a.mu.Lock()
 	if old := a.pending[key]; old != nil {
@@ -157,6 +160,21 @@ func (ap *Approver) Approve(ctx context.Context, req engine.ApprovalRequest) (en
 	}
 	a.pending[key] = p
 	a.mu.Unlock()
+	posted, err := a.post(ctx, channel, msg)
+	a.mu.Lock()
+	if err != nil {
+		p.closed = true
+		if a.pending[key] == p {
+			delete(a.pending, key)
+		}
+	} else {
+		p.channel, p.ts = posted.Channel, posted.TS
+	}
+	a.mu.Unlock()
+	close(p.posted)
+	if err != nil {
+		return engine.Decision{}, fmt.Errorf("ask for approval of %s in slack: %w", req.StepID, err)
+	}
 
 	select {
 	case d := <-p.decided:
@@ -289,7 +307,17 @@ func (a *Approvals) Press(pr Press) PressResult {
 	key := pendingKey(runID, stepID)
 	a.mu.Lock()
 	p := a.pending[key]
-	if p == nil || p.closed || (pr.MessageTS != "" && pr.MessageTS != p.ts) {
+	if p != nil && !p.closed && p.ts == "" {
+		// The press overtook the answer to our own post: wait for it, briefly.
+		a.mu.Unlock()
+		select {
+		case <-p.posted:
+		case <-time.After(pressWaitsForPost):
+		}
+		a.mu.Lock()
+		p = a.pending[key]
+	}
+	if p == nil || p.closed || p.ts == "" || (pr.MessageTS != "" && pr.MessageTS != p.ts) {
 		a.mu.Unlock()
 		a.tell(pr, "This approval request is no longer waiting (it was decided, timed out, or closed). Nothing changed.")
 		return NotPending
@@ -343,9 +371,15 @@ func (a *Approvals) tell(pr Press, text string) {
 	})
 }
 
-// Waiting reports how many requests wait for a press.
+// Waiting reports how many requests are posted and wait for a press.
 func (a *Approvals) Waiting() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.pending)
+	n := 0
+	for _, p := range a.pending {
+		if p.ts != "" && !p.closed {
+			n++
+		}
+	}
+	return n
 }
