@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/respond-sec/respond/internal/redact"
@@ -276,4 +277,31 @@ type Rollbacker interface {
 // `respond plan` shows them and the journal records them.
 type Defaulter interface {
 	Default() map[string]any
+}
+
+// ReadOnlyEnv is an Env for commands that only read through the steps' client constructors
+// (`respond doctor`, `respond audit`): the given variables, clock and redaction, one client per
+// service, and no intent can be recorded, because nothing may change. name says which command
+// refused an intent.
+func ReadOnlyEnv(name string, getenv func(string) string, now func() time.Time, secret func(...string)) *Env {
+	var mu sync.Mutex
+	shared := map[string]any{}
+	return &Env{
+		RunID: name, StepID: name, Attempt: 1, Getenv: getenv, Now: now, Secret: secret,
+		Log:    func(string, map[string]any) {},
+		Intent: func(string, map[string]any) error { return fmt.Errorf("%s: changes nothing", name) },
+		Shared: func(key string, build func() (any, error)) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if v, ok := shared[key]; ok {
+				return v, nil
+			}
+			v, err := build()
+			if err != nil {
+				return nil, err
+			}
+			shared[key] = v
+			return v, nil
+		},
+	}
 }

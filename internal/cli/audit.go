@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -120,25 +119,5 @@ func auditVerdict(rep *audit.Report, failOn audit.Severity) error {
 // readOnlyEnv is a steps.Env for the steps' client constructors: the same variables and
 // redaction, one client per service, and no way to record an intent (nothing changes).
 func (f *Factory) readOnlyEnv() *steps.Env {
-	var mu sync.Mutex
-	shared := map[string]any{}
-	return &steps.Env{
-		RunID: "audit", StepID: "audit", Attempt: 1, Getenv: f.Getenv, Now: f.Now,
-		Secret: func(v ...string) { f.Secrets.Add(v...) },
-		Log:    func(string, map[string]any) {},
-		Intent: func(string, map[string]any) error { return fmt.Errorf("audit: changes nothing") },
-		Shared: func(key string, build func() (any, error)) (any, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if v, ok := shared[key]; ok {
-				return v, nil
-			}
-			v, err := build()
-			if err != nil {
-				return nil, err
-			}
-			shared[key] = v
-			return v, nil
-		},
-	}
+	return steps.ReadOnlyEnv("audit", f.Getenv, f.Now, func(v ...string) { f.Secrets.Add(v...) })
 }

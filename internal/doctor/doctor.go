@@ -10,7 +10,6 @@ package doctor
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -190,29 +189,7 @@ func hasAny(m map[need][]string, ns ...need) bool {
 
 // env is a steps.Env for the steps' own client constructors: the same variables, the same
 // redaction, one client per service.
-func (o Options) env() *steps.Env {
-	var mu sync.Mutex
-	shared := map[string]any{}
-	return &steps.Env{
-		RunID: "doctor", StepID: "doctor", Attempt: 1,
-		Getenv: o.Getenv, Now: o.Now, Secret: o.Secret,
-		Log:    func(string, map[string]any) {},
-		Intent: func(string, map[string]any) error { return fmt.Errorf("doctor: changes nothing") },
-		Shared: func(key string, build func() (any, error)) (any, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if v, ok := shared[key]; ok {
-				return v, nil
-			}
-			v, err := build()
-			if err != nil {
-				return nil, err
-			}
-			shared[key] = v
-			return v, nil
-		},
-	}
-}
+func (o Options) env() *steps.Env { return steps.ReadOnlyEnv("doctor", o.Getenv, o.Now, o.Secret) }
 
 // row builds a check for need n; a check with no steps needing it is not shown.
 func row(service, name string, steps []string, status Status, detail, fix string) Check {

@@ -136,19 +136,26 @@ func (s *Server) run(cmd slackgo.SlashCommand, args []string, plan bool) string 
 	return fmt.Sprintf(":rocket: Starting `%s`%s. Its progress message will appear in this channel.", esc(name), mode)
 }
 
+// withSlackApprovers makes the playbook's Slack approvers decide req's approval-gated steps, in
+// the run's thread; a playbook without approvers (or a server without Slack) keeps the default.
+func (s *Server) withSlackApprovers(req *RunRequest) {
+	acl := s.o.Config.Playbooks[req.Playbook]
+	if len(acl.Approvers) == 0 || s.o.Slack == nil {
+		return
+	}
+	cfg := ApproverConfig{Playbook: req.Playbook, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: req.User}
+	req.Approver = func(th Threader) engine.Approver {
+		c := cfg
+		c.Thread = th
+		return s.approvals.Approver(c)
+	}
+}
+
 // startRun starts req in the background with the playbook's Slack approvers, and tells the
 // person who asked, through responseURL, whether it started.
 func (s *Server) startRun(req RunRequest, responseURL string) {
 	name := req.Playbook
-	acl := s.o.Config.Playbooks[name]
-	if len(acl.Approvers) > 0 && s.o.Slack != nil {
-		cfg := ApproverConfig{Playbook: name, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: req.User}
-		req.Approver = func(th Threader) engine.Approver {
-			c := cfg
-			c.Thread = th
-			return s.approvals.Approver(c)
-		}
-	}
+	s.withSlackApprovers(&req)
 	s.background(func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, s.o.StartTimeout)
 		defer cancel()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/respond-sec/respond/integrations/github"
 	"github.com/respond-sec/respond/integrations/slack"
-	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/secretref"
 )
 
@@ -143,14 +142,7 @@ func (s *Server) alertArrived(ga *GitHubAlerts, ev github.AlertEvent, delivery s
 	}
 	req := RunRequest{Playbook: ga.Playbook, Inputs: inputs, User: alertRequester, UserName: "GitHub secret scanning",
 		Channel: ga.Channel}
-	if acl := s.o.Config.Playbooks[ga.Playbook]; len(acl.Approvers) > 0 && s.o.Slack != nil {
-		cfg := ApproverConfig{Playbook: ga.Playbook, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: alertRequester}
-		req.Approver = func(th Threader) engine.Approver {
-			c := cfg
-			c.Thread = th
-			return s.approvals.Approver(c)
-		}
-	}
+	s.withSlackApprovers(&req)
 	s.background(func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, s.o.StartTimeout)
 		defer cancel()
