@@ -134,6 +134,12 @@ func (s *Server) listSpendAlerts(w http.ResponseWriter, r *http.Request) {
 			items = append(items, alertJSON(a))
 		}
 	}
+	writeAlertPage(w, r, items)
+}
+
+// writeAlertPage answers a spend-alert listing, project or organization: order asc|desc, then a
+// cursor page (20 by default, 100 at most).
+func writeAlertPage(w http.ResponseWriter, r *http.Request, items []spendAlertJSON) {
 	switch r.URL.Query().Get("order") {
 	case "", "asc":
 	case "desc":

@@ -83,17 +83,7 @@ func (s *Server) listOrgSpendAlerts(w http.ResponseWriter, r *http.Request) {
 			items = append(items, orgAlertJSON(a))
 		}
 	}
-	switch r.URL.Query().Get("order") {
-	case "", "asc":
-	case "desc":
-		slices.Reverse(items)
-	default:
-		badRequest(w, "order", "Invalid 'order': expected asc or desc.")
-		return
-	}
-	if env, ok := cursorPage(w, r, items, func(a spendAlertJSON) string { return a.ID }, 20, 100); ok {
-		writeJSON(w, http.StatusOK, env)
-	}
+	writeAlertPage(w, r, items)
 }
 
 func (s *Server) createOrgSpendAlert(w http.ResponseWriter, r *http.Request) {
