@@ -171,24 +171,22 @@ func (l *loader) fields(n *yaml.Node, what string, known map[string]func(k, v *y
 		seen[k.Value] = true
 		fn, ok := known[k.Value]
 		if !ok {
-			if hint := didYouMean(k.Value, slices.Collect(maps.Keys(known))); hint != "" {
-				l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, what, hint)
-			} else {
-				l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, what, keyList(known))
-			}
+			l.unknownKey(k, what, slices.Collect(maps.Keys(known)))
 			continue
 		}
 		fn(k, v)
 	}
 }
 
-func keyList(m map[string]func(k, v *yaml.Node)) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// unknownKey reports key k, not one of known in where: with the nearest known key when one is
+// close, else with the whole list.
+func (l *loader) unknownKey(k *yaml.Node, where string, known []string) {
+	slices.Sort(known)
+	if hint := didYouMean(k.Value, known); hint != "" {
+		l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, where, hint)
+		return
 	}
-	slices.Sort(keys)
-	return strings.Join(keys, ", ")
+	l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, where, strings.Join(known, ", "))
 }
 
 func kindName(n *yaml.Node) string {
@@ -657,16 +655,7 @@ func (l *loader) checkStruct(n *yaml.Node, t reflect.Type, path string, tmpl fun
 		seen[k.Value] = true
 		f, ok := fields[k.Value]
 		if !ok {
-			names := make([]string, 0, len(fields))
-			for name := range fields {
-				names = append(names, name)
-			}
-			slices.Sort(names)
-			if hint := didYouMean(k.Value, names); hint != "" {
-				l.c.add(k.Line, k.Column, "unknown key %q in %s%s", k.Value, path, hint)
-			} else {
-				l.c.add(k.Line, k.Column, "unknown key %q in %s (known: %s)", k.Value, path, strings.Join(names, ", "))
-			}
+			l.unknownKey(k, path, slices.Collect(maps.Keys(fields)))
 			continue
 		}
 		if f.Tag.Get("respond") == "no-secret" {
