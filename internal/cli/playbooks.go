@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/report"
 	"github.com/respond-sec/respond/playbooks"
 	"github.com/respond-sec/respond/steps/catalog"
 )
@@ -75,10 +76,10 @@ func newPlaybooksListCmd(f *Factory) *cli.Command {
 			for _, name := range playbooks.Names() {
 				pb, err := loadPlaybook(name)
 				if err != nil {
-					list = append(list, playbookListing{Name: name, Error: firstLine(err.Error())})
+					list = append(list, playbookListing{Name: name, Error: report.FirstLine(err.Error())})
 					continue
 				}
-				list = append(list, playbookListing{Name: name, Description: firstLine(strings.TrimSpace(pb.Description))})
+				list = append(list, playbookListing{Name: name, Description: report.FirstLine(strings.TrimSpace(pb.Description))})
 			}
 			if format == "json" {
 				writeJSON(f.IO.Out, f, list)

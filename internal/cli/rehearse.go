@@ -19,6 +19,7 @@ import (
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/rehearsal"
+	"github.com/respond-sec/respond/internal/report"
 	"github.com/respond-sec/respond/internal/runner"
 	execstep "github.com/respond-sec/respond/steps/exec"
 )
@@ -177,7 +178,7 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if served != nil {
 		trial = served.Begin(o.scope, o.DryRun)
 	}
-	rec := &recorder{}
+	rec := &report.Recorder{}
 	spec := runSpec{Spec: runner.Spec{
 		Playbook: pb, Inputs: inputs, DryRun: o.DryRun, Mode: engine.ModeRehearsal, StartedBy: "rehearsal",
 		Approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, Getenv: w.Getenv, Sinks: []event.Sink{rec},
@@ -190,7 +191,7 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 		return out.err
 	}
 	o.alertToRevoke = out.toRevoke
-	return finishRehearsal(ctx, f, o, out.res, out.err, rec.all(), served, trial, seed, printed)
+	return finishRehearsal(ctx, f, o, out.res, out.err, rec.All(), served, trial, seed, printed)
 }
 
 // rehearsalRun runs spec in the world: directly, or with --from-alert through GitHub's webhook.
@@ -210,7 +211,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 	if trial != nil {
 		checks = trial.Verify(ctx)
 	}
-	rep := buildReport(res, evs, seed, o.DryRun, o.Chaos, checks)
+	rep := report.Build(res, evs, seed, o.DryRun, o.Chaos, checks)
 	rep.AlertToRevokeMS = o.alertToRevoke.Milliseconds()
 	var outputs []rehearsal.Output
 	if served != nil {
@@ -227,7 +228,7 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		unread = append(unread, fmt.Sprintf("the journal (%v)", err))
 	}
 	outputs = append([]rehearsal.Output{{Name: "terminal output", Text: printed.String()}, {Name: "journal", Text: string(jb)},
-		{Name: "report", Text: rep.markdown(evs)}}, outputs...)
+		{Name: "report", Text: rep.Markdown(evs)}}, outputs...)
 	if trial != nil {
 		leak, n := trial.LeakCheck(evs, outputs, unread)
 		checks = append(checks, leak)
@@ -264,7 +265,7 @@ func showTranscript(f *Factory, o rehearseOptions, served *rehearsal.World) (str
 }
 
 // writeRehearsalReport prints the verifications (or the JSON report) and writes the report files.
-func writeRehearsalReport(f *Factory, o rehearseOptions, rep reportJSON, trial *rehearsal.Trial, evs []event.Event) error {
+func writeRehearsalReport(f *Factory, o rehearseOptions, rep report.Report, trial *rehearsal.Trial, evs []event.Event) error {
 	if o.Output == "json" {
 		writeJSON(f.IO.Out, f, rep)
 	} else {
@@ -272,7 +273,7 @@ func writeRehearsalReport(f *Factory, o rehearseOptions, rep reportJSON, trial *
 		if trial != nil {
 			unchecked = trial.Unchecked()
 		}
-		printVerifications(f.IO.Out, rep, unchecked) // the result, on stdout with the run summary
+		rep.WriteVerdict(f.IO.Out, unchecked) // the result, on stdout with the run summary
 	}
 	if o.JSONFile != "" {
 		var b bytes.Buffer
@@ -282,7 +283,7 @@ func writeRehearsalReport(f *Factory, o rehearseOptions, rep reportJSON, trial *
 		}
 	}
 	if o.ReportFile != "" {
-		if err := os.WriteFile(o.ReportFile, []byte(f.Secrets.String(rep.markdown(evs))), 0o600); err != nil {
+		if err := os.WriteFile(o.ReportFile, []byte(f.Secrets.String(rep.Markdown(evs))), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", o.ReportFile, err)
 		}
 	}
@@ -316,32 +317,6 @@ func readJournal(f *Factory, runID string) ([]byte, error) {
 		return nil, err
 	}
 	return os.ReadFile(journal.Path(dir, runID))
-}
-
-// printVerifications prints the checks; unchecked are the kinds used that contribute none.
-func printVerifications(w io.Writer, r reportJSON, unchecked []string) {
-	if len(r.Verifications) > 0 {
-		fmt.Fprintf(w, "\nverification (from the simulators' and repositories' state):\n")
-	}
-	for _, c := range r.Verifications {
-		mark := "✓"
-		if !c.OK {
-			mark = "✗"
-		}
-		fmt.Fprintf(w, "  %s %-48s %s\n", mark, c.Name, c.Detail)
-	}
-	if len(unchecked) > 0 {
-		fmt.Fprintf(w, "  (not checked from the world's state, judged by their own result: %s)\n", strings.Join(unchecked, ", "))
-	}
-	if r.Chaos || len(r.Retries) > 0 {
-		fmt.Fprintf(w, "\nchaos: %d fault(s) injected, %d surfaced as step retries, all recovered\n", r.FaultsInjected, len(r.Retries))
-	}
-	if r.AlertToRevokeMS > 0 {
-		fmt.Fprintf(w, "\nfrom GitHub's alert to the revocation: %s (webhook, alert fetched, key found and revoked; no person involved)", fmtDur(time.Duration(r.AlertToRevokeMS)*time.Millisecond))
-	}
-	if r.revoked {
-		fmt.Fprintf(w, "\ntime to revoke: %s   whole run: %s\n", fmtDur(time.Duration(r.TimeToRevokeMS)*time.Millisecond), fmtDur(time.Duration(r.DurationMS)*time.Millisecond))
-	}
 }
 
 func indent(s string) string {

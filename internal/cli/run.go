@@ -16,6 +16,7 @@ import (
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/report"
 	"github.com/respond-sec/respond/internal/runner"
 )
 
@@ -261,7 +262,7 @@ func (a *ttyApprover) Approve(ctx context.Context, req engine.ApprovalRequest) (
 			b, _ := json.Marshal(req.Plan)
 			var generic any
 			_ = json.Unmarshal(b, &generic)
-			for _, l := range planLines(generic) {
+			for _, l := range report.PlanLines(generic) {
 				fmt.Fprintf(a.out, "  %s\n", l)
 			}
 		}

@@ -77,8 +77,4 @@ func resolveRunID(dir, arg string) (string, error) {
 	return "", usageErr("%q matches several runs: %s; type more of the ID", arg, strings.Join(matches, ", "))
 }
 
-// Times a person reads are UTC and say so: a Slack thread, a log and an API all agree on UTC, and
-// a shared incident timeline cannot depend on who printed it.
-func fullTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
-
 func timeOfDay(t time.Time) string { return t.UTC().Format("15:04:05.000") }

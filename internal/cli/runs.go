@@ -10,6 +10,7 @@ import (
 
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/redact"
+	"github.com/respond-sec/respond/internal/report"
 )
 
 // installation remembers that this process took its fingerprint key from a state directory:
@@ -81,7 +82,7 @@ func newRunsListCmd(f *Factory) *cli.Command {
 			}
 			fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", "RUN", "STARTED", "MODE", "STATUS", "PLAYBOOK")
 			for _, r := range runs {
-				fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", r.RunID, fullTime(r.Started), r.Mode, r.Status, r.Playbook)
+				fmt.Fprintf(f.IO.Out, "%-26s %-23s %-9s %-17s %s\n", r.RunID, report.FullTime(r.Started), r.Mode, r.Status, r.Playbook)
 			}
 			return nil
 		},
@@ -112,7 +113,7 @@ func newRunsShowCmd(f *Factory) *cli.Command {
 				return usageErr("%v", err)
 			}
 			if format == "text" && len(recs) > 0 {
-				fmt.Fprintf(f.IO.Out, "run %s, started %s (times below are UTC)\n", id, fullTime(recs[0].Time))
+				fmt.Fprintf(f.IO.Out, "run %s, started %s (times below are UTC)\n", id, report.FullTime(recs[0].Time))
 			}
 			for _, r := range recs {
 				if format == "json" {
@@ -120,7 +121,7 @@ func newRunsShowCmd(f *Factory) *cli.Command {
 					fmt.Fprintln(f.IO.Out, string(b))
 					continue
 				}
-				for i, l := range describe(r.Event) {
+				for i, l := range report.Describe(r.Event) {
 					if i == 0 {
 						fmt.Fprintf(f.IO.Out, "%s %s\n", timeOfDay(r.Time), l)
 					} else {
@@ -148,10 +149,10 @@ func newRunsReportCmd(f *Factory) *cli.Command {
 			if err != nil {
 				return err
 			}
-			rep := buildReport(st.Result(), st.Events, 0, st.State.DryRun, false, nil)
+			rep := report.Build(st.Result(), st.Events, 0, st.State.DryRun, false, nil)
 			switch c.String("output") {
 			case "md":
-				fmt.Fprint(f.IO.Out, f.Secrets.String(rep.markdown(st.Events)))
+				fmt.Fprint(f.IO.Out, f.Secrets.String(rep.Markdown(st.Events)))
 			case "json":
 				writeJSON(f.IO.Out, f, rep)
 			default:

@@ -15,6 +15,7 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/internal/report"
 	"github.com/respond-sec/respond/internal/runner"
 	"github.com/respond-sec/respond/internal/slackserver"
 	"github.com/respond-sec/respond/steps/github/githubkit"
@@ -218,7 +219,7 @@ func listInterrupted(dir string, logf func(string, ...any)) {
 		}
 		what := r.RunID
 		if r.Playbook != "" {
-			what += " (" + r.Playbook + ", started " + fullTime(r.Started) + ")"
+			what += " (" + r.Playbook + ", started " + report.FullTime(r.Started) + ")"
 		}
 		logf("run %s never finished (or is running in another process); continue it with: respond resume %s "+
 			"(secret inputs must be given again)", what, r.RunID)

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +10,7 @@ import (
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/playbook"
-	"github.com/respond-sec/respond/steps"
+	"github.com/respond-sec/respond/internal/report"
 )
 
 // termSink shows a run on the terminal. On a TTY it keeps a live step list at the bottom of the
@@ -112,7 +110,7 @@ func (t *termSink) Emit(e event.Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.apply(e)
-	lines := describe(e)
+	lines := report.Describe(e)
 	if !t.live {
 		stamp := timeOfDay(e.Time)
 		for i, l := range lines {
@@ -161,9 +159,9 @@ func (t *termSink) apply(e event.Event) {
 	case event.StepApproved:
 		r.note = "approved by " + e.Message
 	case event.StepFailed:
-		r.note = firstLine(e.Error)
+		r.note = report.FirstLine(e.Error)
 	case event.StepSkipped:
-		r.note = firstLine(e.Message)
+		r.note = report.FirstLine(e.Message)
 	}
 }
 
@@ -274,9 +272,9 @@ func (t *termSink) rowsText() []string {
 		took := ""
 		switch {
 		case status == event.Running || status == event.Waiting:
-			took = fmtDur(t.now().Sub(started))
+			took = report.Duration(t.now().Sub(started))
 		case d > 0:
-			took = fmtDur(d)
+			took = report.Duration(d)
 		}
 		line := fmt.Sprintf("  %s %-*s  %-*s  %-9s %6s", symbols[status], width, id, uw, r.uses, status, took)
 		if r.note != "" {
@@ -287,127 +285,10 @@ func (t *termSink) rowsText() []string {
 	return out
 }
 
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	default:
-		return d.Round(time.Second).String()
-	}
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
-}
-
 func truncate(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// describe renders an event as text lines: the first is the event, the rest its details.
-func describe(e event.Event) []string {
-	step := func(verb string) string {
-		s := fmt.Sprintf("%-18s %-10s %s", e.Step, verb, e.Uses)
-		if e.Duration > 0 {
-			s += " (" + fmtDur(time.Duration(e.Duration)) + ")"
-		}
-		return s
-	}
-	switch e.Kind {
-	case event.RunStarted:
-		return []string{fmt.Sprintf("run %s started: %s at %s (times are UTC)", e.RunID, e.Message, fullTime(e.Time))}
-	case event.RunResumed:
-		return []string{fmt.Sprintf("run %s resumed: %s at %s (times are UTC)", e.RunID, e.Message, fullTime(e.Time))}
-	case event.SlackThread:
-		return []string{"progress posted in Slack " + e.Message}
-	case event.RunFinished:
-		l := fmt.Sprintf("run %s finished: %s in %s", e.RunID, e.Message, fmtDur(time.Duration(e.Duration)))
-		if e.Error != "" {
-			return []string{l, "error: " + e.Error}
-		}
-		return []string{l}
-	case event.StepStarted:
-		return []string{step("started")}
-	case event.StepPlanned:
-		lines := []string{step("planned") + ": " + e.Message}
-		return append(lines, planLines(e.Data["plan"])...)
-	case event.StepIntent:
-		return []string{step("intent") + ": " + e.Message}
-	case event.StepResult:
-		if e.Error != "" {
-			return []string{step("result") + ": " + firstLine(e.Error)}
-		}
-		return []string{step("result") + ": " + e.Message}
-	case event.StepLog:
-		lines := strings.Split(e.Message, "\n")
-		out := []string{fmt.Sprintf("%-18s %-10s %s", e.Step, "·", lines[0])}
-		for _, l := range lines[1:] {
-			out = append(out, fmt.Sprintf("%-18s %-10s %s", "", "", l))
-		}
-		return out
-	case event.StepRetried:
-		return []string{step("retry") + ": " + e.Message, "  after: " + firstLine(e.Error)}
-	case event.StepReconciled:
-		return []string{step("reconcile") + ": " + e.Message}
-	case event.ApprovalWaiting:
-		return []string{step("waiting") + ": approval needed"}
-	case event.StepApproved:
-		return []string{step("approved") + ": by " + e.Message}
-	case event.StepDenied:
-		return []string{step("denied") + ": by " + e.Message}
-	case event.StepSkipped:
-		return []string{step("skipped") + ": " + e.Message}
-	case event.StepSucceeded:
-		return []string{step("ok")}
-	case event.StepFailed:
-		lines := strings.Split(e.Error, "\n")
-		out := []string{step("FAILED") + ": " + lines[0]}
-		for _, l := range lines[1:] {
-			out = append(out, "  "+l)
-		}
-		return out
-	}
-	return []string{fmt.Sprintf("%s %s %s", e.Kind, e.Step, e.Message)}
-}
-
-// planLines renders a plan's actions, one per line, with their parameters.
-func planLines(v any) []string {
-	var p steps.Plan
-	b, err := json.Marshal(v)
-	if err != nil || json.Unmarshal(b, &p) != nil {
-		return nil
-	}
-	var out []string
-	for _, a := range p.Actions {
-		l := "  → " + strings.TrimSpace(a.Method+" "+a.Target)
-		if len(a.Params) > 0 {
-			l += " " + formatParams(a.Params)
-		}
-		if a.Note != "" {
-			l += "  # " + a.Note
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-func formatParams(m map[string]any) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		b, _ := json.Marshal(m[k])
-		parts[i] = k + "=" + string(b)
-	}
-	return strings.Join(parts, " ")
 }
