@@ -12,11 +12,26 @@ import (
 	"github.com/slack-go/slack/slackutilsx"
 )
 
-// Run modes, as RunView.Mode and SummaryView.Mode.
+// Mode is how a run's messages are badged. It is a presentation, not a name: the caller maps its
+// own run modes onto it.
+type Mode int
+
+// The badges.
 const (
-	ModeDryRun    = "dry-run"
-	ModeReal      = "real"
-	ModeRehearsal = "rehearsal"
+	Live      Mode = iota // changes real systems
+	DryRun                // plans only; nothing is changed
+	Rehearsal             // against simulated systems
+)
+
+// Tone is how a finished run's outcome is marked; the outcome's text is shown as given.
+type Tone int
+
+// The marks.
+const (
+	Neutral Tone = iota // :information_source:
+	Good                // :white_check_mark:
+	Bad                 // :x:
+	Stopped             // :no_entry: (cancelled, denied)
 )
 
 // Step statuses, as StepView.Status. They match internal/event's Status values.
@@ -28,15 +43,6 @@ const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusSkipped   = "skipped"
-)
-
-// Run outcomes, as RunView.Outcome and SummaryView.Outcome; any other non-empty value is shown as
-// given.
-const (
-	OutcomeSucceeded = "succeeded"
-	OutcomeFailed    = "failed"
-	OutcomeCancelled = "cancelled"
-	OutcomeDenied    = "denied"
 )
 
 // Slack's documented Block Kit limits that respond's content can reach.
@@ -58,9 +64,10 @@ type RunView struct {
 	Playbook  string
 	RunID     string
 	StartedBy string // a Slack user ID (U…/W…, shown as a mention) or a name
-	Mode      string // ModeDryRun, ModeReal or ModeRehearsal
+	Mode      Mode
 	Steps     []StepView
-	Outcome   string // "" while the run is going; else an Outcome… value
+	Outcome   string // "" while the run is going; else the outcome, shown as given
+	Tone      Tone   // how Outcome is marked
 }
 
 // StepView is one line of the run's checklist.
@@ -115,7 +122,7 @@ func RunMessage(v RunView) Message {
 		blocks = append(blocks, slackgo.NewContextBlock("run_status", mrkdwn(state+"  ·  "+progressText)))
 	} else {
 		blocks = append(blocks, slackgo.NewDividerBlock(),
-			section("run_status", outcomeEmoji(v.Outcome)+" *Run "+escape(v.Outcome)+"*  ·  "+progressText))
+			section("run_status", outcomeEmoji(v.Tone)+" *Run "+escape(v.Outcome)+"*  ·  "+progressText))
 	}
 
 	return Message{Text: runFallback(v, done, current), Blocks: blocks}
@@ -127,7 +134,7 @@ func runFallback(v RunView, done int, current StepView) string {
 	b.WriteString(escapeLimit(firstLine(orDefault(v.Title, "respond run")), maxHeaderText))
 	switch {
 	case v.Outcome != "":
-		fmt.Fprintf(&b, ": %s %s", outcomeEmoji(v.Outcome), escape(v.Outcome))
+		fmt.Fprintf(&b, ": %s %s", outcomeEmoji(v.Tone), escape(v.Outcome))
 	case current.Status == StatusWaiting:
 		fmt.Fprintf(&b, ": waiting for approval of %s", escape(current.ID))
 	case current.ID != "":
@@ -192,37 +199,35 @@ func statusEmoji(status string) string {
 	}
 }
 
-func outcomeEmoji(outcome string) string {
-	switch outcome {
-	case OutcomeSucceeded:
+func outcomeEmoji(t Tone) string {
+	switch t {
+	case Good:
 		return ":white_check_mark:"
-	case OutcomeFailed:
+	case Bad:
 		return ":x:"
-	case OutcomeCancelled, OutcomeDenied:
+	case Stopped:
 		return ":no_entry:"
 	default:
 		return ":information_source:"
 	}
 }
 
-func modeBadge(mode string) string {
+func modeBadge(mode Mode) string {
 	switch mode {
-	case ModeDryRun:
+	case DryRun:
 		return ":memo: *Dry run*: nothing is changed"
-	case ModeRehearsal:
+	case Rehearsal:
 		return ":performing_arts: *Rehearsal*: simulated systems"
-	case ModeReal, "":
-		return ":rotating_light: *Live run*"
 	default:
-		return "*Mode:* " + escape(mode)
+		return ":rotating_light: *Live run*"
 	}
 }
 
-func modePrefix(mode string) string {
+func modePrefix(mode Mode) string {
 	switch mode {
-	case ModeDryRun:
+	case DryRun:
 		return "[dry run] "
-	case ModeRehearsal:
+	case Rehearsal:
 		return "[rehearsal] "
 	default:
 		return ""

@@ -35,7 +35,7 @@ func defaultSteps() []slack.StepView {
 // builders lists every message shape respond posts; each has a golden file.
 func builders() map[string]slack.Message {
 	running := slack.RunView{Title: "Leaked OpenAI API key sk-proj-…abcd", Playbook: "openai-key-leak", RunID: "run-20240506-1",
-		StartedBy: "U0ALICE", Mode: slack.ModeReal, Steps: defaultSteps()}
+		StartedBy: "U0ALICE", Mode: slack.Live, Steps: defaultSteps()}
 
 	waiting := running
 	waiting.Steps = defaultSteps()
@@ -47,16 +47,16 @@ func builders() map[string]slack.Message {
 	failed.Steps = defaultSteps()
 	failed.Steps[3].Status, failed.Steps[3].Note = slack.StatusFailed, "secret store refused: 403\nsecond line dropped"
 	failed.Steps[4].Status, failed.Steps[5].Status = slack.StatusSkipped, slack.StatusSkipped
-	failed.Outcome = slack.OutcomeFailed
+	failed.Outcome, failed.Tone = "failed", slack.Bad
 
 	dry := slack.RunView{Title: "Leaked OpenAI API key", Playbook: "openai-key-leak", RunID: "run-dry", StartedBy: "oncall@example.com",
-		Mode: slack.ModeDryRun, Outcome: slack.OutcomeSucceeded, Steps: []slack.StepView{
+		Mode: slack.DryRun, Outcome: "succeeded", Tone: slack.Good, Steps: []slack.StepView{
 			{ID: "identify", Uses: "openai.find-key", Status: slack.StatusSucceeded, Duration: 900 * time.Millisecond},
 			{ID: "revoke", Uses: "openai.revoke-key", Status: slack.StatusPlanned, Note: "DELETE /v1/organization/projects/proj_123/api_keys/key_abc"},
 		}}
 
 	hostile := slack.RunView{Title: "<!channel> & friends\nsecond line", Playbook: "p`q", RunID: "r<1>", StartedBy: "<@U0EVIL>",
-		Mode: "rehearsal", Steps: []slack.StepView{{ID: "a&b", Uses: "x", Status: "weird", Note: "<https://evil.example|click> *me*"}}}
+		Mode: slack.Rehearsal, Steps: []slack.StepView{{ID: "a&b", Uses: "x", Status: "weird", Note: "<https://evil.example|click> *me*"}}}
 
 	approval := slack.ApprovalView{RunID: "run-20240506-1", StepID: "purge", Uses: "git.purge-history",
 		Title:       "Rewrite history of 2 repositories and force-push with lease",
@@ -64,15 +64,15 @@ func builders() map[string]slack.Message {
 		RequestedBy: "U0ALICE", Approvers: []string{"@security-leads", "U0BOB"}, TwoPerson: true}
 
 	summary := slack.SummaryView{Title: "Leaked OpenAI API key sk-proj-…abcd", Playbook: "openai-key-leak", RunID: "run-20240506-1",
-		Mode: slack.ModeRehearsal, Outcome: slack.OutcomeSucceeded, Duration: 4*time.Minute + 12*time.Second, TimeToRevoke: 42 * time.Second,
+		Mode: slack.Rehearsal, Outcome: "succeeded", Tone: slack.Good, Duration: 4*time.Minute + 12*time.Second, TimeToRevoke: 42 * time.Second,
 		Facts: []slack.Fact{{Label: "Exposure window", Value: "2024-05-01 10:00 → 2024-05-06 07:08 UTC (4d 21h)"}, {Label: "Spend in window", Value: "$312.40 (baseline $18.10)"}},
 		Changed: []string{"revoked key_abc in proj_123", "created key_new (service account sa_respond, expires in 90d) → GitHub secret OPENAI_API_KEY",
 			"rewrote history of acme/api and force-pushed 2 refs", "project hard limit $500 → $100"},
 		NeedsHuman: []string{"GitHub still serves the diff of PR #12 (refs/pull/12/head): ask GitHub support to purge it"},
 		Report:     "reports/run-20240506-1.md"}
 
-	dryRunSummary := slack.SummaryView{Title: "Leaked OpenAI API key", Playbook: "openai-key-leak", RunID: "run-dry", Mode: slack.ModeDryRun,
-		Outcome: slack.OutcomeSucceeded, Duration: 3 * time.Second}
+	dryRunSummary := slack.SummaryView{Title: "Leaked OpenAI API key", Playbook: "openai-key-leak", RunID: "run-dry", Mode: slack.DryRun,
+		Outcome: "succeeded", Tone: slack.Good, Duration: 3 * time.Second}
 
 	return map[string]slack.Message{
 		"run_running":         slack.RunMessage(running),
@@ -86,7 +86,7 @@ func builders() map[string]slack.Message {
 		"approval_denied":     slack.ApprovalDecision(slack.DecisionView{RunID: approval.RunID, StepID: "purge", Approved: false, By: "carol", At: started, Reason: "the requester cannot approve"}),
 		"summary_succeeded":   slack.Summary(summary),
 		"summary_dry_run":     slack.Summary(dryRunSummary),
-		"summary_not_revoked": slack.Summary(slack.SummaryView{RunID: "r", Playbook: "p", Mode: slack.ModeReal, Outcome: slack.OutcomeFailed, NeedsHuman: []string{"revoke key_abc by hand"}}),
+		"summary_not_revoked": slack.Summary(slack.SummaryView{RunID: "r", Playbook: "p", Mode: slack.Live, Outcome: "failed", Tone: slack.Bad, NeedsHuman: []string{"revoke key_abc by hand"}}),
 	}
 }
 
@@ -125,7 +125,7 @@ func TestBuildersAcceptedBySlack(t *testing.T) {
 		steps = append(steps, slack.StepView{ID: fmt.Sprintf("step-%03d", i), Uses: "exec", Status: slack.StatusSucceeded,
 			Duration: time.Duration(i) * time.Second, Note: strings.Repeat("long note ", 60)})
 	}
-	msgs["huge_run"] = slack.RunMessage(slack.RunView{Title: strings.Repeat("T", 400), RunID: "r", Steps: steps, Outcome: "succeeded"})
+	msgs["huge_run"] = slack.RunMessage(slack.RunView{Title: strings.Repeat("T", 400), RunID: "r", Steps: steps, Outcome: "succeeded", Tone: slack.Good})
 	long := make([]string, 200)
 	for i := range long {
 		long[i] = strings.Repeat("changed & <more> ", 60)
@@ -221,7 +221,7 @@ func TestSummaryOnlyTalksAboutRevocationWhenThePlaybookRevokes(t *testing.T) {
 		b, _ := json.Marshal(m.Blocks)
 		return m.Text + string(b)
 	}
-	base := slack.SummaryView{Title: "exec", Playbook: "exec-example", RunID: "r1", Mode: slack.ModeReal, Outcome: slack.OutcomeSucceeded}
+	base := slack.SummaryView{Title: "exec", Playbook: "exec-example", RunID: "r1", Mode: slack.Live, Outcome: "succeeded", Tone: slack.Good}
 	if got := render(base); !strings.Contains(got, "NOT REVOKED") {
 		t.Errorf("a revoking playbook whose key was not revoked must say so:\n%s", got)
 	}

@@ -90,7 +90,7 @@ func TestPostReplyAndUpdateInPlace(t *testing.T) {
 	c, sim, _ := setup(t)
 	ctx := t.Context()
 
-	view := slack.RunView{Title: "Leaked key", Playbook: "openai-key-leak", RunID: "run-1", Mode: slack.ModeReal,
+	view := slack.RunView{Title: "Leaked key", Playbook: "openai-key-leak", RunID: "run-1", Mode: slack.Live,
 		Steps: []slack.StepView{{ID: "identify", Uses: "openai.find-key", Status: slack.StatusRunning}}}
 	// Posted by name: the update below must still reach it although chat.update takes IDs only.
 	posted, err := c.PostMessage(ctx, "#security-incidents", slack.RunMessage(view))
@@ -105,7 +105,7 @@ func TestPostReplyAndUpdateInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	view.Steps[0].Status, view.Steps[0].Duration = slack.StatusSucceeded, 1200*time.Millisecond
-	view.Outcome = slack.OutcomeSucceeded
+	view.Outcome, view.Tone = "succeeded", slack.Good
 	final := slack.RunMessage(view)
 	if err := c.Update(ctx, "#security-incidents", posted.TS, slack.RunMessage(slack.RunView{Title: "intermediate"})); err != nil {
 		t.Fatal(err)

@@ -14,8 +14,9 @@ type SummaryView struct {
 	Title    string
 	Playbook string
 	RunID    string
-	Mode     string // ModeDryRun, ModeReal or ModeRehearsal
-	Outcome  string // an Outcome… value
+	Mode     Mode
+	Outcome  string // shown as given
+	Tone     Tone   // how Outcome is marked
 	Duration time.Duration
 	// TimeToRevoke is from the start of the run to the leaked key's revocation; 0 means the key
 	// was not revoked by this run.
@@ -48,7 +49,7 @@ func Summary(v SummaryView) Message {
 	}
 	blocks := []Block{header("summary_header", title)}
 
-	status := outcomeEmoji(v.Outcome) + " *Run " + escape(orDash(v.Outcome)) + "*"
+	status := outcomeEmoji(v.Tone) + " *Run " + escape(orDash(v.Outcome)) + "*"
 	if v.Duration > 0 {
 		status += " in " + FormatDuration(v.Duration)
 	}
@@ -92,7 +93,7 @@ func revokeText(v SummaryView) string {
 	switch {
 	case v.TimeToRevoke > 0:
 		return FormatDuration(v.TimeToRevoke)
-	case v.Mode == ModeDryRun:
+	case v.Mode == DryRun:
 		return "not revoked (dry run)"
 	default:
 		return "NOT REVOKED"
@@ -102,7 +103,7 @@ func revokeText(v SummaryView) string {
 func summaryFallback(v SummaryView, title string) string {
 	var b strings.Builder
 	b.WriteString(modePrefix(v.Mode))
-	fmt.Fprintf(&b, "%s %s: %s", outcomeEmoji(v.Outcome), escapeLimit(firstLine(title), maxHeaderText), escape(orDash(v.Outcome)))
+	fmt.Fprintf(&b, "%s %s: %s", outcomeEmoji(v.Tone), escapeLimit(firstLine(title), maxHeaderText), escape(orDash(v.Outcome)))
 	switch {
 	case v.NoRevocation:
 	case v.TimeToRevoke > 0:

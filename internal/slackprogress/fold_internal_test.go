@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/respond-sec/respond/integrations/slack"
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/redact"
@@ -51,7 +52,19 @@ func TestChecklistFollowsTheFold(t *testing.T) {
 	if want := (map[string]string{"a": "succeeded", "b": "failed", "c": "skipped", "d": "waiting", "e": "pending"}); !cmp.Equal(want, got) {
 		t.Errorf("checklist %v; want %v", got, want)
 	}
-	if st.view.Mode != engine.ModeReal || st.view.StartedBy != "oncall" {
-		t.Errorf("mode %q, started by %q: not taken from run.started", st.view.Mode, st.view.StartedBy)
+	if st.mode != engine.ModeReal || st.view.Mode != slack.Live || st.view.StartedBy != "oncall" {
+		t.Errorf("mode %q (badge %d), started by %q: not taken from run.started", st.mode, st.view.Mode, st.view.StartedBy)
+	}
+}
+
+// Every engine outcome gets a mark; a preflight failure is a failure, not information.
+func TestToneOfEveryOutcome(t *testing.T) {
+	for outcome, want := range map[string]slack.Tone{
+		engine.OutcomeSucceeded: slack.Good, engine.OutcomeFailed: slack.Bad, engine.OutcomePreflightFailed: slack.Bad,
+		engine.OutcomeCancelled: slack.Stopped, engine.OutcomeDenied: slack.Stopped, engine.OutcomeInterrupted: slack.Neutral,
+	} {
+		if got := tone(outcome); got != want {
+			t.Errorf("tone(%q) = %d; want %d", outcome, got, want)
+		}
 	}
 }

@@ -247,9 +247,9 @@ func TestParentMatchesJournal(t *testing.T) {
 			secret := fakekey.Random().OpenAIProjectKey()
 			secrets.Add(secret)
 			var reported errs
-			mode := slack.ModeReal
+			mode := engine.ModeReal
 			if dry {
-				mode = slack.ModeDryRun
+				mode = engine.ModeDryRun
 			}
 			sink := slackprogress.New(client, "#security-incidents", meta("leak", mode), secrets, reported.add)
 			recs := runPlaybook(t, sink, secrets, secret, dry)
@@ -314,7 +314,7 @@ func TestSummaryContent(t *testing.T) {
 	secrets := redact.New()
 	secret := fakekey.Random().OpenAIProjectKey()
 	secrets.Add(secret)
-	sink := slackprogress.New(client, channel, meta("leak", slack.ModeReal), secrets, nil)
+	sink := slackprogress.New(client, channel, meta("leak", engine.ModeReal), secrets, nil)
 	runPlaybook(t, sink, secrets, secret, false)
 	_, ts := sink.Parent()
 	thread := sim.Thread(channel, ts)
@@ -344,7 +344,7 @@ func TestSecretMaskedEvenIfTheBusDidNot(t *testing.T) {
 	// Not shaped like a known key: only the registration masks it.
 	plain := "hunter2-" + fakekey.Random().Hex(24)
 	secrets.Add(secret, plain)
-	m := meta("leak "+plain, slack.ModeReal)
+	m := meta("leak "+plain, engine.ModeReal)
 	m.Title = "Leaked " + secret
 	sink := slackprogress.New(client, channel, m, secrets, nil)
 	now := time.Now()
@@ -416,7 +416,7 @@ func TestRateLimitedUpdatesAreCoalescedAndNotLost(t *testing.T) {
 	secrets := redact.New()
 	var reported errs
 	bs := newBlockingSleep()
-	stepsMeta := slackprogress.Meta{Playbook: "burst", Mode: slack.ModeReal}
+	stepsMeta := slackprogress.Meta{Playbook: "burst", Mode: engine.ModeReal}
 	for _, id := range []string{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"} {
 		stepsMeta.Steps = append(stepsMeta.Steps, slackprogress.StepMeta{ID: id, Uses: "test.table"})
 	}
@@ -487,7 +487,7 @@ func TestSlackDownNeverStopsTheRun(t *testing.T) {
 	client, _, stop := setup(t)
 	stop() // Slack is unreachable from the start
 	var reported errs
-	sink := slackprogress.NewWithSleep(client, channel, meta("leak", slack.ModeReal), redact.New(), reported.add,
+	sink := slackprogress.NewWithSleep(client, channel, meta("leak", engine.ModeReal), redact.New(), reported.add,
 		func(ctx context.Context, _ time.Duration) error {
 			select {
 			case <-ctx.Done():
@@ -540,7 +540,7 @@ func TestUnknownChannelIsReportedOnce(t *testing.T) {
 	t.Parallel()
 	client, sim, _ := setup(t)
 	var reported errs
-	sink := slackprogress.New(client, "#nowhere", meta("leak", slack.ModeReal), redact.New(), reported.add)
+	sink := slackprogress.New(client, "#nowhere", meta("leak", engine.ModeReal), redact.New(), reported.add)
 	sink.Emit(event.Event{Kind: event.RunStarted, RunID: "run1"})
 	sink.Emit(event.Event{Kind: event.StepLog, Step: "identify", Message: "x"})
 	if _, _, err := sink.Thread(t.Context()); err == nil {
@@ -576,7 +576,7 @@ func membershipSink(t *testing.T, ch slacksim.Channel, scopes []string) (*slackp
 		t.Fatal(err)
 	}
 	reported := &errs{}
-	sink := slackprogress.New(client, "#"+ch.Name, meta("leak", slack.ModeReal), redact.New(), reported.add)
+	sink := slackprogress.New(client, "#"+ch.Name, meta("leak", engine.ModeReal), redact.New(), reported.add)
 	t.Cleanup(func() { _ = sink.Close(context.Background()) })
 	return sink, sim, reported
 }
@@ -654,7 +654,7 @@ func TestPreflightJoinsOrExplains(t *testing.T) {
 func TestSeedShowsEarlierSteps(t *testing.T) {
 	t.Parallel()
 	client, sim, _ := setup(t)
-	sink := slackprogress.New(client, channel, meta("leak", slack.ModeReal), redact.New(), nil)
+	sink := slackprogress.New(client, channel, meta("leak", engine.ModeReal), redact.New(), nil)
 	sink.Seed([]event.Event{
 		{Kind: event.RunStarted, RunID: "run1"},
 		{Kind: event.StepStarted, Step: "identify"},
@@ -679,7 +679,7 @@ func TestSeedShowsEarlierSteps(t *testing.T) {
 func TestNothingPostedForARunThatNeverStarted(t *testing.T) {
 	t.Parallel()
 	client, sim, _ := setup(t)
-	sink := slackprogress.New(client, channel, meta("leak", slack.ModeReal), redact.New(), nil)
+	sink := slackprogress.New(client, channel, meta("leak", engine.ModeReal), redact.New(), nil)
 	if err := sink.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}

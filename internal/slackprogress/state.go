@@ -20,6 +20,7 @@ import (
 // parent message and what the summary needs.
 type state struct {
 	view  slack.RunView
+	mode  string // the engine's run mode (engine.Mode…); view.Mode is its badge
 	index map[string]int
 	// run is the fold of the events so far: statuses, durations and timing come from it.
 	run    engine.RunState
@@ -32,7 +33,8 @@ func (st *state) init(m Meta, secrets *redact.Set) {
 	st.logs = map[string][]string{}
 	r := secrets.String
 	st.view = slack.RunView{Title: r(m.Title), Playbook: r(m.Playbook), RunID: r(m.RunID),
-		StartedBy: r(m.StartedBy), Mode: m.Mode}
+		StartedBy: r(m.StartedBy)}
+	st.setMode(m.Mode)
 	for _, s := range m.Steps {
 		st.step(r(s.ID), r(s.Uses))
 	}
@@ -115,8 +117,8 @@ func (st *state) applyRun(e event.Event) (parent bool, items []threadItem) {
 		if st.view.StartedBy == "" {
 			st.view.StartedBy = st.run.StartedBy
 		}
-		if st.view.Mode == "" {
-			st.view.Mode = st.run.Mode
+		if st.mode == "" {
+			st.setMode(st.run.Mode)
 		}
 		if st.view.Playbook == "" {
 			st.view.Playbook = st.run.Playbook
@@ -124,12 +126,12 @@ func (st *state) applyRun(e event.Event) (parent bool, items []threadItem) {
 		return true, nil
 
 	case event.RunResumed:
-		st.view.Outcome = ""
+		st.view.Outcome, st.view.Tone = "", slack.Neutral
 		say(":arrows_counterclockwise: *Run resumed*: continuing at the first unfinished step.")
 		return true, items
 
 	case event.RunFinished:
-		st.view.Outcome = st.run.Outcome
+		st.view.Outcome, st.view.Tone = st.run.Outcome, tone(st.run.Outcome)
 		sum := slack.Summary(st.summary(e))
 		items = append(items, threadItem{text: sum.Text, blocks: sum.Blocks})
 		return true, items
@@ -150,7 +152,7 @@ func (st *state) applyStep(e event.Event, sv *slack.StepView) (parent bool, item
 
 	case event.StepPlanned:
 		say(planText(tag, e))
-		if st.view.Mode == engine.ModeDryRun {
+		if st.mode == engine.ModeDryRun {
 			sv.Status, sv.Duration, sv.Note = st.status(e.Step), dur(), oneLine(e.Message)
 			return true, items
 		}
@@ -259,7 +261,7 @@ func (st *state) status(id string) string {
 	if s == nil {
 		return slack.StatusPending
 	}
-	if s.Status == event.Planned && st.view.Mode != engine.ModeDryRun {
+	if s.Status == event.Planned && st.mode != engine.ModeDryRun {
 		return slack.StatusRunning
 	}
 	return string(s.Status)
@@ -278,7 +280,7 @@ func (st *state) revokedAt() time.Time {
 
 func (st *state) summary(e event.Event) slack.SummaryView {
 	v := slack.SummaryView{Title: st.title(), Playbook: st.view.Playbook, RunID: st.view.RunID, Mode: st.view.Mode,
-		Outcome: st.view.Outcome, Duration: time.Duration(e.Duration)}
+		Outcome: st.view.Outcome, Tone: st.view.Tone, Duration: time.Duration(e.Duration)}
 	if revoked := st.revokedAt(); !revoked.IsZero() && !st.run.Started.IsZero() {
 		v.TimeToRevoke = max(revoked.Sub(st.run.Started), time.Millisecond)
 	}
@@ -430,4 +432,31 @@ func mention(who string) string {
 		return "someone"
 	}
 	return escape(who)
+}
+
+// setMode records the engine's run mode and the badge Slack shows for it.
+func (st *state) setMode(mode string) {
+	st.mode = mode
+	switch mode {
+	case engine.ModeDryRun:
+		st.view.Mode = slack.DryRun
+	case engine.ModeRehearsal:
+		st.view.Mode = slack.Rehearsal
+	default:
+		st.view.Mode = slack.Live
+	}
+}
+
+// tone is how Slack marks an engine outcome.
+func tone(outcome string) slack.Tone {
+	switch outcome {
+	case engine.OutcomeSucceeded:
+		return slack.Good
+	case engine.OutcomeFailed, engine.OutcomePreflightFailed:
+		return slack.Bad
+	case engine.OutcomeCancelled, engine.OutcomeDenied:
+		return slack.Stopped
+	default:
+		return slack.Neutral
+	}
 }

@@ -438,7 +438,7 @@ func scenario(t *testing.T) *slacksim.Sim {
 		respondslack.Message{Text: "Starting `openai-key-leak` as run `run-1`; progress in #security-incidents."}, true, false))
 
 	view := respondslack.RunView{Title: "Leaked OpenAI API key sk-proj-…abcd", Playbook: "openai-key-leak", RunID: "run-1",
-		StartedBy: "U0ALICE", Mode: respondslack.ModeRehearsal, Steps: []respondslack.StepView{
+		StartedBy: "U0ALICE", Mode: respondslack.Rehearsal, Steps: []respondslack.StepView{
 			{ID: "identify", Uses: "openai.find-key", Status: respondslack.StatusRunning},
 			{ID: "revoke", Uses: "openai.revoke-key", Status: respondslack.StatusPending},
 			{ID: "purge", Uses: "git.purge-history", Status: respondslack.StatusPending},
@@ -470,10 +470,10 @@ func scenario(t *testing.T) *slacksim.Sim {
 		At: time.Date(2024, 5, 6, 7, 10, 0, 0, time.UTC)}), false, true))
 
 	view.Steps[2].Status, view.Steps[2].Duration = respondslack.StatusSucceeded, 95*time.Second
-	view.Outcome = respondslack.OutcomeSucceeded
+	view.Outcome, view.Tone = "succeeded", respondslack.Good
 	must(c.Update(ctx, ch, parent, respondslack.RunMessage(view)))
 	summary := respondslack.Summary(respondslack.SummaryView{Title: view.Title, Playbook: "openai-key-leak", RunID: "run-1",
-		Mode: respondslack.ModeRehearsal, Outcome: respondslack.OutcomeSucceeded, Duration: 97 * time.Second, TimeToRevoke: 1600 * time.Millisecond,
+		Mode: respondslack.Rehearsal, Outcome: "succeeded", Tone: respondslack.Good, Duration: 97 * time.Second, TimeToRevoke: 1600 * time.Millisecond,
 		Changed: []string{"revoked key_abc", "rewrote acme/api history"}, NeedsHuman: []string{"GitHub may still serve refs/pull/12/head"}})
 	_, err = c.Post(ctx, ch, withThread(summary, parent))
 	must(err)
