@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,31 @@ func (k Kind) DecodeOutputs(recorded map[string]any) (any, error) {
 		return dst.Interface(), fmt.Errorf("decode %s outputs: %w", k.Name, err)
 	}
 	return dst.Interface(), nil
+}
+
+// CheckOutputs reports outputs a step returned that its kind does not declare, or whose value does
+// not fit the declared field: later steps cannot reference the first, and journal readers lose the
+// second. A kind without an outputs struct accepts nothing but an empty map.
+func (k Kind) CheckOutputs(out Outputs) error {
+	declared := map[string]bool{}
+	for _, n := range k.OutputNames() {
+		declared[n] = true
+	}
+	var unknown []string
+	for name := range out {
+		if !declared[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("kind %s returned undeclared output(s) %s; it declares %v", k.Name, strings.Join(unknown, ", "), k.OutputNames())
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := k.DecodeOutputs(out)
+	return err
 }
 
 // FieldNames lists the names the given tag gives v's exported fields (v a struct or a pointer to

@@ -615,6 +615,14 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	}
 	sr.Status = event.Succeeded
 	sr.Outputs = r.normalize(out)
+	if err := s.Kind.CheckOutputs(sr.Outputs); err != nil {
+		// A kind's bug, not the incident's: the step did its work, so the run goes on, but the
+		// log says what later steps and the journal's readers will not see.
+		if err := r.emitJ(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+			Message: "respond bug (please report): " + err.Error()}); err != nil {
+			return err
+		}
+	}
 	return r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts, Duration: event.Duration(sr.Duration)}.
 		With(event.StepSucceededData{Outputs: sr.Outputs}))
 }

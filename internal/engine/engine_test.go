@@ -65,10 +65,15 @@ type reader struct {
 	Value        string `yaml:"value"`
 	PreflightErr string `yaml:"preflight_error"`
 	Flaky        bool   `yaml:"flaky_preflight"`
+	// Undeclared names an output the kind does not declare, as a buggy kind would return.
+	Undeclared string `yaml:"undeclared_output"`
 }
 
 func (r *reader) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	lookupCalls(r.Test).add("run:" + env.StepID)
+	if r.Undeclared != "" {
+		return steps.Outputs{"value": r.Value, r.Undeclared: 1}, nil
+	}
 	return steps.Outputs{"value": r.Value}, nil
 }
 
@@ -230,6 +235,31 @@ steps:
 	}
 	if res.Outcome != "succeeded" {
 		t.Errorf("outcome %s", res.Outcome)
+	}
+}
+
+// A kind that returns an output it does not declare is a bug of respond's: the run goes on (the
+// step did its work) and the log names the output nobody can reference.
+func TestUndeclaredOutputsAreReported(t *testing.T) {
+	callsFor(t)
+	res, rec, err := run(t, `
+name: t
+steps:
+  - {id: a, uses: test.read, with: {test: TEST, value: one, undeclared_output: extra}}
+  - {id: b, uses: test.read, with: {test: TEST, value: "{{ .steps.a.outputs.value }}"}}
+`, nil)
+	if err != nil || res.Outcome != engine.OutcomeSucceeded {
+		t.Fatalf("run: %v, outcome %s", err, res.Outcome)
+	}
+	var logs []string
+	for _, e := range rec.events {
+		if e.Kind == event.StepLog {
+			logs = append(logs, e.Step+": "+e.Message)
+		}
+	}
+	want := []string{"a: respond bug (please report): kind test.read returned undeclared output(s) extra; it declares [value]"}
+	if diff := cmp.Diff(want, logs); diff != "" {
+		t.Errorf("step logs (-want +got):\n%s", diff)
 	}
 }
 
