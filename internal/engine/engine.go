@@ -615,16 +615,22 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	}
 	sr.Status = event.Succeeded
 	sr.Outputs = r.normalize(out)
-	if err := s.Kind.CheckOutputs(sr.Outputs); err != nil {
-		// A kind's bug, not the incident's: the step did its work, so the run goes on, but the
-		// log says what later steps and the journal's readers will not see.
-		if err := r.emitJ(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
-			Message: "respond bug (please report): " + err.Error()}); err != nil {
-			return err
-		}
+	if err := r.checkOutputs(s, sr.Outputs); err != nil {
+		return err
 	}
 	return r.emitJ(event.Event{Step: s.ID, Uses: s.Uses, Attempt: sr.Attempts, Duration: event.Duration(sr.Duration)}.
 		With(event.StepSucceededData{Outputs: sr.Outputs}))
+}
+
+// checkOutputs logs outputs that s's kind does not declare. That is a kind's bug, not the
+// incident's: the step did its work, so the run goes on, but the log says what later steps and the
+// journal's readers will not see. The error is the journal's.
+func (r *runner) checkOutputs(s *playbook.Step, out steps.Outputs) error {
+	bad := s.Kind.CheckOutputs(out)
+	if bad == nil {
+		return nil
+	}
+	return r.emitJ(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses, Message: "respond bug (please report): " + bad.Error()})
 }
 
 // failStep records that step s failed with err, and returns err.
