@@ -206,6 +206,7 @@ func NewApp(f *Factory) *cli.App {
 			newScanCmd(f),
 			newPurgeCmd(f),
 			newServeCmd(f),
+			newWorkerCmd(f),
 			newVersionCmd(f),
 			newCompletionCmd(f),
 		},

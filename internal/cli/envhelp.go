@@ -18,6 +18,9 @@ var envDoc = []struct{ name, doc string }{
 	{"SLACK_SIGNING_SECRET", "verifies Slack's HTTP requests (serve)"},
 	{"SLACK_APP_TOKEN", "Socket Mode connection (serve --socket-mode)"},
 	{"GITHUB_WEBHOOK_SECRET", "verifies GitHub's webhook deliveries (serve with github_alerts)"},
+	{"RESPOND_TEMPORAL_ADDRESS", "Temporal frontend HOST:PORT, in place of --temporal"},
+	{"RESPOND_TEMPORAL_NAMESPACE", "Temporal namespace, in place of --namespace (default: default)"},
+	{"RESPOND_TEMPORAL_KEY", "32 random bytes (base64 or hex) that encrypt every Temporal payload; the same on workers and clients"},
 }
 
 // envHelp is the "Environment:" paragraph of a command's description for the named variables.

@@ -104,6 +104,8 @@ type Options struct {
 	SecretRefs map[string]string
 	// Shared seeds the run-wide values steps read with Env.Shared (e.g. the run's Slack thread).
 	Shared map[string]any
+	// Phase is the part of the run this call executes; the zero value is all of it.
+	Phase Phase
 }
 
 // StepResult is one step's outcome.
@@ -140,6 +142,9 @@ type runner struct {
 	shared  sync.Map
 	sharedM sync.Mutex
 	prior   *RunState
+	// continuing is set when a step phase picks up a step another process started: a decision
+	// already recorded for it stands.
+	continuing bool
 }
 
 // Run executes the playbook. The returned error is one of the Err* values (wrapped) when the run
@@ -153,7 +158,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		r.results[s.ID] = sr
 		r.res.Steps = append(r.res.Steps, sr)
 	}
-	err := r.run(ctx)
+	var err error
+	switch o.Phase.Kind {
+	case PhaseBegin:
+		err = r.beginPhase(ctx)
+	case PhaseStep:
+		err = r.stepPhase(ctx, o.Phase.Step)
+	case PhaseFinish:
+		err = r.finishPhase(o.Phase.Abort)
+	default:
+		err = r.run(ctx)
+	}
 	r.res.Finished = o.Now().UTC()
 	return r.res, err
 }
@@ -192,52 +207,51 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.begin(); err != nil {
 		return err
 	}
-
 	if err := r.preflight(ctx); err != nil {
 		r.res.Outcome = OutcomePreflightFailed
 		r.finish(err)
 		return err
 	}
-
-	var failed, denied bool
 	for _, s := range r.pb.Steps {
-		sr := r.results[s.ID]
-		if sr.Status != event.Pending {
+		if r.results[s.ID].Status != event.Pending {
 			continue // finished before a resume
 		}
-		if err := ctx.Err(); err != nil {
-			r.res.Outcome = OutcomeInterrupted
-			err = fmt.Errorf("%w before step %s: %v", ErrInterrupted, s.ID, err)
+		if outcome, err := r.runStep(ctx, s); outcome != "" {
+			r.res.Outcome = outcome
 			r.finish(err)
 			return err
-		}
-		err := r.step(ctx, s, sr)
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrDenied):
-			denied = true
-		case errors.Is(err, errUnready):
-			// counted with the steps below; the run goes on
-		case errors.Is(err, ErrInterrupted):
-			r.res.Outcome = OutcomeInterrupted
-			r.finish(err)
-			return err
-		case errors.Is(err, ErrCancelled), errors.Is(err, ErrNoApprover), isJournalError(err):
-			r.res.Outcome = OutcomeCancelled
-			r.finish(err)
-			return err
-		default:
-			failed = true
-			if s.OnFailure != "continue" {
-				r.res.Outcome = OutcomeFailed
-				err = fmt.Errorf("%w: %s: %v", ErrStepFailed, s.ID, err)
-				r.finish(err)
-				return err
-			}
 		}
 	}
-	// Steps finished before a resume count too: a failure the run continued past, a step its
-	// preflight held back, or a denial.
+	err := r.conclude()
+	r.finish(err)
+	return err
+}
+
+// runStep runs step s and judges how it ended: a non-empty outcome stops the run with err.
+func (r *runner) runStep(ctx context.Context, s *playbook.Step) (outcome string, err error) {
+	if err := ctx.Err(); err != nil {
+		return OutcomeInterrupted, fmt.Errorf("%w before step %s: %v", ErrInterrupted, s.ID, err)
+	}
+	err = r.step(ctx, s, r.results[s.ID])
+	switch {
+	case err == nil, errors.Is(err, ErrDenied), errors.Is(err, errUnready):
+		// a denial or a step its preflight held back is counted by conclude; the run goes on
+		return "", nil
+	case errors.Is(err, ErrInterrupted):
+		return OutcomeInterrupted, err
+	case errors.Is(err, ErrCancelled), errors.Is(err, ErrNoApprover), isJournalError(err):
+		return OutcomeCancelled, err
+	case s.OnFailure != "continue":
+		return OutcomeFailed, fmt.Errorf("%w: %s: %v", ErrStepFailed, s.ID, err)
+	}
+	return "", nil
+}
+
+// conclude sets the outcome of a run that went through all its steps, from every step's result,
+// those finished before a resume included: a failure the run continued past, a step its
+// preflight held back, or a denial.
+func (r *runner) conclude() error {
+	var failed, denied bool
 	var unready []string
 	for _, sr := range r.res.Steps {
 		failed = failed || sr.Status == event.Failed
@@ -246,22 +260,19 @@ func (r *runner) run(ctx context.Context) error {
 			unready = append(unready, sr.ID)
 		}
 	}
-	var err error
 	switch {
 	case len(unready) > 0:
 		r.res.Outcome = OutcomeFailed
-		err = fmt.Errorf("%w: not run for want of a credential or permission: %s", ErrStepFailed, strings.Join(unready, ", "))
+		return fmt.Errorf("%w: not run for want of a credential or permission: %s", ErrStepFailed, strings.Join(unready, ", "))
 	case failed:
 		r.res.Outcome = OutcomeFailed
-		err = fmt.Errorf("%w (on_failure: continue let the run finish)", ErrStepFailed)
+		return fmt.Errorf("%w (on_failure: continue let the run finish)", ErrStepFailed)
 	case denied:
 		r.res.Outcome = OutcomeDenied
-		err = ErrDenied
-	default:
-		r.res.Outcome = OutcomeSucceeded
+		return ErrDenied
 	}
-	r.finish(err)
-	return err
+	r.res.Outcome = OutcomeSucceeded
+	return nil
 }
 
 // begin records the run's start, or its resume with the steps the journal says are done.
@@ -480,7 +491,7 @@ func (r *runner) afterContainment(s *playbook.Step, mu *sync.Mutex, blocking fun
 		mu.Lock()
 		r.unready[s.ID] = err
 		mu.Unlock()
-		_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses,
+		_ = r.emit(event.Event{Kind: event.StepLog, Step: s.ID, Uses: s.Uses, Data: map[string]any{unreadyKey: err.Error()},
 			Message: "preflight: " + err.Error() + " — containment goes ahead; this step will be skipped (fix it, then respond resume)"})
 	}
 }
@@ -595,7 +606,7 @@ func (r *runner) step(ctx context.Context, s *playbook.Step, sr *StepResult) err
 	}
 
 	if s.Approval != nil && s.Approval.Required && !r.o.DryRun {
-		d, err := r.approve(ctx, s, plan)
+		d, err := r.decided(ctx, s, plan)
 		if err != nil {
 			return fail(err)
 		}

@@ -60,6 +60,11 @@ type Spec struct {
 	// Slack is the run's progress sink when the caller made one (respond serve); when nil and
 	// the playbook names a channel, the runner makes one from SLACK_BOT_TOKEN.
 	Slack *slackprogress.Sink
+	// Record, when set, is where the run's events are made durable instead of a journal in Dir
+	// (a Temporal workflow's history); RunID and Prior are then required, and Phase says which
+	// part of the run this call executes.
+	Record event.Sink
+	Phase  engine.Phase
 }
 
 // Run is an execution that has ended (finished, stopped or interrupted): what the CLI prints.
@@ -127,7 +132,7 @@ func (rn *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		Playbook: s.Playbook, Inputs: s.Inputs, RunID: run.ID, Mode: s.Mode, DryRun: s.DryRun,
 		StartedBy: s.StartedBy, Approver: s.Approver, Events: bus, Secrets: rn.Secrets, Getenv: getenv,
 		Now: rn.Now, WorkDir: engine.RunDir(rn.Dir, run.ID), Prior: s.Prior,
-		SecretRefs: s.SecretRefs, Shared: s.Shared,
+		SecretRefs: s.SecretRefs, Shared: s.Shared, Phase: s.Phase,
 	})
 	run.Result, run.ToDo = res, todos.Items()
 	return run, runErr
@@ -140,6 +145,11 @@ func (rn *Runner) open(s *Spec) (*Run, *event.Bus, error) {
 		err error
 		id  = s.RunID
 	)
+	if s.Record != nil {
+		bus := event.NewBus(id, rn.Secrets, len(s.Prior), rn.Now)
+		bus.Require(s.Record)
+		return &Run{ID: id}, bus, nil
+	}
 	if id == "" {
 		id = NewRunID(rn.Now())
 		j, err = journal.Create(rn.Dir, id)

@@ -1,0 +1,136 @@
+package temporal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/steps"
+)
+
+// WorkflowID is the workflow of run runID: one workflow per run, so a run cannot be started
+// twice.
+func WorkflowID(runID string) string { return "respond-" + runID }
+
+// Submit starts the run's workflow on the task queue.
+func Submit(ctx context.Context, c client.Client, taskQueue string, in RunInput) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(in.RunID), TaskQueue: taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}, WorkflowName, in)
+	if err != nil {
+		return fmt.Errorf("submit run %s to Temporal: %w", in.RunID, err)
+	}
+	return nil
+}
+
+// Follower follows one run's workflow.
+type Follower struct {
+	Client     client.Client
+	WorkflowID string
+	// Sink receives every event of the run, in order, as it is recorded.
+	Sink event.Sink
+	// Ask, when set, decides the run's approvals (a terminal prompt); its decisions go to the
+	// workflow, where a Slack button may have answered first.
+	Ask engine.Approver
+	// Every is how often the events are read (default 300 ms).
+	Every time.Duration
+}
+
+// Follow feeds the run's events to the sink until the workflow ends, and returns its result and
+// every event. When ctx ends first, the run goes on on the workers.
+func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, error) {
+	every := f.Every
+	if every <= 0 {
+		every = 300 * time.Millisecond
+	}
+	type ended struct {
+		res PhaseResult
+		err error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		var res PhaseResult
+		err := f.Client.GetWorkflow(ctx, f.WorkflowID, "").Get(ctx, &res)
+		done <- ended{res, err}
+	}()
+	var evs []event.Event
+	asked := map[int]bool{}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var end *ended
+		select {
+		case <-ctx.Done():
+			return PhaseResult{}, evs, ctx.Err()
+		case e := <-done:
+			end = &e
+		case <-t.C:
+		}
+		more, err := queryEvents(ctx, f.Client, f.WorkflowID, "", len(evs))
+		if err != nil && end == nil {
+			continue // a worker is being replaced; the next read catches up
+		}
+		for _, e := range more {
+			evs = append(evs, e)
+			if f.Sink != nil {
+				_ = f.Sink.Emit(e)
+			}
+			if e.Kind == event.ApprovalWaiting && f.Ask != nil && !asked[e.Seq] {
+				asked[e.Seq] = true
+				go f.ask(ctx, e)
+			}
+		}
+		if end != nil {
+			if end.err != nil {
+				return end.res, evs, fmt.Errorf("run workflow %s: %w", f.WorkflowID, end.err)
+			}
+			return end.res, evs, nil
+		}
+	}
+}
+
+// ask puts the waiting step's question to the terminal and sends the answer; a decision from
+// elsewhere (Slack) that came first wins, and the workflow refuses this one.
+func (f *Follower) ask(ctx context.Context, e event.Event) {
+	d, err := f.Ask.Approve(ctx, engine.ApprovalRequest{StepID: e.Step, Uses: e.Uses, Message: e.Message})
+	if err != nil {
+		return
+	}
+	_ = Decide(ctx, f.Client, f.WorkflowID, e.Step, d)
+}
+
+// Decide sends a decision for a step waiting for an approval.
+func Decide(ctx context.Context, c client.Client, workflowID, step string, d engine.Decision) error {
+	if d.At.IsZero() {
+		d.At = time.Now().UTC()
+	}
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: UpdateDecide,
+		Args: []any{DecideRequest{Step: step, Decision: d}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("send the decision for step %s: %w", step, err)
+	}
+	return nil
+}
+
+// Err is the error a run with this result ended with, for exit codes: the engine's, rebuilt.
+func (r PhaseResult) Err() error {
+	err := engine.OutcomeError(r.Outcome, r.Error)
+	if err != nil && r.Credentials {
+		return credentialsError{err}
+	}
+	return err
+}
+
+// credentialsError is a run's error that a missing credential caused (exit code 4); its text is
+// the run's own.
+type credentialsError struct{ error }
+
+func (e credentialsError) Unwrap() []error { return []error{e.error, steps.ErrCredentials} }
