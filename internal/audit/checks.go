@@ -3,11 +3,11 @@ package audit
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/respond-sec/respond/integrations/openai"
+	"github.com/respond-sec/respond/steps/openai/tightenbudgets"
 )
 
 // Check is one guideline and how to find what breaks it. The runner fills each finding's
@@ -145,11 +145,11 @@ func ago(now, t time.Time) string {
 
 func dollars(cents int64) string { return fmt.Sprintf("$%.2f", float64(cents)/100) }
 
-// derivedLimitCents is the limit `openai.tighten-budgets` would derive with the fix's settings
-// (DeriveFactor × the last 30 days' spend, whole dollars up, at least DeriveFloorCents).
+// derivedLimitCents is the limit `openai.tighten-budgets` derives with the fix's settings
+// (DeriveFactor × the last 30 days' spend, whole dollars up, at least DeriveFloorCents): the
+// step's own arithmetic, so the finding, the --fix plan and the limit set agree.
 func derivedLimitCents(usd float64) int64 {
-	cents := int64(math.Ceil(usd*DeriveFactor)) * 100
-	return max(cents, DeriveFloorCents)
+	return tightenbudgets.DerivedCents(usd, DeriveBaselineDays, DeriveFactor, DeriveFloorCents)
 }
 
 // keys yields every live key of every project whose keys were read.
@@ -182,6 +182,7 @@ func spendCap(inv *Inventory, p *ProjectInfo) string {
 
 // How a missing limit is derived in the fix text, the way openai.tighten-budgets derives one: DeriveFactor × the last 30 days' spend, in whole dollars, at least the floor.
 const (
-	DeriveFactor     = 1.5
-	DeriveFloorCents = int64(10000)
+	DeriveFactor       = 1.5
+	DeriveFloorCents   = int64(10000)
+	DeriveBaselineDays = 30
 )

@@ -86,8 +86,9 @@ func findNoHardLimit(inv *Inventory, _ Options) []Finding {
 			d += fmt.Sprintf("; spent $%.2f in the last 30 days", inv.Spend[p.ID])
 		}
 		out = append(out, Finding{Resource: fmt.Sprintf("project %s (%s)", p.ID, p.Name), Project: p.ID, Detail: d,
-			Fix: apiCall("POST", "/projects/"+p.ID+"/spend_limit", fmt.Sprintf(`{"threshold_amount": %d, "currency": "USD", "interval": "month"}`, cents)) +
-				fmt.Sprintf("   (%s = 1.5 × the last 30 days' spend, at least $100, as openai.tighten-budgets derives it)", dollars(cents))})
+			Fix: fmt.Sprintf("respond audit --fix sets %s (1.5 × the last 30 days' spend, at least $100, as openai.tighten-budgets derives it), "+
+				"reversibly; by hand: ", dollars(cents)) +
+				apiCall("POST", "/projects/"+p.ID+"/spend_limit", fmt.Sprintf(`{"threshold_amount": %d, "currency": "USD", "interval": "month"}`, cents))})
 	}
 	return out
 }
@@ -100,8 +101,9 @@ func findNoAlerts(inv *Inventory, _ Options) []Finding {
 		}
 		out = append(out, Finding{Resource: fmt.Sprintf("project %s (%s)", p.ID, p.Name), Project: p.ID,
 			Detail: "no spend alert: nobody is emailed as spend climbs",
-			Fix: apiCall("POST", "/projects/"+p.ID+"/spend_alerts",
-				fmt.Sprintf(`{"threshold_amount": %d, "currency": "USD", "interval": "month", "notification_channel": {"type": "email", "recipients": ["YOU@EXAMPLE.COM"]}}`, alertCents(inv, p)))})
+			Fix: fmt.Sprintf("respond audit --fix --alert-email YOU@EXAMPLE.COM adds alerts at %s of the limit, reversibly; by hand: ", percents()) +
+				apiCall("POST", "/projects/"+p.ID+"/spend_alerts",
+					fmt.Sprintf(`{"threshold_amount": %d, "currency": "USD", "interval": "month", "notification_channel": {"type": "email", "recipients": ["YOU@EXAMPLE.COM"]}}`, alertCents(inv, p)))})
 	}
 	return out
 }
@@ -121,15 +123,10 @@ func findOrgNoLimit(inv *Inventory, _ Options) []Finding {
 	if inv.OrgLimit != nil || slices.ContainsFunc(inv.Gaps, func(g string) bool { return strings.HasPrefix(g, "organization spend limit") }) {
 		return nil
 	}
-	cents := DeriveFloorCents
+	cents, usd := orgLimitCents(inv)
 	d := "no organization hard limit"
-	if inv.Spend != nil {
-		var usd float64
-		for _, v := range inv.Spend {
-			usd += v
-		}
-		cents = derivedLimitCents(usd)
-		d += fmt.Sprintf("; the organization spent $%.2f in the last 30 days", usd)
+	if usd != nil {
+		d += fmt.Sprintf("; the organization spent $%.2f in the last 30 days", *usd)
 	}
 	// Not in --fix: an organization limit stops every project at once, which only the
 	// organization's owners should decide.
@@ -142,10 +139,13 @@ func findOrgNoAlerts(inv *Inventory, _ Options) []Finding {
 	if len(inv.OrgAlerts) > 0 || slices.ContainsFunc(inv.Gaps, func(g string) bool { return strings.HasPrefix(g, "organization spend alerts") }) {
 		return nil
 	}
+	var amounts []string
+	for _, c := range orgAlertCents(inv) {
+		amounts = append(amounts, dollars(c))
+	}
 	return []Finding{{Resource: "organization", Detail: "no organization spend alert",
-		Fix: apiCall("POST", "/spend_alerts",
-			`{"threshold_amount": AMOUNT_IN_CENTS, "currency": "USD", "interval": "month", "notification_channel": {"type": "email", "recipients": ["FINANCE@EXAMPLE.COM"]}}`) +
-			"   (or add the step openai.org-spend-alerts to a playbook: it records what it creates for respond rollback)"}}
+		Fix: fmt.Sprintf("respond audit --fix --alert-email YOU@EXAMPLE.COM adds alerts at %s (%s of the organization's limit, "+
+			"or of the one it should have), reversibly: respond rollback RUN removes them", strings.Join(amounts, ", "), percents())}}
 }
 
 func findOwnerServiceAccounts(inv *Inventory, _ Options) []Finding {

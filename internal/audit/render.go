@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/slack-go/slack/slackutilsx"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -74,3 +76,28 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 }
 
 func cell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
+
+// SlackTextLimit keeps the Slack summary under the 40,000 characters past which chat.postMessage
+// truncates a message's text.
+const SlackTextLimit = 38000
+
+// SlackText is the Markdown summary for Slack's mrkdwn (no tables, which Slack does not draw):
+// the counts, then each finding most urgent first with its fix, as many as fit in
+// SlackTextLimit, then how many keys and gaps the full report has. Slack's control characters
+// are escaped; the caller masks secrets.
+func (r *Report) SlackText() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*respond audit, %s*\n%s\n", r.GeneratedAt.Format("2006-01-02 15:04 MST"), slackutilsx.EscapeMessage(r.summary()))
+	tail := fmt.Sprintf("\n%d key(s) have a blast-radius line and %d item(s) could not be checked: run `respond audit` for the full report.", len(r.Keys), len(r.Gaps))
+	for i, f := range r.Findings {
+		item := fmt.Sprintf("\n• *%s* %s\n    %s\n    fix: `%s`\n", strings.ToUpper(f.Severity.String()), slackutilsx.EscapeMessage(f.Resource),
+			slackutilsx.EscapeMessage(f.Detail), slackutilsx.EscapeMessage(strings.ReplaceAll(f.Fix, "`", "'")))
+		if b.Len()+len(item)+len(tail)+80 > SlackTextLimit {
+			fmt.Fprintf(&b, "\n… and %d more finding(s).\n", len(r.Findings)-i)
+			break
+		}
+		b.WriteString(item)
+	}
+	b.WriteString(tail)
+	return b.String()
+}

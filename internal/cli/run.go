@@ -108,6 +108,9 @@ type runSpec struct {
 	runner.Spec
 	output string
 	quiet  bool // no terminal progress (the caller prints its own)
+	// summaryTo receives the text summary instead of stdout (respond audit --fix, whose stdout
+	// is the report).
+	summaryTo io.Writer
 }
 
 // newRunner is the Runner of the state directory dir, with this process's secrets, clock and
@@ -154,7 +157,11 @@ func (f *Factory) execute(ctx context.Context, s runSpec) (*engine.Result, error
 		b, _ := json.MarshalIndent(jsonSummary(run.Result), "", "  ")
 		fmt.Fprintln(f.IO.Out, f.Secrets.String(string(b)))
 	} else if !s.quiet {
-		printSummary(f.IO.Out, run.Result, run.Journal, run.ToDo) // the outcome on stdout, so `respond run … | tee` keeps it
+		out := f.IO.Out // the outcome on stdout, so `respond run … | tee` keeps it
+		if s.summaryTo != nil {
+			out = s.summaryTo
+		}
+		printSummary(out, run.Result, run.Journal, run.ToDo)
 	}
 	if runErr != nil {
 		return run.Result, &reported{code: ExitCode(runErr), err: runErr}

@@ -10,7 +10,8 @@ import (
 // MessyOpenAI is an organization that breaks every guideline `respond audit` checks: no
 // organization limit or alert, a project without a hard limit or alerts, user keys without
 // expiry, an owner service account, a key unused for half a year, a live key in an archived
-// project, rate limits at the ceiling. Project proj_tidy is the one that does it right.
+// project, rate limits at the ceiling; proj_capped has a hard limit and no alert. Project
+// proj_tidy is the one that does it right.
 func MessyOpenAI() openaisim.World {
 	w := openaisim.DefaultWorld()
 	w.LeakedKey, w.Exposure = "", openaisim.Exposure{}
@@ -24,6 +25,10 @@ func MessyOpenAI() openaisim.World {
 			ServiceAccounts: []openaisim.ServiceAccountSpec{{ID: "svc_acct_tidy", Name: "tidy", CreatedDaysAgo: 90}},
 			Keys: []openaisim.KeySpec{{ID: "key_tidy", Name: "tidy", ServiceAccount: "svc_acct_tidy", CreatedDaysAgo: 30, ExpiresInDays: 60,
 				Usage: []openaisim.UsageSpec{{Model: "gpt-4o-mini", RequestsPerDay: 50, InputTokens: 100, OutputTokens: 50}}}}},
+		openaisim.ProjectSpec{ID: "proj_capped", Name: "Capped", CreatedDaysAgo: 60, SpendLimitCents: 50000,
+			ServiceAccounts: []openaisim.ServiceAccountSpec{{ID: "svc_acct_capped", Name: "capped", CreatedDaysAgo: 50}},
+			Keys: []openaisim.KeySpec{{ID: "key_capped", Name: "capped", ServiceAccount: "svc_acct_capped", CreatedDaysAgo: 20, ExpiresInDays: 70,
+				Usage: []openaisim.UsageSpec{{Model: "gpt-4o-mini", RequestsPerDay: 20, InputTokens: 100, OutputTokens: 50}}}}},
 		openaisim.ProjectSpec{ID: "proj_forgotten", Name: "Forgotten demo", CreatedDaysAgo: 400,
 			Keys: []openaisim.KeySpec{{ID: "key_forgotten", Name: "demo", CreatedDaysAgo: 300,
 				User: &openaisim.UserSpec{ID: "user_gone", Name: "Gone", Email: "gone@example.com"}}}},

@@ -9,6 +9,7 @@ import (
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/playbook"
+	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/catalog"
 )
 
@@ -22,6 +23,24 @@ type Journaled struct {
 
 // Result is the run's result as far as its journal goes (for reports of runs that are over).
 func (j *Journaled) Result() *engine.Result { return j.State.Result(j.Playbook) }
+
+// Rollbackable lists the run's succeeded steps whose kind can undo what it did, newest first:
+// the order in which `respond rollback RUN` undoes a whole run.
+func (j *Journaled) Rollbackable() []string {
+	var out []string
+	for i := len(j.State.Steps) - 1; i >= 0; i-- {
+		st := j.State.Steps[i]
+		if st.Status != event.Succeeded {
+			continue
+		}
+		for _, ps := range j.Playbook.Steps {
+			if _, ok := ps.Kind.New().(steps.Rollbacker); ok && ps.ID == st.ID {
+				out = append(out, st.ID)
+			}
+		}
+	}
+	return out
+}
 
 // UnusableError is a journal that cannot be continued or reported from: it fails verification,
 // does not start a run, or holds an unreadable event.

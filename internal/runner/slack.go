@@ -53,14 +53,20 @@ func (rn *Runner) attachSlack(ctx context.Context, bus *event.Bus, s *Spec, runI
 	}
 }
 
-// slackClient is the bot's client from SLACK_BOT_TOKEN (and RESPOND_SLACK_API_URL, for
-// simulators).
+// slackClient is the bot's client of a run's environment.
 func (rn *Runner) slackClient(getenv func(string) string) (*slack.Client, error) {
+	return SlackClient(getenv, rn.Secrets)
+}
+
+// SlackClient is the bot's client from SLACK_BOT_TOKEN (and RESPOND_SLACK_API_URL, for
+// simulators), the token registered with secrets before anything can print it. The one way
+// respond reaches Slack outside a step: run progress, and respond audit --slack.
+func SlackClient(getenv func(string) string, secrets *redact.Set) (*slack.Client, error) {
 	tok := getenv(slackkit.EnvToken)
 	if tok == "" {
 		return nil, fmt.Errorf("%s is not set", slackkit.EnvToken)
 	}
-	rn.Secrets.Add(tok)
+	secrets.Add(tok)
 	return slack.New(slack.Config{Token: tok, APIURL: getenv(slackkit.EnvAPIURL)})
 }
 

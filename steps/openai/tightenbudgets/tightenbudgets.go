@@ -290,16 +290,23 @@ func (t *Tighten) derive(ctx context.Context, env *steps.Env, c budgetAPI) (int6
 		}
 	}
 	monthly := usd / float64(days) * 30
-	cents := int64(math.Ceil(monthly*d.Factor)) * 100
+	cents := DerivedCents(usd, days, d.Factor, d.FloorCents)
 	basis := fmt.Sprintf("$%.2f over %d days before %s → $%.2f/month × %.2f", usd, days, end.Format("2006-01-02"), monthly, d.Factor)
-	if cents < d.FloorCents {
-		cents = d.FloorCents
+	if cents == d.FloorCents && cents > int64(math.Ceil(monthly*d.Factor))*100 {
 		basis += fmt.Sprintf(", raised to the floor of $%.2f", float64(d.FloorCents)/100)
 	}
 	if cents <= 0 {
 		return 0, "", fmt.Errorf("derive: the project spent nothing in the baseline and no floor_cents is set: give spend_limit_cents or derive.floor_cents")
 	}
 	return cents, basis, nil
+}
+
+// DerivedCents is the monthly limit derive computes from usd spent over days: scaled to 30
+// days, times factor, rounded up to whole dollars, at least floorCents. `respond audit` quotes
+// and plans the same number.
+func DerivedCents(usd float64, days int, factor float64, floorCents int64) int64 {
+	monthly := usd / float64(days) * 30
+	return max(int64(math.Ceil(monthly*factor))*100, floorCents)
 }
 
 func dollars(c int64) string { return fmt.Sprintf("$%.2f", float64(c)/100) }
