@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,6 +18,7 @@ import (
 	"github.com/respond-sec/respond/integrations/slack/slacksim"
 	"github.com/respond-sec/respond/internal/cli"
 	"github.com/respond-sec/respond/internal/fakekey"
+	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/rehearsal"
 )
 
@@ -228,5 +230,62 @@ func TestAuditSlack(t *testing.T) {
 		if strings.Contains(text, secret) || strings.Contains(string(slk.Snapshot()), secret) {
 			t.Errorf("Slack holds %s", name)
 		}
+	}
+}
+
+// A fix run killed mid-step (after a limit was set, or after the first of several alerts) is an
+// interrupted run like any other: respond resume finishes it without doubling anything, the
+// re-audit has no budget finding left, and respond rollback RUN restores the organization.
+func TestAuditFixCrashResumesAndRollsBack(t *testing.T) {
+	tests := []struct{ name, crashAfter string }{
+		{"after the limit, before the alerts", "step.log:budgets_proj_storefront"},
+		{"after one of three organization alerts", "step.log:org_alerts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := startMessyWorld(t, 34)
+			snap, before := w.sim.Snapshot(), w.findings(t)
+			var env []string
+			for k, v := range w.env {
+				env = append(env, k+"="+v)
+			}
+			code, out := runBinary(t, append(env, "RESPOND_TEST_CRASH_AFTER="+tt.crashAfter), "audit", "--fix", "--yes", "--alert-email", "sec@example.com")
+			if code != -int(syscall.SIGKILL) {
+				t.Fatalf("the fix was not killed (exit %d):\n%s", code, out)
+			}
+			runs, err := journal.List(w.env["RESPOND_STATE_DIR"])
+			if err != nil || len(runs) != 1 || runs[0].Status != "interrupted" {
+				t.Fatalf("runs = %+v, %v", runs, err)
+			}
+			id := runs[0].RunID
+			if r := respond(t, w.env, "", "resume", "--yes", id); r.code != 0 {
+				t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
+			}
+			after := w.findings(t)
+			for f := range after {
+				if strings.HasPrefix(f, "openai.project-no-") || strings.HasPrefix(f, "openai.org-no-alerts") {
+					t.Errorf("after resume: %s is still reported", f)
+				}
+			}
+			st := w.sim.State()
+			perTarget := map[string]int{}
+			for _, a := range st.SpendAlerts {
+				perTarget[fmt.Sprintf("%s/%d", a.ProjectID, a.Cents)]++
+			}
+			for k, n := range perTarget {
+				if n > 1 {
+					t.Errorf("%d alerts for %s: the resume doubled what the crashed attempt made", n, k)
+				}
+			}
+			if r := respond(t, w.env, "", "rollback", id); r.code != 0 {
+				t.Fatalf("rollback: exit %d\n%s", r.code, r.stderr)
+			}
+			if diff := cmp.Diff(string(snap), string(w.sim.Snapshot())); diff != "" {
+				t.Errorf("after rollback the organization differs from before the fix (-before +after):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, w.findings(t)); diff != "" {
+				t.Errorf("after rollback the findings differ (-before +after):\n%s", diff)
+			}
+		})
 	}
 }
