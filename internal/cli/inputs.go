@@ -56,98 +56,26 @@ func (src inputSources) readPrompted(in *playbook.Input) (string, error) {
 // secret passed as a plain argument (argv is visible to every user through ps) and names every
 // missing required input.
 func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set) (map[string]any, error) {
-	declared := map[string]*playbook.Input{}
+	g := gathered{pb: pb, src: src, declared: map[string]*playbook.Input{}, raw: map[string]any{}, from: map[string]string{}}
 	for _, in := range pb.Inputs {
-		declared[in.Name] = in
+		g.declared[in.Name] = in
 	}
-	raw := map[string]any{}
-	from := map[string]string{}
-
-	for _, file := range src.files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, usageErr("--input-file: %v", err)
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, usageErr("--input-file %s: not a YAML mapping of input names to values: %v", file, err)
-		}
-		for k, v := range m {
-			if _, ok := declared[k]; !ok {
-				return nil, usageErr("--input-file %s: playbook %s has no input %q (it has: %s)", file, pb.Name, k, inputNames(pb))
-			}
-			raw[k], from[k] = v, "file"
-		}
+	if err := g.files(); err != nil {
+		return nil, err
 	}
-	stdinUsed := false
-	for _, a := range src.args {
-		name, val, ok := strings.Cut(a, "=")
-		if !ok || name == "" {
-			return nil, usageErr("--input %q: write NAME=VALUE, NAME=@FILE or NAME=- (stdin)", redact.Mask(a))
-		}
-		in, known := declared[name]
-		if !known {
-			return nil, usageErr("--input %s: playbook %s has no input %q (it has: %s)", name, pb.Name, name, inputNames(pb))
-		}
-		switch {
-		case val == "-" && in.Secret && src.prompt != nil:
-			v, err := src.readPrompted(in)
-			if err != nil {
-				return nil, err
-			}
-			raw[name], from[name] = v, "terminal"
-		case val == "-":
-			if stdinUsed {
-				return nil, usageErr("--input %s=-: only one input can come from stdin", name)
-			}
-			stdinUsed = true
-			b, err := io.ReadAll(src.stdin)
-			if err != nil {
-				return nil, usageErr("--input %s=-: read stdin: %v", name, err)
-			}
-			raw[name], from[name] = strings.TrimRight(string(b), "\r\n"), "stdin"
-		case strings.HasPrefix(val, "@"):
-			b, err := os.ReadFile(val[1:])
-			if err != nil {
-				return nil, usageErr("--input %s=@…: %v", name, err)
-			}
-			raw[name], from[name] = strings.TrimRight(string(b), "\r\n"), "file"
-			// Only a regular file that held a value is worth deleting (never /dev/stdin or a pipe).
-			if fi, err := os.Stat(val[1:]); in.Secret && src.remind != nil && err == nil && fi.Mode().IsRegular() && strings.TrimSpace(string(b)) != "" {
-				src.remind("%s holds the secret input %s: delete it when the response is over (shred -u %s)", val[1:], name, val[1:])
-			}
-		default:
-			if in.Secret && !openai.IsKeyID(val) && !claimsRef(val) { // a key's ID, or where the key lives, is not a secret
-				secrets.Add(val)
-				return nil, usageErr("input %q is secret and was given on the command line, where every user "+
-					"of this machine can read it (ps, shell history). Pass it as %s=@FILE, %s=- (stdin), "+
-					"in --input-file, or in the environment as RESPOND_INPUT_%s. If it is a live key, treat "+
-					"it as exposed on this machine too.", name, name, name, strings.ToUpper(name))
-			}
-			raw[name], from[name] = val, "arg"
-		}
+	if err := g.args(secrets); err != nil {
+		return nil, err
 	}
-	for _, in := range pb.Inputs {
-		if _, ok := raw[in.Name]; ok {
-			continue
-		}
-		if v := src.getenv("RESPOND_INPUT_" + strings.ToUpper(in.Name)); v != "" {
-			raw[in.Name], from[in.Name] = v, "env"
-		} else if in.Secret && in.Required && src.prompt != nil {
-			v, err := src.readPrompted(in)
-			if err != nil {
-				return nil, err
-			}
-			raw[in.Name], from[in.Name] = v, "terminal"
-		}
+	if err := g.envAndPrompt(); err != nil {
+		return nil, err
 	}
 
-	out, missing, err := pb.Bind(raw, func(name string) string { return from[name] })
+	out, missing, err := pb.Bind(g.raw, func(name string) string { return g.from[name] })
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
 	for _, in := range pb.Inputs {
-		if _, given := raw[in.Name]; !given || !in.Secret {
+		if _, given := g.raw[in.Name]; !given || !in.Secret {
 			continue
 		}
 		if v, ok := out[in.Name].(string); ok {
@@ -156,23 +84,144 @@ func resolveInputs(pb *playbook.Playbook, src inputSources, secrets *redact.Set)
 			}
 		}
 	}
-	slices.SortStableFunc(missing, func(a, b string) int {
-		return slices.IndexFunc(pb.Inputs, func(in *playbook.Input) bool { return in.Name == a }) -
-			slices.IndexFunc(pb.Inputs, func(in *playbook.Input) bool { return in.Name == b })
-	})
 	if len(missing) > 0 {
-		var lines []string
-		for _, m := range missing {
-			in := declared[m]
-			hint := fmt.Sprintf("--input %s=VALUE", m)
-			if in.Secret {
-				hint = fmt.Sprintf("--input %s=@FILE, --input %s=- or RESPOND_INPUT_%s", m, m, strings.ToUpper(m))
-			}
-			lines = append(lines, fmt.Sprintf("  %s: %s (%s)", m, in.Description, hint))
-		}
-		return nil, usageErr("missing required %s:\n%s", pluralWord(len(missing), "input"), strings.Join(lines, "\n"))
+		return nil, g.missingError(missing)
 	}
 	return out, nil
+}
+
+// gathered are the raw input values found so far, and where each came from (journaled, so a
+// reader knows a value was typed, read from a file or the environment).
+type gathered struct {
+	pb       *playbook.Playbook
+	src      inputSources
+	declared map[string]*playbook.Input
+	raw      map[string]any
+	from     map[string]string
+}
+
+// files reads --input-file mappings; a name the playbook does not declare is an error.
+func (g *gathered) files() error {
+	for _, file := range g.src.files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return usageErr("--input-file: %v", err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return usageErr("--input-file %s: not a YAML mapping of input names to values: %v", file, err)
+		}
+		for k, v := range m {
+			if _, ok := g.declared[k]; !ok {
+				return usageErr("--input-file %s: playbook %s has no input %q (it has: %s)", file, g.pb.Name, k, inputNames(g.pb))
+			}
+			g.raw[k], g.from[k] = v, "file"
+		}
+	}
+	return nil
+}
+
+// args reads --input NAME=VALUE, NAME=@FILE and NAME=- (stdin, or the terminal for a secret).
+func (g *gathered) args(secrets *redact.Set) error {
+	stdinUsed := false
+	for _, a := range g.src.args {
+		name, val, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return usageErr("--input %q: write NAME=VALUE, NAME=@FILE or NAME=- (stdin)", redact.Mask(a))
+		}
+		in, known := g.declared[name]
+		if !known {
+			return usageErr("--input %s: playbook %s has no input %q (it has: %s)", name, g.pb.Name, name, inputNames(g.pb))
+		}
+		var err error
+		switch {
+		case val == "-" && in.Secret && g.src.prompt != nil:
+			g.raw[name], err = g.src.readPrompted(in)
+			g.from[name] = "terminal"
+		case val == "-":
+			if stdinUsed {
+				return usageErr("--input %s=-: only one input can come from stdin", name)
+			}
+			stdinUsed = true
+			g.raw[name], err = g.stdin(name)
+			g.from[name] = "stdin"
+		case strings.HasPrefix(val, "@"):
+			g.raw[name], err = g.file(in, val[1:])
+			g.from[name] = "file"
+		default:
+			if in.Secret && !openai.IsKeyID(val) && !claimsRef(val) { // a key's ID, or where the key lives, is not a secret
+				secrets.Add(val)
+				return usageErr("input %q is secret and was given on the command line, where every user "+
+					"of this machine can read it (ps, shell history). Pass it as %s=@FILE, %s=- (stdin), "+
+					"in --input-file, or in the environment as RESPOND_INPUT_%s. If it is a live key, treat "+
+					"it as exposed on this machine too.", name, name, name, strings.ToUpper(name))
+			}
+			g.raw[name], g.from[name] = val, "arg"
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *gathered) stdin(name string) (string, error) {
+	b, err := io.ReadAll(g.src.stdin)
+	if err != nil {
+		return "", usageErr("--input %s=-: read stdin: %v", name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// file reads NAME=@PATH; a secret left in a regular file earns a reminder to delete it.
+func (g *gathered) file(in *playbook.Input, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageErr("--input %s=@…: %v", in.Name, err)
+	}
+	// Only a regular file that held a value is worth deleting (never /dev/stdin or a pipe).
+	if fi, err := os.Stat(path); in.Secret && g.src.remind != nil && err == nil && fi.Mode().IsRegular() && strings.TrimSpace(string(b)) != "" {
+		g.src.remind("%s holds the secret input %s: delete it when the response is over (shred -u %s)", path, in.Name, path)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// envAndPrompt fills what --input and --input-file left from RESPOND_INPUT_<NAME>, then asks on
+// the terminal for a required secret.
+func (g *gathered) envAndPrompt() error {
+	for _, in := range g.pb.Inputs {
+		if _, ok := g.raw[in.Name]; ok {
+			continue
+		}
+		if v := g.src.getenv("RESPOND_INPUT_" + strings.ToUpper(in.Name)); v != "" {
+			g.raw[in.Name], g.from[in.Name] = v, "env"
+		} else if in.Secret && in.Required && g.src.prompt != nil {
+			v, err := g.src.readPrompted(in)
+			if err != nil {
+				return err
+			}
+			g.raw[in.Name], g.from[in.Name] = v, "terminal"
+		}
+	}
+	return nil
+}
+
+// missingError names every missing required input, in the playbook's order, with how to give it.
+func (g *gathered) missingError(missing []string) error {
+	order := func(name string) int {
+		return slices.IndexFunc(g.pb.Inputs, func(in *playbook.Input) bool { return in.Name == name })
+	}
+	slices.SortStableFunc(missing, func(a, b string) int { return order(a) - order(b) })
+	var lines []string
+	for _, m := range missing {
+		in := g.declared[m]
+		hint := fmt.Sprintf("--input %s=VALUE", m)
+		if in.Secret {
+			hint = fmt.Sprintf("--input %s=@FILE, --input %s=- or RESPOND_INPUT_%s", m, m, strings.ToUpper(m))
+		}
+		lines = append(lines, fmt.Sprintf("  %s: %s (%s)", m, in.Description, hint))
+	}
+	return usageErr("missing required %s:\n%s", pluralWord(len(missing), "input"), strings.Join(lines, "\n"))
 }
 
 // cleanSecret normalizes a given secret input (a pasted KEY="sk-…" is unwrapped) into out and
