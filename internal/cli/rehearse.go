@@ -38,7 +38,7 @@ type rehearseOptions struct {
 	AllowExec  bool   // run the playbook's exec steps (they see RESPOND_REHEARSAL=1)
 	FromAlert  bool   // the run starts from GitHub's alert webhook, as under respond serve
 
-	alertToRevoke time.Duration // from the alert's creation to the revocation (FromAlert)
+	alertRaised time.Time // when GitHub raised the alert (FromAlert)
 
 	scope rehearsal.Scope // what the playbook does that the world can check
 }
@@ -190,7 +190,7 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if out.res == nil {
 		return out.err
 	}
-	o.alertToRevoke = out.toRevoke
+	o.alertRaised = out.raised
 	return finishRehearsal(ctx, f, o, out.res, out.err, rec.All(), served, trial, seed, printed)
 }
 
@@ -212,7 +212,11 @@ func finishRehearsal(ctx context.Context, f *Factory, o rehearseOptions, res *en
 		checks = trial.Verify(ctx)
 	}
 	rep := report.Build(res, evs, seed, o.DryRun, o.Chaos, checks)
-	rep.AlertToRevokeMS = o.alertToRevoke.Milliseconds()
+	// Measured to the same moment as the time to revoke (the revoking step's success), so the
+	// alert's figure is never the smaller of the two.
+	if at, ok := report.RevokedAt(evs); ok && !o.alertRaised.IsZero() {
+		rep.AlertToRevokeMS = max(at.Sub(o.alertRaised).Milliseconds(), 1)
+	}
 	var outputs []rehearsal.Output
 	if served != nil {
 		rep.FaultsInjected = served.FaultsInjected()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/respond-sec/respond/integrations/github/githubsim"
-	"github.com/respond-sec/respond/integrations/openai/openaisim"
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/fakekey"
@@ -53,7 +52,7 @@ func rehearseFromAlert(ctx context.Context, f *Factory, served *rehearsal.World,
 	fmt.Fprintf(f.IO.Err, "GitHub found the key: alert %s#%d created, webhook on its way to POST /github/webhook\n\n", rehearsal.Repo, served.KeyAlert)
 	select {
 	case out := <-runner.done:
-		out.toRevoke = alertToRevoke(raised, served.OpenAI.RequestLog())
+		out.raised = raised
 		return out, nil
 	case <-ctx.Done():
 		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -63,20 +62,10 @@ func rehearseFromAlert(ctx context.Context, f *Factory, served *rehearsal.World,
 	}
 }
 
-// alertToRevoke is the time from the alert's creation to the first DELETE of a key; 0 without one.
-func alertToRevoke(raised time.Time, log []openaisim.RequestRecord) time.Duration {
-	for _, rec := range log {
-		if rec.Route == openaisim.RouteDeleteProjectKey && !rec.Time.Before(raised) {
-			return rec.Time.Sub(raised)
-		}
-	}
-	return 0
-}
-
 type alertOutcome struct {
-	res      *engine.Result
-	err      error
-	toRevoke time.Duration
+	res    *engine.Result
+	err    error
+	raised time.Time // when GitHub raised the alert
 }
 
 // alertRehearsal is the server's Runner in a rehearsal: the run gets the world's inputs, with

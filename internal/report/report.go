@@ -44,14 +44,26 @@ func (r *Recorder) All() []event.Event {
 func TimeToRevoke(evs []event.Event) (d time.Duration, ok bool) {
 	var start time.Time
 	for _, e := range evs {
-		switch {
-		case e.Kind == event.RunStarted:
+		if e.Kind == event.RunStarted && start.IsZero() {
 			start = e.Time
-		case e.Kind == event.StepSucceeded && catalog.Revokes(e.Uses) && !start.IsZero():
-			return e.Time.Sub(start), true
 		}
 	}
-	return 0, false
+	at, ok := RevokedAt(evs)
+	if !ok || start.IsZero() {
+		return 0, false
+	}
+	return at.Sub(start), true
+}
+
+// RevokedAt is when the run's first revocation succeeded: the end of every "time to revoke",
+// whatever it is measured from.
+func RevokedAt(evs []event.Event) (at time.Time, ok bool) {
+	for _, e := range evs {
+		if e.Kind == event.StepSucceeded && catalog.Revokes(e.Uses) {
+			return e.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 type retryJSON struct {
