@@ -62,6 +62,9 @@ type FixStep struct {
 type Fix struct {
 	Playbook *playbook.Playbook
 	Steps    []FixStep
+	// Held are fixable findings left alone, and why (their project's limit could not be read:
+	// a derived limit might replace one that exists).
+	Held []string
 }
 
 type fixDoc struct {
@@ -80,7 +83,8 @@ type fixYAML struct {
 	OnFailure string         `yaml:"on_failure"`
 }
 
-// PlanFix builds the fix playbook for rep's auto-fixed findings; nil when there are none.
+// PlanFix builds the fix playbook for rep's auto-fixed findings; its Playbook is nil when
+// there is nothing to run.
 func PlanFix(inv *Inventory, rep *Report, o FixOptions) (*Fix, error) {
 	if len(o.AlertEmails) == 0 {
 		return nil, fmt.Errorf("audit fix: spend alerts need at least one email recipient")
@@ -109,6 +113,10 @@ func PlanFix(inv *Inventory, rep *Report, o FixOptions) (*Fix, error) {
 		if p == nil {
 			return nil, fmt.Errorf("audit fix: finding on project %s, which the audit did not read", id)
 		}
+		if p.Unread["spend limit"] {
+			fix.Held = append(fix.Held, fmt.Sprintf("project %s: its spend limit could not be read, so its alerts are not added", id))
+			continue
+		}
 		st := projectFix(p, byProject[id], o)
 		st.ID = uniqueID(used, "budgets_"+id)
 		doc.Steps = append(doc.Steps, st)
@@ -122,7 +130,7 @@ func PlanFix(inv *Inventory, rep *Report, o FixOptions) (*Fix, error) {
 		fix.Steps = append(fix.Steps, FixStep{ID: st.ID, Findings: org})
 	}
 	if len(doc.Steps) == 0 {
-		return nil, nil
+		return &Fix{Held: fix.Held}, nil
 	}
 	src, err := yaml.Marshal(doc)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/respond-sec/respond/integrations/openai"
 	"github.com/respond-sec/respond/internal/audit"
 )
 
@@ -75,7 +76,17 @@ func TestPlanFixCoversOnlySafeFindings(t *testing.T) {
 func TestPlanFixNothingToFix(t *testing.T) {
 	rep := &audit.Report{Findings: []audit.Finding{{Check: "openai.user-key", Project: "proj_x"}}}
 	fix, err := audit.PlanFix(&audit.Inventory{}, rep, audit.FixOptions{AlertEmails: []string{"a@example.com"}})
-	if err != nil || fix != nil {
-		t.Errorf("PlanFix = %v, %v; want nil, nil", fix, err)
+	if err != nil || fix.Playbook != nil {
+		t.Errorf("PlanFix = %+v, %v; want no playbook", fix, err)
+	}
+}
+
+// A project whose limit could not be read gets no fix: a derived limit might replace its own.
+func TestPlanFixHoldsProjectWithUnreadLimit(t *testing.T) {
+	inv := &audit.Inventory{Projects: []*audit.ProjectInfo{{Project: openai.Project{ID: "proj_x"}, Unread: map[string]bool{"spend limit": true}}}}
+	rep := &audit.Report{Findings: []audit.Finding{{Check: "openai.project-no-alerts", Project: "proj_x"}}}
+	fix, err := audit.PlanFix(inv, rep, audit.FixOptions{AlertEmails: []string{"a@example.com"}})
+	if err != nil || fix.Playbook != nil || len(fix.Held) != 1 || !strings.Contains(fix.Held[0], "proj_x") {
+		t.Errorf("PlanFix = %+v, %v; want no playbook and proj_x held", fix, err)
 	}
 }

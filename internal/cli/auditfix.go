@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/respond-sec/respond/integrations/slack"
@@ -30,7 +29,10 @@ func (f *Factory) auditFix(ctx context.Context, o auditOptions, src audit.Source
 			manual++
 		}
 	}
-	if fix == nil {
+	for _, h := range fix.Held {
+		fmt.Fprintf(f.IO.Err, "audit --fix: not fixed: %s\n", h)
+	}
+	if fix.Playbook == nil {
 		fmt.Fprintf(f.IO.Err, "audit --fix: nothing respond can fix safely; %d finding(s) need a person (each names its fix)\n", manual)
 		return rep, nil
 	}
@@ -96,6 +98,6 @@ func (f *Factory) postAudit(ctx context.Context, channel string, rep *audit.Repo
 	case err != nil:
 		return &exitError{code: ExitStepFailed, err: fmt.Errorf("audit: %s", f.Secrets.String(err.Error()))}
 	}
-	fmt.Fprintf(f.IO.Err, "audit: summary posted to %s\n", strings.TrimSpace(channel))
+	fmt.Fprintf(f.IO.Err, "audit: summary posted to %s\n", channel)
 	return nil
 }

@@ -150,7 +150,7 @@ func TestAuditFixDryRunAndRefusalChangeNothing(t *testing.T) {
 	}{
 		{"dry run", []string{"--dry-run"}, cli.ExitStepFailed,
 			[]string{"/v1/organization/projects/proj_forgotten/spend_limit", "/v1/organization/spend_alerts", "dry-run"}},
-		{"approval answered no", nil, cli.ExitDenied, []string{"approval"}},
+		{"nobody to approve (no terminal, no --yes)", nil, cli.ExitDenied, []string{"nobody can be asked"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,8 +168,7 @@ func TestAuditFixDryRunAndRefusalChangeNothing(t *testing.T) {
 			if diff := cmp.Diff(string(snap), string(w.sim.Snapshot())); diff != "" {
 				t.Errorf("the organization changed (-before +after):\n%s", diff)
 			}
-			if !strings.Contains(r.stdout, "openai.project-no-hard-limit") && !strings.Contains(r.stdout, "no hard spend limit") &&
-				!strings.Contains(r.stdout, "proj_forgotten") {
+			if !strings.Contains(r.stdout, "[HIGH] project proj_forgotten (Forgotten demo)") || !strings.Contains(r.stdout, "respond audit --fix sets") {
 				t.Errorf("the report of what is left is missing:\n%s", r.stdout)
 			}
 		})
