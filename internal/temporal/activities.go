@@ -142,6 +142,14 @@ func (a *Activities) inputs(ctx context.Context, in RunInput, pb *playbook.Playb
 		secrets.Add(v)
 		inputs[name] = v
 	}
+	// Bound here as the CLI binds them, whoever submitted the run: coerced, defaults filled.
+	inputs, missing, err := pb.Bind(inputs, func(string) string { return "the workflow's input" })
+	if err != nil {
+		return nil, nil, badRun(secrets, err)
+	}
+	if len(missing) > 0 {
+		return nil, nil, badRun(secrets, fmt.Errorf("required inputs not given: %s", strings.Join(missing, ", ")))
+	}
 	if a.Resolve == nil {
 		return inputs, nil, nil
 	}
