@@ -178,7 +178,7 @@ func runRehearse(ctx context.Context, f *Factory, o rehearseOptions) error {
 	if served != nil {
 		trial = served.Begin(o.scope, o.DryRun)
 	}
-	rec := &report.Recorder{}
+	rec := &event.Log{}
 	spec := runSpec{Spec: runner.Spec{
 		Playbook: pb, Inputs: inputs, DryRun: o.DryRun, Mode: engine.ModeRehearsal, StartedBy: "rehearsal",
 		Approver: engine.AutoApprover{By: "rehearsal", Via: "rehearsal"}, Getenv: w.Getenv, Sinks: []event.Sink{rec},

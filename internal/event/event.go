@@ -96,6 +96,28 @@ type SinkFunc func(Event) error
 // Emit calls f.
 func (f SinkFunc) Emit(e Event) error { return f(e) }
 
+// Log is a sink that keeps every event it is given, safe for concurrent emitters; readers that
+// derive something from a whole run (its report, its to-do list) hold one.
+type Log struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Emit keeps e.
+func (l *Log) Emit(e Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+	return nil
+}
+
+// All is a copy of the events kept so far.
+func (l *Log) All() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.events...)
+}
+
 // Redactor masks secrets in text.
 type Redactor interface {
 	String(string) string

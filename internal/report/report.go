@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/respond-sec/respond/internal/engine"
@@ -17,27 +16,6 @@ import (
 	"github.com/respond-sec/respond/steps"
 	"github.com/respond-sec/respond/steps/catalog"
 )
-
-// Recorder keeps a run's (redacted) events for the report and the time to revoke.
-type Recorder struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-// Emit records e.
-func (r *Recorder) Emit(e event.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return nil
-}
-
-// All is a copy of the events recorded so far.
-func (r *Recorder) All() []event.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]event.Event(nil), r.events...)
-}
 
 // TimeToRevoke is from the run's start to the first revocation's success; ok is false when the
 // run revoked nothing (a revocation within the clock's resolution still took 0).

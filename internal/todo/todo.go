@@ -7,7 +7,6 @@ package todo
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
@@ -27,24 +26,11 @@ const Elsewhere = "Check other places the key may have been copied that no tool 
 // List folds a run's events as they arrive (it is an event.Sink) and derives the to-do list
 // from all of them when asked, so a resumed run's list covers the journaled part too.
 type List struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-// Emit records e.
-func (l *List) Emit(e event.Event) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-	return nil
+	event.Log
 }
 
 // Items is the to-do list for the events so far.
-func (l *List) Items() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return FromEvents(l.evs)
-}
+func (l *List) Items() []string { return FromEvents(l.All()) }
 
 // step is one step's final state in the events.
 type step struct {
