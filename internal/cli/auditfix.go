@@ -15,7 +15,8 @@ import (
 
 // auditFix runs the safe fixes of rep as a playbook through the runner (the plan on the
 // terminal, an approval per fix, the journal, rollback) and returns the report to print: the
-// audit again after a real run, rep itself when nothing ran or only a plan was made. The error
+// audit again after a real run, rep itself when nothing ran, only a plan was made or the run was
+// interrupted. The error
 // is the run's (denied, failed, interrupted), to be returned once the report is out; a nil
 // report means nothing is to be printed.
 func (f *Factory) auditFix(ctx context.Context, o auditOptions, src audit.Sources, inv *audit.Inventory, rep *audit.Report) (*audit.Report, error) {
@@ -50,7 +51,7 @@ func (f *Factory) auditFix(ctx context.Context, o auditOptions, src audit.Source
 		spec.Approver = engine.AutoApprover{By: spec.StartedBy, Via: "--yes"}
 	}
 	res, runErr := f.execute(ctx, spec)
-	if res == nil || o.DryRun || !changedAnything(res) {
+	if res == nil || o.DryRun || !changedAnything(res) || ctx.Err() != nil {
 		return rep, runErr
 	}
 	_, after, err := auditOnce(ctx, src, o)

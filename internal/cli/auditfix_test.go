@@ -288,3 +288,16 @@ func TestAuditFixCrashResumesAndRollsBack(t *testing.T) {
 		})
 	}
 }
+
+// respond rollback RUN without --step refuses a run with nothing it can undo, naming the run.
+func TestRollbackWithoutStepNeedsSomethingToUndo(t *testing.T) {
+	env := map[string]string{"RESPOND_STATE_DIR": t.TempDir()}
+	pb := writeFile(t, "p.yaml", "name: p\nsteps:\n  - {id: a, uses: exec, with: {argv: [echo, hi]}}\n")
+	if r := respond(t, env, "", "run", pb); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	r := respond(t, env, "", "rollback", "last")
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "no succeeded step that can be rolled back") {
+		t.Errorf("rollback last: exit %d, stderr %q; want %d and why", r.code, r.stderr, cli.ExitUsage)
+	}
+}
