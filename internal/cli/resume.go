@@ -24,6 +24,7 @@ func newResumeCmd(f *Factory) *cli.Command {
 		&cli.StringFlag{Name: "playbook", Aliases: []string{"p"}, Usage: "continue with an edited playbook `FILE`: the diff is shown; only steps the run has not finished may change, and new steps go after them"},
 		&cli.StringFlag{Name: "world", Hidden: true, Usage: "for a rehearsal run: the handle `FILE` of the world that still serves its simulators"},
 	)
+	flags = append(flags, temporalFlags()...)
 	return &cli.Command{
 		Name:      "resume",
 		Usage:     "continue an interrupted or failed run at its first unfinished step",
@@ -33,9 +34,17 @@ func newResumeCmd(f *Factory) *cli.Command {
 			"journaled: pass them again (their fingerprints must match the original run's), with --input,\n" +
 			"--input-file or RESPOND_INPUT_<NAME>.\n" +
 			"--playbook FILE continues with an edited playbook (a fixed step, a new step at the end); it is\n" +
-			"journaled, so a later resume and `runs report` use it." + envHelp(runEnv...),
+			"journaled, so a later resume and `runs report` use it.\n" +
+			"With --temporal, RUN is a run submitted to Temporal: its workers continue it by themselves after\n" +
+			"a crash, and resume follows it again (answering its approvals) until it ends." + envHelp(append(runEnv, temporalEnv...)...),
 		Flags: flags,
 		Action: func(c *cli.Context) error {
+			if t := f.temporalOptions(c); t.Address != "" {
+				if c.NArg() != 1 {
+					return usageErr("resume --temporal takes one RUN; got %d arguments", c.NArg())
+				}
+				return resumeTemporal(c.Context, f, t, c.Args().First(), c.String("output"))
+			}
 			_, id, err := f.runArg(c)
 			if err != nil {
 				return err

@@ -28,6 +28,7 @@ type runOptions struct {
 	DryRun     bool
 	Yes        bool
 	Output     string
+	Temporal   temporalOptions
 }
 
 var inputFlags = []cli.Flag{
@@ -44,6 +45,7 @@ func newRunCmd(f *Factory, plan bool) *cli.Command {
 	flags = append(flags,
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json for one JSON summary on stdout at the end"},
 	)
+	flags = append(flags, temporalFlags()...)
 	if !plan {
 		flags = append(flags,
 			&cli.BoolFlag{Name: "dry-run", Usage: "plan every changing step instead of running it; read-only steps still run"},
@@ -55,14 +57,16 @@ func newRunCmd(f *Factory, plan bool) *cli.Command {
 		Usage:     usage,
 		ArgsUsage: "PLAYBOOK",
 		Description: "PLAYBOOK is a file, a name in ./playbooks, or a built-in name (respond playbooks list).\n" +
-			"Flags go before or after PLAYBOOK." + envHelp(runEnv...),
+			"Flags go before or after PLAYBOOK.\n" +
+			"With --temporal the run is submitted to `respond worker`s and followed here: it goes on if this\n" +
+			"terminal goes away. Secret inputs travel sealed with RESPOND_TEMPORAL_KEY, or as references." + envHelp(append(runEnv, temporalEnv...)...),
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("%s takes one PLAYBOOK; got %d arguments", name, c.NArg())
 			}
 			o := runOptions{Playbook: c.Args().First(), Inputs: c.StringSlice("input"), InputFiles: c.StringSlice("input-file"),
-				DryRun: plan || c.Bool("dry-run"), Yes: c.Bool("yes"), Output: c.String("output")}
+				DryRun: plan || c.Bool("dry-run"), Yes: c.Bool("yes"), Output: c.String("output"), Temporal: f.temporalOptions(c)}
 			return runRun(c.Context, f, o)
 		},
 	}
@@ -86,6 +90,9 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	}
 	spec := runSpec{Spec: runner.Spec{Playbook: pb, Inputs: inputs, DryRun: o.DryRun, Mode: mode, StartedBy: currentUser(f.Getenv)},
 		output: o.Output}
+	if o.Temporal.Address != "" {
+		return f.submitTemporal(ctx, o.Temporal, spec, o.Yes)
+	}
 	if o.Yes {
 		spec.Approver = engine.AutoApprover{By: spec.StartedBy, Via: "--yes"}
 	}

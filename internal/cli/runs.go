@@ -11,6 +11,7 @@ import (
 	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/internal/redact"
 	"github.com/respond-sec/respond/internal/report"
+	"github.com/respond-sec/respond/internal/temporal"
 )
 
 // installation remembers that this process took its fingerprint key from a state directory:
@@ -55,17 +56,13 @@ func newRunsListCmd(f *Factory) *cli.Command {
 	return &cli.Command{
 		Name:  "list",
 		Usage: "list runs, newest first",
-		Flags: []cli.Flag{outputFlag("text", "json")},
+		Flags: append([]cli.Flag{outputFlag("text", "json")}, temporalFlags()...),
 		Action: func(c *cli.Context) error {
 			format, err := outputFormat(c, "text", "json")
 			if err != nil {
 				return err
 			}
-			dir, err := f.stateDir()
-			if err != nil {
-				return err
-			}
-			runs, err := journal.List(dir)
+			dir, runs, err := f.listRuns(c)
 			if err != nil {
 				return err
 			}
@@ -94,8 +91,8 @@ func newRunsShowCmd(f *Factory) *cli.Command {
 		Name:      "show",
 		Usage:     "print a run's events",
 		ArgsUsage: "RUN|last",
-		Flags: []cli.Flag{outputFlag("text", "json"),
-			&cli.BoolFlag{Name: "json", Hidden: true, Usage: "the same as --output json"}},
+		Flags: append([]cli.Flag{outputFlag("text", "json"),
+			&cli.BoolFlag{Name: "json", Hidden: true, Usage: "the same as --output json"}}, temporalFlags()...),
 		Action: func(c *cli.Context) error {
 			format, err := outputFormat(c, "text", "json")
 			if err != nil {
@@ -104,13 +101,9 @@ func newRunsShowCmd(f *Factory) *cli.Command {
 			if c.Bool("json") {
 				format = "json"
 			}
-			dir, id, err := f.runArg(c)
+			id, recs, err := f.showRun(c)
 			if err != nil {
 				return err
-			}
-			recs, err := journal.Read(dir, id)
-			if err != nil {
-				return usageErr("%v", err)
 			}
 			if format == "text" && len(recs) > 0 {
 				fmt.Fprintf(f.IO.Out, "run %s, started %s (times below are UTC)\n", id, report.FullTime(recs[0].Time))
@@ -189,4 +182,58 @@ func newRunsVerifyCmd(f *Factory) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// listRuns lists the state directory's runs, or with --temporal the service's; where says which.
+func (f *Factory) listRuns(c *cli.Context) (where string, runs []journal.Summary, err error) {
+	t := f.temporalOptions(c)
+	if t.Address == "" {
+		dir, err := f.stateDir()
+		if err != nil {
+			return "", nil, err
+		}
+		runs, err := journal.List(dir)
+		return dir, runs, err
+	}
+	key, tc, err := f.dialTemporal(c.Context, t)
+	if err != nil {
+		return "", nil, err
+	}
+	defer tc.Close()
+	runs, err = temporal.List(c.Context, tc, key, 100)
+	return "Temporal at " + t.Address, runs, err
+}
+
+// showRun reads the run the argument names from its journal, or with --temporal from its workflow.
+func (f *Factory) showRun(c *cli.Context) (string, []journal.Record, error) {
+	t := f.temporalOptions(c)
+	if t.Address == "" {
+		dir, id, err := f.runArg(c)
+		if err != nil {
+			return "", nil, err
+		}
+		recs, err := journal.Read(dir, id)
+		if err != nil {
+			return "", nil, usageErr("%v", err)
+		}
+		return id, recs, nil
+	}
+	if c.NArg() != 1 {
+		return "", nil, usageErr("%s takes one RUN; got %d arguments", c.Command.Name, c.NArg())
+	}
+	_, tc, err := f.dialTemporal(c.Context, t)
+	if err != nil {
+		return "", nil, err
+	}
+	defer tc.Close()
+	id := c.Args().First()
+	evs, err := temporal.Events(c.Context, tc, temporal.WorkflowID(id))
+	if err != nil {
+		return "", nil, usageErr("%v", err)
+	}
+	recs := make([]journal.Record, len(evs))
+	for i, e := range evs {
+		recs[i] = journal.Record{Event: e}
+	}
+	return id, recs, nil
 }

@@ -3,13 +3,16 @@ package temporal
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/journal"
 	"github.com/respond-sec/respond/steps"
 )
 
@@ -21,7 +24,8 @@ func WorkflowID(runID string) string { return "respond-" + runID }
 func Submit(ctx context.Context, c client.Client, taskQueue string, in RunInput) error {
 	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(in.RunID), TaskQueue: taskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}, WorkflowName, in)
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     map[string]any{memoPlaybook: in.Playbook, memoMode: in.Mode}}, WorkflowName, in)
 	if err != nil {
 		return fmt.Errorf("submit run %s to Temporal: %w", in.RunID, err)
 	}
@@ -82,7 +86,11 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 			}
 			if e.Kind == event.ApprovalWaiting && f.Ask != nil && !asked[e.Seq] {
 				asked[e.Seq] = true
-				go f.ask(ctx, e)
+				var plan *steps.Plan
+				if st := engine.Fold(evs).Step(e.Step); st != nil {
+					plan = st.Plan
+				}
+				go f.ask(ctx, e, plan)
 			}
 		}
 		if end != nil {
@@ -96,8 +104,8 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 
 // ask puts the waiting step's question to the terminal and sends the answer; a decision from
 // elsewhere (Slack) that came first wins, and the workflow refuses this one.
-func (f *Follower) ask(ctx context.Context, e event.Event) {
-	d, err := f.Ask.Approve(ctx, engine.ApprovalRequest{StepID: e.Step, Uses: e.Uses, Message: e.Message})
+func (f *Follower) ask(ctx context.Context, e event.Event, plan *steps.Plan) {
+	d, err := f.Ask.Approve(ctx, engine.ApprovalRequest{StepID: e.Step, Uses: e.Uses, Plan: plan})
 	if err != nil {
 		return
 	}
@@ -134,3 +142,51 @@ func (r PhaseResult) Err() error {
 type credentialsError struct{ error }
 
 func (e credentialsError) Unwrap() []error { return []error{e.error, steps.ErrCredentials} }
+
+// Events reads every event a run's workflow has recorded (running or not).
+func Events(ctx context.Context, c client.Client, workflowID string) ([]event.Event, error) {
+	evs, err := queryEvents(ctx, c, workflowID, "", 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the events of workflow %s: %w", workflowID, err)
+	}
+	return evs, nil
+}
+
+// Memo fields of a run's workflow (sealed like every payload): what a listing shows without
+// reading each run's events.
+const (
+	memoPlaybook = "playbook"
+	memoMode     = "mode"
+)
+
+// List summarizes the newest runs on the service, newest first, at most limit of them: a run still
+// running is "running", one that ended has its outcome.
+func List(ctx context.Context, c client.Client, key *Key, limit int) ([]journal.Summary, error) {
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowType = '%s'", WorkflowName), PageSize: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list runs on Temporal: %w", err)
+	}
+	dc := DataConverter(key)
+	var out []journal.Summary
+	for _, ex := range resp.GetExecutions() {
+		s := journal.Summary{RunID: strings.TrimPrefix(ex.GetExecution().GetWorkflowId(), "respond-"),
+			Started: ex.GetStartTime().AsTime(), Status: strings.ToLower(ex.GetStatus().String())}
+		for name, dst := range map[string]*string{memoPlaybook: &s.Playbook, memoMode: &s.Mode} {
+			if p := ex.GetMemo().GetFields()[name]; p != nil {
+				_ = dc.FromPayload(p, dst)
+			}
+		}
+		if ex.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			var res PhaseResult
+			if err := c.GetWorkflow(ctx, ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()).Get(ctx, &res); err == nil {
+				s.Status = res.Outcome
+			}
+		}
+		out = append(out, s)
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}

@@ -51,7 +51,9 @@ const (
 // RunInput is a workflow's input. It never holds a secret input's value: Secrets says where a
 // worker finds each one.
 type RunInput struct {
-	RunID          string
+	RunID string
+	// Playbook is the playbook's name, shown by `respond runs list --temporal`.
+	Playbook       string
 	PlaybookFile   string
 	PlaybookSource string
 	// Inputs are the non-secret inputs' values.
