@@ -96,8 +96,8 @@ type repoData struct {
 	syms   map[string]string // symbolic refs under refs/ (refs/remotes/origin/HEAD): name → target
 	config []byte            // the repository's config file
 
-	commits map[plumbing.Hash][]byte
-	trees   map[plumbing.Hash][]byte
+	commits *table // raw
+	trees   *table // raw, or pruned (lean)
 	tags    map[plumbing.Hash][]byte
 	bad     map[plumbing.Hash]*blobHits
 	blobs   int
@@ -107,54 +107,67 @@ type repoData struct {
 	parsed   map[plumbing.Hash]*commitInfo // lean: every commit, parsed by the readers in parallel
 	seenBad  map[plumbing.Hash]bool        // blobs holding a secret that diff met in a commit's tree
 	reachBad map[plumbing.Hash]bool
-	treeBad  map[plumbing.Hash]bool
-	nameBad  map[plumbing.Hash]bool
 }
 
 type commitInfo struct {
 	tree    plumbing.Hash
 	parents []plumbing.Hash
 	author  object.Signature
-	msg     []byte
+	msg     []byte // nil when the walk parsed it (lean): the message is read again if msgHit
+	msgHit  bool   // the message holds a secret
+}
+
+// Memory bounds what a scan or purge keeps in memory. Trees and commits (the bulk of what a
+// history keeps: every version of every directory) live in memory up to CacheBytes and in a
+// temporary file beyond it; blobs are never kept, except those holding a secret.
+type Memory struct {
+	CacheBytes int64  // tree and commit data kept in memory; 0 means DefaultCacheBytes
+	TempDir    string // where the rest goes, in a file removed afterwards; "" means os.TempDir()
+}
+
+func (m Memory) budget() *budget {
+	if m.CacheBytes <= 0 {
+		return newBudget(DefaultCacheBytes)
+	}
+	return newBudget(m.CacheBytes)
+}
+
+// loadOptions says what a load reads and keeps.
+type loadOptions struct {
+	secrets [][]byte
+	workers int
+	mem     Memory
+	// lean is for a scan, which never rewrites: blob data is not kept, and trees are kept
+	// pruned to what a scan looks at (subtrees, blobs holding a secret, names holding one).
+	// Trees are most of a long history's raw bytes (every version of a directory lists every
+	// file in it). Pruning needs to know the bad blobs before the trees, so the store is
+	// walked twice: every family that is not trees, then the trees.
+	lean bool
 }
 
 // load reads the refs, the reflogs and every object of the repository at gitDir.
-func load(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int) (*repoData, error) {
-	return loadRepo(ctx, gitDir, bare, secrets, workers, false)
-}
-
-// loadLean is load for a scan, which never rewrites: blob data is not kept, and trees are kept
-// pruned to what a scan looks at (subtrees, blobs holding a secret, names holding one). Trees are
-// most of a long history's raw bytes (every version of a directory lists every file in it), so
-// this is what bounds a scan's memory. Pruning needs to know the bad blobs before the trees, so
-// the store is walked twice: every family that is not trees, then the trees.
-func loadLean(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int) (*repoData, error) {
-	return loadRepo(ctx, gitDir, bare, secrets, workers, true)
-}
-
-func loadRepo(ctx context.Context, gitDir string, bare bool, secrets [][]byte, workers int, lean bool) (*repoData, error) {
-	d, err := openRepo(gitDir, bare, secrets)
+func load(ctx context.Context, gitDir string, bare bool, o loadOptions) (*repoData, error) {
+	d, err := openRepo(gitDir, bare, o.secrets, o.mem)
 	if err != nil {
 		return nil, err
 	}
 	passes := []pass{passAll}
-	if lean {
+	if o.lean {
 		passes = []pass{passNonTrees, passTrees}
 	}
 	for _, ps := range passes {
-		if err := d.readObjects(ctx, workers, ps, lean); err != nil {
+		if err := d.readObjects(ctx, o.workers, ps, o.lean); err != nil {
 			d.close()
 			return nil, fmt.Errorf("read objects: %w", err)
 		}
 	}
-	d.objects = len(d.commits) + len(d.trees) + len(d.tags) + d.blobs
-	d.cinfo = make(map[plumbing.Hash]*commitInfo, len(d.commits))
-	d.treeBad = make(map[plumbing.Hash]bool)
+	d.objects = d.commits.len() + d.trees.len() + len(d.tags) + d.blobs
+	d.cinfo = make(map[plumbing.Hash]*commitInfo, d.commits.len())
 	return d, nil
 }
 
 // openRepo reads the refs, the reflogs, HEAD and the config, and opens the object store.
-func openRepo(gitDir string, bare bool, secrets [][]byte) (*repoData, error) {
+func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory) (*repoData, error) {
 	refs, err := readRefs(gitDir)
 	if err != nil {
 		return nil, err
@@ -179,8 +192,9 @@ func openRepo(gitDir string, bare bool, secrets [][]byte) (*repoData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &repoData{config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
-		head: strings.TrimSpace(string(head)), syms: syms, commits: map[plumbing.Hash][]byte{}, trees: map[plumbing.Hash][]byte{},
+	b := mem.budget()
+	return &repoData{commits: newTable(b, mem.TempDir), trees: newTable(b, mem.TempDir), config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
+		head: strings.TrimSpace(string(head)), syms: syms,
 		tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}, parsed: map[plumbing.Hash]*commitInfo{},
 		seenBad: map[plumbing.Hash]bool{}}, nil
 }
@@ -202,6 +216,8 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 			}
 			if lean {
 				hb.data = nil
+			} else {
+				hb.data = slices.Clone(data)
 			}
 			mu.Lock()
 			d.bad[h] = hb
@@ -210,21 +226,18 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 			if ps == passTrees {
 				data = d.pruneTree(data)
 			}
-			mu.Lock()
-			d.trees[h] = data
-			mu.Unlock()
+			return d.trees.put(h, data)
 		case plumbing.CommitObject:
-			var c *commitInfo
 			if lean {
-				c = parseCommit(data)
-			}
-			mu.Lock()
-			d.commits[h] = data
-			if c != nil {
+				c := parseCommit(data)
+				c.msg, c.msgHit = nil, d.m.any(c.msg)
+				mu.Lock()
 				d.parsed[h] = c
+				mu.Unlock()
 			}
-			mu.Unlock()
+			return d.commits.put(h, data)
 		case plumbing.TagObject:
+			data = slices.Clone(data)
 			mu.Lock()
 			d.tags[h] = data
 			mu.Unlock()
@@ -259,10 +272,38 @@ func (d *repoData) pruneTree(raw []byte) []byte {
 	if out == nil {
 		return emptyTree
 	}
-	return slices.Clip(out)
+	return out
 }
 
-func (d *repoData) close() { d.st.close() }
+func (d *repoData) close() {
+	d.st.close()
+	d.trees.close()
+	d.commits.close()
+}
+
+// treeData returns tree h's raw (or, lean, pruned) data.
+func (d *repoData) treeData(h plumbing.Hash) ([]byte, error) {
+	raw, ok, err := d.trees.get(h)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("tree %s: %w", h, errMissing)
+	}
+	return raw, nil
+}
+
+// commitData returns commit h's raw data.
+func (d *repoData) commitData(h plumbing.Hash) ([]byte, error) {
+	raw, ok, err := d.commits.get(h)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("commit %s: %w", h, errMissing)
+	}
+	return raw, nil
+}
 
 // readRefs lists every hash reference (loose and packed) and a detached HEAD. Read by hand, not
 // through go-git's IterReferences: that one reads lock files (refs/heads/main.lock) as refs, and
@@ -364,12 +405,12 @@ func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
 	if c, ok := d.cinfo[h]; ok {
 		return c, nil
 	}
-	raw, ok := d.commits[h]
-	if !ok {
-		return nil, fmt.Errorf("commit %s: %w", h, errMissing)
-	}
 	c, ok := d.parsed[h]
 	if !ok {
+		raw, err := d.commitData(h)
+		if err != nil {
+			return nil, err
+		}
 		c = parseCommit(raw)
 	}
 	d.cinfo[h] = c
@@ -408,9 +449,9 @@ func (d *repoData) peel(h plumbing.Hash) (plumbing.Hash, plumbing.ObjectType) {
 		h = t
 	}
 	switch {
-	case d.commits[h] != nil:
+	case d.commits.has(h):
 		return h, plumbing.CommitObject
-	case d.trees[h] != nil:
+	case d.trees.has(h):
 		return h, plumbing.TreeObject
 	case d.tags[h] != nil:
 		return h, plumbing.TagObject
@@ -427,7 +468,7 @@ func tagTarget(raw []byte) (plumbing.Hash, bool) {
 
 // topo returns every commit reachable from the refs, parents before children.
 func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
-	state := make(map[plumbing.Hash]uint8, len(d.commits)) // 1 on stack, 2 done
+	state := make(map[plumbing.Hash]uint8, d.commits.len()) // 1 on stack, 2 done
 	var order []plumbing.Hash
 	type frame struct {
 		h    plumbing.Hash
@@ -520,9 +561,9 @@ func entries(raw []byte, out []treeEntry) ([]treeEntry, error) {
 
 // forEntries calls f for each entry of tree h until f returns false.
 func (d *repoData) forEntries(h plumbing.Hash, f func(treeEntry) bool) error {
-	raw, ok := d.trees[h]
-	if !ok {
-		return fmt.Errorf("tree %s: %w", h, errMissing)
+	raw, err := d.treeData(h)
+	if err != nil {
+		return err
 	}
 	for pos := 0; pos < len(raw); {
 		e, next, err := entryAt(raw, pos)
@@ -538,9 +579,9 @@ func (d *repoData) forEntries(h plumbing.Hash, f func(treeEntry) bool) error {
 }
 
 func (d *repoData) tree(h plumbing.Hash) ([]treeEntry, error) {
-	raw, ok := d.trees[h]
-	if !ok {
-		return nil, fmt.Errorf("tree %s: %w", h, errMissing)
+	raw, err := d.treeData(h)
+	if err != nil {
+		return nil, err
 	}
 	es, err := entries(raw, nil)
 	if err != nil {
@@ -552,8 +593,8 @@ func (d *repoData) tree(h plumbing.Hash) ([]treeEntry, error) {
 // hasBad reports whether tree h holds, at any depth, a blob with a secret or an entry whose name
 // holds one.
 func (d *repoData) hasBad(h plumbing.Hash) (bool, error) {
-	if v, ok := d.treeBad[h]; ok {
-		return v, nil
+	if f := d.trees.flags(h); f&flagKnown != 0 {
+		return f&flagBad != 0, nil
 	}
 	v := false
 	var werr error
@@ -574,7 +615,11 @@ func (d *repoData) hasBad(h plumbing.Hash) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	d.treeBad[h] = v
+	f := flagKnown
+	if v {
+		f |= flagBad
+	}
+	d.trees.setFlags(h, f)
 	return v, nil
 }
 
@@ -747,9 +792,9 @@ func (d *repoData) iter(h plumbing.Hash) (treeIter, error) {
 	if h.IsZero() {
 		return treeIter{}, nil
 	}
-	raw, ok := d.trees[h]
-	if !ok {
-		return treeIter{}, fmt.Errorf("tree %s: %w", h, errMissing)
+	raw, err := d.treeData(h)
+	if err != nil {
+		return treeIter{}, err
 	}
 	return treeIter{raw: raw}, nil
 }

@@ -46,7 +46,7 @@ func TestLeanScanMatchesFullLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			scan := func(lean bool) *ScanResult {
-				d, err := loadRepo(t.Context(), gitDir, bare, f.secrets(), 2, lean)
+				d, err := load(t.Context(), gitDir, bare, loadOptions{secrets: f.secrets(), workers: 2, lean: lean})
 				if err != nil {
 					t.Fatal(err)
 				}

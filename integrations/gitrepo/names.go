@@ -172,11 +172,8 @@ func (d *repoData) newBadNames(c *commitInfo) []string {
 
 // hasBadName reports whether tree h holds, at any depth, a name with a secret.
 func (d *repoData) hasBadName(h plumbing.Hash) bool {
-	if v, ok := d.nameBad[h]; ok {
-		return v
-	}
-	if d.nameBad == nil {
-		d.nameBad = map[plumbing.Hash]bool{}
+	if f := d.trees.flags(h); f&flagNameKnown != 0 {
+		return f&flagNameBad != 0
 	}
 	v := false
 	if bad, _ := d.hasBad(h); bad {
@@ -185,6 +182,10 @@ func (d *repoData) hasBadName(h plumbing.Hash) bool {
 			return !v
 		})
 	}
-	d.nameBad[h] = v
+	f := flagNameKnown
+	if v {
+		f |= flagNameBad
+	}
+	d.trees.setFlags(h, f)
 	return v
 }

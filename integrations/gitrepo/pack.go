@@ -34,11 +34,11 @@ type pack struct {
 	byHash  []int32     // entry positions sorted by hash
 }
 
+// packEntry is one object of a pack: 32 bytes, one per object of the repository, so nothing else
+// (its end is the next entry's offset; CRCs are written afresh).
 type packEntry struct {
 	hash plumbing.Hash
 	off  int64
-	end  int64 // offset of the next entry (or of the trailing checksum)
-	crc  uint32
 }
 
 // entryHeader is the decoded header of one pack entry.
@@ -85,7 +85,7 @@ func openPack(packPath string) (*pack, error) {
 			p.close()
 			return nil, fmt.Errorf("pack %s: read index: %w", packPath, err)
 		}
-		p.entries = append(p.entries, packEntry{hash: e.Hash, off: int64(e.Offset), crc: e.CRC32})
+		p.entries = append(p.entries, packEntry{hash: e.Hash, off: int64(e.Offset)})
 	}
 	it.Close()
 	// Entries come in hash order; remember it before sorting by offset.
@@ -103,17 +103,20 @@ func openPack(packPath string) (*pack, error) {
 	p.entries = sorted
 	trailer := int64(len(data)) - 20
 	for i := range p.entries {
-		if i+1 < len(p.entries) {
-			p.entries[i].end = p.entries[i+1].off
-		} else {
-			p.entries[i].end = trailer
-		}
-		if p.entries[i].off < 12 || p.entries[i].end > trailer || p.entries[i].end <= p.entries[i].off {
+		if end := p.end(i); p.entries[i].off < 12 || end > trailer || end <= p.entries[i].off {
 			p.close()
 			return nil, fmt.Errorf("pack %s: index does not match pack", packPath)
 		}
 	}
 	return p, nil
+}
+
+// end is where entry i ends: the next entry's offset, or the trailing checksum's.
+func (p *pack) end(i int) int64 {
+	if i+1 < len(p.entries) {
+		return p.entries[i+1].off
+	}
+	return int64(len(p.data)) - 20
 }
 
 func cmpInt64(a, b int64) int {
@@ -153,7 +156,7 @@ var errCorruptPack = errors.New("corrupt pack entry")
 
 func (p *pack) header(i int) (entryHeader, error) {
 	e := p.entries[i]
-	b := p.data[e.off:e.end]
+	b := p.data[e.off:p.end(i)]
 	var h entryHeader
 	if len(b) == 0 {
 		return h, errCorruptPack
@@ -214,6 +217,11 @@ type inflater struct {
 var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 
 func (z *inflater) inflate(src []byte, size int64) ([]byte, error) {
+	return z.inflateInto(make([]byte, size), src)
+}
+
+// inflateInto inflates src into out, which must be exactly as long as the stream's data.
+func (z *inflater) inflateInto(out, src []byte) ([]byte, error) {
 	z.br.Reset(src)
 	if z.zr == nil {
 		zr, err := zlib.NewReader(&z.br)
@@ -224,7 +232,6 @@ func (z *inflater) inflate(src []byte, size int64) ([]byte, error) {
 	} else if err := z.zr.(zlib.Resetter).Reset(&z.br, nil); err != nil {
 		return nil, err
 	}
-	out := make([]byte, size)
 	if _, err := io.ReadFull(z.zr, out); err != nil {
 		return nil, err
 	}
@@ -238,7 +245,7 @@ func (z *inflater) inflate(src []byte, size int64) ([]byte, error) {
 
 // rawData returns the inflated data of entry i (the delta itself for delta entries).
 func (p *pack) rawData(z *inflater, i int, h entryHeader) ([]byte, error) {
-	return z.inflate(p.data[h.dataOff:p.entries[i].end], h.size)
+	return z.inflate(p.data[h.dataOff:p.end(i)], h.size)
 }
 
 // resolver reads single objects by hash from the packs and loose objects of a store.

@@ -45,6 +45,7 @@ type PurgeOptions struct {
 	Replacement string   // replaces each secret in text; default DefaultReplacement
 	MapDir      string   // Purge writes commit-map and ref-map here (created 0700 if missing)
 	Workers     int      // parallel readers; 0 means GOMAXPROCS
+	Memory      Memory   // what is kept in memory, and where the rest goes
 
 	// RewriteRemoteTracking rewrites refs/remotes/* like local refs; set it only when the
 	// rewritten refs are pushed next. Otherwise they keep pointing where the remote really is
@@ -159,7 +160,7 @@ func PlanPurge(ctx context.Context, o PurgeOptions) (*PurgePlan, error) {
 	if err := checkSupported(gitDir); err != nil {
 		return nil, fmt.Errorf("plan purge %s: %w", o.Path, err)
 	}
-	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	d, err := load(ctx, gitDir, bare, loadOptions{secrets: o.Secrets, workers: workers(o.Workers), mem: o.Memory})
 	if err != nil {
 		return nil, fmt.Errorf("plan purge %s: %w", o.Path, err)
 	}
@@ -239,7 +240,7 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 		}
 	}()
 
-	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	d, err := load(ctx, gitDir, bare, loadOptions{secrets: o.Secrets, workers: workers(o.Workers), mem: o.Memory})
 	if err != nil {
 		return nil, err
 	}
@@ -623,7 +624,11 @@ func (rw *rewriter) tree(h plumbing.Hash) (plumbing.Hash, error) {
 		raw = buildTree(es)
 	} else {
 		// Same names, same order: only hashes change, in place.
-		raw = slices.Clone(rw.d.trees[h])
+		old, err := rw.d.treeData(h)
+		if err != nil {
+			return h, err
+		}
+		raw = slices.Clone(old)
 		for _, e := range es {
 			copy(raw[e.at:e.at+20], e.hash[:])
 		}
@@ -688,11 +693,11 @@ func (rw *rewriter) commitOf(h plumbing.Hash) (plumbing.Hash, error) {
 func (rw *rewriter) object(h plumbing.Hash) (plumbing.Hash, error) {
 	d := rw.d
 	switch {
-	case d.commits[h] != nil:
+	case d.commits.has(h):
 		return rw.commitOf(h)
 	case d.tags[h] != nil:
 		return rw.tag(h)
-	case d.trees[h] != nil:
+	case d.trees.has(h):
 		return rw.tree(h)
 	}
 	return rw.blob(h)
@@ -781,7 +786,10 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 			parents[j] = rw.commits[p]
 			changed = changed || parents[j] != p
 		}
-		raw := d.commits[h]
+		raw, err := d.commitData(h)
+		if err != nil {
+			return err
+		}
 		if !changed && !d.m.any(raw) {
 			rw.commits[h] = h
 			continue
@@ -828,7 +836,9 @@ func (rw *rewriter) run(ctx context.Context) error {
 	}
 	rw.rewriteLogs()
 	rw.plan.Names = slices.Sorted(maps.Keys(rw.names))
-	rw.countLeftBehind()
+	if err := rw.countLeftBehind(); err != nil {
+		return err
+	}
 	// The config names renamed branches (their tracking sections): the same mask.
 	if d.m.any(d.config) {
 		rw.newConfig = []byte(d.m.maskName(string(d.config)))
@@ -881,12 +891,16 @@ func (rw *rewriter) roots() (codeTips, noteTips, pinTips []plumbing.Hash) {
 
 // countLeftBehind counts what holds a secret and was neither rewritten nor kept by a pinned ref:
 // it is unreachable (or reachable only from deleted forge refs), and only the repack removes it.
-func (rw *rewriter) countLeftBehind() {
+func (rw *rewriter) countLeftBehind() error {
 	d := rw.d
 	pinnedBad, pinnedTrees := rw.pinnedBad()
 	rw.plan.PinnedObjects = len(pinnedBad)
 	for _, h := range rw.pinnedTopo {
-		if d.m.any(d.commits[h]) {
+		raw, err := d.commitData(h)
+		if err != nil {
+			return err
+		}
+		if d.m.any(raw) {
 			rw.plan.PinnedObjects++
 		}
 	}
@@ -899,23 +913,28 @@ func (rw *rewriter) countLeftBehind() {
 	for _, h := range rw.pinnedTopo {
 		pinned[h] = true
 	}
-	for h, raw := range d.commits {
+	err := d.commits.each(func(h plumbing.Hash, raw []byte) error {
 		if _, ok := rw.commits[h]; !ok && !pinned[h] && d.m.any(raw) {
 			rw.plan.Unreachable++
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for h, raw := range d.tags {
 		if _, ok := rw.tags[h]; !ok && d.m.any(raw) {
 			rw.plan.Unreachable++
 		}
 	}
-	for h, raw := range d.trees { // a name holding a secret (tree data is names and hashes)
+	return d.trees.each(func(h plumbing.Hash, raw []byte) error { // a name holding a secret (tree data is names and hashes)
 		if _, ok := rw.trees[h]; !ok && !pinnedTrees[h] && !rw.newSet[h] && d.m.any(raw) {
 			if _, ok := rw.noteTrees[h]; !ok {
 				rw.plan.Unreachable++
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // rewriteRefs maps every ref to its rewritten object, and its name to a masked one if it holds

@@ -187,9 +187,9 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 		seen[h] = true
 		raw, isNew := rw.newTrees[h]
 		if !isNew {
-			var ok bool
-			if raw, ok = d.trees[h]; !ok {
-				return fmt.Errorf("tree %s: %w", h, errMissing)
+			var err error
+			if raw, err = d.treeData(h); err != nil {
+				return err
 			}
 			keep[h] = true
 		}
@@ -249,9 +249,9 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 				keep[h] = true
 				h, _ = tagTarget(d.tags[h])
 				continue
-			case d.commits[h] != nil:
+			case d.commits.has(h):
 				keep[h] = true
-			case d.trees[h] != nil:
+			case d.trees.has(h):
 				if err := markTree(h); err != nil {
 					return nil, err
 				}
@@ -438,7 +438,7 @@ func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]b
 			}
 			continue
 		}
-		p, e := it.p, it.p.entries[it.i]
+		p, e, end := it.p, it.p.entries[it.i], it.p.end(it.i)
 		h, err := p.header(it.i)
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.hash, err)
@@ -448,7 +448,7 @@ func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]b
 			if bi, ok := p.atOffset(h.baseOff); ok {
 				if bo, ok := at[p.entries[bi].hash]; ok {
 					head := appendOfs(appendTypeSize(nil, h.typ, h.size), o.off-bo)
-					if err := o.entry(e.hash, head, p.data[h.dataOff:e.end]); err != nil {
+					if err := o.entry(e.hash, head, p.data[h.dataOff:end]); err != nil {
 						return err
 					}
 					continue
@@ -456,13 +456,13 @@ func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]b
 			}
 		case plumbing.REFDeltaObject:
 			if keep[h.baseHash] {
-				if err := o.entry(e.hash, nil, p.data[e.off:e.end]); err != nil {
+				if err := o.entry(e.hash, nil, p.data[e.off:end]); err != nil {
 					return err
 				}
 				continue
 			}
 		default:
-			if err := o.entry(e.hash, nil, p.data[e.off:e.end]); err != nil {
+			if err := o.entry(e.hash, nil, p.data[e.off:end]); err != nil {
 				return err
 			}
 			continue
@@ -552,6 +552,7 @@ type CleanOptions struct {
 	Path    string
 	Secrets [][]byte // optional: count reachable objects that still hold one
 	Workers int
+	Memory  Memory
 }
 
 // CleanResult says what CleanObjects removed.
@@ -597,7 +598,7 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 			return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 		}
 	}
-	d, err := load(ctx, gitDir, bare, o.Secrets, workers(o.Workers))
+	d, err := load(ctx, gitDir, bare, loadOptions{secrets: o.Secrets, workers: workers(o.Workers), mem: o.Memory})
 	if err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
@@ -619,7 +620,13 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 	}
 	res := &CleanResult{}
 	for h := range keep {
-		if bad[h] != nil || (d.commits[h] != nil && m.any(d.commits[h])) || (d.tags[h] != nil && m.any(d.tags[h])) {
+		if bad[h] != nil || (d.tags[h] != nil && m.any(d.tags[h])) {
+			res.Remaining++
+			continue
+		}
+		if raw, ok, err := d.commits.get(h); err != nil {
+			return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
+		} else if ok && m.any(raw) {
 			res.Remaining++
 		}
 	}
@@ -683,8 +690,10 @@ func (rw *rewriter) deltaBase(keep map[plumbing.Hash]bool) baseFunc {
 			if nb, ok := rw.trees[b]; ok && nb != b {
 				return nb, rw.newTrees[nb], true
 			}
-			if keep[b] && d.trees[b] != nil {
-				return b, d.trees[b], true
+			if keep[b] {
+				if raw, ok, err := d.trees.get(b); ok && err == nil {
+					return b, raw, true
+				}
 			}
 			return plumbing.ZeroHash, nil, false
 		}

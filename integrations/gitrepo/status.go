@@ -27,7 +27,7 @@ func Inspect(ctx context.Context, path string) (Status, error) {
 	if bare {
 		return st, nil
 	}
-	d, err := load(ctx, gitDir, bare, nil, 1)
+	d, err := load(ctx, gitDir, bare, loadOptions{workers: 1})
 	if err != nil {
 		return Status{}, fmt.Errorf("%s: %w", path, err)
 	}

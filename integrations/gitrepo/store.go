@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/objfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // store is the object database of one repository (every pack and every loose object), opened
@@ -139,8 +140,9 @@ func (s *store) has(h plumbing.Hash) bool {
 	return err == nil
 }
 
-// visitFunc receives every object once. data is freshly allocated and never modified afterwards,
-// so a visitor may keep it. worker identifies the calling goroutine (0..workers-1).
+// visitFunc receives every object once. data is the walk's buffer, valid only during the call
+// (it is reused for later objects): a visitor copies what it keeps. worker identifies the
+// calling goroutine (0..workers-1).
 type visitFunc func(worker int, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error
 
 type task struct {
@@ -330,8 +332,16 @@ func (w *walker) fail(err error) {
 	w.errOnce.Do(func() { w.firstErr = err; w.cancel() })
 }
 
+// reader is one walk worker's reusable state.
+type reader struct {
+	id    int
+	z     inflater
+	bufs  buffers
+	delta []byte // the inflated delta being applied
+}
+
 func (w *walker) work(id int) {
-	z := new(inflater)
+	r := &reader{id: id}
 	for {
 		var tk task
 		var ok bool
@@ -343,7 +353,7 @@ func (w *walker) work(id int) {
 		if !ok {
 			return
 		}
-		if err := w.do(z, id, tk); err != nil {
+		if err := w.do(r, tk); err != nil {
 			w.fail(err)
 			return
 		}
@@ -353,7 +363,7 @@ func (w *walker) work(id int) {
 	}
 }
 
-func (w *walker) do(z *inflater, id int, tk task) error {
+func (w *walker) do(r *reader, tk task) error {
 	s := w.s
 	switch {
 	case tk.p == nil:
@@ -361,35 +371,40 @@ func (w *walker) do(z *inflater, id int, tk task) error {
 		if err != nil {
 			return err
 		}
-		return w.visit(id, tk.loose, typ, data)
+		return w.visit(r.id, tk.loose, typ, data)
 	case tk.base != nil:
-		data, err := s.applyChild(z, tk.p, int(tk.i), tk.base)
+		data, err := s.applyChild(r, tk.p, int(tk.i), tk.base)
 		if err != nil {
 			return err
 		}
-		return w.run(z, id, tk.p, tk.i, tk.typ, data)
+		return w.run(r, tk.p, tk.i, tk.typ, data, true)
 	default:
-		typ, data, err := tk.p.object(z, int(tk.i), s)
+		typ, data, err := s.rootObject(r, tk.p, int(tk.i))
 		if err != nil {
 			return err
 		}
-		return w.run(z, id, tk.p, tk.i, typ, data)
+		return w.run(r, tk.p, tk.i, typ, data, true)
 	}
 }
 
 // run visits entry i and every delta below it. The last child continues the loop instead of
 // recursing, so that a chain (the common shape, 250 deep after an aggressive repack) holds one
-// object at a time however long it is.
-func (w *walker) run(z *inflater, id int, p *pack, i int32, typ plumbing.ObjectType, data []byte) error {
+// object at a time however long it is. data is the reader's own buffer (owned) until it is
+// handed to another worker as a base; owned buffers go back to the reader's free list once
+// every child is patched from them, so a pass allocates a few buffers, not one per object.
+func (w *walker) run(r *reader, p *pack, i int32, typ plumbing.ObjectType, data []byte, owned bool) error {
 	t := w.s.byPack[p]
 	for {
 		if t.skip == nil || !t.skip[i] {
-			if err := w.visit(id, p.entries[i].hash, typ, data); err != nil {
+			if err := w.visit(r.id, p.entries[i].hash, typ, data); err != nil {
 				return err
 			}
 		}
 		kids := t.kids[t.first[i]:t.first[i+1]]
 		if len(kids) == 0 {
+			if owned {
+				r.bufs.put(data)
+			}
 			return nil
 		}
 		for _, c := range kids[:len(kids)-1] {
@@ -402,38 +417,67 @@ func (w *walker) run(z *inflater, id int, p *pack, i int32, typ plumbing.ObjectT
 				w.pending.Add(1)
 				select {
 				case w.queue <- task{p: p, i: c, typ: typ, base: data}:
+					owned = false // shared with the other worker now
 					continue
 				default:
 					w.pending.Add(-1)
 				}
 			}
-			cdata, err := w.s.applyChild(z, p, int(c), data)
+			cdata, err := w.s.applyChild(r, p, int(c), data)
 			if err != nil {
 				return err
 			}
-			if err := w.run(z, id, p, c, typ, cdata); err != nil {
+			if err := w.run(r, p, c, typ, cdata, true); err != nil {
 				return err
 			}
 		}
 		last := kids[len(kids)-1]
-		cdata, err := w.s.applyChild(z, p, int(last), data)
+		cdata, err := w.s.applyChild(r, p, int(last), data)
 		if err != nil {
 			return err
 		}
-		i, data = last, cdata
+		if owned {
+			r.bufs.put(data)
+		}
+		i, data, owned = last, cdata, true
 	}
 }
 
-func (s *store) applyChild(z *inflater, p *pack, i int, base []byte) ([]byte, error) {
+// rootObject reads the entry a delta family starts from into one of the reader's buffers. A
+// delta whose base is outside its pack is resolved by the store (and allocated).
+func (s *store) rootObject(r *reader, p *pack, i int) (plumbing.ObjectType, []byte, error) {
+	h, err := p.header(i)
+	if err != nil {
+		return 0, nil, err
+	}
+	if h.typ == plumbing.OFSDeltaObject || h.typ == plumbing.REFDeltaObject {
+		return p.object(&r.z, i, s)
+	}
+	data, err := r.z.inflateInto(r.bufs.get(int(h.size)), p.data[h.dataOff:p.end(i)])
+	if err != nil {
+		return 0, nil, fmt.Errorf("inflate %s: %w", p.entries[i].hash, err)
+	}
+	return h.typ, data, nil
+}
+
+// applyChild patches delta entry i onto base, into one of the reader's buffers.
+func (s *store) applyChild(r *reader, p *pack, i int, base []byte) ([]byte, error) {
 	h, err := p.header(i)
 	if err != nil {
 		return nil, err
 	}
-	delta, err := p.rawData(z, i, h)
+	if cap(r.delta) < int(h.size) {
+		r.delta = make([]byte, h.size)
+	}
+	delta, err := r.z.inflateInto(r.delta[:h.size], p.data[h.dataOff:p.end(i)])
 	if err != nil {
 		return nil, fmt.Errorf("inflate %s: %w", p.entries[i].hash, err)
 	}
-	return patch(base, delta, p.entries[i].hash)
+	_, size, _, err := deltaSizes(delta)
+	if err != nil || size > 1<<40 {
+		return nil, fmt.Errorf("apply delta %s: %w", p.entries[i].hash, packfile.ErrInvalidDelta)
+	}
+	return patchInto(r.bufs.get(int(size)), base, delta, p.entries[i].hash)
 }
 
 func (s *store) inPacks(h plumbing.Hash) bool {

@@ -32,8 +32,9 @@ type treeFile struct {
 func (rw *rewriter) flatten(h plumbing.Hash, prefix string, out map[string]treeFile) error {
 	raw, ok := rw.newTrees[h]
 	if !ok {
-		if raw, ok = rw.d.trees[h]; !ok {
-			return fmt.Errorf("tree %s: %w", h, errMissing)
+		var err error
+		if raw, err = rw.d.treeData(h); err != nil {
+			return err
 		}
 	}
 	for pos := 0; pos < len(raw); {
@@ -296,8 +297,9 @@ func (rw *rewriter) planReset(root string, idx *index.Index, newHead plumbing.Ha
 func (rw *rewriter) newTreeOf(h plumbing.Hash) (plumbing.Hash, error) {
 	raw, ok := rw.newCommits[h]
 	if !ok {
-		if raw, ok = rw.d.commits[h]; !ok {
-			return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, errMissing)
+		var err error
+		if raw, err = rw.d.commitData(h); err != nil {
+			return plumbing.ZeroHash, err
 		}
 	}
 	if !bytes.HasPrefix(raw, []byte("tree ")) || len(raw) < 45 {
