@@ -426,6 +426,7 @@ func keptItems(st *store, keep map[plumbing.Hash]bool) ([]keptItem, error) {
 func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]bool) error {
 	at := make(map[plumbing.Hash]int64, len(items))
 	z := new(inflater)
+	var buf []byte
 	for _, it := range items {
 		at[it.h] = o.off
 		if it.p == nil {
@@ -438,17 +439,18 @@ func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]b
 			}
 			continue
 		}
-		p, e, end := it.p, it.p.entries[it.i], it.p.end(it.i)
-		h, err := p.header(it.i)
+		p, e := it.p, it.p.entries[it.i]
+		h, raw, err := p.rawEntry(it.i, buf)
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.hash, err)
 		}
+		buf = raw
 		switch h.typ {
 		case plumbing.OFSDeltaObject:
 			if bi, ok := p.atOffset(h.baseOff); ok {
 				if bo, ok := at[p.entries[bi].hash]; ok {
 					head := appendOfs(appendTypeSize(nil, h.typ, h.size), o.off-bo)
-					if err := o.entry(e.hash, head, p.data[h.dataOff:end]); err != nil {
+					if err := o.entry(e.hash, head, raw[h.dataOff-e.off:]); err != nil {
 						return err
 					}
 					continue
@@ -456,13 +458,13 @@ func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]b
 			}
 		case plumbing.REFDeltaObject:
 			if keep[h.baseHash] {
-				if err := o.entry(e.hash, nil, p.data[e.off:end]); err != nil {
+				if err := o.entry(e.hash, nil, raw); err != nil {
 					return err
 				}
 				continue
 			}
 		default:
-			if err := o.entry(e.hash, nil, p.data[e.off:end]); err != nil {
+			if err := o.entry(e.hash, nil, raw); err != nil {
 				return err
 			}
 			continue

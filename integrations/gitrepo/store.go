@@ -167,11 +167,7 @@ func (s *store) deltaTree(pi int) (*deltaTree, error) {
 	parent := make([]int32, n)
 	count := make([]int32, n+1)
 	t := &deltaTree{}
-	for i := range n {
-		h, err := p.header(i)
-		if err != nil {
-			return nil, fmt.Errorf("pack %s: entry %s: %w", filepath.Base(p.path), p.entries[i].hash, err)
-		}
+	err := p.eachHeader(func(i int, h entryHeader) error {
 		parent[i] = -1
 		if h.typ == plumbing.OFSDeltaObject || h.typ == plumbing.REFDeltaObject {
 			if b, ok := p.baseOf(i, h); ok && b != i {
@@ -182,6 +178,10 @@ func (s *store) deltaTree(pi int) (*deltaTree, error) {
 		if parent[i] < 0 {
 			t.roots = append(t.roots, int32(i))
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	t.first = make([]int32, n+1)
 	for i := range n {
@@ -338,6 +338,7 @@ type reader struct {
 	z     inflater
 	bufs  buffers
 	delta []byte // the inflated delta being applied
+	raw   []byte // the pack entry being read
 }
 
 func (w *walker) work(id int) {
@@ -446,14 +447,15 @@ func (w *walker) run(r *reader, p *pack, i int32, typ plumbing.ObjectType, data 
 // rootObject reads the entry a delta family starts from into one of the reader's buffers. A
 // delta whose base is outside its pack is resolved by the store (and allocated).
 func (s *store) rootObject(r *reader, p *pack, i int) (plumbing.ObjectType, []byte, error) {
-	h, err := p.header(i)
+	h, raw, err := p.rawEntry(i, r.raw)
 	if err != nil {
 		return 0, nil, err
 	}
+	r.raw = raw
 	if h.typ == plumbing.OFSDeltaObject || h.typ == plumbing.REFDeltaObject {
 		return p.object(&r.z, i, s)
 	}
-	data, err := r.z.inflateInto(r.bufs.get(int(h.size)), p.data[h.dataOff:p.end(i)])
+	data, err := r.z.inflateInto(r.bufs.get(int(h.size)), raw[h.dataOff-p.entries[i].off:])
 	if err != nil {
 		return 0, nil, fmt.Errorf("inflate %s: %w", p.entries[i].hash, err)
 	}
@@ -462,14 +464,15 @@ func (s *store) rootObject(r *reader, p *pack, i int) (plumbing.ObjectType, []by
 
 // applyChild patches delta entry i onto base, into one of the reader's buffers.
 func (s *store) applyChild(r *reader, p *pack, i int, base []byte) ([]byte, error) {
-	h, err := p.header(i)
+	h, raw, err := p.rawEntry(i, r.raw)
 	if err != nil {
 		return nil, err
 	}
+	r.raw = raw
 	if cap(r.delta) < int(h.size) {
 		r.delta = make([]byte, h.size)
 	}
-	delta, err := r.z.inflateInto(r.delta[:h.size], p.data[h.dataOff:p.end(i)])
+	delta, err := r.z.inflateInto(r.delta[:h.size], raw[h.dataOff-p.entries[i].off:])
 	if err != nil {
 		return nil, fmt.Errorf("inflate %s: %w", p.entries[i].hash, err)
 	}
