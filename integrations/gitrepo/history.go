@@ -96,15 +96,17 @@ type repoData struct {
 	syms   map[string]string // symbolic refs under refs/ (refs/remotes/origin/HEAD): name → target
 	config []byte            // the repository's config file
 
-	commits *table // raw
+	budget  *budget // shared by every table of this load
+	tempDir string  // where tables spill
+	tables  []*table
+	commits *table  // raw
 	trees   *table // raw, or pruned (lean)
 	tags    map[plumbing.Hash][]byte
 	bad     map[plumbing.Hash]*blobHits
 	blobs   int
 	objects int // unique objects in the store
 
-	cinfo    map[plumbing.Hash]*commitInfo // commits the walk asked for
-	parsed   map[plumbing.Hash]*commitInfo // lean: every commit, parsed by the readers in parallel
+	cinfo    map[plumbing.Hash]*commitInfo // parsed commits (lean: every one, by the readers in parallel)
 	seenBad  map[plumbing.Hash]bool        // blobs holding a secret that diff met in a commit's tree
 	reachBad map[plumbing.Hash]bool
 }
@@ -112,8 +114,8 @@ type repoData struct {
 type commitInfo struct {
 	tree    plumbing.Hash
 	parents []plumbing.Hash
-	author  object.Signature
 	msg     []byte // nil when the walk parsed it (lean): the message is read again if msgHit
+	// The author is not kept: d.author reads it again for the few commits with findings.
 	msgHit  bool   // the message holds a secret
 }
 
@@ -162,7 +164,12 @@ func load(ctx context.Context, gitDir string, bare bool, o loadOptions) (*repoDa
 		}
 	}
 	d.objects = d.commits.len() + d.trees.len() + len(d.tags) + d.blobs
-	d.cinfo = make(map[plumbing.Hash]*commitInfo, d.commits.len())
+	if o.lean {
+		// A scan reads nothing more from the store: its per-object plans (32 bytes an object
+		// and more) need not outlive the walk.
+		d.st.close()
+		d.st.deltas, d.st.byPack = nil, nil
+	}
 	return d, nil
 }
 
@@ -192,11 +199,20 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory) (*repoData
 	if err != nil {
 		return nil, err
 	}
-	b := mem.budget()
-	return &repoData{commits: newTable(b, mem.TempDir), trees: newTable(b, mem.TempDir), config: config, gitDir: gitDir, bare: bare, st: st, m: &matcher{secrets: secrets}, refs: refs, logs: logs,
-		head: strings.TrimSpace(string(head)), syms: syms,
-		tags: map[plumbing.Hash][]byte{}, bad: map[plumbing.Hash]*blobHits{}, parsed: map[plumbing.Hash]*commitInfo{},
-		seenBad: map[plumbing.Hash]bool{}}, nil
+	d := &repoData{budget: mem.budget(), tempDir: mem.TempDir}
+	d.commits, d.trees = d.newTable(), d.newTable()
+	d.config, d.gitDir, d.bare, d.st, d.m, d.refs, d.logs = config, gitDir, bare, st, &matcher{secrets: secrets}, refs, logs
+	d.head, d.syms = strings.TrimSpace(string(head)), syms
+	d.tags, d.bad, d.cinfo = map[plumbing.Hash][]byte{}, map[plumbing.Hash]*blobHits{}, map[plumbing.Hash]*commitInfo{}
+	d.seenBad = map[plumbing.Hash]bool{}
+	return d, nil
+}
+
+// newTable makes a table that shares the load's memory budget and is removed by close.
+func (d *repoData) newTable() *table {
+	t := newTable(d.budget, d.tempDir)
+	d.tables = append(d.tables, t)
+	return t
 }
 
 // readObjects walks one pass of the store into d's maps. The workers share the maps under a
@@ -232,7 +248,7 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 				c := parseCommit(data)
 				c.msg, c.msgHit = nil, d.m.any(c.msg)
 				mu.Lock()
-				d.parsed[h] = c
+				d.cinfo[h] = c
 				mu.Unlock()
 			}
 			return d.commits.put(h, data)
@@ -277,8 +293,9 @@ func (d *repoData) pruneTree(raw []byte) []byte {
 
 func (d *repoData) close() {
 	d.st.close()
-	d.trees.close()
-	d.commits.close()
+	for _, t := range d.tables {
+		t.close()
+	}
 }
 
 // treeData returns tree h's raw (or, lean, pruned) data.
@@ -405,16 +422,31 @@ func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
 	if c, ok := d.cinfo[h]; ok {
 		return c, nil
 	}
-	c, ok := d.parsed[h]
-	if !ok {
-		raw, err := d.commitData(h)
-		if err != nil {
-			return nil, err
-		}
-		c = parseCommit(raw)
+	raw, err := d.commitData(h)
+	if err != nil {
+		return nil, err
 	}
+	c := parseCommit(raw)
 	d.cinfo[h] = c
 	return c, nil
+}
+
+// author returns commit h's author, parsed again from the commit: only commits with findings
+// need it, so the walk does not keep one per commit.
+func (d *repoData) author(h plumbing.Hash) object.Signature {
+	var s object.Signature
+	raw, err := d.commitData(h)
+	if err != nil {
+		return s
+	}
+	hdr, _, _ := bytes.Cut(raw, []byte("\n\n"))
+	for line := range bytes.SplitSeq(hdr, []byte{'\n'}) {
+		if rest, ok := bytes.CutPrefix(line, []byte("author ")); ok {
+			s.Decode(rest)
+			break
+		}
+	}
+	return s
 }
 
 // parseCommit decodes what a history walk needs of a raw commit; msg aliases raw.
@@ -428,8 +460,6 @@ func parseCommit(raw []byte) *commitInfo {
 			c.tree = plumbing.NewHash(string(line[5:]))
 		case bytes.HasPrefix(line, []byte("parent ")):
 			c.parents = append(c.parents, plumbing.NewHash(string(line[7:])))
-		case bytes.HasPrefix(line, []byte("author ")):
-			c.author.Decode(line[7:])
 		}
 	}
 	return c

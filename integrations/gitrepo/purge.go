@@ -486,14 +486,13 @@ type rewriter struct {
 	newConfig     []byte      // the config with every secret masked, nil when it holds none
 	written       []newObject // new objects, in creation order
 	newTags       map[plumbing.Hash][]byte
-	newCommits    map[plumbing.Hash][]byte
+	newCommits    *table
 	newBlobs      map[plumbing.Hash][]byte
 	oldTree       map[plumbing.Hash]plumbing.Hash // new tree -> the old tree it rewrites
-	newSet        map[plumbing.Hash]bool
 	names         map[string]bool // masked names given to tree entries
 	keepForgeRefs bool            // CleanObjects: nothing is rewritten or deleted
 	rewriteRemote bool            // refs/remotes/* are rewritten, not pinned
-	newTrees      map[plumbing.Hash][]byte
+	newTrees      *table
 	plan          PurgePlan
 }
 
@@ -501,8 +500,8 @@ func newRewriter(d *repoData, o PurgeOptions, stage bool) *rewriter {
 	rw := &rewriter{d: d, stage: stage, workers: workers(o.Workers), rewriteRemote: o.RewriteRemoteTracking,
 		blobs: map[plumbing.Hash]plumbing.Hash{}, trees: map[plumbing.Hash]plumbing.Hash{}, noteTrees: map[plumbing.Hash]plumbing.Hash{},
 		tags: map[plumbing.Hash]plumbing.Hash{}, commits: map[plumbing.Hash]plumbing.Hash{},
-		newSet: map[plumbing.Hash]bool{}, newTrees: map[plumbing.Hash][]byte{}, newTags: map[plumbing.Hash][]byte{},
-		newCommits: map[plumbing.Hash][]byte{}, newBlobs: map[plumbing.Hash][]byte{},
+		newTrees: d.newTable(), newTags: map[plumbing.Hash][]byte{},
+		newCommits: d.newTable(), newBlobs: map[plumbing.Hash][]byte{},
 		oldTree: map[plumbing.Hash]plumbing.Hash{}, names: map[string]bool{}}
 	for i, s := range o.Secrets {
 		rw.order = append(rw.order, i)
@@ -547,24 +546,50 @@ func hashObject(t plumbing.ObjectType, data []byte) plumbing.Hash {
 // too: the working-tree reset plan reads them.
 func (rw *rewriter) put(t plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
 	h := hashObject(t, data)
+	fresh := !rw.created(h)
 	switch t {
 	case plumbing.TreeObject:
-		rw.newTrees[h] = data
+		if err := rw.newTrees.put(h, data); err != nil {
+			return h, err
+		}
 	case plumbing.TagObject:
 		rw.newTags[h] = data
 	case plumbing.CommitObject:
-		rw.newCommits[h] = data
+		if err := rw.newCommits.put(h, data); err != nil {
+			return h, err
+		}
 	case plumbing.BlobObject:
 		rw.newBlobs[h] = data
 	}
-	if !rw.stage {
-		return h, nil
-	}
-	if !rw.newSet[h] {
-		rw.newSet[h] = true
-		rw.written = append(rw.written, newObject{h, t, data})
+	if rw.stage && fresh {
+		rw.written = append(rw.written, newObject{hash: h, typ: t})
 	}
 	return h, nil
+}
+
+// created reports whether the rewrite made object h.
+func (rw *rewriter) created(h plumbing.Hash) bool {
+	_, blob := rw.newBlobs[h]
+	_, tag := rw.newTags[h]
+	return blob || tag || rw.newTrees.has(h) || rw.newCommits.has(h)
+}
+
+// isNew reports whether h is a new object to write (a purge, not a plan, writes them).
+func (rw *rewriter) isNew(h plumbing.Hash) bool { return rw.stage && rw.created(h) }
+
+// newData returns the content of a new object.
+func (rw *rewriter) newData(nw newObject) ([]byte, error) {
+	switch nw.typ {
+	case plumbing.TreeObject:
+		b, _, err := rw.newTrees.get(nw.hash)
+		return b, err
+	case plumbing.CommitObject:
+		b, _, err := rw.newCommits.get(nw.hash)
+		return b, err
+	case plumbing.TagObject:
+		return rw.newTags[nw.hash], nil
+	}
+	return rw.newBlobs[nw.hash], nil
 }
 
 func (rw *rewriter) blob(h plumbing.Hash) (plumbing.Hash, error) {
@@ -928,7 +953,7 @@ func (rw *rewriter) countLeftBehind() error {
 		}
 	}
 	return d.trees.each(func(h plumbing.Hash, raw []byte) error { // a name holding a secret (tree data is names and hashes)
-		if _, ok := rw.trees[h]; !ok && !pinnedTrees[h] && !rw.newSet[h] && d.m.any(raw) {
+		if _, ok := rw.trees[h]; !ok && !pinnedTrees[h] && !rw.isNew(h) && d.m.any(raw) {
 			if _, ok := rw.noteTrees[h]; !ok {
 				rw.plan.Unreachable++
 			}

@@ -13,6 +13,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,14 +41,14 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, r
 	if err != nil {
 		return err
 	}
-	for h := range rw.newSet {
-		delete(keep, h) // written as a new object
+	for _, nw := range rw.written {
+		delete(keep, nw.hash) // written as a new object
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	packDir := filepath.Join(d.gitDir, "objects", "pack")
-	name, n, err := writePack(d.st, keep, rw.written, packDir, rw.workers, rw.deltaBase(keep))
+	name, n, err := writePack(d.st, keep, rw.written, packDir, rw.workers, packSource{rw, rw.deltaBase(keep)})
 	if err != nil {
 		return fmt.Errorf("write pack: %w", err)
 	}
@@ -185,9 +186,11 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 			return nil
 		}
 		seen[h] = true
-		raw, isNew := rw.newTrees[h]
+		raw, isNew, err := rw.newTrees.get(h)
+		if err != nil {
+			return err
+		}
 		if !isNew {
-			var err error
 			if raw, err = d.treeData(h); err != nil {
 				return err
 			}
@@ -205,7 +208,7 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 					return err
 				}
 			case e.isBlob():
-				if !rw.newSet[e.hash] {
+				if !rw.isNew(e.hash) {
 					keep[e.hash] = true
 				}
 			}
@@ -237,7 +240,7 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 	for _, r := range rw.newRefs {
 		h := r.hash
 		for range 100 {
-			if rw.newSet[h] {
+			if rw.isNew(h) {
 				if raw, ok := rw.newTags[h]; ok {
 					h, _ = tagTarget(raw)
 					continue
@@ -337,7 +340,7 @@ func (o *packOut) whole(h plumbing.Hash, t plumbing.ObjectType, content []byte) 
 // delta-searching in Go); copying compressed entries is what keeps a purge of a large history
 // fast. New objects are compressed a batch at a time and written as they are, so that memory
 // holds one batch of compressed objects, not the whole new history.
-func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir string, workers int, deltaBase baseFunc) (string, int, error) {
+func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir string, workers int, src newSource) (string, int, error) {
 	items, err := keptItems(st, keep)
 	if err != nil {
 		return "", 0, err
@@ -370,8 +373,13 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 		return "", 0, err
 	}
 	for i := 0; i < len(news); i += newBatch {
-		batch := news[i:min(i+newBatch, len(news))]
-		for k, po := range compressAll(batch, workers, deltaBase) {
+		batch := slices.Clone(news[i:min(i+newBatch, len(news))])
+		for k := range batch {
+			if batch[k].data, err = src.newData(batch[k]); err != nil {
+				return "", 0, err
+			}
+		}
+		for k, po := range compressAll(batch, workers, src.deltaBase) {
 			if err := o.entry(batch[k].hash, po.head, po.data); err != nil {
 				return "", 0, err
 			}
@@ -648,9 +656,26 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 	return res, nil
 }
 
+// newSource gives writePack the new objects' content (a batch at a time: it may be on disk)
+// and, for each, a delta base that will be in the same pack, with its content.
+type newSource interface {
+	newData(nw newObject) ([]byte, error)
+	deltaBase(nw newObject) (plumbing.Hash, []byte, bool)
+}
+
 // baseFunc returns, for a new object, a delta base that will be in the same pack, and its
 // content.
 type baseFunc func(newObject) (plumbing.Hash, []byte, bool)
+
+// packSource is the rewriter's newSource for one repack (keep: the old objects kept).
+type packSource struct {
+	rw   *rewriter
+	base baseFunc
+}
+
+func (s packSource) newData(nw newObject) ([]byte, error) { return s.rw.newData(nw) }
+
+func (s packSource) deltaBase(nw newObject) (plumbing.Hash, []byte, bool) { return s.base(nw) }
 
 // deltaBase picks a delta base for a rewritten tree: the rewrite of the old tree's own delta base
 // in the old pack (or that base itself when it is kept unchanged). The old pack chose it as a
@@ -690,7 +715,8 @@ func (rw *rewriter) deltaBase(keep map[plumbing.Hash]bool) baseFunc {
 				return plumbing.ZeroHash, nil, false
 			}
 			if nb, ok := rw.trees[b]; ok && nb != b {
-				return nb, rw.newTrees[nb], true
+				raw, ok, err := rw.newTrees.get(nb)
+				return nb, raw, ok && err == nil
 			}
 			if keep[b] {
 				if raw, ok, err := d.trees.get(b); ok && err == nil {

@@ -431,9 +431,8 @@ func (d *repoData) nameFindings() []Finding {
 		f := Finding{Kind: refKind(r.name), Path: d.m.maskName(r.name), Refs: []string{d.m.maskName(r.name)}, InTip: true}
 		if h, typ := d.peel(r.hash); typ == plumbing.CommitObject {
 			f.Commit = h.String()
-			if c, err := d.commit(h); err == nil {
-				f.Author, f.Date = sigString(c.author), sigTime(c.author)
-			}
+			a := d.author(h)
+			f.Author, f.Date = sigString(a), sigTime(a)
 		}
 		out = append(out, f)
 	}
@@ -472,7 +471,17 @@ func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash,
 		if err != nil {
 			return fmt.Errorf("commit %s: %w", ch, err)
 		}
-		base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(c.author), Date: sigTime(c.author)}
+		names := d.newBadNames(c)
+		msg, err := d.message(ch, c)
+		if err != nil {
+			return err
+		}
+		hits := d.m.lineHits(msg)
+		if len(chs) == 0 && len(names) == 0 && hits == nil {
+			continue
+		}
+		a := d.author(ch)
+		base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(a), Date: sigTime(a)}
 		for _, x := range chs {
 			f := base
 			f.Path, f.Secret, f.Blob = x.path, x.secret, x.blob.String()
@@ -487,17 +496,13 @@ func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash,
 				res.Findings = append(res.Findings, f)
 			}
 		}
-		for _, p := range d.newBadNames(c) {
+		for _, p := range names {
 			f := base
 			f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), h.refNames(ch)
 			f.InTip = h.inTipName[p]
 			res.Findings = append(res.Findings, f)
 		}
-		msg, err := d.message(ch, c)
-		if err != nil {
-			return err
-		}
-		for s, lines := range d.m.lineHits(msg) {
+		for s, lines := range hits {
 			for _, line := range lines {
 				f := base
 				f.Kind, f.Line, f.Secret = KindCommitMessage, line, s

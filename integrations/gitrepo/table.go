@@ -38,8 +38,8 @@ func (b *budget) take(n int64) bool {
 // table holds object data by hash: in memory while the budget lasts, then appended to a
 // temporary file (removed on close). Per object it keeps one fixed-size index entry (the hash
 // and a 64-bit position, no pointer for the collector to scan), so memory grows by ~40 bytes
-// an object, not by the objects' data. Puts are safe for concurrent use; reads start after the
-// last put (the file is flushed on the first read).
+// an object, not by the objects' data. Puts are safe for concurrent use with each other, gets
+// with each other; a get after a put sees it.
 type table struct {
 	mu     sync.Mutex
 	index  map[plumbing.Hash]uint64
@@ -132,6 +132,7 @@ func (t *table) spill(h plumbing.Hash, hdr, data []byte) error {
 	}
 	t.index[h] = spilled | uint64(t.off)
 	t.off += int64(len(hdr) + len(data))
+	t.flushed = false
 	return nil
 }
 
@@ -164,14 +165,15 @@ func (t *table) get(h plumbing.Hash) ([]byte, bool, error) {
 }
 
 func (t *table) read(off int64) ([]byte, error) {
+	t.mu.Lock()
+	var err error
 	if !t.flushed {
-		t.mu.Lock()
-		err := t.w.Flush()
+		err = t.w.Flush()
 		t.flushed = err == nil
-		t.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	// Most trees and commits are small: one read gets the length and the data.
 	buf := make([]byte, 512)

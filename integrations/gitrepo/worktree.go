@@ -30,9 +30,11 @@ type treeFile struct {
 
 // flatten lists the files of a tree (new or old) by path; gitlinks are included.
 func (rw *rewriter) flatten(h plumbing.Hash, prefix string, out map[string]treeFile) error {
-	raw, ok := rw.newTrees[h]
+	raw, ok, err := rw.newTrees.get(h)
+	if err != nil {
+		return err
+	}
 	if !ok {
-		var err error
 		if raw, err = rw.d.treeData(h); err != nil {
 			return err
 		}
@@ -295,9 +297,11 @@ func (rw *rewriter) planReset(root string, idx *index.Index, newHead plumbing.Ha
 
 // newTreeOf is the tree of commit h after the rewrite (h may be an old or a new commit).
 func (rw *rewriter) newTreeOf(h plumbing.Hash) (plumbing.Hash, error) {
-	raw, ok := rw.newCommits[h]
+	raw, ok, err := rw.newCommits.get(h)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
 	if !ok {
-		var err error
 		if raw, err = rw.d.commitData(h); err != nil {
 			return plumbing.ZeroHash, err
 		}
