@@ -99,7 +99,7 @@ type repoData struct {
 	budget  *budget // shared by every table of this load
 	tempDir string  // where tables spill
 	tables  []*table
-	commits *table  // raw
+	commits *table // raw
 	trees   *table // raw, or pruned (lean)
 	tags    map[plumbing.Hash][]byte
 	bad     map[plumbing.Hash]*blobHits
@@ -116,7 +116,7 @@ type commitInfo struct {
 	parents []plumbing.Hash
 	msg     []byte // nil when the walk parsed it (lean): the message is read again if msgHit
 	// The author is not kept: d.author reads it again for the few commits with findings.
-	msgHit  bool   // the message holds a secret
+	msgHit bool // the message holds a secret
 }
 
 // Memory bounds what a scan or purge keeps in memory. Trees and commits (the bulk of what a

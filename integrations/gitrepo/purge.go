@@ -489,9 +489,9 @@ type rewriter struct {
 	newCommits    *table
 	newBlobs      map[plumbing.Hash][]byte
 	oldTree       map[plumbing.Hash]plumbing.Hash // new tree -> the old tree it rewrites
-	names         map[string]bool // masked names given to tree entries
-	keepForgeRefs bool            // CleanObjects: nothing is rewritten or deleted
-	rewriteRemote bool            // refs/remotes/* are rewritten, not pinned
+	names         map[string]bool                 // masked names given to tree entries
+	keepForgeRefs bool                            // CleanObjects: nothing is rewritten or deleted
+	rewriteRemote bool                            // refs/remotes/* are rewritten, not pinned
 	newTrees      *table
 	plan          PurgePlan
 }
