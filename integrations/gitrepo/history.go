@@ -30,7 +30,6 @@ type blobHits struct {
 	counts []int   // per secret: non-overlapping occurrences, as git's pickaxe counts them
 	lines  [][]int // per secret: 1-based line of each occurrence
 	binary bool
-	data   []byte // kept for the rewrite: such blobs are few
 }
 
 func (m *matcher) any(data []byte) bool {
@@ -50,7 +49,7 @@ func (m *matcher) hits(data []byte) *blobHits {
 			continue
 		}
 		if hb == nil {
-			hb = &blobHits{counts: make([]int, len(m.secrets)), lines: make([][]int, len(m.secrets)), data: data}
+			hb = &blobHits{counts: make([]int, len(m.secrets)), lines: make([][]int, len(m.secrets))}
 			probe := data[:min(len(data), binaryProbe)]
 			hb.binary = bytes.IndexByte(probe, 0) >= 0
 		}
@@ -100,6 +99,7 @@ type repoData struct {
 	tempDir string  // where tables spill
 	tables  []*table
 	commits *table // raw
+	badData *table // the blobs holding a secret (not lean: a purge rewrites them)
 	trees   *table // raw, or pruned (lean)
 	tags    map[plumbing.Hash][]byte
 	bad     map[plumbing.Hash]*blobHits
@@ -200,7 +200,7 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory) (*repoData
 		return nil, err
 	}
 	d := &repoData{budget: mem.budget(), tempDir: mem.TempDir}
-	d.commits, d.trees = d.newTable(), d.newTable()
+	d.commits, d.trees, d.badData = d.newTable(), d.newTable(), d.newTable()
 	d.config, d.gitDir, d.bare, d.st, d.m, d.refs, d.logs = config, gitDir, bare, st, &matcher{secrets: secrets}, refs, logs
 	d.head, d.syms = strings.TrimSpace(string(head)), syms
 	d.tags, d.bad, d.cinfo = map[plumbing.Hash][]byte{}, map[plumbing.Hash]*blobHits{}, map[plumbing.Hash]*commitInfo{}
@@ -230,14 +230,12 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 			if hb == nil {
 				return nil
 			}
-			if lean {
-				hb.data = nil
-			} else {
-				hb.data = slices.Clone(data)
-			}
 			mu.Lock()
 			d.bad[h] = hb
 			mu.Unlock()
+			if !lean {
+				return d.badData.put(h, data) // kept for the rewrite
+			}
 		case plumbing.TreeObject:
 			if ps == passTrees {
 				data = d.pruneTree(data)

@@ -487,7 +487,7 @@ type rewriter struct {
 	written       []newObject // new objects, in creation order
 	newTags       map[plumbing.Hash][]byte
 	newCommits    *table
-	newBlobs      map[plumbing.Hash][]byte
+	newBlobs      *table
 	oldTree       map[plumbing.Hash]plumbing.Hash // new tree -> the old tree it rewrites
 	names         map[string]bool                 // masked names given to tree entries
 	keepForgeRefs bool                            // CleanObjects: nothing is rewritten or deleted
@@ -501,7 +501,7 @@ func newRewriter(d *repoData, o PurgeOptions, stage bool) *rewriter {
 		blobs: map[plumbing.Hash]plumbing.Hash{}, trees: map[plumbing.Hash]plumbing.Hash{}, noteTrees: map[plumbing.Hash]plumbing.Hash{},
 		tags: map[plumbing.Hash]plumbing.Hash{}, commits: map[plumbing.Hash]plumbing.Hash{},
 		newTrees: d.newTable(), newTags: map[plumbing.Hash][]byte{},
-		newCommits: d.newTable(), newBlobs: map[plumbing.Hash][]byte{},
+		newCommits: d.newTable(), newBlobs: d.newTable(),
 		oldTree: map[plumbing.Hash]plumbing.Hash{}, names: map[string]bool{}}
 	for i, s := range o.Secrets {
 		rw.order = append(rw.order, i)
@@ -559,7 +559,9 @@ func (rw *rewriter) put(t plumbing.ObjectType, data []byte) (plumbing.Hash, erro
 			return h, err
 		}
 	case plumbing.BlobObject:
-		rw.newBlobs[h] = data
+		if err := rw.newBlobs.put(h, data); err != nil {
+			return h, err
+		}
 	}
 	if rw.stage && fresh {
 		rw.written = append(rw.written, newObject{hash: h, typ: t})
@@ -569,9 +571,8 @@ func (rw *rewriter) put(t plumbing.ObjectType, data []byte) (plumbing.Hash, erro
 
 // created reports whether the rewrite made object h.
 func (rw *rewriter) created(h plumbing.Hash) bool {
-	_, blob := rw.newBlobs[h]
 	_, tag := rw.newTags[h]
-	return blob || tag || rw.newTrees.has(h) || rw.newCommits.has(h)
+	return tag || rw.newBlobs.has(h) || rw.newTrees.has(h) || rw.newCommits.has(h)
 }
 
 // isNew reports whether h is a new object to write (a purge, not a plan, writes them).
@@ -589,7 +590,8 @@ func (rw *rewriter) newData(nw newObject) ([]byte, error) {
 	case plumbing.TagObject:
 		return rw.newTags[nw.hash], nil
 	}
-	return rw.newBlobs[nw.hash], nil
+	b, _, err := rw.newBlobs.get(nw.hash)
+	return b, err
 }
 
 func (rw *rewriter) blob(h plumbing.Hash) (plumbing.Hash, error) {
@@ -600,12 +602,15 @@ func (rw *rewriter) blob(h plumbing.Hash) (plumbing.Hash, error) {
 	if n, ok := rw.blobs[h]; ok {
 		return n, nil
 	}
-	var data []byte
+	data, _, err := rw.d.badData.get(h)
+	if err != nil {
+		return h, err
+	}
 	if hb.binary {
-		data = rw.replace(hb.data, rw.masks)
+		data = rw.replace(data, rw.masks)
 		rw.plan.BinaryBlobs++
 	} else {
-		data = rw.fixText(hb.data)
+		data = rw.fixText(data)
 	}
 	n, err := rw.put(plumbing.BlobObject, data)
 	if err != nil {

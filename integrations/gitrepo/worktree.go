@@ -313,11 +313,11 @@ func (rw *rewriter) newTreeOf(h plumbing.Hash) (plumbing.Hash, error) {
 }
 
 func (rw *rewriter) blobData(h plumbing.Hash) ([]byte, error) {
-	if b, ok := rw.newBlobs[h]; ok {
-		return b, nil
+	if b, ok, err := rw.newBlobs.get(h); ok || err != nil {
+		return b, err
 	}
-	if hb := rw.d.bad[h]; hb != nil {
-		return hb.data, nil
+	if b, ok, err := rw.d.badData.get(h); ok || err != nil {
+		return b, err
 	}
 	_, data, err := rw.d.st.read(h)
 	return data, err
