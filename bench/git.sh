@@ -10,8 +10,11 @@
 # Then reports the median wall time and the median peak RSS (/usr/bin/time: the largest process of
 # a pipeline) of RUNS runs (default 3) of:
 #   scan:  gitbench scan      vs  git cat-file --batch-all-objects --unordered --batch | grep -c -F (the floor)
-#                             vs  git log --all -S<key>
+#                             vs  git log --all -S<key>    (LOG_RUNS runs, default RUNS)
 #   purge: gitbench purge     vs  git filter-repo --replace-text   (PURGE_RUNS runs, default RUNS)
+# The floor and the scan alternate, run by run, so that both see the same machine; the scan's
+# ratios to the floor are printed for each pair as well as for the medians. GIT_CACHE sets
+# gitbench's -cache (the --git-cache of respond; default gitrepo's).
 # Targets: scan <= 1.0x the floor's time and peak RSS; purge <= 0.5x filter-repo's time and
 # <= 1.0x its peak RSS; every branch and tag tree identical to filter-repo's except at binary files
 # (which filter-repo does not rewrite).
@@ -29,7 +32,9 @@ fi
 SHAPE=${SHAPE:-app}
 COMMITS=${COMMITS:-20000}
 RUNS=${RUNS:-3}
+LOG_RUNS=${LOG_RUNS:-$RUNS}
 PURGE_RUNS=${PURGE_RUNS:-$RUNS}
+GIT_CACHE=${GIT_CACHE:-}
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/respond-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gitbench.XXXXXX")
@@ -74,7 +79,7 @@ fi
 KEY=$(cat "$KEYFILE")
 git -C "$REPO" count-objects -vH | grep -E 'in-pack|size-pack' | tr '\n' ' ' >&2
 echo "refs: $(git -C "$REPO" for-each-ref | wc -l)" >&2
-export REPO KEYFILE KEY WORK
+export REPO KEYFILE KEY WORK GIT_CACHE
 
 # median of the numbers on stdin.
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -92,7 +97,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 floor='git -C "$REPO" cat-file --batch-all-objects --unordered --batch | grep -c -F -f "$KEYFILE" || true'
 gitlog='git -C "$REPO" log --all -S"$KEY" --format=%H'
-ourscan='"$WORK/gitbench" scan -repo "$REPO" -secret-file "$KEYFILE"'
+ourscan='"$WORK/gitbench" scan -repo "$REPO" -secret-file "$KEYFILE" ${GIT_CACHE:+-cache "$GIT_CACHE"}'
 
 echo "check: $(bash -c "$ourscan")" >&2
 echo "check: git log -S lists $(bash -c "$gitlog" | wc -l) commits; cat-file|grep counts $(bash -c "$floor") objects" >&2
@@ -103,11 +108,20 @@ echo
 echo "repository: $SHAPE shape, $COMMITS commits, $(git -C "$REPO" count-objects -vH | awk '/size-pack/ {print $2 $3}') pack;" \
 	"median of $RUNS runs (purge: $PURGE_RUNS), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-40s %9s %10s\n' "" "time" "peak RSS"
-read -r t_floor m_floor < <(measure "$floor")
+# The floor and our scan in alternation: each pair ran on the same machine load.
+for i in $(seq "$RUNS"); do
+	read -r tf mf < <(RUNS=1 measure "$floor")
+	read -r ts ms < <(RUNS=1 measure "$ourscan")
+	echo "$tf $mf $ts $ms"
+	echo "pair $i: floor ${tf}s $(mib "$mf") MiB, scan ${ts}s $(mib "$ms") MiB: time $(ratio "$ts" "$tf")x, RSS $(ratio "$ms" "$mf")x (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+done >"$WORK/pairs"
+t_floor=$(awk '{print $1}' "$WORK/pairs" | median)
+m_floor=$(awk '{print $2}' "$WORK/pairs" | median)
+t_scan=$(awk '{print $3}' "$WORK/pairs" | median)
+m_scan=$(awk '{print $4}' "$WORK/pairs" | median)
 row "floor (cat-file --unordered | grep)" "$t_floor" "$m_floor"
-read -r t_log m_log < <(measure "$gitlog")
-row "git log --all -S" "$t_log" "$m_log"
-read -r t_scan m_scan < <(measure "$ourscan")
+read -r t_log m_log < <(RUNS=$LOG_RUNS measure "$gitlog")
+row "git log --all -S ($LOG_RUNS runs)" "$t_log" "$m_log"
 row "gitrepo scan" "$t_scan" "$m_scan" "time $(ratio "$t_scan" "$t_floor")x floor (target <= 1.0), RSS $(ratio "$m_scan" "$m_floor")x floor (target <= 1.0), time $(ratio "$t_scan" "$t_log")x git log -S"
 
 printf '%s\n' "$KEY" >"$WORK/expressions.txt"
@@ -116,7 +130,7 @@ printf '%s\n' "$KEY" >"$WORK/expressions.txt"
 purge_runs() {
 	local which=$1 cmd
 	if [ "$which" = ours ]; then
-		cmd='"$WORK/gitbench" purge -repo "$WORK/p.git" -secret-file "$KEYFILE" -map-dir "$WORK/maps" >"$WORK/purge.out"'
+		cmd='"$WORK/gitbench" purge -repo "$WORK/p.git" -secret-file "$KEYFILE" -map-dir "$WORK/maps" ${GIT_CACHE:+-cache "$GIT_CACHE"} >"$WORK/purge.out"'
 	else
 		cmd='git -C "$WORK/p.git" filter-repo --force --quiet --replace-text "$WORK/expressions.txt" >/dev/null 2>&1'
 	fi
@@ -127,7 +141,9 @@ purge_runs() {
 		if [ "$i" = 1 ]; then
 			# Verify once, untimed: the store is clean and nothing finds the key.
 			left=$(git -C "$WORK/p.git" cat-file --batch-all-objects --batch | grep -c -F -f "$KEYFILE" || true)
-			fsck=$(git -C "$WORK/p.git" fsck --full --no-dangling 2>&1 | grep -v '^notice' | wc -l)
+			# (grep finds nothing in a clean fsck's output and exits 1: under pipefail that ended
+			# the whole purge measurement, which is how the BIG=1 table lost its purge rows.)
+			fsck=$(git -C "$WORK/p.git" fsck --full --no-dangling 2>&1 | { grep -v '^notice' || true; } | wc -l)
 			size=$(git -C "$WORK/p.git" count-objects -vH | awk '/size-pack/ {print $2 $3}')
 			out=""
 			[ "$which" = ours ] && out=$(cat "$WORK/purge.out")

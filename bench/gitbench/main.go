@@ -1,8 +1,8 @@
 // Command gitbench runs the gitrepo scan or purge on one repository for bench/git.sh and prints
 // what it found and how long it took. The secret is read from a file, never from argv.
 //
-//	gitbench scan  -repo PATH -secret-file F
-//	gitbench purge -repo PATH -secret-file F -map-dir D
+//	gitbench scan  -repo PATH -secret-file F [-cache SIZE]
+//	gitbench purge -repo PATH -secret-file F -map-dir D [-cache SIZE]
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -30,7 +31,19 @@ func main() {
 	workers := fs.Int("workers", 0, "parallel readers (0: GOMAXPROCS)")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken at the peak of the Go heap")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile")
+	cache := fs.String("cache", "", "tree and commit data kept in memory, e.g. 64MiB (default: gitrepo's)")
 	_ = fs.Parse(os.Args[2:])
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50) // as cmd/respond does
+	}
+	var mem gitrepo.Memory
+	if *cache != "" {
+		n, err := gitrepo.ParseSize(*cache)
+		if err != nil {
+			fail(err)
+		}
+		mem.CacheBytes = n
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -59,7 +72,7 @@ func main() {
 	start := time.Now()
 	switch os.Args[1] {
 	case "scan":
-		res, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: *repo, Secrets: secrets, Workers: *workers})
+		res, err := gitrepo.Scan(ctx, gitrepo.ScanOptions{Path: *repo, Secrets: secrets, Workers: *workers, Memory: mem})
 		if err != nil {
 			fail(err)
 		}
@@ -73,7 +86,7 @@ func main() {
 			time.Since(start).Seconds(), len(res.Findings), len(res.Removals), len(commits), res.BlobsRead, res.Commits, res.Refs, res.Unreachable,
 			res.FirstSeen.Format(time.RFC3339))
 	case "purge":
-		res, err := gitrepo.Purge(ctx, gitrepo.PurgeOptions{Path: *repo, Secrets: secrets, MapDir: *mapDir, Workers: *workers})
+		res, err := gitrepo.Purge(ctx, gitrepo.PurgeOptions{Path: *repo, Secrets: secrets, MapDir: *mapDir, Workers: *workers, Memory: mem})
 		if err != nil {
 			fail(err)
 		}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,11 +129,44 @@ type Memory struct {
 	TempDir    string // where the rest goes, in a file removed afterwards; "" means os.TempDir()
 }
 
-func (m Memory) budget() *budget {
-	if m.CacheBytes <= 0 {
-		return newBudget(DefaultCacheBytes)
+// CacheEnv is the environment variable that sets the cache size when Memory.CacheBytes is 0
+// (every caller: the CLI, playbook steps, fleets); a size as ParseSize reads it.
+const CacheEnv = "RESPOND_GIT_CACHE"
+
+func (m Memory) budget() (*budget, error) {
+	n := m.CacheBytes
+	if n <= 0 {
+		n = DefaultCacheBytes
+		if v := os.Getenv(CacheEnv); v != "" {
+			var err error
+			if n, err = ParseSize(v); err != nil {
+				return nil, fmt.Errorf("%s: %w", CacheEnv, err)
+			}
+		}
 	}
-	return newBudget(m.CacheBytes)
+	return newBudget(n), nil
+}
+
+// ParseSize reads a size in bytes: a number, optionally followed by KiB, MiB or GiB (K, KB, M,
+// MB, G and GB mean the same binary multiples).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	unit := int64(1)
+	upper := strings.ToUpper(t)
+	for _, u := range []struct {
+		suffix string
+		n      int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(upper, u.suffix) {
+			t, unit = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("%q is not a size (a positive number of bytes, or with KiB, MiB or GiB)", s)
+	}
+	return n * unit, nil
 }
 
 // loadOptions says what a load reads and keeps.
@@ -199,7 +234,12 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory) (*repoData
 	if err != nil {
 		return nil, err
 	}
-	d := &repoData{budget: mem.budget(), tempDir: mem.TempDir}
+	b, err := mem.budget()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	d := &repoData{budget: b, tempDir: mem.TempDir}
 	d.commits, d.trees, d.badData = d.newTable(), d.newTable(), d.newTable()
 	d.config, d.gitDir, d.bare, d.st, d.m, d.refs, d.logs = config, gitDir, bare, st, &matcher{secrets: secrets}, refs, logs
 	d.head, d.syms = strings.TrimSpace(string(head)), syms

@@ -21,6 +21,7 @@ var envDoc = []struct{ name, doc string }{
 	{"RESPOND_TEMPORAL_ADDRESS", "Temporal frontend HOST:PORT, in place of --temporal"},
 	{"RESPOND_TEMPORAL_NAMESPACE", "Temporal namespace, in place of --namespace (default: default)"},
 	{"RESPOND_TEMPORAL_KEY", "32 random bytes (base64 or hex) that encrypt every Temporal payload; the same on workers and clients"},
+	{"RESPOND_GIT_CACHE", "default of --git-cache, also for playbook steps (git.scan-history, git.purge-history)"},
 }
 
 // envHelp is the "Environment:" paragraph of a command's description for the named variables.

@@ -56,9 +56,9 @@ func newScanCmd(f *Factory) *cli.Command {
 					"that the next run fetches, --concurrency repositories at a time, one combined report. A failing\n" +
 					"repository does not stop the others (exit 1 after the report); an interrupted fleet (exit 130)\n" +
 					"resumes where it stopped when the same command runs again." +
-					envHelp("GITHUB_TOKEN", "RESPOND_GITHUB_API_URL", "RESPOND_STATE_DIR"),
+					envHelp("GITHUB_TOKEN", "RESPOND_GITHUB_API_URL", "RESPOND_STATE_DIR", gitrepo.CacheEnv),
 				Flags: append([]cli.Flag{secretFileFlag,
-					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}}, fleetFlags()...),
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}, gitCacheFlag}, fleetFlags()...),
 				Action: func(c *cli.Context) error {
 					if c.NArg() == 0 && !isFleet(c) {
 						return usageErr("scan git takes a PATH or URL, several, --repos FILE or --org ORG")
@@ -67,10 +67,14 @@ func newScanCmd(f *Factory) *cli.Command {
 					if err != nil {
 						return err
 					}
-					if isFleet(c) {
-						return scanFleet(c, f, secret)
+					mem, err := gitMemory(f, c)
+					if err != nil {
+						return err
 					}
-					o := gitrepo.ScanOptions{Secrets: [][]byte{[]byte(secret)}}
+					if isFleet(c) {
+						return scanFleet(c, f, secret, mem)
+					}
+					o := gitrepo.ScanOptions{Secrets: [][]byte{[]byte(secret)}, Memory: mem}
 					target := c.Args().First()
 					if strings.Contains(target, "://") || strings.HasPrefix(target, "git@") {
 						o.URL, o.Token = target, f.Getenv("GITHUB_TOKEN")
@@ -236,8 +240,8 @@ func newPurgeCmd(f *Factory) *cli.Command {
 			"Holds git's locks throughout; an interrupted purge is finished by running it again.\n" +
 			"Without --push, remote-tracking refs stay where the remote is (it still holds the value).\n" +
 			"With --push, force-pushes the rewritten refs to the remote, each leased to its old value." +
-			envHelp("GITHUB_TOKEN", "RESPOND_STATE_DIR"),
-		Flags: []cli.Flag{secretFileFlag,
+			envHelp("GITHUB_TOKEN", "RESPOND_STATE_DIR", gitrepo.CacheEnv),
+		Flags: []cli.Flag{secretFileFlag, gitCacheFlag,
 			&cli.BoolFlag{Name: "push", Usage: "force-push the rewritten refs (with lease) to --remote"},
 			&cli.StringFlag{Name: "remote", Value: "origin", Usage: "remote `NAME` or URL to push to"},
 			&cli.StringFlag{Name: "replacement", Value: gitrepo.DefaultReplacement, Usage: "what replaces the value in text"},
@@ -257,8 +261,12 @@ func runPurge(f *Factory, c *cli.Context) error {
 		return err
 	}
 	path := c.Args().First()
+	mem, err := gitMemory(f, c)
+	if err != nil {
+		return err
+	}
 	o := gitrepo.PurgeOptions{Path: path, Secrets: [][]byte{[]byte(secret)}, Replacement: c.String("replacement"),
-		RewriteRemoteTracking: c.Bool("push")}
+		RewriteRemoteTracking: c.Bool("push"), Memory: mem}
 	finish := fmt.Sprintf("respond purge --push --remote %s --secret-file %s %s", c.String("remote"), c.String("secret-file"), path)
 	if c.Bool("dry-run") {
 		plan, err := gitrepo.PlanPurge(c.Context, o)

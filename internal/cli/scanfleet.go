@@ -40,7 +40,7 @@ func isFleet(c *cli.Context) bool {
 // scanFleet scans many repositories; its report, exit code and failure handling follow the
 // single-repository command: exit 1 when a repository could not be scanned (after the report of
 // all the others), 130 when interrupted (the same command resumes).
-func scanFleet(c *cli.Context, f *Factory, secret string) error {
+func scanFleet(c *cli.Context, f *Factory, secret string, mem gitrepo.Memory) error {
 	output := c.String("output")
 	if output != "text" && output != "json" {
 		return usageErr("--output must be text or json, got %q", output)
@@ -58,7 +58,7 @@ func scanFleet(c *cli.Context, f *Factory, secret string) error {
 	}
 	o := fleet.Options{Targets: targets, Secrets: [][]byte{[]byte(secret)}, SecretID: redact.Fingerprint(secret),
 		Token: f.Getenv(githubkit.EnvToken), TokenHosts: fleet.TokenHosts(f.Getenv(githubkit.EnvBaseURL)),
-		CacheDir: c.String("cache-dir"), Concurrency: c.Int("concurrency")}
+		CacheDir: c.String("cache-dir"), Concurrency: c.Int("concurrency"), Memory: mem}
 	if o.CacheDir == "" {
 		o.CacheDir = filepath.Join(state, "mirrors")
 	}

@@ -39,6 +39,8 @@ type Options struct {
 	// StateFile is the progress file; empty means the fleet is not resumable.
 	StateFile   string
 	Concurrency int // repositories at once; DefaultConcurrency when 0
+	// Memory is each scan's (the cache is per repository being scanned).
+	Memory gitrepo.Memory
 	// Progress, when set, hears every start and end of a repository's scan, and how far the
 	// scans and clones running have come. Calls are serialized.
 	Progress func(Status)
@@ -174,7 +176,7 @@ func (r *runner) scan(ctx context.Context, t Target) (*gitrepo.ScanResult, bool,
 	progress := func(phase string, done, total int64) {
 		r.update(func(s *Status) { s.Phase, s.Units, s.Of, s.PhaseOfRepo = phase, done, total, t.Name })
 	}
-	o := gitrepo.ScanOptions{Path: t.Path, Secrets: r.o.Secrets, Progress: progress,
+	o := gitrepo.ScanOptions{Path: t.Path, Secrets: r.o.Secrets, Progress: progress, Memory: r.o.Memory,
 		Workers: max(1, runtime.GOMAXPROCS(0)/cmpOr(r.o.Concurrency, DefaultConcurrency))}
 	var fetched bool
 	if t.URL != "" {
