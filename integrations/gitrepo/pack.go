@@ -375,11 +375,3 @@ func (p *pack) baseOf(i int, h entryHeader) (int, bool) {
 	}
 	return p.find(h.baseHash)
 }
-
-func patch(base, delta []byte, h plumbing.Hash) ([]byte, error) {
-	out, err := packfile.PatchDelta(base, delta)
-	if err != nil {
-		return nil, fmt.Errorf("apply delta %s: %w", h, err)
-	}
-	return out, nil
-}
