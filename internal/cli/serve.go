@@ -28,6 +28,7 @@ type serveOptions struct {
 	Config     string
 	Grace      time.Duration
 	PublicURL  string
+	Temporal   temporalOptions
 }
 
 func newServeCmd(f *Factory) *cli.Command {
@@ -46,21 +47,24 @@ func newServeCmd(f *Factory) *cli.Command {
 			"form with --public-url; or give a key ID) and the\n" +
 			"playbook's defaults. On shutdown (SIGINT/SIGTERM) each run stops at a journaled point and the\n" +
 			"unfinished ones are listed. Interrupted runs are listed, not resumed, when the server starts:\n" +
-			"resuming needs the secret inputs again, which only a person can give (respond resume RUN)." +
-			envHelp("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET", "RESPOND_STATE_DIR"),
-		Flags: []cli.Flag{
+			"resuming needs the secret inputs again, which only a person can give (respond resume RUN).\n" +
+			"With --temporal, runs are submitted to `respond worker`s instead, which post their progress; the\n" +
+			"server puts their approvals to Slack, and a shutdown or a crash of the server loses none of them." +
+			envHelp("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_ADMIN_KEY", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET", "RESPOND_STATE_DIR",
+				"RESPOND_TEMPORAL_ADDRESS", "RESPOND_TEMPORAL_NAMESPACE", "RESPOND_TEMPORAL_KEY"),
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen `ADDRESS` for HTTP"},
 			&cli.BoolFlag{Name: "socket-mode", Usage: "connect to Slack over Socket Mode instead of serving HTTP (needs SLACK_APP_TOKEN)"},
 			&cli.StringFlag{Name: "config", Usage: "allow-list `FILE` (YAML: playbooks: {NAME: {users, channels, approvers, two_person}})"},
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "on shutdown, how long runs get to reach a journaled point"},
 			&cli.StringFlag{Name: "public-url", Usage: "the HTTPS `URL` people reach this server at (as Slack does): a run that lacks a secret input gets a one-time form there"},
-		},
+		}, temporalFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return usageErr("serve takes no arguments (flags only)")
 			}
 			return runServe(c.Context, f, serveOptions{Addr: c.String("addr"), SocketMode: c.Bool("socket-mode"),
-				Config: c.String("config"), Grace: c.Duration("grace"), PublicURL: c.String("public-url")})
+				Config: c.String("config"), Grace: c.Duration("grace"), PublicURL: c.String("public-url"), Temporal: f.temporalOptions(c)})
 		},
 	}
 }
@@ -115,7 +119,12 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 	}
 	listInterrupted(dir, logf)
 
-	runner := &serveRunner{f: f, client: client, dir: dir, runs: slackserver.NewRuns(), logf: logf}
+	local := &serveRunner{f: f, client: client, dir: dir, runs: slackserver.NewRuns(), logf: logf}
+	runner, closeRunner, err := f.serveBackend(ctx, o.Temporal, local)
+	if err != nil {
+		return err
+	}
+	defer closeRunner()
 	srv, err := slackserver.New(slackserver.Options{SigningSecret: signing, Config: cfg, Runner: runner, Slack: client,
 		Secrets: f.Secrets, Logf: logf, ShutdownGrace: o.Grace, GitHubWebhookSecret: f.Getenv(envWebhookSecret),
 		PublicURL: o.PublicURL})

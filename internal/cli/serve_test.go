@@ -35,6 +35,7 @@ type serveHarness struct {
 	sim    *slacksim.Sim
 	addr   string
 	secret string
+	token  string // the bot's
 	state  string
 	errs   *lockedBuffer
 	cancel context.CancelFunc
@@ -56,7 +57,7 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string, pub
 	t.Helper()
 	src := fakekey.Random()
 	tok := src.SlackBotToken()
-	h := &serveHarness{t: t, secret: src.Hex(32), errs: &lockedBuffer{}, done: make(chan error, 1)}
+	h := &serveHarness{t: t, secret: src.Hex(32), token: tok, errs: &lockedBuffer{}, done: make(chan error, 1)}
 	sim, simSrv := slacksim.NewServer(slacksim.Config{Token: tok,
 		Channels: []slacksim.Channel{{ID: channelID, Name: "security-incidents"}},
 		Users:    []slacksim.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}}})
@@ -93,7 +94,8 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string, pub
 		publicURL = "http://" + h.addr
 	}
 	go func() {
-		h.done <- runServe(ctx, f, serveOptions{Addr: h.addr, Config: cfg, Grace: 5 * time.Second, PublicURL: publicURL})
+		h.done <- runServe(ctx, f, serveOptions{Addr: h.addr, Config: cfg, Grace: 5 * time.Second, PublicURL: publicURL,
+			Temporal: temporalOptions{Address: env["RESPOND_TEMPORAL_ADDRESS"], Namespace: "default", TaskQueue: env["RESPOND_TEMPORAL_TASK_QUEUE"]}})
 	}()
 	h.waitFor("the server to answer /healthz", func() bool {
 		r, err := http.Get("http://" + h.addr + "/healthz")

@@ -77,6 +77,9 @@ func (a *Activities) phase(ctx context.Context, in RunInput, ph engine.Phase) (P
 	if err != nil {
 		return PhaseResult{}, nil, badRun(secrets, fmt.Errorf("load the run's playbook: %w", err))
 	}
+	if in.SlackChannel != "" {
+		pb.Notify.SlackChannel = in.SlackChannel
+	}
 	inputs, refs, err := a.inputs(ctx, in, pb, secrets)
 	if err != nil {
 		return PhaseResult{}, nil, err

@@ -86,11 +86,12 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 			}
 			if e.Kind == event.ApprovalWaiting && f.Ask != nil && !asked[e.Seq] {
 				asked[e.Seq] = true
-				var plan *steps.Plan
-				if st := engine.Fold(evs).Step(e.Step); st != nil {
-					plan = st.Plan
+				run := engine.Fold(evs)
+				req := engine.ApprovalRequest{RunID: e.RunID, Playbook: run.Playbook, StepID: e.Step, Uses: e.Uses, Requester: run.StartedBy}
+				if st := run.Step(e.Step); st != nil {
+					req.Plan = st.Plan
 				}
-				go f.ask(ctx, e, plan)
+				go f.ask(ctx, req)
 			}
 		}
 		if end != nil {
@@ -104,12 +105,12 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 
 // ask puts the waiting step's question to the terminal and sends the answer; a decision from
 // elsewhere (Slack) that came first wins, and the workflow refuses this one.
-func (f *Follower) ask(ctx context.Context, e event.Event, plan *steps.Plan) {
-	d, err := f.Ask.Approve(ctx, engine.ApprovalRequest{StepID: e.Step, Uses: e.Uses, Plan: plan})
+func (f *Follower) ask(ctx context.Context, req engine.ApprovalRequest) {
+	d, err := f.Ask.Approve(ctx, req)
 	if err != nil {
 		return
 	}
-	_ = Decide(ctx, f.Client, f.WorkflowID, e.Step, d)
+	_ = Decide(ctx, f.Client, f.WorkflowID, req.StepID, d)
 }
 
 // Decide sends a decision for a step waiting for an approval.

@@ -68,6 +68,9 @@ type RunInput struct {
 	Approve   string
 	// HeartbeatTimeout is how soon a dead worker's step is given to another worker.
 	HeartbeatTimeout time.Duration
+	// SlackChannel, when set, is where the workers post the run's progress instead of the
+	// playbook's channel (a run started from Slack reports where it was asked for).
+	SlackChannel string
 }
 
 // SourceEnv is the source of a secret input that workers read from their environment.
