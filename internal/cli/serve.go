@@ -131,6 +131,9 @@ func runServe(ctx context.Context, f *Factory, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if tr, ok := runner.(*temporalServeRunner); ok {
+		tr.adopt(ctx, srv.SlackApprover)
+	}
 	var interrupted []slackserver.Interrupted
 	if o.SocketMode {
 		sm, err := slackserver.NewSocketModeClient(token, appToken, apiURL)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/respond-sec/respond/internal/engine"
 	"github.com/respond-sec/respond/internal/event"
+	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/runner"
 	"github.com/respond-sec/respond/internal/slackserver"
 	"github.com/respond-sec/respond/internal/temporal"
@@ -62,21 +63,27 @@ func (r *temporalServeRunner) Start(ctx context.Context, req slackserver.RunRequ
 		r.f.Secrets.Add(v, clean)
 		in.Secrets[k] = r.key.Seal(runID, k, clean)
 	}
-	in.SlackChannel = req.Channel
+	in.SlackChannel, in.Origin = req.Channel, temporal.OriginSlack
 	if req.Approver != nil {
 		in.Approve = temporal.ApproveAsk
 	}
 	if err := temporal.Submit(ctx, r.client, r.t.TaskQueue, in); err != nil {
 		return "", err
 	}
+	return r.follow(ctx, runID, pb, req.Approver)
+}
+
+// follow tracks run runID for /respond status and list and, with approver, puts its approvals
+// to Slack in the run's thread.
+func (r *temporalServeRunner) follow(ctx context.Context, runID string, pb *playbook.Playbook, approver func(slackserver.Threader) engine.Approver) (string, error) {
 	return r.runs.Start(ctx, pb.Name, func(runCtx context.Context, track event.Sink) error {
 		// The run exists from now on, whether or not a worker has picked it up yet.
 		_ = track.Emit(event.Event{RunID: runID})
 		th := &eventThread{ready: make(chan struct{})}
 		fol := &temporal.Follower{Client: r.client, WorkflowID: temporal.WorkflowID(runID),
 			Sink: event.SinkFunc(func(e event.Event) error { th.see(e); return track.Emit(e) })}
-		if req.Approver != nil {
-			fol.Ask = stepApprover{pb: pb, next: req.Approver(th)}
+		if approver != nil {
+			fol.Ask = stepApprover{pb: pb, next: approver(th)}
 		}
 		res, _, err := fol.Follow(runCtx)
 		if err != nil {
@@ -84,6 +91,28 @@ func (r *temporalServeRunner) Start(ctx context.Context, req slackserver.RunRequ
 		}
 		return res.Err()
 	})
+}
+
+// adopt follows again the runs this server (or the one it replaces) submitted that are still
+// running: a restarted bot asks their pending approvals anew.
+func (r *temporalServeRunner) adopt(ctx context.Context, approverFor func(playbook, requester string) func(slackserver.Threader) engine.Approver) {
+	ids, err := temporal.Running(ctx, r.client, r.key, temporal.OriginSlack)
+	if err != nil {
+		r.logf("cannot list the runs in flight on Temporal: %v", err)
+		return
+	}
+	for _, id := range ids {
+		pb, evs, err := temporalRun(ctx, r.client, id)
+		if err != nil {
+			r.logf("run %s: %v", id, err)
+			continue
+		}
+		if _, err := r.follow(ctx, id, pb, approverFor(pb.Name, engine.Fold(evs).StartedBy)); err != nil {
+			r.logf("run %s: %v", id, err)
+			continue
+		}
+		r.logf("following run %s (%s) again", id, pb.Name)
+	}
 }
 
 // eventThread is a run's Slack thread as its events record it (the workers post the message).

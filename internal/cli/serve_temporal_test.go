@@ -22,8 +22,17 @@ import (
 
 // serve --temporal submits a Slack-requested run to the workers, which post its progress in the
 // channel; the approval buttons go through serve to the workflow, and the run's record is the
-// workflow's history, not a journal of the server's.
+// workflow's history, not a journal of the server's. A bot redeployed while the run waits for
+// its approval asks again, and the run finishes.
 func TestServeOnTemporalRunsASlashCommandThroughASlackApproval(t *testing.T) {
+	for _, redeploy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one server", true: "the bot is redeployed during the approval"}[redeploy], func(t *testing.T) {
+			serveOnTemporal(t, redeploy)
+		})
+	}
+}
+
+func serveOnTemporal(t *testing.T, redeploy bool) {
 	addr := os.Getenv("RESPOND_TEST_TEMPORAL")
 	if addr == "" {
 		t.Skip("RESPOND_TEST_TEMPORAL is not set: start `temporal server start-dev --headless` and set it to HOST:PORT (.ci/run does)")
@@ -53,6 +62,22 @@ func TestServeOnTemporalRunsASlashCommandThroughASlackApproval(t *testing.T) {
 	defer func() { stopWorker(); <-done }()
 
 	parentTS, approval := h.startRun()
+	if redeploy {
+		if err := h.stop(); err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+		h.serve(h.cfg, h.env, h.publicURL)
+		first := approval.TS
+		h.waitFor("the approval asked again by the new server", func() bool {
+			for _, m := range h.sim.Thread(channelID, parentTS) {
+				if m.TS != first && strings.Contains(string(m.Blocks), slack.ActionApprove) {
+					approval = m
+					return true
+				}
+			}
+			return false
+		})
+	}
 	payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": "U0BOB"},
 		"channel": map[string]any{"id": channelID}, "container": map[string]any{"message_ts": approval.TS},
 		"response_url": h.sim.NewResponseURL(channelID, "U0BOB", approval.TS),

@@ -42,6 +42,9 @@ type serveHarness struct {
 	done   chan error
 	// lastBody is the last answer to post.
 	lastBody string
+	// what serve was started with, for a restart
+	cfg, publicURL string
+	env            map[string]string
 }
 
 const channelID = "C0INCIDENT"
@@ -80,6 +83,15 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string, pub
 	for k, v := range extraEnv {
 		env[k] = v
 	}
+	h.serve(cfg, env, publicURL)
+	return h
+}
+
+// serve starts `respond serve` (again, after stop: a redeployed bot) with the harness's Slack.
+func (h *serveHarness) serve(cfg string, env map[string]string, publicURL string) {
+	t := h.t
+	h.cfg, h.env, h.publicURL = cfg, env, publicURL
+	h.done = make(chan error, 1)
 	f := &Factory{IO: IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: h.errs},
 		Getenv: func(k string) string { return env[k] }, Now: time.Now, Secrets: redact.New()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,7 +117,6 @@ func startServeWith(t *testing.T, config string, extraEnv map[string]string, pub
 		r.Body.Close()
 		return r.StatusCode == http.StatusOK
 	})
-	return h
 }
 
 // waitFor polls cond for up to 2 minutes (a whole playbook runs in some waits, under the race

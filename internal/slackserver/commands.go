@@ -139,12 +139,22 @@ func (s *Server) run(cmd slackgo.SlashCommand, args []string, plan bool) string 
 // withSlackApprovers makes the playbook's Slack approvers decide req's approval-gated steps, in
 // the run's thread; a playbook without approvers (or a server without Slack) keeps the default.
 func (s *Server) withSlackApprovers(req *RunRequest) {
-	acl := s.o.Config.Playbooks[req.Playbook]
-	if len(acl.Approvers) == 0 || s.o.Slack == nil {
-		return
+	if a := s.SlackApprover(req.Playbook, req.User); a != nil {
+		req.Approver = a
 	}
-	cfg := ApproverConfig{Playbook: req.Playbook, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: req.User}
-	req.Approver = func(th Threader) engine.Approver {
+}
+
+// SlackApprover is the Slack approver of a run of playbook that requester started, asking in the
+// thread it is given; nil when the playbook has no Slack approvers (or the server no Slack). A
+// runner that outlives the server's runs (Temporal) asks it again for runs started before a
+// restart.
+func (s *Server) SlackApprover(playbook, requester string) func(Threader) engine.Approver {
+	acl := s.o.Config.Playbooks[playbook]
+	if len(acl.Approvers) == 0 || s.o.Slack == nil {
+		return nil
+	}
+	cfg := ApproverConfig{Playbook: playbook, Approvers: acl.Approvers, TwoPerson: acl.TwoPerson, Requester: requester}
+	return func(th Threader) engine.Approver {
 		c := cfg
 		c.Thread = th
 		return s.approvals.Approver(c)

@@ -25,7 +25,7 @@ func Submit(ctx context.Context, c client.Client, taskQueue string, in RunInput)
 	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(in.RunID), TaskQueue: taskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     map[string]any{memoPlaybook: in.Playbook, memoMode: in.Mode}}, WorkflowName, in)
+		Memo:                     map[string]any{memoPlaybook: in.Playbook, memoMode: in.Mode, memoOrigin: in.Origin}}, WorkflowName, in)
 	if err != nil {
 		return fmt.Errorf("submit run %s to Temporal: %w", in.RunID, err)
 	}
@@ -84,15 +84,9 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 			if f.Sink != nil {
 				_ = f.Sink.Emit(e)
 			}
-			if e.Kind == event.ApprovalWaiting && f.Ask != nil && !asked[e.Seq] {
-				asked[e.Seq] = true
-				run := engine.Fold(evs)
-				req := engine.ApprovalRequest{RunID: e.RunID, Playbook: run.Playbook, StepID: e.Step, Uses: e.Uses, Requester: run.StartedBy}
-				if st := run.Step(e.Step); st != nil {
-					req.Plan = st.Plan
-				}
-				go f.ask(ctx, req)
-			}
+		}
+		if len(more) > 0 && f.Ask != nil {
+			f.askWaiting(ctx, evs, asked)
 		}
 		if end != nil {
 			if end.err != nil {
@@ -100,6 +94,29 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 			}
 			return end.res, evs, nil
 		}
+	}
+}
+
+// askWaiting asks, once each, the approvals the run is waiting for now: one already decided,
+// which a follower that joined late reads in the history, is not asked again.
+func (f *Follower) askWaiting(ctx context.Context, evs []event.Event, asked map[int]bool) {
+	run := engine.Fold(evs)
+	for _, st := range run.Steps {
+		if st.Status != event.Waiting {
+			continue
+		}
+		seq := 0
+		for _, e := range evs {
+			if e.Kind == event.ApprovalWaiting && e.Step == st.ID {
+				seq = e.Seq
+			}
+		}
+		if seq == 0 || asked[seq] {
+			continue
+		}
+		asked[seq] = true
+		go f.ask(ctx, engine.ApprovalRequest{RunID: run.RunID, Playbook: run.Playbook, StepID: st.ID, Uses: st.Uses,
+			Requester: run.StartedBy, Plan: st.Plan})
 	}
 }
 
@@ -158,7 +175,32 @@ func Events(ctx context.Context, c client.Client, workflowID string) ([]event.Ev
 const (
 	memoPlaybook = "playbook"
 	memoMode     = "mode"
+	memoOrigin   = "origin"
 )
+
+// Running lists the IDs of the runs still running that origin submitted.
+func Running(ctx context.Context, c client.Client, key *Key, origin string) ([]string, error) {
+	var ids []string
+	var token []byte
+	dc := DataConverter(key)
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: token,
+			Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", WorkflowName)})
+		if err != nil {
+			return nil, fmt.Errorf("list running runs on Temporal: %w", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			var o string
+			if p := ex.GetMemo().GetFields()[memoOrigin]; p == nil || dc.FromPayload(p, &o) != nil || o != origin {
+				continue // another submitter's, or sealed with another key
+			}
+			ids = append(ids, strings.TrimPrefix(ex.GetExecution().GetWorkflowId(), "respond-"))
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return ids, nil
+		}
+	}
+}
 
 // List summarizes the newest runs on the service, newest first, at most limit of them: a run still
 // running is "running", one that ended has its outcome.

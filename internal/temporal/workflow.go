@@ -71,7 +71,13 @@ type RunInput struct {
 	// SlackChannel, when set, is where the workers post the run's progress instead of the
 	// playbook's channel (a run started from Slack reports where it was asked for).
 	SlackChannel string
+	// Origin says who submitted the run (OriginSlack: serve, which follows it again after a
+	// restart); empty for a terminal.
+	Origin string
 }
+
+// OriginSlack marks runs respond serve submitted.
+const OriginSlack = "slack"
 
 // SourceEnv is the source of a secret input that workers read from their environment.
 const SourceEnv = "env"
