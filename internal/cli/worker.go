@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"net"
 	"net/http"
@@ -106,7 +107,10 @@ func runWorker(ctx context.Context, f *Factory, o workerOptions) error {
 		if err != nil {
 			return usageErr("--metrics %s: %v", o.Metrics, err)
 		}
-		srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+		// Its own mux: libraries register debugging handlers on the default one.
+		mux := http.NewServeMux()
+		mux.Handle("/debug/vars", expvar.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		fmt.Fprintf(f.IO.Err, "metrics at http://%s/debug/vars\n", ln.Addr())
