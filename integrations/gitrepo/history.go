@@ -27,6 +27,56 @@ const binaryProbe = 8192
 // matcher finds the secrets, each an exact byte string, in object data.
 type matcher struct{ secrets [][]byte }
 
+// indexSecret is bytes.Index for a secret, which starts with a byte ordinary text is full of ("sk-"):
+// bytes.Index stops at every 's' of a blob (every 20 bytes or so of source code), so candidates
+// are found at the secret's rarest-looking byte instead (an upper-case letter, else a digit),
+// and each is compared whole. Measured on the bench's C project: 14% of a scan's CPU before.
+func indexSecret(data, s []byte) int {
+	k := anchor(s)
+	c := s[k]
+	for i := k; i < len(data); {
+		j := bytes.IndexByte(data[i:], c)
+		if j < 0 {
+			return -1
+		}
+		at := i + j - k
+		if at+len(s) > len(data) {
+			return -1
+		}
+		if bytes.Equal(data[at:at+len(s)], s) {
+			return at
+		}
+		i += j + 1
+	}
+	return -1
+}
+
+// anchor returns the position in s of the byte text holds least often, by class: upper-case
+// letters, then digits, then anything but lower-case letters, spaces and common punctuation.
+func anchor(s []byte) int {
+	best, rank := 0, 4
+	for i, c := range s {
+		r := 3
+		switch {
+		case c >= 'A' && c <= 'Z':
+			r = 0
+		case c >= '0' && c <= '9':
+			r = 1
+		case c >= 'a' && c <= 'z', c == ' ', c == '\n', c == '\t', strings.IndexByte("-_.,;:()=\"'/*", c) >= 0:
+			r = 3
+		default:
+			r = 2
+		}
+		if r < rank {
+			best, rank = i, r
+			if r == 0 {
+				break
+			}
+		}
+	}
+	return best
+}
+
 // blobHits records, for a blob that holds at least one secret, how often and on which lines.
 type blobHits struct {
 	counts []int   // per secret: non-overlapping occurrences, as git's pickaxe counts them
@@ -36,7 +86,7 @@ type blobHits struct {
 
 func (m *matcher) any(data []byte) bool {
 	for _, s := range m.secrets {
-		if bytes.Contains(data, s) {
+		if indexSecret(data, s) >= 0 {
 			return true
 		}
 	}
@@ -46,7 +96,7 @@ func (m *matcher) any(data []byte) bool {
 func (m *matcher) hits(data []byte) *blobHits {
 	var hb *blobHits
 	for si, s := range m.secrets {
-		at := bytes.Index(data, s)
+		at := indexSecret(data, s)
 		if at < 0 {
 			continue
 		}
@@ -63,7 +113,7 @@ func (m *matcher) hits(data []byte) *blobHits {
 			hb.lines[si] = append(hb.lines[si], line)
 			line += bytes.Count(s, []byte{'\n'})
 			pos += len(s)
-			at = bytes.Index(data[pos:], s)
+			at = indexSecret(data[pos:], s)
 		}
 	}
 	return hb

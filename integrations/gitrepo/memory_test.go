@@ -224,3 +224,26 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// indexSecret finds what bytes.Index finds, wherever its anchor byte falls.
+func TestIndexSecretMatchesBytesIndex(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "sk-proj-ABCxyz019 \n"
+	for range 2000 {
+		s := make([]byte, 1+r.IntN(6))
+		for i := range s {
+			s[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		data := make([]byte, r.IntN(60))
+		for i := range data {
+			data[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if r.IntN(2) == 0 && len(data) > len(s) {
+			copy(data[r.IntN(len(data)-len(s)):], s)
+		}
+		if got, want := indexSecret(data, s), bytes.Index(data, s); got != want {
+			t.Fatalf("indexSecret(%q, %q) = %d, bytes.Index = %d", data, s, got, want)
+		}
+	}
+}

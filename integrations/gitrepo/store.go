@@ -338,7 +338,30 @@ type reader struct {
 	z     inflater
 	bufs  buffers
 	delta []byte // the inflated delta being applied
-	raw   []byte // the pack entry being read
+
+	win     []byte // bytes of winPack from winOff: the entries read last and what follows them
+	winOff  int64
+	winPack *pack
+}
+
+// readWindow is how much of a pack a reader reads at once. A delta family mostly sits together
+// in a pack (git writes a base and its deltas near each other), so the next entry is often in
+// the window already: measured on the bench's C project, one read for 7 entries.
+const readWindow = 16 << 10
+
+// entry returns pack entry i's bytes (valid until the reader's next read) and its header.
+func (r *reader) entry(p *pack, i int) (entryHeader, []byte, error) {
+	off, end := p.entries[i].off, p.end(i)
+	if r.winPack != p || off < r.winOff || end > r.winOff+int64(len(r.win)) {
+		b, err := p.read(off, min(p.size, max(end, off+readWindow)), r.win)
+		if err != nil {
+			return entryHeader{}, nil, err
+		}
+		r.win, r.winOff, r.winPack = b, off, p
+	}
+	b := r.win[off-r.winOff : end-r.winOff]
+	h, err := parseHeader(b, off)
+	return h, b, err
 }
 
 func (w *walker) work(id int) {
@@ -447,11 +470,10 @@ func (w *walker) run(r *reader, p *pack, i int32, typ plumbing.ObjectType, data 
 // rootObject reads the entry a delta family starts from into one of the reader's buffers. A
 // delta whose base is outside its pack is resolved by the store (and allocated).
 func (s *store) rootObject(r *reader, p *pack, i int) (plumbing.ObjectType, []byte, error) {
-	h, raw, err := p.rawEntry(i, r.raw)
+	h, raw, err := r.entry(p, i)
 	if err != nil {
 		return 0, nil, err
 	}
-	r.raw = raw
 	if h.typ == plumbing.OFSDeltaObject || h.typ == plumbing.REFDeltaObject {
 		return p.object(&r.z, i, s)
 	}
@@ -464,11 +486,10 @@ func (s *store) rootObject(r *reader, p *pack, i int) (plumbing.ObjectType, []by
 
 // applyChild patches delta entry i onto base, into one of the reader's buffers.
 func (s *store) applyChild(r *reader, p *pack, i int, base []byte) ([]byte, error) {
-	h, raw, err := p.rawEntry(i, r.raw)
+	h, raw, err := r.entry(p, i)
 	if err != nil {
 		return nil, err
 	}
-	r.raw = raw
 	if cap(r.delta) < int(h.size) {
 		r.delta = make([]byte, h.size)
 	}
