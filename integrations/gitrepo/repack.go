@@ -179,18 +179,19 @@ func removeOld(d *repoData, keepPacks map[string]bool) error {
 func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 	d := rw.d
 	keep := map[plumbing.Hash]bool{}
-	seen := map[plumbing.Hash]bool{}
+	seenNew := map[plumbing.Hash]bool{} // new trees marked; an old one is marked once in keep
 	var markTree func(h plumbing.Hash) error
 	markTree = func(h plumbing.Hash) error {
-		if seen[h] {
+		if keep[h] || seenNew[h] {
 			return nil
 		}
-		seen[h] = true
 		raw, isNew, err := rw.newTrees.get(h)
 		if err != nil {
 			return err
 		}
-		if !isNew {
+		if isNew {
+			seenNew[h] = true
+		} else {
 			if raw, err = d.treeData(h); err != nil {
 				return err
 			}
