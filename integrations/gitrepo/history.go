@@ -152,11 +152,14 @@ type repoData struct {
 	tables  []*table
 	commits *table // raw
 	badData *table // the blobs holding a secret (not lean: a purge rewrites them)
-	trees   *table // raw, or pruned (lean)
-	tags    map[plumbing.Hash][]byte
-	bad     map[plumbing.Hash]*blobHits
-	blobs   int
-	objects int // unique objects in the store
+	// namesHit: some tree's raw data holds a secret, so a name may (most repositories have
+	// none, and then no commit's tree needs looking at for names).
+	namesHit atomic.Bool
+	trees    *table // raw, or pruned (lean)
+	tags     map[plumbing.Hash][]byte
+	bad      map[plumbing.Hash]*blobHits
+	blobs    int
+	objects  int // unique objects in the store
 
 	cinfo    map[plumbing.Hash]*commitInfo // parsed commits (lean: every one, by the readers in parallel)
 	seenBad  map[plumbing.Hash]bool        // blobs holding a secret that diff met in a commit's tree
@@ -327,6 +330,9 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 				return d.badData.put(h, data) // kept for the rewrite
 			}
 		case plumbing.TreeObject:
+			if !d.namesHit.Load() && d.m.any(data) {
+				d.namesHit.Store(true)
+			}
 			if ps == passTrees {
 				data = d.pruneTree(data)
 			}

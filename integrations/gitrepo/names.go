@@ -172,6 +172,9 @@ func (d *repoData) newBadNames(c *commitInfo) []string {
 
 // hasBadName reports whether tree h holds, at any depth, a name with a secret.
 func (d *repoData) hasBadName(h plumbing.Hash) bool {
+	if !d.namesHit.Load() {
+		return false
+	}
 	if f := d.trees.flags(h); f&flagNameKnown != 0 {
 		return f&flagNameBad != 0
 	}

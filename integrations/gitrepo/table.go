@@ -52,7 +52,18 @@ type table struct {
 	off     int64
 	flushed bool
 	err     error
+
+	// recent holds small objects read back from the file lately, by their hash's low bits: a
+	// history walk reads a commit's trees and then its child's, mostly the same ones.
+	recentMu sync.Mutex
+	recent   [1024]struct {
+		h    plumbing.Hash
+		data []byte
+	}
 }
+
+// recentMax is the largest object recent keeps: it holds at most 1024 of them.
+const recentMax = 4 << 10
 
 const (
 	chunkSize  = 1 << 20
@@ -157,9 +168,22 @@ func (t *table) get(h plumbing.Hash) ([]byte, bool, error) {
 		n, k := binary.Uvarint(c)
 		return c[k : k+int(n) : k+int(n)], true, nil
 	}
+	slot := &t.recent[int(h[0])|int(h[1])<<8&1023]
+	t.recentMu.Lock()
+	if slot.h == h && slot.data != nil {
+		b := slot.data
+		t.recentMu.Unlock()
+		return b, true, nil
+	}
+	t.recentMu.Unlock()
 	b, err := t.read(int64(v & posMask))
 	if err != nil {
 		return nil, true, fmt.Errorf("read object %s back from disk: %w", h, err)
+	}
+	if len(b) <= recentMax {
+		t.recentMu.Lock()
+		slot.h, slot.data = h, b
+		t.recentMu.Unlock()
 	}
 	return b, true, nil
 }
