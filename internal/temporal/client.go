@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -43,6 +44,8 @@ type Follower struct {
 	Ask engine.Approver
 	// Every is how often the events are read (default 300 ms).
 	Every time.Duration
+
+	asking sync.WaitGroup
 }
 
 // Follow feeds the run's events to the sink until the workflow ends, and returns its result and
@@ -62,6 +65,9 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 		err := f.Client.GetWorkflow(ctx, f.WorkflowID, "").Get(ctx, &res)
 		done <- ended{res, err}
 	}()
+	// Questions end with the follow: the run ended (decided elsewhere) or the follower stopped.
+	askCtx, stopAsking := context.WithCancel(ctx)
+	defer func() { stopAsking(); f.asking.Wait() }()
 	var evs []event.Event
 	asked := map[int]bool{}
 	t := time.NewTicker(every)
@@ -86,7 +92,7 @@ func (f *Follower) Follow(ctx context.Context) (PhaseResult, []event.Event, erro
 			}
 		}
 		if len(more) > 0 && f.Ask != nil {
-			f.askWaiting(ctx, evs, asked)
+			f.askWaiting(askCtx, evs, asked)
 		}
 		if end != nil {
 			if end.err != nil {
@@ -115,6 +121,7 @@ func (f *Follower) askWaiting(ctx context.Context, evs []event.Event, asked map[
 			continue
 		}
 		asked[seq] = true
+		f.asking.Add(1)
 		go f.ask(ctx, engine.ApprovalRequest{RunID: run.RunID, Playbook: run.Playbook, StepID: st.ID, Uses: st.Uses,
 			Requester: run.StartedBy, Plan: st.Plan})
 	}
@@ -123,6 +130,7 @@ func (f *Follower) askWaiting(ctx context.Context, evs []event.Event, asked map[
 // ask puts the waiting step's question to the terminal and sends the answer; a decision from
 // elsewhere (Slack) that came first wins, and the workflow refuses this one.
 func (f *Follower) ask(ctx context.Context, req engine.ApprovalRequest) {
+	defer f.asking.Done()
 	d, err := f.Ask.Approve(ctx, req)
 	if err != nil {
 		return
