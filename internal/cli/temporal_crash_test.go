@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/respond-sec/respond/internal/engine"
+	"github.com/respond-sec/respond/internal/event"
 	"github.com/respond-sec/respond/internal/playbook"
 	"github.com/respond-sec/respond/internal/rehearsal"
 	"github.com/respond-sec/respond/internal/runner"
@@ -180,5 +181,77 @@ func TestTemporalWorkerKilledMidStep(t *testing.T) {
 				t.Error("the worker did not stop on SIGTERM")
 			}
 		})
+	}
+}
+
+// SIGTERM stops a worker gracefully inside a step: the step is cancelled after --stop-timeout,
+// nothing records the run as over, and another worker runs the step again to the end.
+func TestTemporalWorkerStoppedMidStepHandsTheStepOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("worker handover: skipped with -short")
+	}
+	addr := temporalServer(t)
+	ledger := t.TempDir() + "/ledger"
+	const slow = `name: slow
+inputs:
+  ledger: {required: true}
+steps:
+  - id: slow
+    uses: exec
+    with:
+      argv: [sh, -c, 'echo start >> "$L"; sleep 4; echo end >> "$L"']
+      env: {L: "{{ .inputs.ledger }}"}
+`
+	key := temporalKey(t)
+	env := []string{"RESPOND_STATE_DIR=" + t.TempDir(), "RESPOND_TEMPORAL_KEY=" + key}
+	queue := "stop-" + runner.NewRunID(time.Now())
+	args := []string{"--temporal", addr, "--task-queue", queue, "--stop-timeout", "500ms"}
+	first := startWorker(t, env, args...)
+	k, _ := temporal.ParseKey(key)
+	c, err := temporal.Dial(t.Context(), temporal.Conn{Address: addr, Namespace: "default", Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	in := temporal.RunInput{RunID: runner.NewRunID(time.Now()), PlaybookFile: "slow.yaml", PlaybookSource: slow,
+		Inputs: map[string]any{"ledger": ledger}, Mode: engine.ModeReal, HeartbeatTimeout: 3 * time.Second}
+	if err := temporal.Submit(t.Context(), c, queue, in); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(strings.Join(readLines(t, ledger), " "), "start") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the step never started:\n%s", first.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = first.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-first.done:
+		first.done <- err
+		if err != nil || !strings.Contains(first.out.String(), "worker: stopped") {
+			t.Fatalf("SIGTERM: %v\n%s", err, first.out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop on SIGTERM")
+	}
+	startWorker(t, env, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	res, evs, err := (&temporal.Follower{Client: c, WorkflowID: temporal.WorkflowID(in.RunID)}).Follow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := 0
+	for _, e := range evs {
+		if e.Kind == event.RunFinished {
+			finished++
+		}
+	}
+	if res.Outcome != engine.OutcomeSucceeded || finished != 1 {
+		t.Errorf("outcome %s (%s), %d run.finished events", res.Outcome, res.Error, finished)
+	}
+	if got := strings.Join(readLines(t, ledger), " "); got != "start start end" {
+		t.Errorf("ledger %q: the stopped attempt should not have finished, the second should have", got)
 	}
 }
