@@ -178,7 +178,7 @@ type commitInfo struct {
 // history keeps: every version of every directory) live in memory up to CacheBytes and in a
 // temporary file beyond it; blobs are never kept, except those holding a secret.
 type Memory struct {
-	CacheBytes int64  // tree and commit data kept in memory; 0 means DefaultCacheBytes
+	CacheBytes int64  // tree and commit data kept in memory; 0: DefaultCacheBytes, DefaultPurgeCacheBytes
 	TempDir    string // where the rest goes, in a file removed afterwards; "" means os.TempDir()
 }
 
@@ -186,10 +186,10 @@ type Memory struct {
 // (every caller: the CLI, playbook steps, fleets); a size as ParseSize reads it.
 const CacheEnv = "RESPOND_GIT_CACHE"
 
-func (m Memory) budget() (*budget, error) {
+func (m Memory) budget(def int64) (*budget, error) {
 	n := m.CacheBytes
 	if n <= 0 {
-		n = DefaultCacheBytes
+		n = def
 		if v := os.Getenv(CacheEnv); v != "" {
 			var err error
 			if n, err = ParseSize(v); err != nil {
@@ -237,7 +237,7 @@ type loadOptions struct {
 
 // load reads the refs, the reflogs and every object of the repository at gitDir.
 func load(ctx context.Context, gitDir string, bare bool, o loadOptions) (*repoData, error) {
-	d, err := openRepo(gitDir, bare, o.secrets, o.mem)
+	d, err := openRepo(gitDir, bare, o.secrets, o.mem, o.lean)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func load(ctx context.Context, gitDir string, bare bool, o loadOptions) (*repoDa
 }
 
 // openRepo reads the refs, the reflogs, HEAD and the config, and opens the object store.
-func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory) (*repoData, error) {
+func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory, lean bool) (*repoData, error) {
 	refs, err := readRefs(gitDir)
 	if err != nil {
 		return nil, err
@@ -287,7 +287,11 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory) (*repoData
 	if err != nil {
 		return nil, err
 	}
-	b, err := mem.budget()
+	def := int64(DefaultPurgeCacheBytes)
+	if lean {
+		def = DefaultCacheBytes
+	}
+	b, err := mem.budget(def)
 	if err != nil {
 		st.close()
 		return nil, err

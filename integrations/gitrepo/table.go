@@ -13,9 +13,15 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// DefaultCacheBytes is how much object data (trees and commits) a scan or purge keeps in memory
-// when the caller does not say; what does not fit goes to a temporary file.
-const DefaultCacheBytes = 64 << 20
+// DefaultCacheBytes is how much object data (trees and commits) a scan keeps in memory when the
+// caller does not say, and DefaultPurgeCacheBytes a purge; what does not fit goes to a
+// temporary file. A purge's default is smaller because the rest of what it holds is larger
+// (whole trees, the rewritten history, what the new refs reach): at 64 MiB its peak RSS was
+// 1.4x git-filter-repo's on the bench's 20,000-commit repository, at 16 MiB 0.94x.
+const (
+	DefaultCacheBytes      = 64 << 20
+	DefaultPurgeCacheBytes = 16 << 20
+)
 
 // budget is the memory the tables of one scan or purge share.
 type budget struct{ left atomic.Int64 }
