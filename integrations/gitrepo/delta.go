@@ -23,6 +23,9 @@ func deltaSizes(delta []byte) (base, result uint64, cmds []byte, err error) {
 	return base, result, delta[n+m:], nil
 }
 
+// maxPrealloc bounds what patchInto reserves before a delta's commands have produced anything.
+const maxPrealloc = 64 << 20
+
 // patchInto applies delta to base and writes the result into dst's storage (grown when too
 // small). It does what go-git's packfile.PatchDelta does, with the same checks, because
 // PatchDelta cannot write into a caller's buffer: it returns a fresh bytes.Buffer that grows by
@@ -35,7 +38,9 @@ func patchInto(dst, base, delta []byte, h plumbing.Hash) ([]byte, error) {
 	if err != nil || srcSz != uint64(len(base)) || size > 1<<40 {
 		return bad()
 	}
-	out := slices.Grow(dst[:0], int(size))
+	// The header's size is the repository's word, not a fact: a crafted delta may claim a
+	// terabyte. Space for more than maxPrealloc grows as the commands really produce bytes.
+	out := slices.Grow(dst[:0], int(min(size, maxPrealloc)))
 	for len(cmds) > 0 {
 		cmd := cmds[0]
 		cmds = cmds[1:]

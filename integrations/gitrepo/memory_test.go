@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -129,6 +130,9 @@ func TestPatchIntoMatchesPatchDelta(t *testing.T) {
 		"wrong base": delta,
 		"zero cmd":   append(bytes.Clone(delta[:4]), 0),
 		"empty":      nil,
+		// A header claiming 1 TiB - 1 with one inserted byte: refused for the size it does not
+		// produce, and without reserving what it claims (that would end the process).
+		"claims a terabyte": append(binary.AppendUvarint(binary.AppendUvarint(nil, uint64(len(base))), 1<<40-1), 1, 'x'),
 	} {
 		b := base
 		if name == "wrong base" {
