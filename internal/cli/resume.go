@@ -36,14 +36,16 @@ func newResumeCmd(f *Factory) *cli.Command {
 			"--playbook FILE continues with an edited playbook (a fixed step, a new step at the end); it is\n" +
 			"journaled, so a later resume and `runs report` use it.\n" +
 			"With --temporal, RUN is a run submitted to Temporal: its workers continue it by themselves after\n" +
-			"a crash, and resume follows it again (answering its approvals) until it ends." + envHelp(append(runEnv, temporalEnv...)...),
+			"a crash, and resume follows it again (answering its approvals) until it ends. A run that ended\n" +
+			"without succeeding (fix the workers first) is started again from its events: its failed step is\n" +
+			"retried and the steps that succeeded are not run again." + envHelp(append(runEnv, temporalEnv...)...),
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if t := f.temporalOptions(c); t.Address != "" {
 				if c.NArg() != 1 {
 					return usageErr("resume --temporal takes one RUN; got %d arguments", c.NArg())
 				}
-				return resumeTemporal(c.Context, f, t, c.Args().First(), c.String("output"))
+				return resumeTemporal(c.Context, f, t, c.Args().First(), c.String("output"), c.Bool("yes"))
 			}
 			_, id, err := f.runArg(c)
 			if err != nil {

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -105,5 +107,64 @@ func TestTemporalRefusesToStartWithoutItsKey(t *testing.T) {
 		if code != 2 || !strings.Contains(out, "RESPOND_TEMPORAL_KEY is not set") {
 			t.Errorf("%v: exit %d\n%s", args, code, out)
 		}
+	}
+}
+
+// A run that failed on Temporal because its worker lacked a credential (here a file in the
+// worker's HOME) is continued by `resume --temporal` once a worker has it: the failed step runs
+// again, the step that succeeded does not, and the exit code is the resumed run's.
+func TestResumeOnTemporalContinuesAFailedRun(t *testing.T) {
+	addr := temporalServer(t)
+	queue := "cli-" + runner.NewRunID(time.Now())
+	dir := t.TempDir()
+	ledger, bare, equipped := filepath.Join(dir, "ledger"), filepath.Join(dir, "bare"), filepath.Join(dir, "equipped")
+	for _, d := range []string{bare, equipped} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(equipped, "credential"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"RESPOND_STATE_DIR=" + t.TempDir(), "RESPOND_TEMPORAL_KEY=" + temporalKey(t), "RESPOND_USER=oncall",
+		"RESPOND_TEMPORAL_ADDRESS=" + addr}
+	pb := writeFile(t, "fixable.yaml", `name: fixable
+inputs:
+  ledger: {required: true}
+steps:
+  - id: first
+    uses: exec
+    with:
+      argv: [sh, -c, 'echo first >> "$L"']
+      env: {L: "{{ .inputs.ledger }}"}
+  - id: needy
+    uses: exec
+    with:
+      argv: [sh, -c, 'test -f "$HOME/credential" && echo needy >> "$L"']
+      env: {L: "{{ .inputs.ledger }}"}
+`)
+	w := startWorker(t, append(env, "HOME="+bare), "--task-queue", queue)
+	code, out := runBinary(t, env, "run", "--task-queue", queue, "--input", "ledger="+ledger, pb)
+	runID := regexp.MustCompile(`run (\d{8}T\d{6}Z-[0-9a-f]{6}) submitted`).FindStringSubmatch(out)
+	if code != 1 || runID == nil {
+		t.Fatalf("first run: exit %d, want 1 (the step lacks its credential)\n%s", code, out)
+	}
+	_ = w.cmd.Process.Kill()
+	err := <-w.done
+	w.done <- err
+	startWorker(t, append(env, "HOME="+equipped), "--task-queue", queue)
+	code, out = runBinary(t, env, "resume", "--temporal", addr, "--task-queue", queue, runID[1])
+	if code != 0 || !strings.Contains(out, "resumed on Temporal") {
+		t.Fatalf("resume: exit %d, want 0\n%s", code, out)
+	}
+	b, _ := os.ReadFile(ledger)
+	if got := strings.Join(strings.Fields(string(b)), " "); got != "first needy" {
+		t.Errorf("ledger %q, want each step's line once", got)
+	}
+	if code, out = runBinary(t, env, "resume", "--temporal", addr, "--task-queue", queue, runID[1]); code != 0 {
+		t.Errorf("resuming the succeeded run again: exit %d, want its summary\n%s", code, out)
+	}
+	if b2, _ := os.ReadFile(ledger); string(b2) != string(b) {
+		t.Errorf("resuming a succeeded run ran steps again: %q", b2)
 	}
 }

@@ -147,20 +147,43 @@ func temporalRun(ctx context.Context, c client.Client, runID string) (*playbook.
 	return pb, evs, nil
 }
 
-// resumeTemporal follows a run on Temporal again: one still running is shown from its first
-// event on, with its approvals asked here; one that ended is summarized.
-func resumeTemporal(ctx context.Context, f *Factory, t temporalOptions, runID, output string) error {
+// resumeTemporal continues a run on Temporal. One that ended without succeeding starts again
+// from its events, as a local resume continues it (its failed step retried, the steps that
+// succeeded not run again); one still running is followed again from its first event on, with
+// its approvals asked here; one that succeeded is summarized.
+func resumeTemporal(ctx context.Context, f *Factory, t temporalOptions, runID, output string, yes bool) error {
 	if output != "text" && output != "json" {
 		return usageErr("--output must be text or json, got %q", output)
 	}
-	_, c, err := f.dialTemporal(ctx, t)
+	key, c, err := f.dialTemporal(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	pb, _, err := temporalRun(ctx, c, runID)
-	if err != nil {
-		return usageErr("%v", err)
+	ask := f.IO.InTTY && f.IO.ErrTTY
+	approve := ""
+	switch {
+	case yes:
+		approve = temporal.ApproveAuto
+	case ask:
+		approve = temporal.ApproveAsk
 	}
-	return f.followTemporal(ctx, c, t, runID, pb, output, f.IO.InTTY && f.IO.ErrTTY)
+	in, err := temporal.Resume(ctx, c, key, t.TaskQueue, runID, approve)
+	if err != nil && !errors.Is(err, temporal.ErrSucceeded) {
+		return err
+	}
+	if in == nil {
+		pb, _, err := temporalRun(ctx, c, runID)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		return f.followTemporal(ctx, c, t, runID, pb, output, ask)
+	}
+	pb, err := playbook.Load(in.PlaybookFile, []byte(in.PlaybookSource), catalog.Lookup)
+	if err != nil {
+		return fmt.Errorf("load the playbook of run %s: %w", runID, err)
+	}
+	fmt.Fprintf(f.IO.Err, "run %s ended without succeeding; resumed on Temporal at %s (workflow %s, task queue %s)\n\n",
+		runID, t.Address, temporal.WorkflowID(runID), t.TaskQueue)
+	return f.followTemporal(ctx, c, t, runID, pb, output, in.Approve == temporal.ApproveAsk)
 }

@@ -59,13 +59,17 @@ func (r *runner) adopt() bool {
 	if !r.prior.Started.IsZero() {
 		r.res.Started = r.prior.Started
 	}
+	// Before the last run.resumed, a step counts as resume's begin counted it (kept); since, as
+	// recorded: a failed run continued on Temporal retries its failed step like a local resume.
+	since, touched := r.sinceResumed()
 	for _, p := range r.prior.Steps {
+		ended := p.Done() && (touched[p.ID] || kept(p, r.pb))
 		// A dry run's planned steps are as good as ended: later steps read their planned outputs.
-		if sr, ok := r.results[p.ID]; ok && (p.Done() || (r.prior.DryRun && p.Status == event.Planned)) {
+		if sr, ok := r.results[p.ID]; ok && (ended || (r.prior.DryRun && p.Status == event.Planned)) {
 			*sr = p.StepResult
 		}
 	}
-	for _, e := range r.o.Prior {
+	for _, e := range r.o.Prior[since:] {
 		if msg, ok := e.Data[unreadyKey].(string); ok && e.Kind == event.StepLog {
 			r.unready[e.Step] = errors.New(msg)
 		}
@@ -98,8 +102,8 @@ func (r *runner) stepPhase(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	if p := r.prior.Step(id); p != nil {
-		sr.Attempts, r.continuing = p.Attempts, true
+	if _, touched := r.sinceResumed(); touched[id] && r.prior.Step(id) != nil {
+		sr.Attempts, r.continuing = r.prior.Step(id).Attempts, true
 	}
 	outcome, err := r.runStep(ctx, s)
 	if outcome == OutcomeInterrupted {
@@ -112,6 +116,24 @@ func (r *runner) stepPhase(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// sinceResumed is where the events since the run's last run.resumed start (0 when it never
+// resumed), and the steps those events concern: the ones this execution of the run has touched.
+func (r *runner) sinceResumed() (int, map[string]bool) {
+	since := 0
+	for i, e := range r.o.Prior {
+		if e.Kind == event.RunResumed {
+			since = i
+		}
+	}
+	touched := map[string]bool{}
+	for _, e := range r.o.Prior[since:] {
+		if e.Step != "" {
+			touched[e.Step] = true
+		}
+	}
+	return since, touched
 }
 
 func (r *runner) finishPhase(abort string) error {

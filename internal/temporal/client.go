@@ -2,6 +2,7 @@ package temporal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -240,4 +241,75 @@ func List(ctx context.Context, c client.Client, key *Key, limit int) ([]journal.
 		}
 	}
 	return out, nil
+}
+
+// ErrSucceeded is Resume's answer for a run whose workflow ended with the run succeeded.
+var ErrSucceeded = errors.New("the run already succeeded")
+
+// Resume continues run runID when its workflow has ended without the run succeeding (a step
+// failed because a worker lacked a credential, the run was denied, the workflow failed or was
+// terminated): a new execution of the same workflow starts with the previous one's input and its
+// events as its history, and the workers continue the run as a local resume does. It returns the
+// new execution's input, or nil when the workflow is still running (its workers continue it by
+// themselves). approve, when set, replaces how the run's approvals are decided.
+func Resume(ctx context.Context, c client.Client, key *Key, taskQueue, runID, approve string) (*RunInput, error) {
+	id := WorkflowID(runID)
+	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return nil, fmt.Errorf("read the state of workflow %s: %w", id, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return nil, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var res PhaseResult
+		if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+			return nil, fmt.Errorf("read the result of workflow %s: %w", id, err)
+		}
+		if res.Outcome == engine.OutcomeSucceeded {
+			return nil, ErrSucceeded
+		}
+	}
+	in, err := startInput(ctx, c, key, id, info.GetExecution().GetRunId())
+	if err != nil {
+		return nil, err
+	}
+	// Read with the events query, which a closed workflow answers too; they stay sealed by the
+	// codec on their way back to the server.
+	if in.Prior, err = queryEvents(ctx, c, id, info.GetExecution().GetRunId(), 0); err != nil {
+		return nil, fmt.Errorf("read the events of workflow %s: %w", id, err)
+	}
+	if approve != "" {
+		in.Approve = approve
+	}
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     map[string]any{memoPlaybook: in.Playbook, memoMode: in.Mode, memoOrigin: in.Origin}}, WorkflowName, in)
+	if err != nil {
+		return nil, fmt.Errorf("start run %s again on Temporal: %w", runID, err)
+	}
+	return &in, nil
+}
+
+// startInput is the input execution runID of workflow id was started with, opened with key.
+func startInput(ctx context.Context, c client.Client, key *Key, id, runID string) (RunInput, error) {
+	var in RunInput
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return in, fmt.Errorf("workflow %s has no history", id)
+	}
+	first, err := it.Next()
+	if err != nil {
+		return in, fmt.Errorf("read the history of workflow %s: %w", id, err)
+	}
+	attrs := first.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil {
+		return in, fmt.Errorf("workflow %s: its history does not begin with its start", id)
+	}
+	if err := DataConverter(key).FromPayloads(attrs.GetInput(), &in); err != nil {
+		return in, fmt.Errorf("open the input of workflow %s: %w", id, err)
+	}
+	return in, nil
 }

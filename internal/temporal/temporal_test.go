@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.temporal.io/sdk/client"
 
 	"github.com/respond-sec/respond/internal/engine"
@@ -220,5 +222,82 @@ steps:
 	}
 	if n < 10 {
 		t.Errorf("history has %d events", n)
+	}
+}
+
+// A run that ended failed on Temporal is continued by Resume as a local resume continues it: the
+// step that failed runs again once the workers are fixed, the steps that succeeded do not.
+func TestResumeContinuesAFailedRun(t *testing.T) {
+	e := startWorker(t, func(string) string { return "" })
+	dir := t.TempDir()
+	ledger, fixed := filepath.Join(dir, "ledger"), filepath.Join(dir, "fixed")
+	const pb = `name: fixable
+inputs:
+  ledger: {required: true}
+  fixed: {required: true}
+steps:
+  - id: first
+    uses: exec
+    with:
+      argv: [sh, -c, 'echo first >> "$L"']
+      env: {L: "{{ .inputs.ledger }}"}
+  - id: needy
+    uses: exec
+    with:
+      argv: [sh, -c, 'test -f "$F" && echo needy >> "$L"']
+      env: {L: "{{ .inputs.ledger }}", F: "{{ .inputs.fixed }}"}
+  - id: last
+    uses: exec
+    with:
+      argv: [sh, -c, 'echo last >> "$L"']
+      env: {L: "{{ .inputs.ledger }}"}
+`
+	runID := runner.NewRunID(time.Now())
+	res, _ := e.run(t, temporal.RunInput{RunID: runID, PlaybookFile: "fixable.yaml", PlaybookSource: pb,
+		Inputs: map[string]any{"ledger": ledger, "fixed": fixed}, StartedBy: "tester"}, nil)
+	if res.Outcome != engine.OutcomeFailed {
+		t.Fatalf("outcome %q (%s), want failed before the fix", res.Outcome, res.Error)
+	}
+	if err := os.WriteFile(fixed, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, err := temporal.Resume(t.Context(), e.client, e.key, e.queue, runID, "")
+	if err != nil || in == nil {
+		t.Fatalf("resume: %v, %v", in, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	res, evs, err := (&temporal.Follower{Client: e.client, WorkflowID: temporal.WorkflowID(runID), Every: 100 * time.Millisecond}).Follow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != engine.OutcomeSucceeded {
+		t.Fatalf("resumed run: outcome %q (%s)", res.Outcome, res.Error)
+	}
+	b, _ := os.ReadFile(ledger)
+	if got := strings.Join(strings.Fields(string(b)), " "); got != "first needy last" {
+		t.Errorf("ledger %q, want each step's line once", got)
+	}
+	started := map[string]int{}
+	resumed := 0
+	for i, ev := range evs {
+		if ev.Seq != i+1 {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+		if ev.Kind == event.StepStarted {
+			started[ev.Step]++
+		}
+		if ev.Kind == event.RunResumed {
+			resumed++
+		}
+	}
+	if diff := cmp.Diff(map[string]int{"first": 1, "needy": 2, "last": 1}, started); diff != "" || resumed != 1 {
+		t.Errorf("step.started per step (-want +got):\n%s\nrun.resumed %d times, want 1", diff, resumed)
+	}
+	if st := engine.Fold(evs); st.Outcome != engine.OutcomeSucceeded || st.Err != nil {
+		t.Errorf("the events say %q (%v)", st.Outcome, st.Err)
+	}
+	if _, err := temporal.Resume(t.Context(), e.client, e.key, e.queue, runID, ""); !errors.Is(err, temporal.ErrSucceeded) {
+		t.Errorf("resuming the succeeded run: %v, want ErrSucceeded", err)
 	}
 }

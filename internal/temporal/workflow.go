@@ -74,6 +74,10 @@ type RunInput struct {
 	// Origin says who submitted the run (OriginSlack: serve, which follows it again after a
 	// restart); empty for a terminal.
 	Origin string
+	// Prior, set when a run that ended without succeeding is resumed (Resume), holds the events
+	// of its previous execution: the workflow starts with them as its history, and the engine
+	// continues the run from them as a local resume does. Activities are given the input without it.
+	Prior []event.Event
 }
 
 // OriginSlack marks runs respond serve submitted.
@@ -119,7 +123,8 @@ type run struct {
 // Workflow runs one playbook: begin, each step in order, finish. A phase that reports an outcome
 // ended the run (preflight failed, a step failed and stops it).
 func Workflow(ctx workflow.Context, in RunInput) (PhaseResult, error) {
-	r := &run{waiting: map[string]bool{}, decisions: map[string]engine.Decision{}}
+	r := &run{events: in.Prior, waiting: map[string]bool{}, decisions: map[string]engine.Decision{}}
+	in.Prior = nil // each activity reads the events from the workflow
 	if err := r.register(ctx); err != nil {
 		return PhaseResult{}, err
 	}
