@@ -147,7 +147,7 @@ steps:
 	code, out := runBinary(t, env, "run", "--task-queue", queue, "--input", "ledger="+ledger, pb)
 	runID := regexp.MustCompile(`run (\d{8}T\d{6}Z-[0-9a-f]{6}) submitted`).FindStringSubmatch(out)
 	if code != 1 || runID == nil {
-		t.Fatalf("first run: exit %d, want 1 (the step lacks its credential)\n%s", code, out)
+		t.Fatalf("first run: exit %d, want 1 (the step lacks its credential)\n%s\nworker:\n%s", code, out, w.out.String())
 	}
 	_ = w.cmd.Process.Kill()
 	err := <-w.done

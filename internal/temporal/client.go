@@ -254,11 +254,11 @@ var ErrSucceeded = errors.New("the run already succeeded")
 // themselves). approve, when set, replaces how the run's approvals are decided.
 func Resume(ctx context.Context, c client.Client, key *Key, taskQueue, runID, approve string) (*RunInput, error) {
 	id := WorkflowID(runID)
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := c.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		return nil, fmt.Errorf("read the state of workflow %s: %w", id, err)
 	}
-	info := desc.GetWorkflowExecutionInfo()
+	info := desc.RawResponse.GetWorkflowExecutionInfo()
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return nil, nil
