@@ -312,6 +312,18 @@ func (c *Client) CheckAccess(ctx context.Context, repos ...string) error {
 	return nil
 }
 
+// repository reads owner/name (repo is how errors name it).
+func (c *Client) repository(ctx context.Context, repo, owner, name string) (*gh.Repository, error) {
+	var r *gh.Repository
+	err := c.do(ctx, call{op: "get repository " + repo}, func(g *gh.Client) (*gh.Response, error) {
+		var resp *gh.Response
+		var err error
+		r, resp, err = g.Repositories.Get(ctx, owner, name)
+		return resp, err
+	})
+	return r, err
+}
+
 // RepoID returns the numeric ID of owner/name (environment secrets are addressed by it).
 func (c *Client) RepoID(ctx context.Context, repo string) (int64, error) {
 	owner, name, err := splitRepo(repo)
@@ -325,13 +337,7 @@ func (c *Client) RepoID(ctx context.Context, repo string) (int64, error) {
 	if ok {
 		return id, nil
 	}
-	var r *gh.Repository
-	err = c.do(ctx, call{op: "get repository " + repo}, func(g *gh.Client) (*gh.Response, error) {
-		var resp *gh.Response
-		var err error
-		r, resp, err = g.Repositories.Get(ctx, owner, name)
-		return resp, err
-	})
+	r, err := c.repository(ctx, repo, owner, name)
 	if err != nil {
 		return 0, err
 	}

@@ -21,13 +21,7 @@ func (c *Client) GetRepo(ctx context.Context, repo string) (OrgRepo, error) {
 	if err != nil {
 		return OrgRepo{}, err
 	}
-	var r *gh.Repository
-	err = c.do(ctx, call{op: "get repository " + repo}, func(g *gh.Client) (*gh.Response, error) {
-		var resp *gh.Response
-		var err error
-		r, resp, err = g.Repositories.Get(ctx, owner, name)
-		return resp, err
-	})
+	r, err := c.repository(ctx, repo, owner, name)
 	if err != nil {
 		return OrgRepo{}, err
 	}
