@@ -203,13 +203,30 @@ func (s *Server) findAlert(w http.ResponseWriter, r *http.Request) int {
 	if p == nil {
 		return -1
 	}
+	return s.alertIndex(w, r, p.id, fmt.Sprintf(" in project %s", p.id))
+}
+
+// alertIndex is the index of the path's alert_id among projectID's alerts ("" for the
+// organization's), or -1 after answering 404; where says in which scope it was looked for.
+func (s *Server) alertIndex(w http.ResponseWriter, r *http.Request, projectID, where string) int {
 	id := r.PathValue("alert_id")
-	i := slices.IndexFunc(s.st.alerts, func(a *spendAlert) bool { return a.id == id && a.projectID == p.id })
+	i := slices.IndexFunc(s.st.alerts, func(a *spendAlert) bool { return a.id == id && a.projectID == projectID })
 	if i < 0 {
+		kind := "spend alert"
+		if projectID == "" {
+			kind = "organization spend alert"
+		}
 		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found", "alert_id",
-			fmt.Sprintf("No spend alert found with ID %s in project %s.", id, p.id))
+			fmt.Sprintf("No %s found with ID %s%s.", kind, id, where))
 	}
 	return i
+}
+
+// deleteAlertAt removes alert i and answers with its deletion object.
+func (s *Server) deleteAlertAt(w http.ResponseWriter, i int, object string) {
+	id := s.st.alerts[i].id
+	s.st.alerts = slices.Delete(s.st.alerts, i, i+1)
+	writeJSON(w, http.StatusOK, map[string]any{"object": object, "id": id, "deleted": true})
 }
 
 func (s *Server) getSpendAlert(w http.ResponseWriter, r *http.Request) {
@@ -219,13 +236,9 @@ func (s *Server) getSpendAlert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSpendAlert(w http.ResponseWriter, r *http.Request) {
-	i := s.findAlert(w, r)
-	if i < 0 {
-		return
+	if i := s.findAlert(w, r); i >= 0 {
+		s.deleteAlertAt(w, i, "project.spend_alert.deleted")
 	}
-	id := s.st.alerts[i].id
-	s.st.alerts = slices.Delete(s.st.alerts, i, i+1)
-	writeJSON(w, http.StatusOK, map[string]any{"object": "project.spend_alert.deleted", "id": id, "deleted": true})
 }
 
 type rateLimitJSON struct {

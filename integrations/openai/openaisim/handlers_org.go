@@ -1,9 +1,7 @@
 package openaisim
 
 import (
-	"fmt"
 	"net/http"
-	"slices"
 	"time"
 )
 
@@ -96,13 +94,7 @@ func (s *Server) createOrgSpendAlert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) findOrgAlert(w http.ResponseWriter, r *http.Request) int {
-	id := r.PathValue("alert_id")
-	i := slices.IndexFunc(s.st.alerts, func(a *spendAlert) bool { return a.id == id && a.projectID == "" })
-	if i < 0 {
-		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found", "alert_id",
-			fmt.Sprintf("No organization spend alert found with ID %s.", id))
-	}
-	return i
+	return s.alertIndex(w, r, "", "")
 }
 
 func (s *Server) getOrgSpendAlert(w http.ResponseWriter, r *http.Request) {
@@ -112,11 +104,7 @@ func (s *Server) getOrgSpendAlert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteOrgSpendAlert(w http.ResponseWriter, r *http.Request) {
-	i := s.findOrgAlert(w, r)
-	if i < 0 {
-		return
+	if i := s.findOrgAlert(w, r); i >= 0 {
+		s.deleteAlertAt(w, i, "organization.spend_alert.deleted")
 	}
-	id := s.st.alerts[i].id
-	s.st.alerts = slices.Delete(s.st.alerts, i, i+1)
-	writeJSON(w, http.StatusOK, map[string]any{"object": "organization.spend_alert.deleted", "id": id, "deleted": true})
 }
