@@ -251,6 +251,10 @@ func load(ctx context.Context, gitDir string, bare bool, o loadOptions) (*repoDa
 			return nil, fmt.Errorf("read objects: %w", err)
 		}
 	}
+	if err := d.indexErr(); err != nil {
+		d.close()
+		return nil, fmt.Errorf("read objects: %w", err)
+	}
 	d.objects = d.commits.len() + d.trees.len() + len(d.tags) + d.blobs
 	if o.lean {
 		// A scan reads nothing more from the store: its per-object plans (32 bytes an object
@@ -297,8 +301,8 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory, lean bool)
 		return nil, err
 	}
 	d := &repoData{budget: b, tempDir: mem.TempDir}
-	d.commits, d.trees, d.badData = d.newTable(), d.newTable(), d.newTable()
 	d.config, d.gitDir, d.bare, d.st, d.m, d.refs, d.logs = config, gitDir, bare, st, &matcher{secrets: secrets}, refs, logs
+	d.commits, d.trees, d.badData = d.newTable(), d.newTable(), d.newTable()
 	d.head, d.syms = strings.TrimSpace(string(head)), syms
 	d.tags, d.bad, d.cinfo = map[plumbing.Hash][]byte{}, map[plumbing.Hash]*blobHits{}, map[plumbing.Hash]*commitInfo{}
 	d.seenBad = map[plumbing.Hash]bool{}
@@ -307,7 +311,7 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory, lean bool)
 
 // newTable makes a table that shares the load's memory budget and is removed by close.
 func (d *repoData) newTable() *table {
-	t := newTable(d.budget, d.tempDir)
+	t := newTable(d.budget, d.tempDir, d.st.count())
 	d.tables = append(d.tables, t)
 	return t
 }
@@ -387,6 +391,17 @@ func (d *repoData) pruneTree(raw []byte) []byte {
 		return emptyTree
 	}
 	return out
+}
+
+// indexErr is the first failure of a table's spill file or index on disk: an answer read from
+// a table is trusted only when this is nil.
+func (d *repoData) indexErr() error {
+	for _, t := range d.tables {
+		if err := t.err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (d *repoData) close() {

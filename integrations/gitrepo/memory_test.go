@@ -31,7 +31,7 @@ func TestTableSpillsBeyondBudget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			tb := newTable(newBudget(tc.budget), dir)
+			tb := newTable(newBudget(tc.budget), dir, 0)
 			r := rand.New(rand.NewPCG(1, 2))
 			want := map[plumbing.Hash][]byte{}
 			var wg sync.WaitGroup

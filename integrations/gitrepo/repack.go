@@ -47,6 +47,10 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, r
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// What the new history keeps was read from the tables: trusted only if they answered.
+	if err := d.indexErr(); err != nil {
+		return err
+	}
 	packDir := filepath.Join(d.gitDir, "objects", "pack")
 	name, n, err := writePack(d.st, keep, rw.written, packDir, rw.workers, packSource{rw, rw.deltaBase(keep)})
 	if err != nil {

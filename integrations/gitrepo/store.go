@@ -87,6 +87,18 @@ func (s *store) close() {
 	s.packs = nil
 }
 
+// count is how many objects the store holds (an object in two packs counts twice).
+func (s *store) count() int {
+	if s == nil {
+		return 0
+	}
+	n := len(s.loose)
+	for _, p := range s.packs {
+		n += len(p.entries)
+	}
+	return n
+}
+
 func (s *store) loosePath(h plumbing.Hash) string {
 	hex := h.String()
 	return filepath.Join(s.gitDir, "objects", hex[:2], hex[2:])

@@ -23,23 +23,37 @@ const (
 	DefaultPurgeCacheBytes = 16 << 20
 )
 
-// budget is the memory the tables of one scan or purge share.
-type budget struct{ left atomic.Int64 }
+// budget is the memory the tables and indexes of one scan or purge share. Object data may
+// take half of it; indexes (a spillMap's entries) may take the rest and whatever data has not
+// taken: an index is read on every lookup, data only when an object is read, so memory does
+// more good holding the index.
+type budget struct {
+	left    atomic.Int64
+	reserve int64 // what data leaves for indexes
+}
 
 func newBudget(n int64) *budget {
-	b := &budget{}
+	b := &budget{reserve: n / 2}
 	b.left.Store(n)
 	return b
 }
 
-// take reserves n bytes; false when they do not fit.
-func (b *budget) take(n int64) bool {
-	if b.left.Add(-n) >= 0 {
+// take reserves n bytes for an index; false when they do not fit.
+func (b *budget) take(n int64) bool { return b.takeAbove(n, 0) }
+
+// takeData reserves n bytes for object data; false when they do not fit above the reserve.
+func (b *budget) takeData(n int64) bool { return b.takeAbove(n, b.reserve) }
+
+func (b *budget) takeAbove(n, floor int64) bool {
+	if b.left.Add(-n) >= floor {
 		return true
 	}
 	b.left.Add(n)
 	return false
 }
+
+// give returns n bytes taken before.
+func (b *budget) give(n int64) { b.left.Add(n) }
 
 // table holds object data by hash: in memory while the budget lasts, then appended to a
 // temporary file (removed on close). Per object it keeps one fixed-size index entry (the hash
@@ -48,16 +62,16 @@ func (b *budget) take(n int64) bool {
 // with each other; a get after a put sees it.
 type table struct {
 	mu     sync.Mutex
-	index  map[plumbing.Hash]uint64
+	index  *spillMap[uint64]
 	chunks [][]byte // the in-memory data, in chunks of chunkSize (larger objects alone)
 	budget *budget
 	dir    string
 
-	f       *os.File
-	w       *bufio.Writer
-	off     int64
-	flushed bool
-	err     error
+	f        *os.File
+	w        *bufio.Writer
+	off      int64
+	flushed  bool
+	spillErr error
 
 	// recent holds small objects read back from the file lately, by their hash's low bits: a
 	// history walk reads a commit's trees and then its child's, mostly the same ones.
@@ -89,8 +103,9 @@ const (
 	flagNameBad                                    // and its answer
 )
 
-func newTable(b *budget, dir string) *table {
-	return &table{index: map[plumbing.Hash]uint64{}, budget: b, dir: dir}
+// newTable makes a table whose index expects up to hint objects (0: unknown).
+func newTable(b *budget, dir string, hint int) *table {
+	return &table{index: newSpillMap[uint64](b, dir, hint), budget: b, dir: dir}
 }
 
 // put stores data under h (copied); a second put of the same hash is ignored.
@@ -100,12 +115,12 @@ func (t *table) put(h plumbing.Hash, data []byte) error {
 	size := int64(n + len(data))
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.index[h]; ok {
-		return nil
+	if t.index.has(h) {
+		return t.index.err()
 	}
-	if t.budget.take(size) {
-		t.index[h] = t.keep(hdr[:n], data)
-		return nil
+	if t.budget.takeData(size) {
+		t.index.set(h, t.keep(hdr[:n], data))
+		return t.index.err()
 	}
 	return t.spill(h, hdr[:n], data)
 }
@@ -126,47 +141,56 @@ func (t *table) keep(hdr, data []byte) uint64 {
 }
 
 func (t *table) spill(h plumbing.Hash, hdr, data []byte) error {
-	if t.err != nil {
-		return t.err
+	if t.spillErr != nil {
+		return t.spillErr
 	}
 	if t.f == nil {
 		f, err := os.CreateTemp(t.dir, "respond-objects-*")
 		if err != nil {
-			t.err = fmt.Errorf("spill objects to disk: %w", err)
-			return t.err
+			t.spillErr = fmt.Errorf("spill objects to disk: %w", err)
+			return t.spillErr
 		}
 		// Unlinked at once where the system allows it, so that not even a crash leaves it.
 		_ = os.Remove(f.Name())
 		t.f, t.w = f, bufio.NewWriterSize(f, 256<<10)
 	}
 	if _, err := t.w.Write(hdr); err != nil {
-		t.err = fmt.Errorf("spill objects to disk: %w", err)
-		return t.err
+		t.spillErr = fmt.Errorf("spill objects to disk: %w", err)
+		return t.spillErr
 	}
 	if _, err := t.w.Write(data); err != nil {
-		t.err = fmt.Errorf("spill objects to disk: %w", err)
-		return t.err
+		t.spillErr = fmt.Errorf("spill objects to disk: %w", err)
+		return t.spillErr
 	}
-	t.index[h] = spilled | uint64(t.off)
+	t.index.set(h, spilled|uint64(t.off))
 	t.off += int64(len(hdr) + len(data))
 	t.flushed = false
-	return nil
+	return t.index.err()
 }
 
-// has reports whether h is in the table.
-func (t *table) has(h plumbing.Hash) bool {
-	_, ok := t.index[h]
-	return ok
-}
+// has reports whether h is in the table. When the index cannot be read it says no, and err
+// says why.
+func (t *table) has(h plumbing.Hash) bool { return t.index.has(h) }
 
-func (t *table) len() int { return len(t.index) }
+func (t *table) len() int { return t.index.len() }
+
+// err is the first failure to write the table's spill file or to use its index on disk.
+func (t *table) err() error {
+	t.mu.Lock()
+	err := t.spillErr
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return t.index.err()
+}
 
 // get returns h's data. In memory it aliases the table (never modify it); from the file it is a
 // fresh copy.
 func (t *table) get(h plumbing.Hash) ([]byte, bool, error) {
-	v, ok := t.index[h]
+	v, ok := t.index.get(h)
 	if !ok {
-		return nil, false, nil
+		return nil, false, t.index.err()
 	}
 	if v&spilled == 0 {
 		pos := v & posMask
@@ -226,31 +250,32 @@ func (t *table) read(off int64) ([]byte, error) {
 }
 
 // flags returns h's flags (flagKnown, flagBad).
-func (t *table) flags(h plumbing.Hash) uint64 { return t.index[h] & flagsMask }
+func (t *table) flags(h plumbing.Hash) uint64 {
+	v, _ := t.index.get(h)
+	return v & flagsMask
+}
 
 // setFlags sets flags on h, which must be in the table. Not safe for concurrent use.
 func (t *table) setFlags(h plumbing.Hash, f uint64) {
-	if v, ok := t.index[h]; ok {
-		t.index[h] = v | f
+	if v, ok := t.index.get(h); ok && v&f != f {
+		t.index.set(h, v|f)
 	}
 }
 
 // each calls f for every object until f returns an error. Order is unspecified.
 func (t *table) each(f func(h plumbing.Hash, data []byte) error) error {
-	for h := range t.index {
+	return t.index.each(func(h plumbing.Hash, _ uint64) error {
 		data, _, err := t.get(h)
 		if err != nil {
 			return err
 		}
-		if err := f(h, data); err != nil {
-			return err
-		}
-	}
-	return nil
+		return f(h, data)
+	})
 }
 
 // close removes the spill file.
 func (t *table) close() {
+	t.index.close()
 	if t.f != nil {
 		t.f.Close()
 		_ = os.Remove(t.f.Name())
