@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -161,17 +162,20 @@ type repoData struct {
 	blobs    int
 	objects  int // unique objects in the store
 
-	cinfo    map[plumbing.Hash]*commitInfo // parsed commits (lean: every one, by the readers in parallel)
-	seenBad  map[plumbing.Hash]bool        // blobs holding a secret that diff met in a commit's tree
+	seenBad  map[plumbing.Hash]bool // blobs holding a secret that diff met in a commit's tree
 	reachBad map[plumbing.Hash]bool
 }
 
+// commitInfo is what a history walk needs of a commit, parsed from its data in the commits
+// table each time it is asked for (d.commit) rather than kept: a parsed copy of every commit
+// was memory growing with the history beside the table that already holds the commit within
+// the budget, and parsing a header is cheap next to reading it.
 type commitInfo struct {
 	tree    plumbing.Hash
 	parents []plumbing.Hash
-	msg     []byte // nil when the walk parsed it (lean): the message is read again if msgHit
-	// The author is not kept: d.author reads it again for the few commits with findings.
-	msgHit bool // the message holds a secret
+	// msg aliases the commit's data; lean, it is empty unless it holds a secret. The author is
+	// not parsed: d.author reads it for the few commits with findings.
+	msg []byte
 }
 
 // Memory bounds what a scan or purge keeps in memory. Trees and commits (the bulk of what a
@@ -304,7 +308,7 @@ func openRepo(gitDir string, bare bool, secrets [][]byte, mem Memory, lean bool)
 	d.config, d.gitDir, d.bare, d.st, d.m, d.refs, d.logs = config, gitDir, bare, st, &matcher{secrets: secrets}, refs, logs
 	d.commits, d.trees, d.badData = d.newTable(), d.newTable(), d.newTable()
 	d.head, d.syms = strings.TrimSpace(string(head)), syms
-	d.tags, d.bad, d.cinfo = map[plumbing.Hash][]byte{}, map[plumbing.Hash]*blobHits{}, map[plumbing.Hash]*commitInfo{}
+	d.tags, d.bad = map[plumbing.Hash][]byte{}, map[plumbing.Hash]*blobHits{}
 	d.seenBad = map[plumbing.Hash]bool{}
 	return d, nil
 }
@@ -347,11 +351,7 @@ func (d *repoData) readObjects(ctx context.Context, workers int, ps pass, lean b
 			return d.trees.put(h, data)
 		case plumbing.CommitObject:
 			if lean {
-				c := parseCommit(data)
-				c.msg, c.msgHit = nil, d.m.any(c.msg)
-				mu.Lock()
-				d.cinfo[h] = c
-				mu.Unlock()
+				data = d.pruneCommit(data)
 			}
 			return d.commits.put(h, data)
 		case plumbing.TagObject:
@@ -389,6 +389,25 @@ func (d *repoData) pruneTree(raw []byte) []byte {
 	}
 	if out == nil {
 		return emptyTree
+	}
+	return out
+}
+
+// pruneCommit keeps the parts of a raw commit that a scan looks at: the tree, parent and
+// author lines, and the message only when it holds a secret. The rest (the committer, a
+// signature: most of a signed commit's bytes, the message of every other commit) never changes
+// a scan's answers, and is most of what a long history's commits hold.
+func (d *repoData) pruneCommit(raw []byte) []byte {
+	hdr, msg, _ := bytes.Cut(raw, []byte("\n\n"))
+	out := make([]byte, 0, 256)
+	for line := range bytes.SplitSeq(hdr, []byte{'\n'}) {
+		if bytes.HasPrefix(line, []byte("tree ")) || bytes.HasPrefix(line, []byte("parent ")) || bytes.HasPrefix(line, []byte("author ")) {
+			out = append(append(out, line...), '\n')
+		}
+	}
+	out = append(out, '\n')
+	if d.m.any(msg) {
+		out = append(out, msg...)
 	}
 	return out
 }
@@ -531,17 +550,13 @@ func readSymrefs(gitDir string) (map[string]string, error) {
 
 var errMissing = errors.New("object missing from the repository")
 
+// commit returns commit h parsed. Safe for concurrent use (it only reads the table).
 func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
-	if c, ok := d.cinfo[h]; ok {
-		return c, nil
-	}
 	raw, err := d.commitData(h)
 	if err != nil {
 		return nil, err
 	}
-	c := parseCommit(raw)
-	d.cinfo[h] = c
-	return c, nil
+	return parseCommit(raw), nil
 }
 
 // author returns commit h's author, parsed again from the commit: only commits with findings
@@ -570,12 +585,21 @@ func parseCommit(raw []byte) *commitInfo {
 	for line := range bytes.SplitSeq(hdr, []byte{'\n'}) {
 		switch {
 		case bytes.HasPrefix(line, []byte("tree ")):
-			c.tree = plumbing.NewHash(string(line[5:]))
+			c.tree = hexHash(line[5:])
 		case bytes.HasPrefix(line, []byte("parent ")):
-			c.parents = append(c.parents, plumbing.NewHash(string(line[7:])))
+			c.parents = append(c.parents, hexHash(line[7:]))
 		}
 	}
 	return c
+}
+
+// hexHash decodes a hash written in hex as plumbing.NewHash does (what does not decode stays
+// zero), without the string and the slice NewHash allocates: commits are parsed each time a
+// walk looks at one.
+func hexHash(b []byte) plumbing.Hash {
+	var h plumbing.Hash
+	_, _ = hex.Decode(h[:], b[:min(len(b), 2*len(h))])
+	return h
 }
 
 // peel follows tag objects from h to the first object that is not a tag.
@@ -609,22 +633,41 @@ func tagTarget(raw []byte) (plumbing.Hash, bool) {
 	return plumbing.NewHash(string(raw[7:47])), true
 }
 
-// topo returns every commit reachable from the refs, parents before children.
+// Topological marks of a commit (topo).
+const (
+	onStack uint64 = 1
+	ordered uint64 = 2
+)
+
+// topo returns every commit reachable from the refs, parents before children. Its marks are a
+// spillMap within the load's budget: a mark per commit of the history.
 func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
-	state := make(map[plumbing.Hash]uint8, d.commits.len()) // 1 on stack, 2 done
+	marks := newSpillMap[uint64](d.budget, d.tempDir, d.commits.len())
+	defer marks.close()
+	// mark reads h's mark, trusted only while the map has not failed (a failed write leaves
+	// an older mark, a failed read none).
+	mark := func(h plumbing.Hash) (uint64, error) {
+		v, _ := marks.get(h)
+		return v, marks.err()
+	}
 	var order []plumbing.Hash
 	type frame struct {
 		h    plumbing.Hash
 		next int
 	}
 	for _, tip := range tips {
-		if state[tip] != 0 {
+		if m, err := mark(tip); m != 0 || err != nil {
+			if err != nil {
+				return nil, fmt.Errorf("order the history: %w", err)
+			}
 			continue
 		}
 		stack := []frame{{h: tip}}
-		state[tip] = 1
+		marks.set(tip, onStack)
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
+			// Parsed again on every visit rather than kept in the frame: a linear history's
+			// stack is as deep as the history.
 			c, err := d.commit(f.h)
 			if err != nil {
 				return nil, err
@@ -632,19 +675,25 @@ func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
 			if f.next < len(c.parents) {
 				p := c.parents[f.next]
 				f.next++
-				switch state[p] {
-				case 0:
-					state[p] = 1
+				m, err := mark(p)
+				switch {
+				case err != nil:
+					return nil, fmt.Errorf("order the history: %w", err)
+				case m == 0:
+					marks.set(p, onStack)
 					stack = append(stack, frame{h: p})
-				case 1:
+				case m == onStack:
 					return nil, fmt.Errorf("commit %s: cycle in history", p)
 				}
 				continue
 			}
-			state[f.h] = 2
+			marks.set(f.h, ordered)
 			order = append(order, f.h)
 			stack = stack[:len(stack)-1]
 		}
+	}
+	if err := marks.err(); err != nil {
+		return nil, fmt.Errorf("order the history: %w", err)
 	}
 	return order, nil
 }

@@ -799,9 +799,11 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 		if _, done := rw.commits[h]; done {
 			continue
 		}
-		c := d.cinfo[h]
+		c, err := d.commit(h)
+		if err != nil {
+			return err
+		}
 		var nt plumbing.Hash
-		var err error
 		if notes {
 			nt, err = rw.notesTree(c.tree)
 		} else {
@@ -1112,7 +1114,10 @@ func (rw *rewriter) pinnedBad() (blobs, trees map[plumbing.Hash]bool) {
 		})
 	}
 	for _, h := range rw.pinnedTopo {
-		walk(rw.d.cinfo[h].tree)
+		// A commit that cannot be read here is read again by countLeftBehind, which says why.
+		if c, err := rw.d.commit(h); err == nil {
+			walk(c.tree)
+		}
 	}
 	return out, seen
 }

@@ -222,7 +222,11 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 	}
 	for _, h := range rw.topo {
 		n := rw.commits[h]
-		t := d.cinfo[h].tree
+		c, err := d.commit(h)
+		if err != nil {
+			return nil, err
+		}
+		t := c.tree
 		if n == h {
 			keep[h] = true
 		} else {
@@ -238,7 +242,11 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 	}
 	for _, h := range rw.pinnedTopo {
 		keep[h] = true
-		if err := markTree(d.cinfo[h].tree); err != nil {
+		c, err := d.commit(h)
+		if err != nil {
+			return nil, err
+		}
+		if err := markTree(c.tree); err != nil {
 			return nil, err
 		}
 	}

@@ -14,7 +14,6 @@
 package gitrepo
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -274,7 +273,12 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			refTip[h] = true
 		}
 	}
-	h := &historyScan{d: d, names: names, refTip: refTip, bits: d.refBits(order, tipRefs, len(names))}
+	bits, err := d.refBits(order, tipRefs, len(names))
+	if err != nil {
+		return nil, err
+	}
+	defer bits.of.close()
+	h := &historyScan{d: d, names: names, refTip: refTip, bits: bits}
 	if err := h.tipPaths(tips); err != nil {
 		return nil, err
 	}
@@ -292,6 +296,11 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			res.Unreachable++
 		}
 	}
+	// Every answer above came through the tables and the sets' maps: trusted only if none of
+	// them failed to read its file.
+	if err := errors.Join(d.indexErr(), bits.of.err()); err != nil {
+		return nil, fmt.Errorf("scan the history: %w", err)
+	}
 	sortFindings(res.Findings)
 	sortFindings(res.Removals)
 	for _, f := range res.Findings {
@@ -304,18 +313,19 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 
 // refSets says which roots contain each commit. Neighbouring commits are mostly in the same
 // roots, so each distinct set is stored once (a set per commit was 30 MiB on the bench's
-// 100,000 commits and 2,346 roots).
+// 100,000 commits and 2,346 roots); which set a commit has is a spillMap within the load's
+// budget.
 type refSets struct {
-	of   map[plumbing.Hash]int32
+	of   *spillMap[uint64] // commit -> index into sets
 	sets [][]uint64
 }
 
 // refBits computes the sets: bits pushed from children to parents, a commit's set final once
 // every child has pushed (order has parents first). Only the sets still receiving bits are
 // held apart.
-func (d *repoData) refBits(order []plumbing.Hash, tipRefs map[plumbing.Hash][]int, roots int) *refSets {
+func (d *repoData) refBits(order []plumbing.Hash, tipRefs map[plumbing.Hash][]int, roots int) (*refSets, error) {
 	words := (roots + 63) / 64
-	rs := &refSets{of: make(map[plumbing.Hash]int32, len(order))}
+	rs := &refSets{of: newSpillMap[uint64](d.budget, d.tempDir, len(order))}
 	ids := map[string]int32{}
 	pending := map[plumbing.Hash][]uint64{}
 	var key []byte
@@ -339,8 +349,13 @@ func (d *repoData) refBits(order []plumbing.Hash, tipRefs map[plumbing.Hash][]in
 			rs.sets = append(rs.sets, b)
 			ids[string(key)] = id
 		}
-		rs.of[h] = id
-		for _, p := range d.cinfo[h].parents {
+		rs.of.set(h, uint64(id))
+		c, err := d.commit(h)
+		if err != nil {
+			rs.of.close()
+			return nil, err
+		}
+		for _, p := range c.parents {
 			pb, ok := pending[p]
 			if !ok {
 				pending[p] = slices.Clone(rs.sets[id])
@@ -351,7 +366,11 @@ func (d *repoData) refBits(order []plumbing.Hash, tipRefs map[plumbing.Hash][]in
 			}
 		}
 	}
-	return rs
+	if err := rs.of.err(); err != nil {
+		rs.of.close()
+		return nil, fmt.Errorf("which refs reach each commit: %w", err)
+	}
+	return rs, nil
 }
 
 // historyScan is the state of the walk over the commits that finds blob, path and message
@@ -367,9 +386,11 @@ type historyScan struct {
 }
 
 // refNames lists the roots that contain commit c. Findings share the list of their set (read
-// only), rather than one copy per finding.
+// only), rather than one copy per finding. A failure to read the sets' file answers the first
+// set; scan checks the map's err before it returns any finding.
 func (h *historyScan) refNames(c plumbing.Hash) []string {
-	id := h.bits.of[c]
+	v, _ := h.bits.of.get(c)
+	id := int32(v)
 	if out, ok := h.setNames[id]; ok {
 		return out
 	}
@@ -396,7 +417,10 @@ func (h *historyScan) tipPaths(tips []plumbing.Hash) error {
 		if !h.refTip[t] {
 			continue
 		}
-		c := d.cinfo[t]
+		c, err := d.commit(t)
+		if err != nil {
+			return err
+		}
 		if seenTree[c.tree] {
 			continue
 		}
@@ -412,7 +436,11 @@ func (h *historyScan) tipPaths(tips []plumbing.Hash) error {
 		}
 	}
 	for t := range h.refTip {
-		for p := range d.badNames(d.cinfo[t].tree) {
+		c, err := d.commit(t)
+		if err != nil {
+			return err
+		}
+		for p := range d.badNames(c.tree) {
 			h.inTipName[p] = true
 		}
 	}
@@ -466,17 +494,16 @@ func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		c := d.cinfo[ch]
+		c, err := d.commit(ch)
+		if err != nil {
+			return err
+		}
 		chs, err := d.changes(c)
 		if err != nil {
 			return fmt.Errorf("commit %s: %w", ch, err)
 		}
 		names := d.newBadNames(c)
-		msg, err := d.message(ch, c)
-		if err != nil {
-			return err
-		}
-		hits := d.m.lineHits(msg)
+		hits := d.m.lineHits(c.msg)
 		if len(chs) == 0 && len(names) == 0 && hits == nil {
 			continue
 		}
@@ -513,19 +540,6 @@ func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash,
 		}
 	}
 	return nil
-}
-
-// message returns commit h's message (c is h parsed).
-func (d *repoData) message(h plumbing.Hash, c *commitInfo) ([]byte, error) {
-	if c.msg != nil || !c.msgHit {
-		return c.msg, nil
-	}
-	raw, err := d.commitData(h)
-	if err != nil {
-		return nil, err
-	}
-	_, msg, _ := bytes.Cut(raw, []byte("\n\n"))
-	return msg, nil
 }
 
 // tagFindings finds the secrets in the names and messages of the annotated tags reachable from
