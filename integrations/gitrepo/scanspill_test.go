@@ -1,0 +1,204 @@
+package gitrepo
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/respond-sec/respond/internal/fakekey"
+)
+
+// packedFixture is the standard fixture, repacked with deltas.
+func packedFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, fixtureOpts{})
+	(&gitRunner{t: t, dir: f.dir}).run("repack", "-adfq", "--depth=250", "--window=50")
+	return f
+}
+
+// loadFixture loads f as a scan does, with the given cache; closed when the test ends.
+func loadFixture(t *testing.T, f *fixture, cache int64) *repoData {
+	t.Helper()
+	gitDir, bare, err := gitDirOf(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := load(t.Context(), gitDir, bare, loadOptions{secrets: f.secrets(), workers: 2, lean: true,
+		mem: Memory{CacheBytes: cache, TempDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	return d
+}
+
+// The history's order and the roots containing each commit are the same whether their
+// per-commit maps stay in memory or live on disk; a 1-byte cache puts them on disk.
+func TestScanSetsSpillToDisk(t *testing.T) {
+	t.Parallel()
+	type sets struct {
+		Order  []string
+		Roots  map[string][]string // commit -> names of the roots containing it
+		OnDisk bool
+	}
+	f := packedFixture(t)
+	walk := func(t *testing.T, cache int64) sets {
+		d := loadFixture(t, f, cache)
+		names, roots := d.roots()
+		tips, tipRefs := d.tips(roots)
+		order, err := d.topo(tips)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertParentsFirst(t, d, order)
+		rs, err := d.refBits(order, tipRefs, len(names))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.of.close()
+		h := &historyScan{d: d, names: names, bits: rs}
+		out := sets{Roots: map[string][]string{}, OnDisk: rs.of.onDisk()}
+		for _, c := range order {
+			out.Order = append(out.Order, c.String())
+			out.Roots[c.String()] = h.refNames(c)
+		}
+		if err := rs.of.err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	mem, disk := walk(t, 1<<30), walk(t, 1)
+	if mem.OnDisk || !disk.OnDisk {
+		t.Errorf("sets on disk: %v with a 1 GiB cache, %v with 1 byte; want false, true", mem.OnDisk, disk.OnDisk)
+	}
+	mem.OnDisk, disk.OnDisk = false, false
+	if diff := cmp.Diff(mem, disk); diff != "" {
+		t.Errorf("spilled sets differ (-memory +disk):\n%s", diff)
+	}
+	if len(mem.Order) < 5 {
+		t.Errorf("order has %d commits: the fixture lost its history", len(mem.Order))
+	}
+}
+
+// assertParentsFirst fails t unless every commit of order comes after its parents, once each.
+func assertParentsFirst(t *testing.T, d *repoData, order []plumbing.Hash) {
+	t.Helper()
+	at := map[plumbing.Hash]int{}
+	for i, h := range order {
+		if _, dup := at[h]; dup {
+			t.Fatalf("commit %s twice in the order", h)
+		}
+		at[h] = i
+	}
+	for i, h := range order {
+		c, err := d.commit(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range c.parents {
+			if j, ok := at[p]; !ok || j >= i {
+				t.Errorf("commit %s at %d: parent %s at %d (present: %v)", h, i, p, j, ok)
+			}
+		}
+	}
+}
+
+// When the per-commit maps cannot be written to disk, the scan says so instead of answering
+// from maps that lost entries.
+func TestScanFailsWhenItsSetsCannotSpill(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		run  func(d *repoData) error
+		want string
+	}{
+		{name: "scan", run: func(d *repoData) error { _, err := d.scan(t.Context()); return err }, want: "order the history"},
+		{name: "refBits", want: "which refs reach each commit", run: func(d *repoData) error {
+			names, roots := d.roots()
+			tips, tipRefs := d.tips(roots)
+			order, err := d.topo(tips)
+			if err != nil {
+				return err
+			}
+			// Only the sets' map cannot be created from here on.
+			d.tempDir = filepath.Join(d.tempDir, "gone")
+			_, err = d.refBits(order, tipRefs, len(names))
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := loadFixture(t, packedFixture(t), 1)
+			if tc.name == "scan" {
+				d.tempDir = filepath.Join(t.TempDir(), "gone")
+			}
+			err := tc.run(d)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// hexHash decodes as plumbing.NewHash does, malformed input included.
+func TestHexHashMatchesNewHash(t *testing.T) {
+	t.Parallel()
+	full := plumbing.ComputeHash(plumbing.BlobObject, []byte("x")).String()
+	for _, s := range []string{full, full + "ff", full[:39], full[:10], "", full[:20] + "zz" + full[22:], strings.ToUpper(full)} {
+		if got, want := hexHash([]byte(s)), plumbing.NewHash(s); got != want {
+			t.Errorf("hexHash(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// A lean commit keeps what the scan reads of it: tree, parents, author, and the message only
+// when it holds a secret; a signature's lines (which start with a space) go.
+func TestPruneCommitKeepsWhatTheScanReads(t *testing.T) {
+	t.Parallel()
+	secret := fakekey.Random().OpenAIProjectKey()
+	tree := plumbing.ComputeHash(plumbing.TreeObject, nil).String()
+	p1 := plumbing.ComputeHash(plumbing.BlobObject, []byte("1")).String()
+	p2 := plumbing.ComputeHash(plumbing.BlobObject, []byte("2")).String()
+	hdr := "tree " + tree + "\nparent " + p1 + "\nparent " + p2 + "\nauthor A <a@example.com> 1700000000 +0100\n" +
+		"committer C <c@example.com> 1700000001 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n"
+	for _, tc := range []struct {
+		name, raw, wantMsg string
+	}{
+		{name: "plain message", raw: hdr + "\nfix the build\n", wantMsg: ""},
+		{name: "secret in message", raw: hdr + "\nkey " + secret + "\n", wantMsg: "key " + secret + "\n"},
+		{name: "no message", raw: hdr, wantMsg: ""},
+		{name: "root", raw: "tree " + tree + "\nauthor A <a@example.com> 1 +0000\n\nfirst\n", wantMsg: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &repoData{m: &matcher{secrets: [][]byte{[]byte(secret)}}}
+			pruned := d.pruneCommit([]byte(tc.raw))
+			got, want := parseCommit(pruned), parseCommit([]byte(tc.raw))
+			if got.tree != want.tree || !slices.Equal(got.parents, want.parents) {
+				t.Errorf("pruned: tree %s parents %v, want %s %v", got.tree, got.parents, want.tree, want.parents)
+			}
+			if string(got.msg) != tc.wantMsg {
+				t.Errorf("pruned message %q, want %q", got.msg, tc.wantMsg)
+			}
+			if strings.Contains(string(pruned), "committer") || strings.Contains(string(pruned), "SIGNATURE") {
+				t.Errorf("pruned commit keeps more than the scan reads:\n%s", pruned)
+			}
+			if a := authorOf(pruned); a != authorOf([]byte(tc.raw)) || a == "" {
+				t.Errorf("author %q, want %q", a, authorOf([]byte(tc.raw)))
+			}
+		})
+	}
+}
+
+func authorOf(raw []byte) string {
+	hdr, _, _ := strings.Cut(string(raw), "\n\n")
+	for line := range strings.SplitSeq(hdr, "\n") {
+		if a, ok := strings.CutPrefix(line, "author "); ok {
+			return a
+		}
+	}
+	return ""
+}
