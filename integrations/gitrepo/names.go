@@ -62,7 +62,7 @@ func (rw *rewriter) renameEntries(h plumbing.Hash, es []treeEntry) ([]treeEntry,
 // rewritten commit is renamed to the new commit's ID so that `git log` still shows it. The
 // result has no fan-out, which git reads the same way.
 func (rw *rewriter) notesTree(h plumbing.Hash) (plumbing.Hash, error) {
-	if n, ok := rw.noteTrees[h]; ok {
+	if n, ok := rw.noteTrees.get(h); ok {
 		return n, nil
 	}
 	var out []treeEntry
@@ -88,7 +88,7 @@ func (rw *rewriter) notesTree(h plumbing.Hash) (plumbing.Hash, error) {
 			n := e
 			n.name = []byte(name)
 			if len(name) == 40 && isHex(name) {
-				if nc, ok := rw.commits[plumbing.NewHash(name)]; ok && nc.String() != name {
+				if nc, ok := rw.commits.get(plumbing.NewHash(name)); ok && nc.String() != name {
 					n.name = []byte(nc.String())
 					rw.plan.Notes++
 				}
@@ -111,7 +111,7 @@ func (rw *rewriter) notesTree(h plumbing.Hash) (plumbing.Hash, error) {
 		return h, err
 	}
 	if !changed {
-		rw.noteTrees[h] = h
+		rw.noteTrees.set(h, h)
 		return h, nil
 	}
 	out, err := rw.renameEntries(h, out)
@@ -122,7 +122,7 @@ func (rw *rewriter) notesTree(h plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil {
 		return h, err
 	}
-	rw.noteTrees[h] = n
+	rw.noteTrees.set(h, n)
 	rw.plan.Trees++
 	return n, nil
 }

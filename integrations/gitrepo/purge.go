@@ -166,6 +166,7 @@ func PlanPurge(ctx context.Context, o PurgeOptions) (*PurgePlan, error) {
 	}
 	defer d.close()
 	rw := newRewriter(d, o, false)
+	defer rw.close()
 	if err := rw.run(ctx); err != nil {
 		return nil, fmt.Errorf("plan purge %s: %w", o.Path, err)
 	}
@@ -246,6 +247,7 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 	}
 	defer d.close()
 	rw := newRewriter(d, o, true)
+	defer rw.close()
 	var idx *index.Index
 	var eol eolRules
 	if !bare {
@@ -294,11 +296,12 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 // commitMap is old commit ID → new commit ID for every commit the rewrite changed.
 func (rw *rewriter) commitMap() map[string]string {
 	m := map[string]string{}
-	for old, nw := range rw.commits {
+	_ = rw.commits.each(func(old, nw plumbing.Hash) error {
 		if old != nw {
 			m[old.String()] = nw.String()
 		}
-	}
+		return nil
+	})
 	return m
 }
 
@@ -471,11 +474,11 @@ type rewriter struct {
 	text          [][]byte // replacement per secret, in the order secrets are applied
 	masks         [][]byte
 	order         []int // secrets, longest first, so a variant inside a longer secret does not split it
-	blobs         map[plumbing.Hash]plumbing.Hash
-	trees         map[plumbing.Hash]plumbing.Hash
-	noteTrees     map[plumbing.Hash]plumbing.Hash
-	tags          map[plumbing.Hash]plumbing.Hash
-	commits       map[plumbing.Hash]plumbing.Hash // every kept commit (unchanged ones map to themselves)
+	blobs         *hashMap
+	trees         *hashMap
+	noteTrees     *hashMap
+	tags          *hashMap
+	commits       *hashMap // every kept commit (unchanged ones map to themselves)
 	topo          []plumbing.Hash
 	pinnedTopo    []plumbing.Hash // commits reachable from pinned refs, kept as they are
 	newRefs       []ref
@@ -484,25 +487,32 @@ type rewriter struct {
 	newHead       string      // HEAD's new content, "" when unchanged
 	symrefs       [][3]string // symbolic refs to rewrite: old name, new name, new target
 	newConfig     []byte      // the config with every secret masked, nil when it holds none
-	written       []newObject // new objects, in creation order
+	written       *objectList // new objects, in creation order
 	newTags       map[plumbing.Hash][]byte
 	newCommits    *table
 	newBlobs      *table
-	oldTree       map[plumbing.Hash]plumbing.Hash // new tree -> the old tree it rewrites
-	names         map[string]bool                 // masked names given to tree entries
-	keepForgeRefs bool                            // CleanObjects: nothing is rewritten or deleted
-	rewriteRemote bool                            // refs/remotes/* are rewritten, not pinned
+	oldTree       *hashMap        // new tree -> the old tree it rewrites
+	names         map[string]bool // masked names given to tree entries
+	keepForgeRefs bool            // CleanObjects: nothing is rewritten or deleted
+	rewriteRemote bool            // refs/remotes/* are rewritten, not pinned
 	newTrees      *table
 	plan          PurgePlan
+	spills        []spillCloser // the maps and lists above that close removes
 }
 
+// newRewriter makes a rewriter of d's history; close removes its temporary files.
 func newRewriter(d *repoData, o PurgeOptions, stage bool) *rewriter {
 	rw := &rewriter{d: d, stage: stage, workers: workers(o.Workers), rewriteRemote: o.RewriteRemoteTracking,
-		blobs: map[plumbing.Hash]plumbing.Hash{}, trees: map[plumbing.Hash]plumbing.Hash{}, noteTrees: map[plumbing.Hash]plumbing.Hash{},
-		tags: map[plumbing.Hash]plumbing.Hash{}, commits: map[plumbing.Hash]plumbing.Hash{},
 		newTrees: d.newTable(), newTags: map[plumbing.Hash][]byte{},
-		newCommits: d.newTable(), newBlobs: d.newTable(),
-		oldTree: map[plumbing.Hash]plumbing.Hash{}, names: map[string]bool{}}
+		newCommits: d.newTable(), newBlobs: d.newTable(), names: map[string]bool{}}
+	trees, commits := 0, 0 // how many entries the maps may reach: they size a map's file
+	if d.trees != nil {
+		trees, commits = d.trees.len(), d.commits.len()
+	}
+	rw.blobs, rw.trees, rw.noteTrees = rw.newHashMap(len(d.bad)), rw.newHashMap(trees), rw.newHashMap(0)
+	rw.tags, rw.commits, rw.oldTree = rw.newHashMap(len(d.tags)), rw.newHashMap(commits), rw.newHashMap(trees)
+	rw.written = newObjectList(d.budget, d.tempDir)
+	rw.spills = append(rw.spills, rw.written)
 	for i, s := range o.Secrets {
 		rw.order = append(rw.order, i)
 		rw.text = append(rw.text, []byte(o.Replacement))
@@ -564,7 +574,7 @@ func (rw *rewriter) put(t plumbing.ObjectType, data []byte) (plumbing.Hash, erro
 		}
 	}
 	if rw.stage && fresh {
-		rw.written = append(rw.written, newObject{hash: h, typ: t})
+		rw.written.add(h, t)
 	}
 	return h, nil
 }
@@ -599,7 +609,7 @@ func (rw *rewriter) blob(h plumbing.Hash) (plumbing.Hash, error) {
 	if hb == nil {
 		return h, nil
 	}
-	if n, ok := rw.blobs[h]; ok {
+	if n, ok := rw.blobs.get(h); ok {
 		return n, nil
 	}
 	data, _, err := rw.d.badData.get(h)
@@ -616,13 +626,13 @@ func (rw *rewriter) blob(h plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil {
 		return h, err
 	}
-	rw.blobs[h] = n
+	rw.blobs.set(h, n)
 	rw.plan.Blobs++
 	return n, nil
 }
 
 func (rw *rewriter) tree(h plumbing.Hash) (plumbing.Hash, error) {
-	if n, ok := rw.trees[h]; ok {
+	if n, ok := rw.trees.get(h); ok {
 		return n, nil
 	}
 	bad, err := rw.d.hasBad(h)
@@ -667,9 +677,9 @@ func (rw *rewriter) tree(h plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil {
 		return h, err
 	}
-	rw.trees[h] = n
+	rw.trees.set(h, n)
 	if rw.stage && !renamed {
-		rw.oldTree[n] = h
+		rw.oldTree.set(n, h)
 	}
 	rw.plan.Trees++
 	return n, nil
@@ -713,7 +723,7 @@ func (rw *rewriter) rewriteCommit(raw []byte, tree plumbing.Hash, parents []plum
 }
 
 func (rw *rewriter) commitOf(h plumbing.Hash) (plumbing.Hash, error) {
-	if n, ok := rw.commits[h]; ok {
+	if n, ok := rw.commits.get(h); ok {
 		return n, nil
 	}
 	return h, fmt.Errorf("commit %s: not reachable from a kept ref", h)
@@ -734,7 +744,7 @@ func (rw *rewriter) object(h plumbing.Hash) (plumbing.Hash, error) {
 }
 
 func (rw *rewriter) tag(h plumbing.Hash) (plumbing.Hash, error) {
-	if n, ok := rw.tags[h]; ok {
+	if n, ok := rw.tags.get(h); ok {
 		return n, nil
 	}
 	raw := rw.d.tags[h]
@@ -747,7 +757,7 @@ func (rw *rewriter) tag(h plumbing.Hash) (plumbing.Hash, error) {
 		return h, fmt.Errorf("tag %s: %w", h, err)
 	}
 	if nt == target && !rw.d.m.any(raw) {
-		rw.tags[h] = h
+		rw.tags.set(h, h)
 		return h, nil
 	}
 	var t object.Tag
@@ -771,7 +781,7 @@ func (rw *rewriter) tag(h plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil {
 		return h, err
 	}
-	rw.tags[h] = n
+	rw.tags.set(h, n)
 	rw.plan.Tags++
 	return n, nil
 }
@@ -796,7 +806,7 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 		if i%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if _, done := rw.commits[h]; done {
+		if rw.commits.has(h) {
 			continue
 		}
 		c, err := d.commit(h)
@@ -815,7 +825,7 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 		changed := nt != c.tree
 		parents := make([]plumbing.Hash, len(c.parents))
 		for j, p := range c.parents {
-			parents[j] = rw.commits[p]
+			parents[j], _ = rw.commits.get(p)
 			changed = changed || parents[j] != p
 		}
 		raw, err := d.commitData(h)
@@ -823,14 +833,14 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 			return err
 		}
 		if !changed && !d.m.any(raw) {
-			rw.commits[h] = h
+			rw.commits.set(h, h)
 			continue
 		}
 		n, err := rw.put(plumbing.CommitObject, rw.rewriteCommit(raw, nt, parents))
 		if err != nil {
 			return fmt.Errorf("commit %s: %w", h, err)
 		}
-		rw.commits[h] = n
+		rw.commits.set(h, n)
 		rw.plan.Commits++
 	}
 	rw.topo = append(rw.topo, order...)
@@ -869,6 +879,10 @@ func (rw *rewriter) run(ctx context.Context) error {
 	rw.rewriteLogs()
 	rw.plan.Names = slices.Sorted(maps.Keys(rw.names))
 	if err := rw.countLeftBehind(); err != nil {
+		return err
+	}
+	// Every answer above came from maps that may be on disk: trusted only if they answered.
+	if err := rw.err(); err != nil {
 		return err
 	}
 	// The config names renamed branches (their tracking sections): the same mask.
@@ -937,16 +951,16 @@ func (rw *rewriter) countLeftBehind() error {
 		}
 	}
 	for h := range d.bad {
-		if _, ok := rw.blobs[h]; !ok && !pinnedBad[h] {
+		if !rw.blobs.has(h) && !pinnedBad[h] {
 			rw.plan.Unreachable++
 		}
 	}
-	pinned := map[plumbing.Hash]bool{}
+	pinned := rw.newSet(len(rw.pinnedTopo))
 	for _, h := range rw.pinnedTopo {
-		pinned[h] = true
+		pinned.set(h, struct{}{})
 	}
 	err := d.commits.each(func(h plumbing.Hash, raw []byte) error {
-		if _, ok := rw.commits[h]; !ok && !pinned[h] && d.m.any(raw) {
+		if !rw.commits.has(h) && !pinned.has(h) && d.m.any(raw) {
 			rw.plan.Unreachable++
 		}
 		return nil
@@ -955,13 +969,13 @@ func (rw *rewriter) countLeftBehind() error {
 		return err
 	}
 	for h, raw := range d.tags {
-		if _, ok := rw.tags[h]; !ok && d.m.any(raw) {
+		if !rw.tags.has(h) && d.m.any(raw) {
 			rw.plan.Unreachable++
 		}
 	}
 	return d.trees.each(func(h plumbing.Hash, raw []byte) error { // a name holding a secret (tree data is names and hashes)
-		if _, ok := rw.trees[h]; !ok && !pinnedTrees[h] && !rw.isNew(h) && d.m.any(raw) {
-			if _, ok := rw.noteTrees[h]; !ok {
+		if !rw.trees.has(h) && !pinnedTrees.has(h) && !rw.isNew(h) && d.m.any(raw) {
+			if !rw.noteTrees.has(h) {
 				rw.plan.Unreachable++
 			}
 		}
@@ -1091,15 +1105,15 @@ func (rw *rewriter) logObject(h plumbing.Hash) plumbing.Hash {
 
 // pinnedBad lists the blobs holding a secret that pinned refs reach, and the trees holding one
 // (in a name or below) that they reach.
-func (rw *rewriter) pinnedBad() (blobs, trees map[plumbing.Hash]bool) {
+func (rw *rewriter) pinnedBad() (blobs map[plumbing.Hash]bool, trees *spillMap[struct{}]) {
 	out := map[plumbing.Hash]bool{}
-	seen := map[plumbing.Hash]bool{}
+	seen := rw.newSet(0)
 	var walk func(t plumbing.Hash)
 	walk = func(t plumbing.Hash) {
-		if seen[t] {
+		if seen.has(t) {
 			return
 		}
-		seen[t] = true
+		seen.set(t, struct{}{})
 		if ok, _ := rw.d.hasBad(t); !ok {
 			return
 		}
@@ -1143,7 +1157,7 @@ func (rw *rewriter) newHeadCommit() plumbing.Hash {
 	if h.IsZero() {
 		return h
 	}
-	if n, ok := rw.commits[h]; ok {
+	if n, ok := rw.commits.get(h); ok {
 		return n
 	}
 	return h
@@ -1162,7 +1176,11 @@ func writeMaps(dir string, rw *rewriter, res *PurgeResult) error {
 	res.RefMapPath = filepath.Join(dir, "ref-map")
 	var cm, rm bytes.Buffer
 	for _, h := range rw.topo {
-		fmt.Fprintf(&cm, "%s %s\n", h, rw.commits[h])
+		n, _ := rw.commits.get(h)
+		fmt.Fprintf(&cm, "%s %s\n", h, n)
+	}
+	if err := rw.err(); err != nil {
+		return fmt.Errorf("write commit-map: %w", err)
 	}
 	m := rw.d.m
 	for _, r := range res.RefMap {

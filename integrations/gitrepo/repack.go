@@ -13,7 +13,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,14 +40,12 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, r
 	if err != nil {
 		return err
 	}
-	for _, nw := range rw.written {
-		delete(keep, nw.hash) // written as a new object
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// What the new history keeps was read from the tables: trusted only if they answered.
-	if err := d.indexErr(); err != nil {
+	// What the new history keeps was read from the tables and maps: trusted only if they
+	// answered.
+	if err := rw.err(); err != nil {
 		return err
 	}
 	packDir := filepath.Join(d.gitDir, "objects", "pack")
@@ -56,7 +53,11 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, r
 	if err != nil {
 		return fmt.Errorf("write pack: %w", err)
 	}
-	res.Pack, res.ObjectsKept, res.ObjectsWritten = name, n, len(rw.written)
+	// The pack is written from the maps' answers: check them once more before any ref moves.
+	if err := rw.err(); err != nil {
+		return err
+	}
+	res.Pack, res.ObjectsKept, res.ObjectsWritten = name, n, rw.written.len()
 	res.ObjectsDropped = d.objects - n
 
 	// Compare-and-swap: the refs must still be what the rewrite started from. The locks stop
@@ -100,18 +101,18 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, r
 
 // rewriteOrigHead maps ORIG_HEAD (the commit before the last reset, merge or rebase) through
 // the commit map; FETCH_HEAD, a record of what the remote had, is dropped.
-func (rw *rewriter) rewriteOrigHead(keep map[plumbing.Hash]bool) error {
+func (rw *rewriter) rewriteOrigHead(keep *spillMap[uint64]) error {
 	p := filepath.Join(rw.d.gitDir, "ORIG_HEAD")
 	if b, err := os.ReadFile(p); err == nil {
 		s := strings.TrimSpace(string(b))
 		h := plumbing.NewHash(s)
-		n, ok := rw.commits[h]
+		n, ok := rw.commits.get(h)
 		switch {
 		case len(s) == 40 && ok && n != h:
 			if err := writeAtomic(rw.d.gitDir, p, []byte(n.String()+"\n"), 0o644); err != nil {
 				return fmt.Errorf("rewrite ORIG_HEAD: %w", err)
 			}
-		case !ok && !keep[h]:
+		case !ok && !keep.has(h):
 			if err := unlink(p); err != nil {
 				return err
 			}
@@ -179,56 +180,30 @@ func removeOld(d *repoData, keepPacks map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// reachableOld returns every object of the old store that the rewritten refs still reach.
-func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
+// keepSet is the set of old objects a repack keeps. Its values track the copy: keepWanted
+// once reachableOld adds an object, keepFound once the count found it in the store, then the
+// offset of its entry in the new pack (past the pack's header, so never one of the two).
+type keepSet = spillMap[uint64]
+
+const (
+	keepWanted uint64 = iota
+	keepFound
+)
+
+// reachableOld returns every object of the old store that the rewritten refs still reach
+// (new objects, even one equal to an old object, are written anew and not in it).
+func (rw *rewriter) reachableOld() (*keepSet, error) {
 	d := rw.d
-	keep := map[plumbing.Hash]bool{}
-	seenNew := map[plumbing.Hash]bool{} // new trees marked; an old one is marked once in keep
-	var markTree func(h plumbing.Hash) error
-	markTree = func(h plumbing.Hash) error {
-		if keep[h] || seenNew[h] {
-			return nil
-		}
-		raw, isNew, err := rw.newTrees.get(h)
-		if err != nil {
-			return err
-		}
-		if isNew {
-			seenNew[h] = true
-		} else {
-			if raw, err = d.treeData(h); err != nil {
-				return err
-			}
-			keep[h] = true
-		}
-		for pos := 0; pos < len(raw); {
-			e, next, err := entryAt(raw, pos)
-			if err != nil {
-				return fmt.Errorf("tree %s: %w", h, err)
-			}
-			pos = next
-			switch {
-			case e.isDir():
-				if err := markTree(e.hash); err != nil {
-					return err
-				}
-			case e.isBlob():
-				if !rw.isNew(e.hash) {
-					keep[e.hash] = true
-				}
-			}
-		}
-		return nil
-	}
+	rc := &reacher{rw: rw, keep: rw.newOffsets(d.st.count()), seenNew: rw.newSet(rw.written.len())}
 	for _, h := range rw.topo {
-		n := rw.commits[h]
+		n, _ := rw.commits.get(h)
 		c, err := d.commit(h)
 		if err != nil {
 			return nil, err
 		}
 		t := c.tree
 		if n == h {
-			keep[h] = true
+			rc.keepOld(h)
 		} else {
 			nt, err := rw.newTreeOf(n)
 			if err != nil {
@@ -236,51 +211,108 @@ func (rw *rewriter) reachableOld() (map[plumbing.Hash]bool, error) {
 			}
 			t = nt
 		}
-		if err := markTree(t); err != nil {
+		if err := rc.markTree(t); err != nil {
 			return nil, err
 		}
 	}
 	for _, h := range rw.pinnedTopo {
-		keep[h] = true
+		rc.keepOld(h)
 		c, err := d.commit(h)
 		if err != nil {
 			return nil, err
 		}
-		if err := markTree(c.tree); err != nil {
+		if err := rc.markTree(c.tree); err != nil {
 			return nil, err
 		}
 	}
 	for _, r := range rw.newRefs {
-		h := r.hash
-		for range 100 {
-			if rw.isNew(h) {
-				if raw, ok := rw.newTags[h]; ok {
-					h, _ = tagTarget(raw)
-					continue
-				}
-				break // a new commit, tree or blob: already accounted for
-			}
-			switch {
-			case d.tags[h] != nil:
-				keep[h] = true
-				h, _ = tagTarget(d.tags[h])
-				continue
-			case d.commits.has(h):
-				keep[h] = true
-			case d.trees.has(h):
-				if err := markTree(h); err != nil {
-					return nil, err
-				}
-			default:
-				if !d.st.has(h) {
-					return nil, fmt.Errorf("ref %s: object %s: %w", r.name, h, errMissing)
-				}
-				keep[h] = true
-			}
-			break
+		if err := rc.markRef(r); err != nil {
+			return nil, err
 		}
 	}
-	return keep, nil
+	rc.seenNew.close()
+	return rc.keep, nil
+}
+
+// reacher marks what the new history reaches of the old store.
+type reacher struct {
+	rw      *rewriter
+	keep    *keepSet
+	seenNew *spillMap[struct{}] // new trees marked; an old one is marked once in keep
+}
+
+func (rc *reacher) keepOld(h plumbing.Hash) {
+	if !rc.rw.isNew(h) {
+		rc.keep.set(h, keepWanted)
+	}
+}
+
+func (rc *reacher) markTree(h plumbing.Hash) error {
+	rw := rc.rw
+	if rc.keep.has(h) || rc.seenNew.has(h) {
+		return nil
+	}
+	raw, isNew, err := rw.newTrees.get(h)
+	if err != nil {
+		return err
+	}
+	if isNew {
+		rc.seenNew.set(h, struct{}{})
+	} else {
+		if raw, err = rw.d.treeData(h); err != nil {
+			return err
+		}
+		rc.keep.set(h, keepWanted)
+	}
+	for pos := 0; pos < len(raw); {
+		e, next, err := entryAt(raw, pos)
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", h, err)
+		}
+		pos = next
+		switch {
+		case e.isDir():
+			if err := rc.markTree(e.hash); err != nil {
+				return err
+			}
+		case e.isBlob():
+			rc.keepOld(e.hash)
+		}
+	}
+	return nil
+}
+
+// markRef marks what a new ref names: through tags, to a commit (already marked), a tree or a
+// blob.
+func (rc *reacher) markRef(r ref) error {
+	rw, d := rc.rw, rc.rw.d
+	h := r.hash
+	for range 100 {
+		if rw.isNew(h) {
+			if raw, ok := rw.newTags[h]; ok {
+				h, _ = tagTarget(raw)
+				continue
+			}
+			return nil // a new commit, tree or blob: already accounted for
+		}
+		switch {
+		case d.tags[h] != nil:
+			rc.keepOld(h)
+			h, _ = tagTarget(d.tags[h])
+			continue
+		case d.commits.has(h):
+			rc.keepOld(h)
+		case d.trees.has(h):
+			return rc.markTree(h)
+		default:
+			if !d.st.has(h) {
+				return fmt.Errorf("ref %s: object %s: %w", r.name, h, errMissing)
+			}
+			rc.keepOld(h)
+		}
+		return nil
+	}
+	return nil
 }
 
 // packOut writes a pack: entry offsets, SHA-1 of everything and CRC32 per entry.
@@ -344,21 +376,25 @@ func (o *packOut) whole(h plumbing.Hash, t plumbing.ObjectType, content []byte) 
 	return o.entry(h, appendTypeSize(nil, t, int64(len(content))), o.buf.Bytes())
 }
 
-// writePack writes the objects of keep and the new objects into one new pack. Each kept pack
-// entry is copied as it is (no inflate, no deflate) unless its delta base is gone, in which case
-// it is stored whole. It returns the pack's file name and its count of kept objects; no file is
-// written when there is nothing to write.
+// writePack writes the objects of keep and the new objects (news, nil for none) into one new
+// pack. Each kept pack entry is copied as it is (no inflate, no deflate) unless its delta base
+// is gone, in which case it is stored whole. It returns the pack's file name and its count of
+// kept objects; no file is written when there is nothing to write.
 //
 // go-git's RepackObjects would do the same job by decoding and re-encoding every object (and
 // delta-searching in Go); copying compressed entries is what keeps a purge of a large history
 // fast. New objects are compressed a batch at a time and written as they are, so that memory
 // holds one batch of compressed objects, not the whole new history.
-func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir string, workers int, src newSource) (string, int, error) {
-	items, err := keptItems(st, keep)
+func writePack(st *store, keep *keepSet, news *objectList, packDir string, workers int, src newSource) (string, int, error) {
+	kept, err := countKept(st, keep)
 	if err != nil {
 		return "", 0, err
 	}
-	if len(items)+len(news) == 0 {
+	total := kept
+	if news != nil {
+		total += news.len()
+	}
+	if total == 0 {
 		return "", 0, nil
 	}
 	fsOp("write", filepath.Join(packDir, "tmp_pack_respond_"))
@@ -374,132 +410,153 @@ func writePack(st *store, keep map[plumbing.Hash]bool, news []newObject, packDir
 	}()
 	o := &packOut{f: f, w: bufio.NewWriterSize(f, 1<<20), sum: sha1.New(), idx: new(idxfile.Writer)}
 	o.zw = zlib.NewWriter(&o.buf)
-	var hdr [12]byte
+	var hdr [packHeaderSize]byte
 	copy(hdr[:], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
-	binary.BigEndian.PutUint32(hdr[8:], uint32(len(items)+len(news)))
+	binary.BigEndian.PutUint32(hdr[8:], uint32(total))
 	if err := o.write(hdr[:]); err != nil {
 		return "", 0, err
 	}
-	_ = o.idx.OnHeader(uint32(len(items) + len(news)))
-	if err := o.copyKept(st, items, keep); err != nil {
+	_ = o.idx.OnHeader(uint32(total))
+	if err := o.copyKept(st, keep); err != nil {
 		return "", 0, err
 	}
-	for i := 0; i < len(news); i += newBatch {
-		batch := slices.Clone(news[i:min(i+newBatch, len(news))])
-		for k := range batch {
-			if batch[k].data, err = src.newData(batch[k]); err != nil {
-				return "", 0, err
-			}
+	if news != nil {
+		if err := news.batches(newBatch, func(batch []newObject) error { return o.writeNew(batch, workers, src) }); err != nil {
+			return "", 0, err
 		}
-		for k, po := range compressAll(batch, workers, src.deltaBase) {
-			if err := o.entry(batch[k].hash, po.head, po.data); err != nil {
-				return "", 0, err
-			}
-		}
+	}
+	// Offsets of delta bases came from keep: a map that failed to answer wrote a wrong pack.
+	if err := keep.err(); err != nil {
+		return "", 0, err
 	}
 	name, err := o.finish(packDir)
 	f = nil // finish closed it, and renamed it or removed it
 	if err != nil {
 		return "", 0, err
 	}
-	return name, len(items), nil
+	return name, kept, nil
+}
+
+// packHeaderSize is a pack's header: "PACK", version, count. Every entry starts after it.
+const packHeaderSize = 12
+
+// writeNew compresses a batch of new objects and writes their entries.
+func (o *packOut) writeNew(batch []newObject, workers int, src newSource) error {
+	for k := range batch {
+		var err error
+		if batch[k].data, err = src.newData(batch[k]); err != nil {
+			return err
+		}
+	}
+	for k, po := range compressAll(batch, workers, src.deltaBase) {
+		if err := o.entry(batch[k].hash, po.head, po.data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newBatch is how many new objects are compressed together: enough to keep every worker busy,
 // few enough that a batch's compressed data is small.
 const newBatch = 4096
 
-// keptItem is one object of the old store to copy into the new pack: a pack entry, or (p nil) a
-// loose object.
-type keptItem struct {
-	p *pack
-	i int
-	h plumbing.Hash
+// countKept marks each object of keep found in the store (its first copy, in pack order, then
+// the loose ones) and counts them: the pack's header says how many entries follow before any
+// is written. copyKept then walks the same order; neither holds a list of the kept objects.
+func countKept(st *store, keep *keepSet) (int, error) {
+	n := 0
+	mark := func(h plumbing.Hash) {
+		if v, ok := keep.get(h); ok && v == keepWanted {
+			keep.set(h, keepFound)
+			n++
+		}
+	}
+	for _, p := range st.packs {
+		for _, e := range p.entries {
+			mark(e.hash)
+		}
+	}
+	for _, h := range st.loose {
+		mark(h)
+	}
+	if err := keep.err(); err != nil {
+		return 0, err
+	}
+	if n != keep.len() {
+		return 0, fmt.Errorf("%d reachable objects are missing from the store", keep.len()-n)
+	}
+	return n, nil
 }
 
-// keptItems lists each object of keep once, in pack order.
-func keptItems(st *store, keep map[plumbing.Hash]bool) ([]keptItem, error) {
-	var items []keptItem
-	emitted := make(map[plumbing.Hash]bool, len(keep))
+// copyKept writes the kept objects, in the order countKept found them, recording in keep where
+// each went: pack entries copied compressed as they are, with an offset delta's base offset
+// rewritten, and stored whole when their base is not kept.
+func (o *packOut) copyKept(st *store, keep *keepSet) error {
+	c := &chainReader{z: new(inflater)}
+	take := func(h plumbing.Hash) bool {
+		if v, ok := keep.get(h); !ok || v != keepFound {
+			return false
+		}
+		keep.set(h, uint64(o.off))
+		return true
+	}
 	for _, p := range st.packs {
 		for i, e := range p.entries {
-			if keep[e.hash] && !emitted[e.hash] {
-				emitted[e.hash] = true
-				items = append(items, keptItem{p, i, e.hash})
+			if take(e.hash) {
+				if err := o.copyEntry(st, p, i, keep, c); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	for _, h := range st.loose {
-		if keep[h] && !emitted[h] {
-			emitted[h] = true
-			items = append(items, keptItem{h: h})
-		}
-	}
-	if len(items) != len(keep) {
-		return nil, fmt.Errorf("%d reachable objects are missing from the store", len(keep)-len(items))
-	}
-	return items, nil
-}
-
-// copyKept writes the kept objects: pack entries copied compressed as they are, with an offset
-// delta's base offset rewritten, and stored whole when their base is not kept.
-func (o *packOut) copyKept(st *store, items []keptItem, keep map[plumbing.Hash]bool) error {
-	at := make(map[plumbing.Hash]int64, len(items))
-	z := new(inflater)
-	var buf []byte
-	for _, it := range items {
-		at[it.h] = o.off
-		if it.p == nil {
-			t, data, err := st.readLoose(it.h)
-			if err != nil {
-				return err
-			}
-			if err := o.whole(it.h, t, data); err != nil {
-				return err
-			}
+		if !take(h) {
 			continue
 		}
-		p, e := it.p, it.p.entries[it.i]
-		h, raw, err := p.rawEntry(it.i, buf)
-		if err != nil {
-			return fmt.Errorf("%s: %w", e.hash, err)
-		}
-		buf = raw
-		switch h.typ {
-		case plumbing.OFSDeltaObject:
-			if bi, ok := p.atOffset(h.baseOff); ok {
-				if bo, ok := at[p.entries[bi].hash]; ok {
-					head := appendOfs(appendTypeSize(nil, h.typ, h.size), o.off-bo)
-					if err := o.entry(e.hash, head, raw[h.dataOff-e.off:]); err != nil {
-						return err
-					}
-					continue
-				}
-			}
-		case plumbing.REFDeltaObject:
-			if keep[h.baseHash] {
-				if err := o.entry(e.hash, nil, raw); err != nil {
-					return err
-				}
-				continue
-			}
-		default:
-			if err := o.entry(e.hash, nil, raw); err != nil {
-				return err
-			}
-			continue
-		}
-		// The delta base is not kept: store the object whole.
-		t, data, err := p.object(z, it.i, st)
+		t, data, err := st.readLoose(h)
 		if err != nil {
 			return err
 		}
-		if err := o.whole(e.hash, t, data); err != nil {
+		if err := o.whole(h, t, data); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// copyEntry writes entry i of p: copied as it is when it is whole or its delta base is in the
+// new pack (before it, for an offset delta), else resolved and stored whole.
+func (o *packOut) copyEntry(st *store, p *pack, i int, keep *keepSet, c *chainReader) error {
+	e := p.entries[i]
+	h, raw, err := p.rawEntry(i, c.raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.hash, err)
+	}
+	c.raw = raw
+	switch h.typ {
+	case plumbing.OFSDeltaObject:
+		if bi, ok := p.atOffset(h.baseOff); ok {
+			if bo, ok := keep.get(p.entries[bi].hash); ok && bo >= packHeaderSize {
+				head := appendOfs(appendTypeSize(nil, h.typ, h.size), o.off-int64(bo))
+				return o.entry(e.hash, head, raw[h.dataOff-e.off:])
+			}
+		}
+	case plumbing.REFDeltaObject:
+		if keep.has(h.baseHash) {
+			return o.entry(e.hash, nil, raw)
+		}
+	default:
+		return o.entry(e.hash, nil, raw)
+	}
+	// The delta base is not kept: store the object whole.
+	t, data, err := c.object(st, p, i)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.hash, err)
+	}
+	err = o.whole(e.hash, t, data)
+	c.release(data)
+	return err
 }
 
 // finish writes the pack's checksum, syncs and renames it into place, then writes its index the
@@ -633,27 +690,26 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 	m, bad := d.m, d.bad
 	d.m, d.bad = &matcher{}, map[plumbing.Hash]*blobHits{}
 	rw := newRewriter(d, PurgeOptions{RewriteRemoteTracking: true}, false)
+	defer rw.close()
 	rw.keepForgeRefs = true
 	if err := rw.run(ctx); err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
 	keep, err := rw.reachableOld()
+	if err == nil {
+		err = rw.err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
 	res := &CleanResult{}
-	for h := range keep {
-		if bad[h] != nil || (d.tags[h] != nil && m.any(d.tags[h])) {
-			res.Remaining++
-			continue
-		}
-		if raw, ok, err := d.commits.get(h); err != nil {
-			return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
-		} else if ok && m.any(raw) {
-			res.Remaining++
-		}
+	if res.Remaining, err = remaining(d, keep, m, bad); err != nil {
+		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
 	name, n, err := writePack(d.st, keep, nil, filepath.Join(gitDir, "objects", "pack"), workers(o.Workers), nil)
+	if err == nil {
+		err = rw.err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
@@ -667,6 +723,26 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
 	return res, nil
+}
+
+// remaining counts the objects of keep that hold a secret (bad: the blobs that do).
+func remaining(d *repoData, keep *keepSet, m *matcher, bad map[plumbing.Hash]*blobHits) (int, error) {
+	n := 0
+	err := keep.each(func(h plumbing.Hash, _ uint64) error {
+		if bad[h] != nil || (d.tags[h] != nil && m.any(d.tags[h])) {
+			n++
+			return nil
+		}
+		raw, ok, err := d.commits.get(h)
+		if ok && err == nil && m.any(raw) {
+			n++
+		}
+		return err
+	})
+	if err == nil {
+		err = keep.err()
+	}
+	return n, err
 }
 
 // newSource gives writePack the new objects' content (a batch at a time: it may be on disk)
@@ -695,13 +771,13 @@ func (s packSource) deltaBase(nw newObject) (plumbing.Hash, []byte, bool) { retu
 // near-identical tree (usually the same directory one commit apart), and a rewrite changes the
 // same few entries in both, so the delta stays as small as the old one. Without this the new
 // trees are stored whole and the pack grows 2.5x on the bench repository.
-func (rw *rewriter) deltaBase(keep map[plumbing.Hash]bool) baseFunc {
+func (rw *rewriter) deltaBase(keep *keepSet) baseFunc {
 	d := rw.d
 	return func(nw newObject) (plumbing.Hash, []byte, bool) {
 		if nw.typ != plumbing.TreeObject {
 			return plumbing.ZeroHash, nil, false
 		}
-		old, ok := rw.oldTree[nw.hash]
+		old, ok := rw.oldTree.get(nw.hash)
 		if !ok {
 			return plumbing.ZeroHash, nil, false
 		}
@@ -727,11 +803,11 @@ func (rw *rewriter) deltaBase(keep map[plumbing.Hash]bool) baseFunc {
 			default:
 				return plumbing.ZeroHash, nil, false
 			}
-			if nb, ok := rw.trees[b]; ok && nb != b {
+			if nb, ok := rw.trees.get(b); ok && nb != b {
 				raw, ok, err := rw.newTrees.get(nb)
 				return nb, raw, ok && err == nil
 			}
-			if keep[b] {
+			if keep.has(b) {
 				if raw, ok, err := d.trees.get(b); ok && err == nil {
 					return b, raw, true
 				}

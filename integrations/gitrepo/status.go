@@ -37,6 +37,7 @@ func Inspect(ctx context.Context, path string) (Status, error) {
 		return Status{}, fmt.Errorf("%s: %w", path, err)
 	}
 	rw := newRewriter(d, PurgeOptions{Path: path}, false)
+	defer rw.close()
 	st.Changed, err = rw.dirtyPaths(path, idx, rw.headCommit(), loadEOL(path, gitDir))
 	if err != nil {
 		return Status{}, fmt.Errorf("%s: %w", path, err)
