@@ -181,8 +181,9 @@ func removeOld(d *repoData, keepPacks map[string]bool) error {
 }
 
 // keepSet is the set of old objects a repack keeps. Its values track the copy: keepWanted
-// once reachableOld adds an object, keepFound once the count found it in the store, then the
-// offset of its entry in the new pack (past the pack's header, so never one of the two).
+// once reachableOld adds an object, keepFound once the count found a copy (when the store has
+// several packs), then the offset of its entry in the new pack (past the pack's header, so
+// never one of the two).
 type keepSet = spillMap[uint64]
 
 const (
@@ -203,7 +204,7 @@ func (rw *rewriter) reachableOld() (*keepSet, error) {
 		}
 		t := c.tree
 		if n == h {
-			rc.keepOld(h)
+			rc.keepOld(plumbing.CommitObject, h)
 		} else {
 			nt, err := rw.newTreeOf(n)
 			if err != nil {
@@ -216,7 +217,7 @@ func (rw *rewriter) reachableOld() (*keepSet, error) {
 		}
 	}
 	for _, h := range rw.pinnedTopo {
-		rc.keepOld(h)
+		rc.keepOld(plumbing.CommitObject, h)
 		c, err := d.commit(h)
 		if err != nil {
 			return nil, err
@@ -241,8 +242,17 @@ type reacher struct {
 	seenNew *spillMap[struct{}] // new trees marked; an old one is marked once in keep
 }
 
-func (rc *reacher) keepOld(h plumbing.Hash) {
-	if !rc.rw.isNew(h) {
+// keepOld adds h, an object of type t (AnyObject: a tag, or not known), unless it is new. Most blobs
+// are met in many trees: asking keep first is one lookup where the rest is three.
+func (rc *reacher) keepOld(t plumbing.ObjectType, h plumbing.Hash) {
+	if rc.keep.has(h) {
+		return
+	}
+	isNew := rc.rw.isNew(h)
+	if t != plumbing.AnyObject {
+		isNew = rc.rw.isNewOf(t, h)
+	}
+	if !isNew {
 		rc.keep.set(h, keepWanted)
 	}
 }
@@ -276,7 +286,7 @@ func (rc *reacher) markTree(h plumbing.Hash) error {
 				return err
 			}
 		case e.isBlob():
-			rc.keepOld(e.hash)
+			rc.keepOld(plumbing.BlobObject, e.hash)
 		}
 	}
 	return nil
@@ -297,18 +307,18 @@ func (rc *reacher) markRef(r ref) error {
 		}
 		switch {
 		case d.tags[h] != nil:
-			rc.keepOld(h)
+			rc.keepOld(plumbing.AnyObject, h)
 			h, _ = tagTarget(d.tags[h])
 			continue
 		case d.commits.has(h):
-			rc.keepOld(h)
+			rc.keepOld(plumbing.CommitObject, h)
 		case d.trees.has(h):
 			return rc.markTree(h)
 		default:
 			if !d.st.has(h) {
 				return fmt.Errorf("ref %s: object %s: %w", r.name, h, errMissing)
 			}
-			rc.keepOld(h)
+			rc.keepOld(plumbing.AnyObject, h)
 		}
 		return nil
 	}
@@ -386,7 +396,7 @@ func (o *packOut) whole(h plumbing.Hash, t plumbing.ObjectType, content []byte) 
 // fast. New objects are compressed a batch at a time and written as they are, so that memory
 // holds one batch of compressed objects, not the whole new history.
 func writePack(st *store, keep *keepSet, news *objectList, packDir string, workers int, src newSource) (string, int, error) {
-	kept, err := countKept(st, keep)
+	kept, first, err := countKept(st, keep)
 	if err != nil {
 		return "", 0, err
 	}
@@ -418,7 +428,7 @@ func writePack(st *store, keep *keepSet, news *objectList, packDir string, worke
 		return "", 0, err
 	}
 	_ = o.idx.OnHeader(uint32(total))
-	if err := o.copyKept(st, keep); err != nil {
+	if err := o.copyKept(st, keep, first); err != nil {
 		return "", 0, err
 	}
 	if news != nil {
@@ -461,59 +471,71 @@ func (o *packOut) writeNew(batch []newObject, workers int, src newSource) error 
 // few enough that a batch's compressed data is small.
 const newBatch = 4096
 
-// countKept marks each object of keep found in the store (its first copy, in pack order, then
-// the loose ones) and counts them: the pack's header says how many entries follow before any
-// is written. copyKept then walks the same order; neither holds a list of the kept objects.
-func countKept(st *store, keep *keepSet) (int, error) {
+// countKept finds each object of keep in the store (its first copy, in pack order, then the
+// loose ones) and counts them: the pack's header says how many entries follow before any is
+// written. It returns one bit per object of the store (per pack, then the loose ones) saying
+// which copies to write, so that copyKept neither asks keep again nor holds a list of them.
+func countKept(st *store, keep *keepSet) (int, [][]uint64, error) {
 	n := 0
-	mark := func(h plumbing.Hash) {
-		if v, ok := keep.get(h); ok && v == keepWanted {
-			keep.set(h, keepFound)
-			n++
-		}
-	}
-	for _, p := range st.packs {
-		for _, e := range p.entries {
-			mark(e.hash)
-		}
-	}
-	for _, h := range st.loose {
-		mark(h)
-	}
-	if err := keep.err(); err != nil {
-		return 0, err
-	}
-	if n != keep.len() {
-		return 0, fmt.Errorf("%d reachable objects are missing from the store", keep.len()-n)
-	}
-	return n, nil
-}
-
-// copyKept writes the kept objects, in the order countKept found them, recording in keep where
-// each went: pack entries copied compressed as they are, with an offset delta's base offset
-// rewritten, and stored whole when their base is not kept.
-func (o *packOut) copyKept(st *store, keep *keepSet) error {
-	c := &chainReader{z: new(inflater)}
-	take := func(h plumbing.Hash) bool {
-		if v, ok := keep.get(h); !ok || v != keepFound {
+	// With more than one source, an object may be in two: keep says which copy was found.
+	dedupe := len(st.packs) > 1 || len(st.packs) == 1 && len(st.loose) > 0
+	found := func(h plumbing.Hash) bool {
+		if v, ok := keep.get(h); !ok || v != keepWanted {
 			return false
 		}
-		keep.set(h, uint64(o.off))
+		if dedupe {
+			keep.set(h, keepFound)
+		}
+		n++
 		return true
 	}
-	for _, p := range st.packs {
+	first := make([][]uint64, len(st.packs)+1)
+	for pi, p := range st.packs {
+		first[pi] = make([]uint64, (len(p.entries)+63)/64)
 		for i, e := range p.entries {
-			if take(e.hash) {
-				if err := o.copyEntry(st, p, i, keep, c); err != nil {
-					return err
-				}
+			if found(e.hash) {
+				first[pi][i/64] |= 1 << (i % 64)
 			}
 		}
 	}
-	for _, h := range st.loose {
-		if !take(h) {
+	loose := make([]uint64, (len(st.loose)+63)/64)
+	for i, h := range st.loose {
+		if found(h) {
+			loose[i/64] |= 1 << (i % 64)
+		}
+	}
+	first[len(st.packs)] = loose
+	if err := keep.err(); err != nil {
+		return 0, nil, err
+	}
+	if n != keep.len() {
+		return 0, nil, fmt.Errorf("%d reachable objects are missing from the store", keep.len()-n)
+	}
+	return n, first, nil
+}
+
+// copyKept writes the copies countKept chose (first), in the same order, recording in keep
+// where each went: pack entries copied compressed as they are, with an offset delta's base
+// offset rewritten, and stored whole when their base is not kept.
+func (o *packOut) copyKept(st *store, keep *keepSet, first [][]uint64) error {
+	c := &chainReader{z: new(inflater)}
+	chosen := func(src, i int) bool { return first[src][i/64]&(1<<(i%64)) != 0 }
+	for pi, p := range st.packs {
+		for i, e := range p.entries {
+			if !chosen(pi, i) {
+				continue
+			}
+			keep.set(e.hash, uint64(o.off))
+			if err := o.copyEntry(st, p, i, keep, c); err != nil {
+				return err
+			}
+		}
+	}
+	for i, h := range st.loose {
+		if !chosen(len(st.packs), i) {
 			continue
 		}
+		keep.set(h, uint64(o.off))
 		t, data, err := st.readLoose(h)
 		if err != nil {
 			return err
