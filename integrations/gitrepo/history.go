@@ -639,9 +639,31 @@ const (
 	ordered uint64 = 2
 )
 
-// topo returns every commit reachable from the refs, parents before children. Its marks are a
-// spillMap within the load's budget: a mark per commit of the history.
+// topo returns every commit reachable from the refs, parents before children.
 func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
+	var order []plumbing.Hash
+	err := d.topoEach(tips, func(h plumbing.Hash) { order = append(order, h) })
+	return order, err
+}
+
+// topoList is topo into a hashList within the load's budget (on disk beyond it); the caller
+// closes it.
+func (d *repoData) topoList(tips []plumbing.Hash) (*hashList, error) {
+	order := newHashList(d.budget, d.tempDir)
+	err := d.topoEach(tips, order.add)
+	if err == nil {
+		err = order.err
+	}
+	if err != nil {
+		order.close()
+		return nil, err
+	}
+	return order, nil
+}
+
+// topoEach calls emit for every commit reachable from tips, parents before children. Its marks
+// are a spillMap within the load's budget: a mark per commit of the history.
+func (d *repoData) topoEach(tips []plumbing.Hash, emit func(plumbing.Hash)) error {
 	marks := newSpillMap[uint64](d.budget, d.tempDir, d.commits.len())
 	defer marks.close()
 	// mark reads h's mark, trusted only while the map has not failed (a failed write leaves
@@ -650,15 +672,14 @@ func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
 		v, _ := marks.get(h)
 		return v, marks.err()
 	}
-	var order []plumbing.Hash
 	type frame struct {
 		h    plumbing.Hash
-		next int
+		next uint32
 	}
 	for _, tip := range tips {
 		if m, err := mark(tip); m != 0 || err != nil {
 			if err != nil {
-				return nil, fmt.Errorf("order the history: %w", err)
+				return fmt.Errorf("order the history: %w", err)
 			}
 			continue
 		}
@@ -670,32 +691,32 @@ func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
 			// stack is as deep as the history.
 			c, err := d.commit(f.h)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if f.next < len(c.parents) {
+			if int(f.next) < len(c.parents) {
 				p := c.parents[f.next]
 				f.next++
 				m, err := mark(p)
 				switch {
 				case err != nil:
-					return nil, fmt.Errorf("order the history: %w", err)
+					return fmt.Errorf("order the history: %w", err)
 				case m == 0:
 					marks.set(p, onStack)
 					stack = append(stack, frame{h: p})
 				case m == onStack:
-					return nil, fmt.Errorf("commit %s: cycle in history", p)
+					return fmt.Errorf("commit %s: cycle in history", p)
 				}
 				continue
 			}
 			marks.set(f.h, ordered)
-			order = append(order, f.h)
+			emit(f.h)
 			stack = stack[:len(stack)-1]
 		}
 	}
 	if err := marks.err(); err != nil {
-		return nil, fmt.Errorf("order the history: %w", err)
+		return fmt.Errorf("order the history: %w", err)
 	}
-	return order, nil
+	return nil
 }
 
 // treeEntry is one decoded tree entry; name aliases the tree's bytes.

@@ -262,11 +262,12 @@ func (d *repoData) tips(roots []root) ([]plumbing.Hash, map[plumbing.Hash][]int)
 func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	names, roots := d.roots()
 	tips, tipRefs := d.tips(roots)
-	order, err := d.topo(tips)
+	order, err := d.topoList(tips)
 	if err != nil {
 		return nil, err
 	}
-	res := &ScanResult{BlobsRead: d.blobs, Commits: len(order), Refs: len(d.refs)}
+	defer order.close()
+	res := &ScanResult{BlobsRead: d.blobs, Commits: order.len(), Refs: len(d.refs)}
 	refTip := map[plumbing.Hash]bool{} // a ref's tip (not only a reflog entry's)
 	for _, r := range d.refs {
 		if h, typ := d.peel(r.hash); typ == plumbing.CommitObject {
@@ -323,54 +324,72 @@ type refSets struct {
 // refBits computes the sets: bits pushed from children to parents, a commit's set final once
 // every child has pushed (order has parents first). Only the sets still receiving bits are
 // held apart.
-func (d *repoData) refBits(order []plumbing.Hash, tipRefs map[plumbing.Hash][]int, roots int) (*refSets, error) {
-	words := (roots + 63) / 64
-	rs := &refSets{of: newSpillMap[uint64](d.budget, d.tempDir, len(order))}
-	ids := map[string]int32{}
-	pending := map[plumbing.Hash][]uint64{}
-	var key []byte
-	for i := len(order) - 1; i >= 0; i-- {
-		h := order[i]
-		b := pending[h]
-		delete(pending, h)
-		if b == nil {
-			b = make([]uint64, words)
-		}
-		for _, ri := range tipRefs[h] {
-			b[ri/64] |= 1 << (ri % 64)
-		}
-		key = key[:0]
-		for _, w := range b {
-			key = binary.LittleEndian.AppendUint64(key, w)
-		}
-		id, ok := ids[string(key)]
-		if !ok {
-			id = int32(len(rs.sets))
-			rs.sets = append(rs.sets, b)
-			ids[string(key)] = id
-		}
-		rs.of.set(h, uint64(id))
-		c, err := d.commit(h)
-		if err != nil {
-			rs.of.close()
-			return nil, err
-		}
-		for _, p := range c.parents {
-			pb, ok := pending[p]
-			if !ok {
-				pending[p] = slices.Clone(rs.sets[id])
-				continue
-			}
-			for w := range pb {
-				pb[w] |= rs.sets[id][w]
-			}
+func (d *repoData) refBits(order *hashList, tipRefs map[plumbing.Hash][]int, roots int) (*refSets, error) {
+	rs := &refSets{of: newSpillMap[uint64](d.budget, d.tempDir, order.len())}
+	p := &setPusher{d: d, rs: rs, words: (roots + 63) / 64, tipRefs: tipRefs,
+		ids: map[string]int32{}, pending: map[plumbing.Hash][]uint64{}}
+	err := order.eachReverse(p.push)
+	if err == nil {
+		if err = rs.of.err(); err != nil {
+			err = fmt.Errorf("which refs reach each commit: %w", err)
 		}
 	}
-	if err := rs.of.err(); err != nil {
+	if err != nil {
 		rs.of.close()
-		return nil, fmt.Errorf("which refs reach each commit: %w", err)
+		return nil, err
 	}
 	return rs, nil
+}
+
+// setPusher is refBits' state: the sets seen so far by content, and the bits children have
+// pushed to parents not yet reached.
+type setPusher struct {
+	d       *repoData
+	rs      *refSets
+	words   int
+	tipRefs map[plumbing.Hash][]int
+	ids     map[string]int32
+	pending map[plumbing.Hash][]uint64
+	key     []byte
+}
+
+// push settles commit h's set (every child has pushed its bits) and pushes it to h's parents.
+func (p *setPusher) push(h plumbing.Hash) error {
+	rs := p.rs
+	b := p.pending[h]
+	delete(p.pending, h)
+	if b == nil {
+		b = make([]uint64, p.words)
+	}
+	for _, ri := range p.tipRefs[h] {
+		b[ri/64] |= 1 << (ri % 64)
+	}
+	p.key = p.key[:0]
+	for _, w := range b {
+		p.key = binary.LittleEndian.AppendUint64(p.key, w)
+	}
+	id, ok := p.ids[string(p.key)]
+	if !ok {
+		id = int32(len(rs.sets))
+		rs.sets = append(rs.sets, b)
+		p.ids[string(p.key)] = id
+	}
+	rs.of.set(h, uint64(id))
+	c, err := p.d.commit(h)
+	if err != nil {
+		return err
+	}
+	for _, parent := range c.parents {
+		pb, ok := p.pending[parent]
+		if !ok {
+			p.pending[parent] = slices.Clone(rs.sets[id])
+			continue
+		}
+		for w := range pb {
+			pb[w] |= rs.sets[id][w]
+		}
+	}
+	return nil
 }
 
 // historyScan is the state of the walk over the commits that finds blob, path and message
@@ -486,57 +505,62 @@ func (d *repoData) nameFindings() []Finding {
 
 // commitFindings walks the commits in order and adds their blob, path and message findings to
 // res.
-func (h *historyScan) commitFindings(ctx context.Context, order []plumbing.Hash, res *ScanResult) error {
-	d := h.d
-	progress := newTicker(ctx, PhaseScan, len(order))
-	for _, ch := range order {
+func (h *historyScan) commitFindings(ctx context.Context, order *hashList, res *ScanResult) error {
+	progress := newTicker(ctx, PhaseScan, order.len())
+	return order.each(func(ch plumbing.Hash) error {
 		progress.tick()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		c, err := d.commit(ch)
-		if err != nil {
-			return err
-		}
-		chs, err := d.changes(c)
-		if err != nil {
-			return fmt.Errorf("commit %s: %w", ch, err)
-		}
-		names := d.newBadNames(c)
-		hits := d.m.lineHits(c.msg)
-		if len(chs) == 0 && len(names) == 0 && hits == nil {
+		return h.commitFinding(ctx, ch, res)
+	})
+}
+
+// commitFinding adds commit ch's blob, path and message findings to res.
+func (h *historyScan) commitFinding(ctx context.Context, ch plumbing.Hash, res *ScanResult) error {
+	d := h.d
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := d.commit(ch)
+	if err != nil {
+		return err
+	}
+	chs, err := d.changes(c)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", ch, err)
+	}
+	names := d.newBadNames(c)
+	hits := d.m.lineHits(c.msg)
+	if len(chs) == 0 && len(names) == 0 && hits == nil {
+		return nil
+	}
+	a := d.author(ch)
+	base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(a), Date: sigTime(a)}
+	for _, x := range chs {
+		f := base
+		f.Path, f.Secret, f.Blob = x.path, x.secret, x.blob.String()
+		f.Refs = h.refNames(ch)
+		if !x.intro {
+			res.Removals = append(res.Removals, f)
 			continue
 		}
-		a := d.author(ch)
-		base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(a), Date: sigTime(a)}
-		for _, x := range chs {
-			f := base
-			f.Path, f.Secret, f.Blob = x.path, x.secret, x.blob.String()
-			f.Refs = h.refNames(ch)
-			if !x.intro {
-				res.Removals = append(res.Removals, f)
-				continue
-			}
-			f.InTip = h.inTip[fmt.Sprint(x.secret, "\x00", x.path)]
-			for _, line := range d.bad[x.blob].lines[x.secret] {
-				f.Line = line
-				res.Findings = append(res.Findings, f)
-			}
-		}
-		for _, p := range names {
-			f := base
-			f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), h.refNames(ch)
-			f.InTip = h.inTipName[p]
+		f.InTip = h.inTip[fmt.Sprint(x.secret, "\x00", x.path)]
+		for _, line := range d.bad[x.blob].lines[x.secret] {
+			f.Line = line
 			res.Findings = append(res.Findings, f)
 		}
-		for s, lines := range hits {
-			for _, line := range lines {
-				f := base
-				f.Kind, f.Line, f.Secret = KindCommitMessage, line, s
-				f.Refs = h.refNames(ch)
-				f.InTip = h.refTip[ch]
-				res.Findings = append(res.Findings, f)
-			}
+	}
+	for _, p := range names {
+		f := base
+		f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), h.refNames(ch)
+		f.InTip = h.inTipName[p]
+		res.Findings = append(res.Findings, f)
+	}
+	for s, lines := range hits {
+		for _, line := range lines {
+			f := base
+			f.Kind, f.Line, f.Secret = KindCommitMessage, line, s
+			f.Refs = h.refNames(ch)
+			f.InTip = h.refTip[ch]
+			res.Findings = append(res.Findings, f)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,18 +51,25 @@ func TestScanSetsSpillToDisk(t *testing.T) {
 		d := loadFixture(t, f, cache)
 		names, roots := d.roots()
 		tips, tipRefs := d.tips(roots)
-		order, err := d.topo(tips)
+		list, err := d.topoList(tips)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer list.close()
+		var order []plumbing.Hash
+		_ = list.each(func(h plumbing.Hash) error { order = append(order, h); return nil })
 		assertParentsFirst(t, d, order)
-		rs, err := d.refBits(order, tipRefs, len(names))
+		// The purge's topo (a slice) gives the same order.
+		if slice, err := d.topo(tips); err != nil || !slices.Equal(slice, order) {
+			t.Errorf("topo = %d commits (err %v), topoList %d: want the same order", len(slice), err, len(order))
+		}
+		rs, err := d.refBits(list, tipRefs, len(names))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rs.of.close()
 		h := &historyScan{d: d, names: names, bits: rs}
-		out := sets{Roots: map[string][]string{}, OnDisk: rs.of.onDisk()}
+		out := sets{Roots: map[string][]string{}, OnDisk: rs.of.onDisk() && list.onDisk()}
 		for _, c := range order {
 			out.Order = append(out.Order, c.String())
 			out.Roots[c.String()] = h.refNames(c)
@@ -120,10 +128,11 @@ func TestScanFailsWhenItsSetsCannotSpill(t *testing.T) {
 		{name: "refBits", want: "which refs reach each commit", run: func(d *repoData) error {
 			names, roots := d.roots()
 			tips, tipRefs := d.tips(roots)
-			order, err := d.topo(tips)
+			order, err := d.topoList(tips)
 			if err != nil {
 				return err
 			}
+			defer order.close()
 			// Only the sets' map cannot be created from here on.
 			d.tempDir = filepath.Join(d.tempDir, "gone")
 			_, err = d.refBits(order, tipRefs, len(names))
@@ -201,4 +210,51 @@ func authorOf(raw []byte) string {
 		}
 	}
 	return ""
+}
+
+// A hashList reads back what was added, in both directions, whether it stays in memory, goes
+// to disk at once or part way.
+func TestHashListSpills(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		budget int64
+		n      int
+		onDisk bool
+	}{
+		{name: "empty", budget: 1 << 30, n: 0},
+		{name: "memory", budget: 1 << 30, n: 5000},
+		{name: "disk", budget: 1, n: 9000, onDisk: true},
+		{name: "part way", budget: 1024 * int64(hashSize), n: 9000, onDisk: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBudget(tc.budget)
+			l := newHashList(b, t.TempDir())
+			var want []plumbing.Hash
+			for i := range tc.n {
+				h := plumbing.ComputeHash(plumbing.BlobObject, []byte(strconv.Itoa(i)))
+				want = append(want, h)
+				l.add(h)
+			}
+			var fwd, rev []plumbing.Hash
+			if err := l.each(func(h plumbing.Hash) error { fwd = append(fwd, h); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.eachReverse(func(h plumbing.Hash) error { rev = append(rev, h); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			slices.Reverse(rev)
+			if !slices.Equal(fwd, want) || !slices.Equal(rev, want) || l.len() != tc.n {
+				t.Errorf("read back %d forwards, %d backwards, len %d; want the %d added, in order", len(fwd), len(rev), l.len(), tc.n)
+			}
+			if l.onDisk() != tc.onDisk {
+				t.Errorf("onDisk = %v, want %v", l.onDisk(), tc.onDisk)
+			}
+			l.close()
+			if left := b.left.Load(); left != tc.budget {
+				t.Errorf("budget after close: %d, want %d back", left, tc.budget)
+			}
+		})
+	}
 }
