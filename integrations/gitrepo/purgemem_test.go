@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/zlib"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -280,4 +283,74 @@ func writeLoose(t *testing.T, gitDir string, typ plumbing.ObjectType, data []byt
 		t.Fatal(err)
 	}
 	return h
+}
+
+// The pack index idxBuilder writes is go-git's, byte for byte: empty, one entry, many in every
+// bucket, and offsets past 2 GiB (the 64-bit table). Two entries of one hash are refused.
+func TestIdxBuilderMatchesGoGit(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		name  string
+		n     int
+		large bool
+	}{
+		{"empty", 0, false},
+		{"one", 1, false},
+		{"many", 20000, false},
+		{"large offsets", 3000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			b := newIdxBuilder(dir)
+			defer b.close()
+			var gw idxfile.Writer
+			_ = gw.OnHeader(uint32(tc.n))
+			off := uint64(12)
+			for i := range tc.n {
+				h := hashObject(plumbing.BlobObject, fmt.Appendf(nil, "%d-%s", i, tc.name))
+				crc := r.Uint32()
+				b.add(h, off, crc)
+				gw.Add(h, off, crc)
+				off += uint64(1 + r.IntN(500))
+				if tc.large && i%3 == 0 {
+					off += 1 << 30
+				}
+			}
+			packSum := hashObject(plumbing.BlobObject, []byte(tc.name))
+			if err := gw.OnFooter(packSum); err != nil {
+				t.Fatal(err)
+			}
+			idx, err := gw.Index()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got bytes.Buffer
+			if _, err := idxfile.NewEncoder(&want).Encode(idx); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.encode(&got, packSum); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("index differs from go-git's: %d bytes, want %d", got.Len(), want.Len())
+			}
+			if tc.large && len(idx.Offset64) == 0 {
+				t.Error("no 64-bit offset: the case checks nothing")
+			}
+		})
+	}
+	t.Run("duplicate", func(t *testing.T) {
+		t.Parallel()
+		b := newIdxBuilder(t.TempDir())
+		defer b.close()
+		h := hashObject(plumbing.BlobObject, []byte("twice"))
+		b.add(h, 12, 1)
+		b.add(hashObject(plumbing.BlobObject, []byte("other")), 40, 2)
+		b.add(h, 90, 3)
+		if err := b.encode(io.Discard, plumbing.ZeroHash); err == nil || !strings.Contains(err.Error(), "written twice") {
+			t.Errorf("err = %v, want an object written twice", err)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,6 @@ import (
 	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
@@ -49,7 +49,7 @@ func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, r
 		return err
 	}
 	packDir := filepath.Join(d.gitDir, "objects", "pack")
-	name, n, err := writePack(d.st, keep, rw.written, packDir, rw.workers, packSource{rw, rw.deltaBase(keep)})
+	name, n, err := writePack(d.st, keep, rw.written, packDir, d.tempDir, rw.workers, packSource{rw, rw.deltaBase(keep)})
 	if err != nil {
 		return fmt.Errorf("write pack: %w", err)
 	}
@@ -331,7 +331,8 @@ type packOut struct {
 	w   *bufio.Writer
 	sum hash.Hash
 	off int64
-	idx *idxfile.Writer
+	idx *idxBuilder
+	n   int // entries the header announced
 	zw  *zlib.Writer
 	buf bytes.Buffer
 }
@@ -369,7 +370,7 @@ func appendOfs(b []byte, rel int64) []byte {
 // entry writes one entry made of a header and (already compressed) data.
 func (o *packOut) entry(h plumbing.Hash, head, data []byte) error {
 	crc := crc32.Update(crc32.ChecksumIEEE(head), crc32.IEEETable, data)
-	o.idx.Add(h, uint64(o.off), crc)
+	o.idx.add(h, uint64(o.off), crc)
 	if err := o.write(head); err != nil {
 		return err
 	}
@@ -395,7 +396,7 @@ func (o *packOut) whole(h plumbing.Hash, t plumbing.ObjectType, content []byte) 
 // delta-searching in Go); copying compressed entries is what keeps a purge of a large history
 // fast. New objects are compressed a batch at a time and written as they are, so that memory
 // holds one batch of compressed objects, not the whole new history.
-func writePack(st *store, keep *keepSet, news *objectList, packDir string, workers int, src newSource) (string, int, error) {
+func writePack(st *store, keep *keepSet, news *objectList, packDir, tmpDir string, workers int, src newSource) (string, int, error) {
 	kept, first, err := countKept(st, keep)
 	if err != nil {
 		return "", 0, err
@@ -418,7 +419,8 @@ func writePack(st *store, keep *keepSet, news *objectList, packDir string, worke
 			os.Remove(f.Name())
 		}
 	}()
-	o := &packOut{f: f, w: bufio.NewWriterSize(f, 1<<20), sum: sha1.New(), idx: new(idxfile.Writer)}
+	o := &packOut{f: f, w: bufio.NewWriterSize(f, 1<<20), sum: sha1.New(), idx: newIdxBuilder(tmpDir), n: total}
+	defer o.idx.close()
 	o.zw = zlib.NewWriter(&o.buf)
 	var hdr [packHeaderSize]byte
 	copy(hdr[:], "PACK")
@@ -427,7 +429,6 @@ func writePack(st *store, keep *keepSet, news *objectList, packDir string, worke
 	if err := o.write(hdr[:]); err != nil {
 		return "", 0, err
 	}
-	_ = o.idx.OnHeader(uint32(total))
 	if err := o.copyKept(st, keep, first); err != nil {
 		return "", 0, err
 	}
@@ -610,27 +611,23 @@ func (o *packOut) finish(packDir string) (string, error) {
 		os.Remove(f.Name())
 		return "", err
 	}
-	if err := o.idx.OnFooter(sum); err != nil {
-		return "", err
+	if o.idx.n != o.n {
+		return "", fmt.Errorf("pack has %d entries, its header says %d", o.idx.n, o.n)
 	}
-	idx, err := o.idx.Index()
-	if err != nil {
-		return "", err
-	}
-	if err := writeIndex(idx, packDir, base+".idx"); err != nil {
+	if err := writeIndex(func(w io.Writer) error { return o.idx.encode(w, sum) }, packDir, base+".idx"); err != nil {
 		return "", fmt.Errorf("write pack index: %w", err)
 	}
 	return filepath.Base(base) + ".pack", nil
 }
 
 // writeIndex writes a pack index to a temporary file, syncs it and renames it to path.
-func writeIndex(idx *idxfile.MemoryIndex, packDir, path string) error {
+func writeIndex(encode func(io.Writer) error, packDir, path string) error {
 	fsOp("write", filepath.Join(packDir, "tmp_idx_respond_"))
 	ix, err := os.CreateTemp(packDir, "tmp_idx_respond_")
 	if err != nil {
 		return err
 	}
-	_, err = idxfile.NewEncoder(ix).Encode(idx)
+	err = encode(ix)
 	if err == nil {
 		err = ix.Sync()
 	}
@@ -728,7 +725,7 @@ func CleanObjects(ctx context.Context, o CleanOptions) (*CleanResult, error) {
 	if res.Remaining, err = remaining(d, keep, m, bad); err != nil {
 		return nil, fmt.Errorf("clean objects %s: %w", o.Path, err)
 	}
-	name, n, err := writePack(d.st, keep, nil, filepath.Join(gitDir, "objects", "pack"), workers(o.Workers), nil)
+	name, n, err := writePack(d.st, keep, nil, filepath.Join(gitDir, "objects", "pack"), d.tempDir, workers(o.Workers), nil)
 	if err == nil {
 		err = rw.err()
 	}
