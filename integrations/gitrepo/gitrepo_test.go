@@ -185,7 +185,7 @@ func TestPurgeBareMirror(t *testing.T) {
 		t.Errorf("tag v1.0 = %q", msg)
 	}
 	// Tags point at the rewritten commits.
-	cm := res.CommitMap
+	cm := rewrittenCommits(t, res)
 	for tag, commit := range map[string]string{"v1.0": "message", "light": "binary", "v0.1": "signed"} {
 		want := f.commits[commit]
 		if n, ok := cm[want]; ok {
@@ -280,7 +280,7 @@ func testPurgeWorkingTree(t *testing.T, detached bool) {
 	if !res.WorktreeReset {
 		t.Errorf("working tree not reset")
 	}
-	if head := strings.TrimSpace(g.run("rev-parse", "HEAD")); head != res.CommitMap[f.commits["last"]] {
+	if head := strings.TrimSpace(g.run("rev-parse", "HEAD")); head != rewrittenCommits(t, res)[f.commits["last"]] {
 		t.Errorf("HEAD = %s, want the rewrite of the last commit", head)
 	}
 	assertNoSecret(t, dir, f.secrets())
@@ -349,7 +349,7 @@ func TestPurgeMatchesFilterRepo(t *testing.T) {
 			for _, l := range lines(gt.run("ls-tree", "-r", r.Ref)) {
 				f := strings.Fields(l)
 				name := f[3]
-				if n, ok := res.CommitMap[name]; ok {
+				if n, ok := rewrittenCommits(t, res)[name]; ok {
 					name = n
 				}
 				want[name] = f[2]

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -55,13 +56,21 @@ func syncDir(dir string) error {
 // writeAtomic replaces path with data through a temporary file in tmpDir (same file system):
 // write, fsync, rename, so a reader (or a crash) sees the old content or the new, never a part.
 func writeAtomic(tmpDir, path string, data []byte, perm os.FileMode) error {
+	return writeAtomicWith(tmpDir, path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomicWith is writeAtomic for content that write streams (too large to hold at once).
+func writeAtomicWith(tmpDir, path string, perm os.FileMode, write func(w io.Writer) error) error {
 	fsOp("write", path)
 	f, err := os.CreateTemp(tmpDir, "respond-tmp-")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = write(f)
 	if err == nil {
 		err = f.Chmod(perm)
 	}

@@ -1,11 +1,14 @@
 package gitrepo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -113,9 +116,8 @@ type PurgePlan struct {
 // PurgeResult is what Purge did.
 type PurgeResult struct {
 	PurgePlan
-	CommitMap      map[string]string // rewritten commits only, old → new
 	RefMap         []RefChange
-	CommitMapPath  string // every kept commit, "old new" per line, parents first
+	CommitMapPath  string // every kept commit, "old new" per line, parents first (ReadCommitMap)
 	RefMapPath     string // each changed ref, "ref old new [renamed-to]" per line, names masked
 	Pack           string // the one pack now holding every object (kept old ones and new ones)
 	ObjectsKept    int
@@ -271,7 +273,7 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 	// An interrupted purge may have stopped while deleting old objects: finish that too, even
 	// if nothing is left to rewrite.
 	rw.plan.Repack = rw.plan.Repack || prev != nil
-	res := &PurgeResult{PurgePlan: rw.plan, RefMap: rw.plan.Refs, CommitMap: rw.commitMap(), Resumed: prev != nil}
+	res := &PurgeResult{PurgePlan: rw.plan, RefMap: rw.plan.Refs, Resumed: prev != nil}
 	if err := writeMaps(o.MapDir, rw, res); err != nil {
 		return nil, err
 	}
@@ -291,18 +293,6 @@ func purge(ctx context.Context, o PurgeOptions, gitDir string, bare bool) (*Purg
 		return nil, fmt.Errorf("remove purge journal: %w", err)
 	}
 	return res, nil
-}
-
-// commitMap is old commit ID → new commit ID for every commit the rewrite changed.
-func (rw *rewriter) commitMap() map[string]string {
-	m := map[string]string{}
-	_ = rw.commits.each(func(old, nw plumbing.Hash) error {
-		if old != nw {
-			m[old.String()] = nw.String()
-		}
-		return nil
-	})
-	return m
 }
 
 // lockRefs locks every ref read now (and the masked name of each that will be renamed), having
@@ -1189,14 +1179,7 @@ func writeMaps(dir string, rw *rewriter, res *PurgeResult) error {
 	}
 	res.CommitMapPath = filepath.Join(dir, "commit-map")
 	res.RefMapPath = filepath.Join(dir, "ref-map")
-	var cm, rm bytes.Buffer
-	for _, h := range rw.topo {
-		n, _ := rw.commits.get(h)
-		fmt.Fprintf(&cm, "%s %s\n", h, n)
-	}
-	if err := rw.err(); err != nil {
-		return fmt.Errorf("write commit-map: %w", err)
-	}
+	var rm bytes.Buffer
 	m := rw.d.m
 	for _, r := range res.RefMap {
 		fmt.Fprintf(&rm, "%s %s %s", m.maskName(r.Ref), r.Old, r.New)
@@ -1205,13 +1188,60 @@ func writeMaps(dir string, rw *rewriter, res *PurgeResult) error {
 		}
 		rm.WriteByte('\n')
 	}
-	if err := writeAtomic(dir, res.CommitMapPath, cm.Bytes(), 0o600); err != nil {
+	if err := writeAtomicWith(dir, res.CommitMapPath, 0o600, rw.writeCommitMap); err != nil {
 		return fmt.Errorf("write commit-map: %w", err)
 	}
 	if err := writeAtomic(dir, res.RefMapPath, rm.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write ref-map: %w", err)
 	}
 	return nil
+}
+
+// writeCommitMap writes "old new" for every kept commit, parents first, a line at a time: a
+// history's map does not have to fit in memory.
+func (rw *rewriter) writeCommitMap(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line [2*hexLen + 2]byte
+	line[hexLen], line[len(line)-1] = ' ', '\n'
+	for _, h := range rw.topo {
+		n, _ := rw.commits.get(h)
+		hex.Encode(line[:hexLen], h[:])
+		hex.Encode(line[hexLen+1:], n[:])
+		bw.Write(line[:])
+	}
+	// A map that failed on disk answered "absent" (a zero hash): write no such map.
+	if err := rw.err(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// hexLen is the length of a hex object ID.
+const hexLen = 2 * len(plumbing.ZeroHash)
+
+// ReadCommitMap reads the commits a purge rewrote, old → new, from its commit-map
+// (PurgeResult.CommitMapPath); commits kept as they were are left out.
+func ReadCommitMap(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read commit-map: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for i := 1; sc.Scan(); i++ {
+		old, nw, ok := strings.Cut(sc.Text(), " ")
+		if !ok || len(old) != hexLen || len(nw) != hexLen || !isHex(old) || !isHex(nw) {
+			return nil, fmt.Errorf("read commit-map %s:%d: want \"old new\"", path, i)
+		}
+		if old != nw {
+			out[old] = nw
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read commit-map %s: %w", path, err)
+	}
+	return out, nil
 }
 
 // ReadRefMap parses a ref-map file written by Purge.

@@ -251,7 +251,7 @@ func TestPurgeDuplicatedObjects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			maps, stores = append(maps, res.CommitMap), append(stores, objects(dir))
+			maps, stores = append(maps, rewrittenCommits(t, res)), append(stores, objects(dir))
 			if out, err := (&gitRunner{t: t, dir: dir}).try("fsck", "--full", "--no-dangling"); err != nil {
 				t.Errorf("cache %d: git fsck: %v\n%s", cache, err, out)
 			}
@@ -353,4 +353,52 @@ func TestIdxBuilderMatchesGoGit(t *testing.T) {
 			t.Errorf("err = %v, want an object written twice", err)
 		}
 	})
+}
+
+// rewrittenCommits is what a purge's commit-map says it rewrote, old → new.
+func rewrittenCommits(t *testing.T, res *PurgeResult) map[string]string {
+	t.Helper()
+	m, err := ReadCommitMap(res.CommitMapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// ReadCommitMap gives the rewritten commits and names the line it cannot read.
+func TestReadCommitMap(t *testing.T) {
+	t.Parallel()
+	a, b, c := strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40)
+	for _, tc := range []struct {
+		name, content string
+		want          map[string]string
+		err           string
+	}{
+		{"empty", "", map[string]string{}, ""},
+		{"kept and rewritten", a + " " + a + "\n" + b + " " + c + "\n", map[string]string{b: c}, ""},
+		{"short hash", a + " " + a + "\n" + b + " cc\n", nil, "commit-map:2:"},
+		{"not hex", "g" + a[1:] + " " + a + "\n", nil, "commit-map:1:"},
+		{"one field", a + "\n", nil, "commit-map:1:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := filepath.Join(t.TempDir(), "commit-map")
+			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadCommitMap(p)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Error(diff)
+			}
+		})
+	}
 }

@@ -170,7 +170,7 @@ func TestPurgeKeepsEveryPieceOfWork(t *testing.T) {
 	if n := len(lines(g.run("log", "-g", "--format=%gs", "HEAD"))); n != reflogBefore {
 		t.Errorf("HEAD reflog has %d entries, had %d", n, reflogBefore)
 	}
-	lost, ok := res.CommitMap[w.commits["lost"]]
+	lost, ok := rewrittenCommits(t, res)[w.commits["lost"]]
 	if !ok {
 		t.Fatalf("the reflog-only commit is not in the commit map")
 	}
@@ -199,7 +199,7 @@ func TestPurgeKeepsEveryPieceOfWork(t *testing.T) {
 		t.Errorf("git status after purge:\n%s", st)
 	}
 	// Notes follow their commit.
-	if note := g.run("notes", "show", res.CommitMap[w.commits["config"]]); note != "deployed with "+DefaultReplacement+"\n" {
+	if note := g.run("notes", "show", rewrittenCommits(t, res)[w.commits["config"]]); note != "deployed with "+DefaultReplacement+"\n" {
 		t.Errorf("note of the rewritten config commit = %q", note)
 	}
 	if res.Notes != 1 {
