@@ -639,6 +639,9 @@ const (
 	ordered uint64 = 2
 )
 
+// unread is a topo frame's parent count before its commit is read.
+const unread = ^uint32(0)
+
 // topo returns every commit reachable from the refs, parents before children.
 func (d *repoData) topo(tips []plumbing.Hash) ([]plumbing.Hash, error) {
 	var order []plumbing.Hash
@@ -672,9 +675,12 @@ func (d *repoData) topoEach(tips []plumbing.Hash, emit func(plumbing.Hash)) erro
 		v, _ := marks.get(h)
 		return v, marks.err()
 	}
+	// A frame knows its commit's parent count once it has read it, so that leaving it (after
+	// its last parent) reads nothing: on a deep history that read came long after the first,
+	// from disk.
 	type frame struct {
-		h    plumbing.Hash
-		next uint32
+		h       plumbing.Hash
+		next, n uint32 // the next parent to visit; the parent count (unread before the read)
 	}
 	for _, tip := range tips {
 		if m, err := mark(tip); m != 0 || err != nil {
@@ -683,17 +689,21 @@ func (d *repoData) topoEach(tips []plumbing.Hash, emit func(plumbing.Hash)) erro
 			}
 			continue
 		}
-		stack := []frame{{h: tip}}
+		stack := []frame{{h: tip, n: unread}}
 		marks.set(tip, onStack)
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
-			// Parsed again on every visit rather than kept in the frame: a linear history's
-			// stack is as deep as the history.
-			c, err := d.commit(f.h)
-			if err != nil {
-				return err
-			}
-			if int(f.next) < len(c.parents) {
+			if f.next < f.n {
+				// The parents are parsed again for each one rather than kept in the frame: a
+				// linear history's stack is as deep as the history.
+				c, err := d.commit(f.h)
+				if err != nil {
+					return err
+				}
+				f.n = uint32(len(c.parents))
+				if f.next == f.n {
+					continue
+				}
 				p := c.parents[f.next]
 				f.next++
 				m, err := mark(p)
@@ -702,7 +712,7 @@ func (d *repoData) topoEach(tips []plumbing.Hash, emit func(plumbing.Hash)) erro
 					return fmt.Errorf("order the history: %w", err)
 				case m == 0:
 					marks.set(p, onStack)
-					stack = append(stack, frame{h: p})
+					stack = append(stack, frame{h: p, n: unread})
 				case m == onStack:
 					return fmt.Errorf("commit %s: cycle in history", p)
 				}
@@ -862,11 +872,7 @@ func (d *repoData) changes(c *commitInfo) ([]change, error) {
 		return nil, err
 	}
 	if !nb && len(parents) == 1 {
-		pt, err := d.commit(parents[0])
-		if err != nil {
-			return nil, err
-		}
-		if nb, err = d.hasBad(pt.tree); err != nil {
+		if nb, err = d.hasBad(parentTrees[0]); err != nil {
 			return nil, err
 		}
 	}
