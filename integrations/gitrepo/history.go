@@ -561,11 +561,11 @@ func (d *repoData) commit(h plumbing.Hash) (*commitInfo, error) {
 
 // author returns commit h's author, parsed again from the commit: only commits with findings
 // need it, so the walk does not keep one per commit.
-func (d *repoData) author(h plumbing.Hash) object.Signature {
+func (d *repoData) author(h plumbing.Hash) (object.Signature, error) {
 	var s object.Signature
 	raw, err := d.commitData(h)
 	if err != nil {
-		return s
+		return s, err
 	}
 	hdr, _, _ := bytes.Cut(raw, []byte("\n\n"))
 	for line := range bytes.SplitSeq(hdr, []byte{'\n'}) {
@@ -574,7 +574,7 @@ func (d *repoData) author(h plumbing.Hash) object.Signature {
 			break
 		}
 	}
-	return s
+	return s, nil
 }
 
 // parseCommit decodes what a history walk needs of a raw commit; msg aliases raw.

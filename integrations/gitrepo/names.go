@@ -155,19 +155,23 @@ func (d *repoData) badNames(h plumbing.Hash) map[string]bool {
 
 // newBadNames lists the names holding a secret that commit c introduces: in its tree and in no
 // parent's.
-func (d *repoData) newBadNames(c *commitInfo) []string {
+func (d *repoData) newBadNames(c *commitInfo) ([]string, error) {
 	if !d.hasBadName(c.tree) {
-		return nil
+		return nil, nil
 	}
 	cur := d.badNames(c.tree)
 	for _, p := range c.parents {
-		if pc, err := d.commit(p); err == nil {
-			for n := range d.badNames(pc.tree) {
-				delete(cur, n)
-			}
+		// A parent that cannot be read is an error, not a parent without names: its names
+		// would be reported as introduced here.
+		pc, err := d.commit(p)
+		if err != nil {
+			return nil, err
+		}
+		for n := range d.badNames(pc.tree) {
+			delete(cur, n)
 		}
 	}
-	return slices.Sorted(maps.Keys(cur))
+	return slices.Sorted(maps.Keys(cur)), nil
 }
 
 // hasBadName reports whether tree h holds, at any depth, a name with a secret.

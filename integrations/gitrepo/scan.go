@@ -283,7 +283,11 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	if err := h.tipPaths(tips); err != nil {
 		return nil, err
 	}
-	res.Findings = append(res.Findings, d.nameFindings()...)
+	named, err := d.nameFindings()
+	if err != nil {
+		return nil, err
+	}
+	res.Findings = append(res.Findings, named...)
 	if err := h.commitFindings(ctx, order, res); err != nil {
 		return nil, err
 	}
@@ -469,7 +473,7 @@ func (h *historyScan) tipPaths(tips []plumbing.Hash) error {
 // nameFindings finds the secrets in ref names, symbolic refs, reflog messages ("checkout: moving
 // from main to <branch>") and the repository's config (a branch's tracking section): not
 // history, but in the repository.
-func (d *repoData) nameFindings() []Finding {
+func (d *repoData) nameFindings() ([]Finding, error) {
 	var out []Finding
 	for _, r := range d.refs {
 		if !d.m.any([]byte(r.name)) {
@@ -478,7 +482,10 @@ func (d *repoData) nameFindings() []Finding {
 		f := Finding{Kind: refKind(r.name), Path: d.m.maskName(r.name), Refs: []string{d.m.maskName(r.name)}, InTip: true}
 		if h, typ := d.peel(r.hash); typ == plumbing.CommitObject {
 			f.Commit = h.String()
-			a := d.author(h)
+			a, err := d.author(h)
+			if err != nil {
+				return nil, err
+			}
 			f.Author, f.Date = sigString(a), sigTime(a)
 		}
 		out = append(out, f)
@@ -500,7 +507,7 @@ func (d *repoData) nameFindings() []Finding {
 	if d.m.any(d.config) {
 		out = append(out, Finding{Kind: KindConfig, Path: "config", Refs: []string{"config"}, InTip: true})
 	}
-	return out
+	return out, nil
 }
 
 // commitFindings walks the commits in order and adds their blob, path and message findings to
@@ -527,12 +534,18 @@ func (h *historyScan) commitFinding(ctx context.Context, ch plumbing.Hash, res *
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", ch, err)
 	}
-	names := d.newBadNames(c)
+	names, err := d.newBadNames(c)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", ch, err)
+	}
 	hits := d.m.lineHits(c.msg)
 	if len(chs) == 0 && len(names) == 0 && hits == nil {
 		return nil
 	}
-	a := d.author(ch)
+	a, err := d.author(ch)
+	if err != nil {
+		return err
+	}
 	base := Finding{Kind: KindBlob, Commit: ch.String(), Author: sigString(a), Date: sigTime(a)}
 	for _, x := range chs {
 		f := base

@@ -115,16 +115,26 @@ func assertParentsFirst(t *testing.T, d *repoData, order []plumbing.Hash) {
 	}
 }
 
-// When the per-commit maps cannot be written to disk, the scan says so instead of answering
-// from maps that lost entries.
-func TestScanFailsWhenItsSetsCannotSpill(t *testing.T) {
+// When the per-commit maps cannot be written to disk, or the commits read back from it, the scan
+// says so instead of answering from maps that lost entries or commits it could not read.
+func TestScanFailsWhenItsDiskFails(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		run  func(d *repoData) error
 		want string
 	}{
-		{name: "scan", run: func(d *repoData) error { _, err := d.scan(t.Context()); return err }, want: "order the history"},
+		{name: "scan", run: func(d *repoData) error {
+			d.tempDir = filepath.Join(d.tempDir, "gone")
+			_, err := d.scan(t.Context())
+			return err
+		}, want: "order the history"},
+		{name: "commits unreadable", run: func(d *repoData) error {
+			// Every commit was spilled (1-byte cache); its file can no longer be read.
+			d.commits.f.Close()
+			_, err := d.scan(t.Context())
+			return err
+		}, want: "back from disk"},
 		{name: "refBits", want: "which refs reach each commit", run: func(d *repoData) error {
 			names, roots := d.roots()
 			tips, tipRefs := d.tips(roots)
@@ -142,9 +152,6 @@ func TestScanFailsWhenItsSetsCannotSpill(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := loadFixture(t, packedFixture(t), 1)
-			if tc.name == "scan" {
-				d.tempDir = filepath.Join(t.TempDir(), "gone")
-			}
 			err := tc.run(d)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one saying %q", err, tc.want)
