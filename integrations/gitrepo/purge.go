@@ -469,8 +469,8 @@ type rewriter struct {
 	noteTrees     *hashMap
 	tags          *hashMap
 	commits       *hashMap // every kept commit (unchanged ones map to themselves)
-	topo          []plumbing.Hash
-	pinnedTopo    []plumbing.Hash // commits reachable from pinned refs, kept as they are
+	topo          *hashList // every kept commit, parents first
+	pinnedTopo    *hashList // commits reachable from pinned refs, kept as they are
 	newRefs       []ref
 	newLogs       []reflog    // rewritten reflogs (under their new ref name)
 	deadLogs      []string    // reflogs removed: of deleted refs, or moved to a renamed ref's name
@@ -502,7 +502,8 @@ func newRewriter(d *repoData, o PurgeOptions, stage bool) *rewriter {
 	rw.blobs, rw.trees, rw.noteTrees = rw.newHashMap(len(d.bad)), rw.newHashMap(trees), rw.newHashMap(0)
 	rw.tags, rw.commits, rw.oldTree = rw.newHashMap(len(d.tags)), rw.newHashMap(commits), rw.newHashMap(trees)
 	rw.written = newObjectList(d.budget, d.tempDir)
-	rw.spills = append(rw.spills, rw.written)
+	rw.topo, rw.pinnedTopo = newHashList(d.budget, d.tempDir), newHashList(d.budget, d.tempDir)
+	rw.spills = append(rw.spills, rw.written, listCloser{rw.topo}, listCloser{rw.pinnedTopo})
 	for i, s := range o.Secrets {
 		rw.order = append(rw.order, i)
 		rw.text = append(rw.text, []byte(o.Replacement))
@@ -799,56 +800,63 @@ func (rw *rewriter) forgeDeleted(ref string) bool {
 	return IsReadOnlyForgeRef(ref) && !rw.keepForgeRefs
 }
 
-// rewriteCommits rewrites order (parents first); notes commits get their notes renamed.
-func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, notes bool) error {
-	d := rw.d
+// rewriteCommits rewrites order (parents first) and adds it to rw.topo; notes commits get
+// their notes renamed.
+func (rw *rewriter) rewriteCommits(ctx context.Context, order *hashList, notes bool) error {
 	var progress *ticker
 	if !notes {
-		progress = newTicker(ctx, PhasePurge, len(order))
+		progress = newTicker(ctx, PhasePurge, order.len())
 	}
-	for i, h := range order {
+	i := 0
+	return order.each(func(h plumbing.Hash) error {
 		progress.tick()
-		if i%1024 == 0 && ctx.Err() != nil {
+		if i++; i%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		rw.topo.add(h)
 		if rw.commits.has(h) {
-			continue
+			return nil
 		}
-		c, err := d.commit(h)
-		if err != nil {
-			return err
-		}
-		var nt plumbing.Hash
-		if notes {
-			nt, err = rw.notesTree(c.tree)
-		} else {
-			nt, err = rw.tree(c.tree)
-		}
-		if err != nil {
-			return fmt.Errorf("commit %s: %w", h, err)
-		}
-		changed := nt != c.tree
-		parents := make([]plumbing.Hash, len(c.parents))
-		for j, p := range c.parents {
-			parents[j], _ = rw.commits.get(p)
-			changed = changed || parents[j] != p
-		}
-		raw, err := d.commitData(h)
-		if err != nil {
-			return err
-		}
-		if !changed && !d.m.any(raw) {
-			rw.commits.set(h, h)
-			continue
-		}
-		n, err := rw.put(plumbing.CommitObject, rw.rewriteCommit(raw, nt, parents))
-		if err != nil {
-			return fmt.Errorf("commit %s: %w", h, err)
-		}
-		rw.commits.set(h, n)
-		rw.plan.Commits++
+		return rw.rewriteCommitOf(h, notes)
+	})
+}
+
+// rewriteCommitOf maps commit h (its parents mapped already) to its rewrite, or to itself.
+func (rw *rewriter) rewriteCommitOf(h plumbing.Hash, notes bool) error {
+	d := rw.d
+	c, err := d.commit(h)
+	if err != nil {
+		return err
 	}
-	rw.topo = append(rw.topo, order...)
+	var nt plumbing.Hash
+	if notes {
+		nt, err = rw.notesTree(c.tree)
+	} else {
+		nt, err = rw.tree(c.tree)
+	}
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", h, err)
+	}
+	changed := nt != c.tree
+	parents := make([]plumbing.Hash, len(c.parents))
+	for j, p := range c.parents {
+		parents[j], _ = rw.commits.get(p)
+		changed = changed || parents[j] != p
+	}
+	raw, err := d.commitData(h)
+	if err != nil {
+		return err
+	}
+	if !changed && !d.m.any(raw) {
+		rw.commits.set(h, h)
+		return nil
+	}
+	n, err := rw.put(plumbing.CommitObject, rw.rewriteCommit(raw, nt, parents))
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", h, err)
+	}
+	rw.commits.set(h, n)
+	rw.plan.Commits++
 	return nil
 }
 
@@ -858,24 +866,24 @@ func (rw *rewriter) rewriteCommits(ctx context.Context, order []plumbing.Hash, n
 func (rw *rewriter) run(ctx context.Context) error {
 	d := rw.d
 	codeTips, noteTips, pinTips := rw.roots()
-	order, err := d.topo(codeTips)
-	if err != nil {
+	for _, pass := range []struct {
+		tips  []plumbing.Hash
+		notes bool
+	}{{codeTips, false}, {noteTips, true}} {
+		order, err := d.topoList(pass.tips)
+		if err != nil {
+			return err
+		}
+		err = rw.rewriteCommits(ctx, order, pass.notes)
+		order.close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.topoEach(pinTips, rw.pinnedTopo.add); err != nil {
 		return err
 	}
-	if err := rw.rewriteCommits(ctx, order, false); err != nil {
-		return err
-	}
-	notesOrder, err := d.topo(noteTips)
-	if err != nil {
-		return err
-	}
-	if err := rw.rewriteCommits(ctx, notesOrder, true); err != nil {
-		return err
-	}
-	if rw.pinnedTopo, err = d.topo(pinTips); err != nil {
-		return err
-	}
-	rw.plan.CommitsTotal = len(rw.topo)
+	rw.plan.CommitsTotal = rw.topo.len()
 	rw.plan.RefsTotal = len(d.refs)
 
 	if err := rw.rewriteRefs(); err != nil {
@@ -946,25 +954,24 @@ func (rw *rewriter) countLeftBehind() error {
 	d := rw.d
 	pinnedBad, pinnedTrees := rw.pinnedBad()
 	rw.plan.PinnedObjects = len(pinnedBad)
-	for _, h := range rw.pinnedTopo {
+	err := rw.pinnedTopo.each(func(h plumbing.Hash) error {
 		raw, err := d.commitData(h)
-		if err != nil {
-			return err
-		}
-		if d.m.any(raw) {
+		if err == nil && d.m.any(raw) {
 			rw.plan.PinnedObjects++
 		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	for h := range d.bad {
 		if !rw.blobs.has(h) && !pinnedBad[h] {
 			rw.plan.Unreachable++
 		}
 	}
-	pinned := rw.newSet(len(rw.pinnedTopo))
-	for _, h := range rw.pinnedTopo {
-		pinned.set(h, struct{}{})
-	}
-	err := d.commits.each(func(h plumbing.Hash, raw []byte) error {
+	pinned := rw.newSet(rw.pinnedTopo.len())
+	_ = rw.pinnedTopo.each(func(h plumbing.Hash) error { pinned.set(h, struct{}{}); return nil })
+	err = d.commits.each(func(h plumbing.Hash, raw []byte) error {
 		if !rw.commits.has(h) && !pinned.has(h) && d.m.any(raw) {
 			rw.plan.Unreachable++
 		}
@@ -1132,12 +1139,13 @@ func (rw *rewriter) pinnedBad() (blobs map[plumbing.Hash]bool, trees *spillMap[s
 			return true
 		})
 	}
-	for _, h := range rw.pinnedTopo {
+	_ = rw.pinnedTopo.each(func(h plumbing.Hash) error {
 		// A commit that cannot be read here is read again by countLeftBehind, which says why.
 		if c, err := rw.d.commit(h); err == nil {
 			walk(c.tree)
 		}
-	}
+		return nil
+	})
 	return out, seen
 }
 
@@ -1203,11 +1211,15 @@ func (rw *rewriter) writeCommitMap(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line [2*hexLen + 2]byte
 	line[hexLen], line[len(line)-1] = ' ', '\n'
-	for _, h := range rw.topo {
+	err := rw.topo.each(func(h plumbing.Hash) error {
 		n, _ := rw.commits.get(h)
 		hex.Encode(line[:hexLen], h[:])
 		hex.Encode(line[hexLen+1:], n[:])
-		bw.Write(line[:])
+		_, err := bw.Write(line[:])
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	// A map that failed on disk answered "absent" (a zero hash): write no such map.
 	if err := rw.err(); err != nil {

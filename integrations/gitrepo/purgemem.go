@@ -45,6 +45,12 @@ func (rw *rewriter) newOffsets(hint int) *spillMap[uint64] {
 	return m
 }
 
+// listCloser lets the rewriter close and check a hashList with its maps.
+type listCloser struct{ l *hashList }
+
+func (c listCloser) close()     { c.l.close() }
+func (c listCloser) err() error { return c.l.err }
+
 // close removes the rewriter's temporary files and gives its memory back to the budget.
 func (rw *rewriter) close() {
 	for _, s := range rw.spills {

@@ -23,6 +23,7 @@ type rewriteState struct {
 	Commits, Trees, Blobs, OldTree map[string]string
 	Keep                           []string
 	Written                        []string // in creation order
+	Topo                           []string
 }
 
 func readHashMap(t *testing.T, m *hashMap) map[string]string {
@@ -63,7 +64,8 @@ func rewriteAt(t *testing.T, dir string, secrets [][]byte, cache int64) (rewrite
 		st.Written = append(st.Written, typ.String()+" "+h.String())
 		return nil
 	})
-	onDisk := map[string]bool{"commits": rw.commits.onDisk(), "trees": rw.trees.onDisk(), "blobs": rw.blobs.onDisk(),
+	_ = rw.topo.each(func(h plumbing.Hash) error { st.Topo = append(st.Topo, h.String()); return nil })
+	onDisk := map[string]bool{"topo": rw.topo.onDisk(), "commits": rw.commits.onDisk(), "trees": rw.trees.onDisk(), "blobs": rw.blobs.onDisk(),
 		"oldTree": rw.oldTree.onDisk(), "keep": keep.onDisk(), "written": rw.written.f != nil}
 	rw.close()
 	d.close()

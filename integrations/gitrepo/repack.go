@@ -196,35 +196,22 @@ const (
 func (rw *rewriter) reachableOld() (*keepSet, error) {
 	d := rw.d
 	rc := &reacher{rw: rw, keep: rw.newOffsets(d.st.count()), seenNew: rw.newSet(rw.written.len())}
-	for _, h := range rw.topo {
+	err := rw.topo.each(func(h plumbing.Hash) error {
 		n, _ := rw.commits.get(h)
-		c, err := d.commit(h)
-		if err != nil {
-			return nil, err
-		}
-		t := c.tree
-		if n == h {
-			rc.keepOld(plumbing.CommitObject, h)
-		} else {
+		if n != h {
 			nt, err := rw.newTreeOf(n)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			t = nt
+			return rc.markTree(nt)
 		}
-		if err := rc.markTree(t); err != nil {
-			return nil, err
-		}
+		return rc.markCommit(h)
+	})
+	if err == nil {
+		err = rw.pinnedTopo.each(rc.markCommit)
 	}
-	for _, h := range rw.pinnedTopo {
-		rc.keepOld(plumbing.CommitObject, h)
-		c, err := d.commit(h)
-		if err != nil {
-			return nil, err
-		}
-		if err := rc.markTree(c.tree); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range rw.newRefs {
 		if err := rc.markRef(r); err != nil {
@@ -233,6 +220,16 @@ func (rw *rewriter) reachableOld() (*keepSet, error) {
 	}
 	rc.seenNew.close()
 	return rc.keep, nil
+}
+
+// markCommit marks an old commit kept as it is, and its tree.
+func (rc *reacher) markCommit(h plumbing.Hash) error {
+	rc.keepOld(plumbing.CommitObject, h)
+	c, err := rc.rw.d.commit(h)
+	if err != nil {
+		return err
+	}
+	return rc.markTree(c.tree)
 }
 
 // reacher marks what the new history reaches of the old store.
