@@ -468,7 +468,7 @@ type rewriter struct {
 	trees         *hashMap
 	noteTrees     *hashMap
 	tags          *hashMap
-	commits       *hashMap // every kept commit (unchanged ones map to themselves)
+	commits       *hashMap  // every kept commit (unchanged ones map to themselves)
 	topo          *hashList // every kept commit, parents first
 	pinnedTopo    *hashList // commits reachable from pinned refs, kept as they are
 	newRefs       []ref
