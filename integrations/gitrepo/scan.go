@@ -274,12 +274,7 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			refTip[h] = true
 		}
 	}
-	bits, err := d.refBits(order, tipRefs, len(names))
-	if err != nil {
-		return nil, err
-	}
-	defer bits.of.close()
-	h := &historyScan{d: d, names: names, refTip: refTip, bits: bits}
+	h := &historyScan{d: d, names: names, refTip: refTip, needRefs: map[plumbing.Hash][]findingAt{}}
 	if err := h.tipPaths(tips); err != nil {
 		return nil, err
 	}
@@ -289,6 +284,9 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	}
 	res.Findings = append(res.Findings, named...)
 	if err := h.commitFindings(ctx, order, res); err != nil {
+		return nil, err
+	}
+	if err := h.fillRefs(order, tipRefs, res); err != nil {
 		return nil, err
 	}
 	tags, err := d.tagFindings()
@@ -301,9 +299,9 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 			res.Unreachable++
 		}
 	}
-	// Every answer above came through the tables and the sets' maps: trusted only if none of
-	// them failed to read its file.
-	if err := errors.Join(d.indexErr(), bits.of.err()); err != nil {
+	// Every answer above came through the tables: trusted only if none of them failed to
+	// read its file.
+	if err := d.indexErr(); err != nil {
 		return nil, fmt.Errorf("scan the history: %w", err)
 	}
 	sortFindings(res.Findings)
@@ -316,42 +314,30 @@ func (d *repoData) scan(ctx context.Context) (*ScanResult, error) {
 	return res, nil
 }
 
-// refSets says which roots contain each commit. Neighbouring commits are mostly in the same
+// refBits computes which roots contain each commit: bits pushed from children to parents, a
+// commit's set final once every child has pushed (order has parents first), when settled is
+// told the commit, its set and the set's number. Neighbouring commits are mostly in the same
 // roots, so each distinct set is stored once (a set per commit was 30 MiB on the bench's
-// 100,000 commits and 2,346 roots); which set a commit has is a spillMap within the load's
-// budget.
-type refSets struct {
-	of   *spillMap[uint64] // commit -> index into sets
-	sets [][]uint64
-}
-
-// refBits computes the sets: bits pushed from children to parents, a commit's set final once
-// every child has pushed (order has parents first). Only the sets still receiving bits are
-// held apart.
-func (d *repoData) refBits(order *hashList, tipRefs map[plumbing.Hash][]int, roots int) (*refSets, error) {
-	rs := &refSets{of: newSpillMap[uint64](d.budget, d.tempDir, order.len())}
-	p := &setPusher{d: d, rs: rs, words: (roots + 63) / 64, tipRefs: tipRefs,
+// 100,000 commits and 2,346 roots), and only the sets still receiving bits are held apart.
+// Nothing is kept per commit: the caller keeps what it needs of the sets it is told.
+func (d *repoData) refBits(order *hashList, tipRefs map[plumbing.Hash][]int, roots int,
+	settled func(h plumbing.Hash, id int32, set []uint64)) error {
+	p := &setPusher{d: d, words: (roots + 63) / 64, tipRefs: tipRefs, settled: settled,
 		ids: map[string]int32{}, pending: map[plumbing.Hash][]uint64{}}
-	err := order.eachReverse(p.push)
-	if err == nil {
-		if err = rs.of.err(); err != nil {
-			err = fmt.Errorf("which refs reach each commit: %w", err)
-		}
+	if err := order.eachReverse(p.push); err != nil {
+		return fmt.Errorf("which refs reach each commit: %w", err)
 	}
-	if err != nil {
-		rs.of.close()
-		return nil, err
-	}
-	return rs, nil
+	return nil
 }
 
 // setPusher is refBits' state: the sets seen so far by content, and the bits children have
 // pushed to parents not yet reached.
 type setPusher struct {
 	d       *repoData
-	rs      *refSets
 	words   int
 	tipRefs map[plumbing.Hash][]int
+	settled func(h plumbing.Hash, id int32, set []uint64)
+	sets    [][]uint64
 	ids     map[string]int32
 	pending map[plumbing.Hash][]uint64
 	key     []byte
@@ -359,7 +345,6 @@ type setPusher struct {
 
 // push settles commit h's set (every child has pushed its bits) and pushes it to h's parents.
 func (p *setPusher) push(h plumbing.Hash) error {
-	rs := p.rs
 	b := p.pending[h]
 	delete(p.pending, h)
 	if b == nil {
@@ -374,11 +359,12 @@ func (p *setPusher) push(h plumbing.Hash) error {
 	}
 	id, ok := p.ids[string(p.key)]
 	if !ok {
-		id = int32(len(rs.sets))
-		rs.sets = append(rs.sets, b)
+		id = int32(len(p.sets))
+		p.sets = append(p.sets, b)
 		p.ids[string(p.key)] = id
 	}
-	rs.of.set(h, uint64(id))
+	set := p.sets[id]
+	p.settled(h, id, set)
 	c, err := p.d.commit(h)
 	if err != nil {
 		return err
@@ -386,11 +372,11 @@ func (p *setPusher) push(h plumbing.Hash) error {
 	for _, parent := range c.parents {
 		pb, ok := p.pending[parent]
 		if !ok {
-			p.pending[parent] = slices.Clone(rs.sets[id])
+			p.pending[parent] = slices.Clone(set)
 			continue
 		}
 		for w := range pb {
-			pb[w] |= rs.sets[id][w]
+			pb[w] |= set[w]
 		}
 	}
 	return nil
@@ -402,25 +388,52 @@ type historyScan struct {
 	d         *repoData
 	names     []string // the roots' (masked) names
 	refTip    map[plumbing.Hash]bool
-	bits      *refSets
-	setNames  map[int32][]string // refNames by set
-	inTip     map[string]bool    // "<secret>\x00<path>": a ref tip holds the secret there
-	inTipName map[string]bool    // names holding a secret at a ref tip
+	needRefs  map[plumbing.Hash][]findingAt // findings waiting for their Refs, by commit
+	setNames  map[int32][]string            // refNames by set
+	inTip     map[string]bool               // "<secret>\x00<path>": a ref tip holds the secret there
+	inTipName map[string]bool               // names holding a secret at a ref tip
 }
 
-// refNames lists the roots that contain commit c. Findings share the list of their set (read
-// only), rather than one copy per finding. A failure to read the sets' file answers the first
-// set; scan checks the map's err before it returns any finding.
-func (h *historyScan) refNames(c plumbing.Hash) []string {
-	v, _ := h.bits.of.get(c)
-	id := int32(v)
+// findingAt is a finding of a ScanResult: in Removals or Findings, at index i.
+type findingAt struct {
+	removal bool
+	i       int
+}
+
+// add appends f, a finding in commit c, to res and notes that its Refs are to be filled.
+func (h *historyScan) add(res *ScanResult, c plumbing.Hash, f Finding, removal bool) {
+	list := &res.Findings
+	if removal {
+		list = &res.Removals
+	}
+	h.needRefs[c] = append(h.needRefs[c], findingAt{removal, len(*list)})
+	*list = append(*list, f)
+}
+
+// fillRefs sets the Refs of the findings add noted, once the walk is over: which roots contain
+// a commit is known for every commit by a walk from children to parents, and only the commits
+// with findings need it.
+func (h *historyScan) fillRefs(order *hashList, tipRefs map[plumbing.Hash][]int, res *ScanResult) error {
+	return h.d.refBits(order, tipRefs, len(h.names), func(c plumbing.Hash, id int32, set []uint64) {
+		for _, at := range h.needRefs[c] {
+			list := res.Findings
+			if at.removal {
+				list = res.Removals
+			}
+			list[at.i].Refs = h.refNames(id, set)
+		}
+	})
+}
+
+// refNames lists the roots in set (number id). Findings share the list of their set (read
+// only), rather than one copy per finding.
+func (h *historyScan) refNames(id int32, set []uint64) []string {
 	if out, ok := h.setNames[id]; ok {
 		return out
 	}
-	b := h.bits.sets[id]
 	var out []string
 	for i, name := range h.names {
-		if b[i/64]&(1<<(i%64)) != 0 {
+		if set[i/64]&(1<<(i%64)) != 0 {
 			out = append(out, name)
 		}
 	}
@@ -550,30 +563,28 @@ func (h *historyScan) commitFinding(ctx context.Context, ch plumbing.Hash, res *
 	for _, x := range chs {
 		f := base
 		f.Path, f.Secret, f.Blob = x.path, x.secret, x.blob.String()
-		f.Refs = h.refNames(ch)
 		if !x.intro {
-			res.Removals = append(res.Removals, f)
+			h.add(res, ch, f, true)
 			continue
 		}
 		f.InTip = h.inTip[fmt.Sprint(x.secret, "\x00", x.path)]
 		for _, line := range d.bad[x.blob].lines[x.secret] {
 			f.Line = line
-			res.Findings = append(res.Findings, f)
+			h.add(res, ch, f, false)
 		}
 	}
 	for _, p := range names {
 		f := base
-		f.Kind, f.Path, f.Refs = KindPath, d.m.maskName(p), h.refNames(ch)
+		f.Kind, f.Path = KindPath, d.m.maskName(p)
 		f.InTip = h.inTipName[p]
-		res.Findings = append(res.Findings, f)
+		h.add(res, ch, f, false)
 	}
 	for s, lines := range hits {
 		for _, line := range lines {
 			f := base
 			f.Kind, f.Line, f.Secret = KindCommitMessage, line, s
-			f.Refs = h.refNames(ch)
 			f.InTip = h.refTip[ch]
-			res.Findings = append(res.Findings, f)
+			h.add(res, ch, f, false)
 		}
 	}
 	return nil

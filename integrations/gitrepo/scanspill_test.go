@@ -37,8 +37,8 @@ func loadFixture(t *testing.T, f *fixture, cache int64) *repoData {
 	return d
 }
 
-// The history's order and the roots containing each commit are the same whether their
-// per-commit maps stay in memory or live on disk; a 1-byte cache puts them on disk.
+// The history's order and the roots containing each commit are the same whether the order and
+// topo's marks stay in memory or live on disk; a 1-byte cache puts them on disk.
 func TestScanSetsSpillToDisk(t *testing.T) {
 	t.Parallel()
 	type sets struct {
@@ -63,25 +63,22 @@ func TestScanSetsSpillToDisk(t *testing.T) {
 		if slice, err := d.topo(tips); err != nil || !slices.Equal(slice, order) {
 			t.Errorf("topo = %d commits (err %v), topoList %d: want the same order", len(slice), err, len(order))
 		}
-		rs, err := d.refBits(list, tipRefs, len(names))
+		h := &historyScan{d: d, names: names}
+		out := sets{Roots: map[string][]string{}, OnDisk: list.onDisk()}
+		err = d.refBits(list, tipRefs, len(names), func(c plumbing.Hash, id int32, set []uint64) {
+			out.Roots[c.String()] = h.refNames(id, set)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rs.of.close()
-		h := &historyScan{d: d, names: names, bits: rs}
-		out := sets{Roots: map[string][]string{}, OnDisk: rs.of.onDisk() && list.onDisk()}
 		for _, c := range order {
 			out.Order = append(out.Order, c.String())
-			out.Roots[c.String()] = h.refNames(c)
-		}
-		if err := rs.of.err(); err != nil {
-			t.Fatal(err)
 		}
 		return out
 	}
 	mem, disk := walk(t, 1<<30), walk(t, 1)
 	if mem.OnDisk || !disk.OnDisk {
-		t.Errorf("sets on disk: %v with a 1 GiB cache, %v with 1 byte; want false, true", mem.OnDisk, disk.OnDisk)
+		t.Errorf("order on disk: %v with a 1 GiB cache, %v with 1 byte; want false, true", mem.OnDisk, disk.OnDisk)
 	}
 	mem.OnDisk, disk.OnDisk = false, false
 	if diff := cmp.Diff(mem, disk); diff != "" {
@@ -115,8 +112,8 @@ func assertParentsFirst(t *testing.T, d *repoData, order []plumbing.Hash) {
 	}
 }
 
-// When the per-commit maps cannot be written to disk, or the commits read back from it, the scan
-// says so instead of answering from maps that lost entries or commits it could not read.
+// When topo's marks cannot be written to disk, or the order or the commits read back from it,
+// the scan says so instead of answering from what it could not read.
 func TestScanFailsWhenItsDiskFails(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -143,10 +140,9 @@ func TestScanFailsWhenItsDiskFails(t *testing.T) {
 				return err
 			}
 			defer order.close()
-			// Only the sets' map cannot be created from here on.
-			d.tempDir = filepath.Join(d.tempDir, "gone")
-			_, err = d.refBits(order, tipRefs, len(names))
-			return err
+			// The order is on disk (1-byte cache); its file can no longer be read.
+			order.f.Close()
+			return d.refBits(order, tipRefs, len(names), func(plumbing.Hash, int32, []uint64) {})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
