@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
@@ -41,9 +41,11 @@ type pack struct {
 }
 
 // packEntry is one object of a pack: 32 bytes, one per object of the repository, so nothing else
-// (its end is the next entry's offset; CRCs are written afresh).
+// (its end is the next entry's offset; CRCs are written afresh). rank, its position in hash
+// order, fills what would be padding: openPack needs it once, to sort by offset in place.
 type packEntry struct {
 	hash plumbing.Hash
+	rank int32
 	off  int64
 }
 
@@ -58,61 +60,35 @@ type entryHeader struct {
 
 func openPack(packPath string) (*pack, error) {
 	idxPath := packPath[:len(packPath)-len(".pack")] + ".idx"
-	f, err := os.Open(idxPath)
+	entries, err := readIdx(idxPath)
 	if err != nil {
-		return nil, fmt.Errorf("open pack index: %w", err)
-	}
-	idx := idxfile.NewMemoryIndex()
-	err = idxfile.NewDecoder(f).Decode(idx)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("decode pack index %s: %w", idxPath, err)
+		return nil, err
 	}
 	pf, err := os.Open(packPath)
 	if err != nil {
 		return nil, fmt.Errorf("open pack: %w", err)
 	}
-	p := &pack{path: packPath, f: pf}
-	var magic [4]byte
+	p := &pack{path: packPath, f: pf, entries: entries}
+	var head [12]byte
 	fi, err := pf.Stat()
 	if err == nil {
 		p.size = fi.Size()
-		_, err = pf.ReadAt(magic[:], 0)
+		_, err = pf.ReadAt(head[:], 0)
 	}
-	if err != nil || p.size < 32 || string(magic[:]) != "PACK" {
+	if err != nil || p.size < 32 || string(head[:4]) != "PACK" {
 		p.close()
 		return nil, fmt.Errorf("pack %s: not a packfile", packPath)
 	}
-	it, err := idx.Entries()
-	if err != nil {
+	if binary.BigEndian.Uint32(head[8:]) != uint32(len(entries)) {
 		p.close()
-		return nil, fmt.Errorf("pack %s: list index: %w", packPath, err)
+		return nil, fmt.Errorf("pack %s: index does not match pack", packPath)
 	}
-	for {
-		e, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			p.close()
-			return nil, fmt.Errorf("pack %s: read index: %w", packPath, err)
-		}
-		p.entries = append(p.entries, packEntry{hash: e.Hash, off: int64(e.Offset)})
-	}
-	it.Close()
-	// Entries come in hash order; remember it before sorting by offset.
-	order := make([]int32, len(p.entries))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(a, b int32) int { return cmpInt64(p.entries[a].off, p.entries[b].off) })
-	sorted := make([]packEntry, len(p.entries))
+	// Entries come in hash order: sort them by offset in place, and remember where each went.
+	slices.SortFunc(p.entries, func(a, b packEntry) int { return cmpInt64(a.off, b.off) })
 	p.byHash = make([]int32, len(p.entries))
-	for pos, i := range order {
-		sorted[pos] = p.entries[i]
-		p.byHash[i] = int32(pos)
+	for pos, e := range p.entries {
+		p.byHash[e.rank] = int32(pos)
 	}
-	p.entries = sorted
 	trailer := p.size - 20
 	for i := range p.entries {
 		if end := p.end(i); p.entries[i].off < 12 || end > trailer || end <= p.entries[i].off {
