@@ -655,7 +655,7 @@ func (d *repoData) topoList(tips []plumbing.Hash) (*hashList, error) {
 	order := newHashList(d.budget, d.tempDir)
 	err := d.topoEach(tips, order.add)
 	if err == nil {
-		err = order.err
+		err = order.err()
 	}
 	if err != nil {
 		order.close()

@@ -499,11 +499,12 @@ func newRewriter(d *repoData, o PurgeOptions, stage bool) *rewriter {
 	if d.trees != nil {
 		trees, commits = d.trees.len(), d.commits.len()
 	}
-	rw.blobs, rw.trees, rw.noteTrees = rw.newHashMap(len(d.bad)), rw.newHashMap(trees), rw.newHashMap(0)
-	rw.tags, rw.commits, rw.oldTree = rw.newHashMap(len(d.tags)), rw.newHashMap(commits), rw.newHashMap(trees)
+	newMap := func(hint int) *hashMap { return newRewriterMap[plumbing.Hash](rw, hint) }
+	rw.blobs, rw.trees, rw.noteTrees = newMap(len(d.bad)), newMap(trees), newMap(0)
+	rw.tags, rw.commits, rw.oldTree = newMap(len(d.tags)), newMap(commits), newMap(trees)
 	rw.written = newObjectList(d.budget, d.tempDir)
 	rw.topo, rw.pinnedTopo = newHashList(d.budget, d.tempDir), newHashList(d.budget, d.tempDir)
-	rw.spills = append(rw.spills, rw.written, listCloser{rw.topo}, listCloser{rw.pinnedTopo})
+	rw.spills = append(rw.spills, rw.written, rw.topo, rw.pinnedTopo)
 	for i, s := range o.Secrets {
 		rw.order = append(rw.order, i)
 		rw.text = append(rw.text, []byte(o.Replacement))
@@ -969,7 +970,7 @@ func (rw *rewriter) countLeftBehind() error {
 			rw.plan.Unreachable++
 		}
 	}
-	pinned := rw.newSet(rw.pinnedTopo.len())
+	pinned := newRewriterMap[struct{}](rw, rw.pinnedTopo.len())
 	_ = rw.pinnedTopo.each(func(h plumbing.Hash) error { pinned.set(h, struct{}{}); return nil })
 	err = d.commits.each(func(h plumbing.Hash, raw []byte) error {
 		if !rw.commits.has(h) && !pinned.has(h) && d.m.any(raw) {
@@ -1119,7 +1120,7 @@ func (rw *rewriter) logObject(h plumbing.Hash) plumbing.Hash {
 // (in a name or below) that they reach.
 func (rw *rewriter) pinnedBad() (blobs map[plumbing.Hash]bool, trees *spillMap[struct{}]) {
 	out := map[plumbing.Hash]bool{}
-	seen := rw.newSet(0)
+	seen := newRewriterMap[struct{}](rw, 0)
 	var walk func(t plumbing.Hash)
 	walk = func(t plumbing.Hash) {
 		if seen.has(t) {

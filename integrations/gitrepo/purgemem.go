@@ -1,12 +1,6 @@
 package gitrepo
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
-	"io"
-	"os"
-
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -24,32 +18,13 @@ type spillCloser interface {
 	err() error
 }
 
-// newHashMap makes a map the rewriter closes with itself; hint is how many entries it may reach.
-func (rw *rewriter) newHashMap(hint int) *hashMap {
-	m := newSpillMap[plumbing.Hash](rw.d.budget, rw.d.tempDir, hint)
+// newRewriterMap makes a map (or, of struct{}, a set) within the load's budget that the
+// rewriter closes and checks with itself; hint is how many entries it may reach.
+func newRewriterMap[V fixedValue](rw *rewriter, hint int) *spillMap[V] {
+	m := newSpillMap[V](rw.d.budget, rw.d.tempDir, hint)
 	rw.spills = append(rw.spills, m)
 	return m
 }
-
-// newSet makes a set the rewriter closes with itself.
-func (rw *rewriter) newSet(hint int) *spillMap[struct{}] {
-	m := newSpillMap[struct{}](rw.d.budget, rw.d.tempDir, hint)
-	rw.spills = append(rw.spills, m)
-	return m
-}
-
-// newOffsets makes a map to 64-bit values that the rewriter closes with itself.
-func (rw *rewriter) newOffsets(hint int) *spillMap[uint64] {
-	m := newSpillMap[uint64](rw.d.budget, rw.d.tempDir, hint)
-	rw.spills = append(rw.spills, m)
-	return m
-}
-
-// listCloser lets the rewriter close and check a hashList with its maps.
-type listCloser struct{ l *hashList }
-
-func (c listCloser) close()     { c.l.close() }
-func (c listCloser) err() error { return c.l.err }
 
 // close removes the rewriter's temporary files and gives its memory back to the budget.
 func (rw *rewriter) close() {
@@ -74,132 +49,53 @@ func (rw *rewriter) err() error {
 // objectRecord is one objectList entry: a hash and a type byte.
 const objectRecord = len(plumbing.ZeroHash) + 1
 
-// objectListChunk is how many records an in-memory chunk holds (and is charged for at once).
-const objectListChunk = 4096
+// objectList is the list of new objects to write, in creation order (a recordList: in memory
+// within the load's budget, a temporary file beyond it).
+type objectList struct{ l *recordList }
 
-// objectList is the list of new objects to write, in creation order: chunks of records in
-// memory while the budget allows, then (all of it) appended to a temporary file.
-type objectList struct {
-	budget  *budget
-	dir     string
-	chunks  [][]byte
-	charged int64
-	f       *os.File
-	w       *bufio.Writer
-	n       int
-	fail    error
+func newObjectList(b *budget, dir string) *objectList {
+	return &objectList{newRecordList("list of new objects", objectRecord, b, dir)}
 }
 
-func newObjectList(b *budget, dir string) *objectList { return &objectList{budget: b, dir: dir} }
+func (l *objectList) len() int { return l.l.len() }
 
-func (l *objectList) len() int { return l.n }
+func (l *objectList) err() error { return l.l.err() }
 
-func (l *objectList) err() error { return l.fail }
+// onDisk reports whether the list went to the file.
+func (l *objectList) onDisk() bool { return l.l.onDisk() }
 
 // add appends an object; a failure to write the file is kept (err).
 func (l *objectList) add(h plumbing.Hash, t plumbing.ObjectType) {
-	if l.fail != nil {
-		return
-	}
 	var rec [objectRecord]byte
 	copy(rec[:], h[:])
 	rec[len(h)] = byte(t)
-	l.n++
-	if l.f == nil {
-		last := len(l.chunks) - 1
-		if last >= 0 && len(l.chunks[last]) < cap(l.chunks[last]) {
-			l.chunks[last] = append(l.chunks[last], rec[:]...)
-			return
-		}
-		if size := int64(objectListChunk * objectRecord); l.budget.take(size) {
-			l.charged += size
-			l.chunks = append(l.chunks, append(make([]byte, 0, size), rec[:]...))
-			return
-		}
-		if err := l.toDisk(); err != nil {
-			l.fail = fmt.Errorf("list of new objects on disk: %w", err)
-			return
-		}
-	}
-	if _, err := l.w.Write(rec[:]); err != nil {
-		l.fail = fmt.Errorf("list of new objects on disk: %w", err)
-	}
-}
-
-// toDisk moves the chunks to a temporary file and gives their memory back.
-func (l *objectList) toDisk() error {
-	f, err := os.CreateTemp(l.dir, "respond-objects-*")
-	if err != nil {
-		return err
-	}
-	// Unlinked at once where the system allows it, so that not even a crash leaves it.
-	_ = os.Remove(f.Name())
-	l.f, l.w = f, bufio.NewWriterSize(f, 64<<10)
-	for _, c := range l.chunks {
-		if _, err := l.w.Write(c); err != nil {
-			return err
-		}
-	}
-	l.chunks = nil
-	l.budget.give(l.charged)
-	l.charged = 0
-	return nil
+	l.l.add(rec[:])
 }
 
 // batches calls f with the objects in order, up to n at a time (data unset); f may keep the
 // slice.
 func (l *objectList) batches(n int, f func([]newObject) error) error {
-	if l.fail != nil {
-		return l.fail
+	batch := make([]newObject, 0, n)
+	err := l.l.each(false, func(rec []byte) error {
+		batch = append(batch, newObject{hash: plumbing.Hash(rec[:hashSize]), typ: plumbing.ObjectType(rec[hashSize])})
+		if len(batch) < n {
+			return nil
+		}
+		err := f(batch)
+		batch = make([]newObject, 0, n)
+		return err
+	})
+	if err != nil || len(batch) == 0 {
+		return err
 	}
-	var r io.Reader
-	if l.f != nil {
-		if err := l.w.Flush(); err != nil {
-			return fmt.Errorf("list of new objects on disk: %w", err)
-		}
-		r = bufio.NewReaderSize(io.NewSectionReader(l.f, 0, int64(l.n*objectRecord)), 64<<10)
-	} else {
-		rs := make([]io.Reader, len(l.chunks))
-		for i, c := range l.chunks {
-			rs[i] = bytes.NewReader(c)
-		}
-		r = io.MultiReader(rs...)
-	}
-	var rec [objectRecord]byte
-	for left := l.n; left > 0; {
-		batch := make([]newObject, min(n, left))
-		for k := range batch {
-			if _, err := io.ReadFull(r, rec[:]); err != nil {
-				return fmt.Errorf("list of new objects on disk: %w", err)
-			}
-			batch[k] = newObject{hash: plumbing.Hash(rec[:len(plumbing.ZeroHash)]), typ: plumbing.ObjectType(rec[len(plumbing.ZeroHash)])}
-		}
-		left -= len(batch)
-		if err := f(batch); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f(batch)
 }
 
 // each calls f for every object, in order.
 func (l *objectList) each(f func(h plumbing.Hash, t plumbing.ObjectType) error) error {
-	return l.batches(objectListChunk, func(b []newObject) error {
-		for _, o := range b {
-			if err := f(o.hash, o.typ); err != nil {
-				return err
-			}
-		}
-		return nil
+	return l.l.each(false, func(rec []byte) error {
+		return f(plumbing.Hash(rec[:hashSize]), plumbing.ObjectType(rec[hashSize]))
 	})
 }
 
-func (l *objectList) close() {
-	if l.f != nil {
-		l.f.Close()
-		_ = os.Remove(l.f.Name())
-		l.f, l.w = nil, nil
-	}
-	l.budget.give(l.charged)
-	l.charged, l.chunks = 0, nil
-}
+func (l *objectList) close() { l.l.close() }

@@ -66,7 +66,7 @@ func rewriteAt(t *testing.T, dir string, secrets [][]byte, cache int64) (rewrite
 	})
 	_ = rw.topo.each(func(h plumbing.Hash) error { st.Topo = append(st.Topo, h.String()); return nil })
 	onDisk := map[string]bool{"topo": rw.topo.onDisk(), "commits": rw.commits.onDisk(), "trees": rw.trees.onDisk(), "blobs": rw.blobs.onDisk(),
-		"oldTree": rw.oldTree.onDisk(), "keep": keep.onDisk(), "written": rw.written.f != nil}
+		"oldTree": rw.oldTree.onDisk(), "keep": keep.onDisk(), "written": rw.written.onDisk()}
 	rw.close()
 	d.close()
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
@@ -115,9 +115,9 @@ func TestObjectList(t *testing.T) {
 		n      int
 	}{
 		{"empty", 1 << 30, 0},
-		{"in-memory", 1 << 30, 3*objectListChunk + 5},
+		{"in-memory", 1 << 30, 3*recordChunk + 5},
 		{"spilled at once", 1, 1000},
-		{"spilled midway", int64(objectListChunk * objectRecord * 5 / 2), 4*objectListChunk + 1},
+		{"spilled midway", int64(recordChunk * objectRecord * 5 / 2), 4*recordChunk + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -195,7 +195,7 @@ const (
 // (new objects, even one equal to an old object, are written anew and not in it).
 func (rw *rewriter) reachableOld() (*keepSet, error) {
 	d := rw.d
-	rc := &reacher{rw: rw, keep: rw.newOffsets(d.st.count()), seenNew: rw.newSet(rw.written.len())}
+	rc := &reacher{rw: rw, keep: newRewriterMap[uint64](rw, d.st.count()), seenNew: newRewriterMap[struct{}](rw, rw.written.len())}
 	err := rw.topo.each(func(h plumbing.Hash) error {
 		n, _ := rw.commits.get(h)
 		if n != h {

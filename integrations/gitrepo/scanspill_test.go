@@ -141,7 +141,7 @@ func TestScanFailsWhenItsDiskFails(t *testing.T) {
 			}
 			defer order.close()
 			// The order is on disk (1-byte cache); its file can no longer be read.
-			order.f.Close()
+			order.l.f.Close()
 			return d.refBits(order, tipRefs, len(names), func(plumbing.Hash, int32, []uint64) {})
 		}},
 	} {

@@ -220,12 +220,10 @@ const (
 
 func newDiskMap(dir string, kv, entries int) (*diskMap, error) {
 	slots := int64(1) << bits.Len64(uint64(2*max(entries, diskWindow)-1))
-	f, err := os.CreateTemp(dir, "respond-index-*")
+	f, err := tempFile(dir, "respond-index-*")
 	if err != nil {
 		return nil, err
 	}
-	// Unlinked at once where the system allows it, so that not even a crash leaves it.
-	_ = os.Remove(f.Name())
 	d := &diskMap{dir: dir, f: f, slot: 1 + kv, mask: slots - 1}
 	if err := f.Truncate(slots * int64(d.slot)); err != nil {
 		d.close()

@@ -145,13 +145,11 @@ func (t *table) spill(h plumbing.Hash, hdr, data []byte) error {
 		return t.spillErr
 	}
 	if t.f == nil {
-		f, err := os.CreateTemp(t.dir, "respond-objects-*")
+		f, err := tempFile(t.dir, "respond-objects-*")
 		if err != nil {
 			t.spillErr = fmt.Errorf("spill objects to disk: %w", err)
 			return t.spillErr
 		}
-		// Unlinked at once where the system allows it, so that not even a crash leaves it.
-		_ = os.Remove(f.Name())
 		t.f, t.w = f, bufio.NewWriterSize(f, 256<<10)
 	}
 	if _, err := t.w.Write(hdr); err != nil {
