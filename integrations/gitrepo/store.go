@@ -261,35 +261,39 @@ func (s *store) walk(ctx context.Context, workers int, ps pass, visit visitFunc)
 	if err := s.planDeltas(); err != nil {
 		return err
 	}
-	var roots []task
-	for pi, t := range s.deltas {
-		for _, r := range t.roots {
-			if ps.wants(s.packs[pi], r) {
-				roots = append(roots, task{p: s.packs[pi], i: r})
-			}
-		}
-	}
-	if ps != passTrees {
-		for _, h := range s.loose {
-			if !s.inPacks(h) {
-				roots = append(roots, task{loose: h})
-			}
-		}
-	}
-	if len(roots) == 0 {
-		return nil
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := &walker{s: s, ctx: ctx, cancel: cancel, workers: workers, visit: visit, queue: make(chan task, 4096)}
-	w.pending.Store(int64(len(roots)))
+	// The roots are queued as they are found, not listed first (a task is 64 bytes, and a pack
+	// has a root per delta family). The feeder holds one count of pending until it is done, so
+	// that the queue closes only after the last root's work.
+	w.pending.Store(1)
 	go func() {
-		for _, tk := range roots {
+		send := func(tk task) bool {
+			w.pending.Add(1)
 			select {
 			case w.queue <- tk:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
+		}
+		for pi, t := range s.deltas {
+			for _, r := range t.roots {
+				if ps.wants(s.packs[pi], r) && !send(task{p: s.packs[pi], i: r}) {
+					return
+				}
+			}
+		}
+		if ps != passTrees {
+			for _, h := range s.loose {
+				if !s.inPacks(h) && !send(task{loose: h}) {
+					return
+				}
+			}
+		}
+		if w.pending.Add(-1) == 0 {
+			close(w.queue)
 		}
 	}()
 	var wg sync.WaitGroup
