@@ -178,12 +178,13 @@ type commitInfo struct {
 	msg []byte
 }
 
-// Memory bounds what a scan or purge keeps in memory. Trees and commits (the bulk of what a
-// history keeps: every version of every directory) live in memory up to CacheBytes and in a
-// temporary file beyond it; blobs are never kept, except those holding a secret.
+// Memory bounds what a scan or purge keeps in memory. What grows with the history (trees and
+// commits, their indexes, the history's order, a purge's old-to-new maps and what the new
+// history keeps) lives in memory up to CacheBytes and in temporary files beyond it; blobs are
+// never kept, except those holding a secret.
 type Memory struct {
-	CacheBytes int64  // tree and commit data kept in memory; 0: DefaultCacheBytes, DefaultPurgeCacheBytes
-	TempDir    string // where the rest goes, in a file removed afterwards; "" means os.TempDir()
+	CacheBytes int64  // memory for all of that; 0: DefaultCacheBytes, DefaultPurgeCacheBytes
+	TempDir    string // where the rest goes, in files removed afterwards; "" means os.TempDir()
 }
 
 // CacheEnv is the environment variable that sets the cache size when Memory.CacheBytes is 0

@@ -13,11 +13,11 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// DefaultCacheBytes is how much object data (trees and commits) a scan keeps in memory when the
-// caller does not say, and DefaultPurgeCacheBytes a purge; what does not fit goes to a
-// temporary file. A purge's default is smaller because the rest of what it holds is larger
-// (whole trees, the rewritten history, what the new refs reach): at 64 MiB its peak RSS was
-// 1.4x git-filter-repo's on the bench's 20,000-commit repository, at 16 MiB 0.94x.
+// DefaultCacheBytes is the memory a scan gives what it keeps (object data, indexes, the order)
+// when the caller does not say, and DefaultPurgeCacheBytes a purge; what does not fit goes to
+// temporary files. A purge's default is smaller because the rest of what it holds is larger
+// (whole trees while it rewrites them): measured on the bench's 100,000-commit C project, 64 MiB
+// took 37.7 s and 210 MB of peak RSS, 16 MiB 44.3 s and 114 MB (git-filter-repo: 700 MB).
 const (
 	DefaultCacheBytes      = 64 << 20
 	DefaultPurgeCacheBytes = 16 << 20

@@ -11,8 +11,8 @@ import (
 )
 
 // gitCacheFlag bounds what a history scan or purge keeps in memory.
-var gitCacheFlag = &cli.StringFlag{Name: "git-cache", Usage: "`SIZE` of tree and commit data kept in memory, " +
-	"e.g. 256MiB (default 64MiB for a scan, 16MiB for a purge); the rest goes to a temporary file under the state dir"}
+var gitCacheFlag = &cli.StringFlag{Name: "git-cache", Usage: "`SIZE` of memory for what grows with the history (trees, commits, " +
+	"indexes, a purge's maps), e.g. 256MiB (default 64MiB for a scan, 16MiB for a purge); the rest goes to temporary files under the state dir"}
 
 // gitMemory reads --git-cache, else RESPOND_GIT_CACHE, and puts spill files in the state dir's
 // tmp/ when the state dir exists (a read-only scan does not create it: the system's temporary
