@@ -228,7 +228,7 @@ func TestHashListSpills(t *testing.T) {
 		{name: "empty", budget: 1 << 30, n: 0},
 		{name: "memory", budget: 1 << 30, n: 5000},
 		{name: "disk", budget: 1, n: 9000, onDisk: true},
-		{name: "part way", budget: 1024 * int64(hashSize), n: 9000, onDisk: true},
+		{name: "part way", budget: int64(2 * recordChunk * hashSize), n: 9000, onDisk: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
