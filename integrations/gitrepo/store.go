@@ -261,14 +261,18 @@ func (s *store) walk(ctx context.Context, workers int, ps pass, visit visitFunc)
 	if err := s.planDeltas(); err != nil {
 		return err
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := &walker{s: s, ctx: ctx, cancel: cancel, workers: workers, visit: visit, queue: make(chan task, 4096)}
 	// The roots are queued as they are found, not listed first (a task is 64 bytes, and a pack
 	// has a root per delta family). The feeder holds one count of pending until it is done, so
-	// that the queue closes only after the last root's work.
+	// that the queue closes only after the last root's work. It reads the store: the walk
+	// returns only after it has stopped.
 	w.pending.Store(1)
+	fed := make(chan struct{})
 	go func() {
+		defer close(fed)
 		send := func(tk task) bool {
 			w.pending.Add(1)
 			select {
@@ -305,10 +309,12 @@ func (s *store) walk(ctx context.Context, workers int, ps pass, visit visitFunc)
 		}()
 	}
 	wg.Wait()
+	cancel() // a feeder still sending (the workers stopped on an error) stops too
+	<-fed
 	if w.firstErr != nil {
 		return w.firstErr
 	}
-	return ctx.Err()
+	return parent.Err()
 }
 
 // planDeltas builds each pack's delta tree once per store.
