@@ -36,10 +36,29 @@ type spillMap[V fixedValue] struct {
 	hint    int // how many entries the map may reach (sizes the file)
 
 	disk *diskMap
+	// recent caches lookups of the map on disk, hits and misses, by the hash's low bits: a
+	// history walk asks for the same subtrees commit after commit. It holds what the map held
+	// in memory before it moved, up to maxRecent entries (at least minRecent).
+	recentMu sync.Mutex
+	recent   []recentEntry[V]
 
 	errMu    sync.Mutex
 	firstErr error
 }
+
+// recentEntry is one slot of a spillMap's cache: h and its value, or that h is absent.
+type recentEntry[V fixedValue] struct {
+	h     plumbing.Hash
+	v     V
+	state uint8 // 0: empty; recentHit: h maps to v; recentMiss: h is not in the map
+}
+
+const (
+	recentHit  = 1
+	recentMiss = 2
+	minRecent  = 1 << 12
+	maxRecent  = 1 << 16
+)
 
 // Bytes charged to the budget per entry kept in a Go map: key and value, the map's control
 // byte, its load factor (at most 7/8, and half that just after it doubles) and the old array
@@ -97,16 +116,31 @@ func (m *spillMap[V]) get(h plumbing.Hash) (V, bool) {
 		v, ok := m.mem[h]
 		return v, ok
 	}
+	slot := &m.recent[recentIndex(h, len(m.recent))]
+	m.recentMu.Lock()
+	r := *slot
+	m.recentMu.Unlock()
+	if r.state != 0 && r.h == h {
+		return r.v, r.state == recentHit
+	}
 	var buf [diskWindow * diskMaxSlot]byte
-	_, slot, err := m.disk.find(h, buf[:])
+	_, found, err := m.disk.find(h, buf[:])
 	if err != nil {
 		m.fail(err)
 		return zero, false
 	}
-	if slot == nil {
-		return zero, false
+	r = recentEntry[V]{h: h, state: recentMiss}
+	if found != nil {
+		r.v, r.state = decodeValue[V](found[1+len(h):]), recentHit
 	}
-	return decodeValue[V](slot[1+len(h):]), true
+	m.recentMu.Lock()
+	*slot = r
+	m.recentMu.Unlock()
+	return r.v, r.state == recentHit
+}
+
+func recentIndex(h plumbing.Hash, n int) int {
+	return int(binary.LittleEndian.Uint32(h[len(h)-4:])) & (n - 1)
 }
 
 func (m *spillMap[V]) has(h plumbing.Hash) bool {
@@ -131,9 +165,12 @@ func (m *spillMap[V]) set(h plumbing.Hash, v V) {
 			return
 		}
 	}
+	r := recentEntry[V]{h: h, v: v, state: recentHit}
 	if err := m.disk.put(h, encodeValue(v)); err != nil {
 		m.fail(err)
+		r = recentEntry[V]{}
 	}
+	m.recent[recentIndex(h, len(m.recent))] = r // writes exclude reads: no lock needed
 }
 
 // toDisk moves every entry to a file sized for the hint (or twice the entries) and gives the
@@ -149,9 +186,17 @@ func (m *spillMap[V]) toDisk() error {
 			return err
 		}
 	}
+	// The cache keeps what the map held in memory (within bounds); the rest goes back.
+	entry := int64(hashSize + valueSize[V]() + 8) // and the state, padded
+	slots := minRecent
+	for slots < maxRecent && int64(2*slots)*entry <= m.charged {
+		slots *= 2
+	}
+	m.recent = make([]recentEntry[V], slots)
 	m.disk, m.mem = d, nil
-	m.budget.give(m.charged)
-	m.charged = 0
+	keep := min(m.charged, int64(slots)*entry)
+	m.budget.give(m.charged - keep)
+	m.charged = keep
 	return nil
 }
 
@@ -177,7 +222,7 @@ func (m *spillMap[V]) close() {
 		m.disk = nil
 	}
 	m.budget.give(m.charged)
-	m.charged, m.mem = 0, map[plumbing.Hash]V{}
+	m.charged, m.mem, m.recent = 0, map[plumbing.Hash]V{}, nil
 }
 
 func encodeValue[V fixedValue](v V) []byte {

@@ -78,10 +78,34 @@ func TestSpillMapMatchesGoMap(t *testing.T) {
 					t.Fatalf("set lost %s", k)
 				}
 			}
-			for i := range 2000 {
-				if k := key(i + 5_000_000); hashes.has(k) || positions.has(k) || set.has(k) {
-					t.Fatalf("%s was never set but is there", k)
+			for range 2 { // the second time from the cache of a map on disk
+				for i := range 2000 {
+					if k := key(i + 5_000_000); hashes.has(k) || positions.has(k) || set.has(k) {
+						t.Fatalf("%s was never set but is there", k)
+					}
 				}
+			}
+			// What a lookup remembered gives way to a later set: an absent key, then added; a
+			// present one, then replaced.
+			absent := key(9_000_000)
+			if positions.has(absent) {
+				t.Fatal("a key never set is there")
+			}
+			positions.set(absent, 7)
+			some := keys[len(keys)/2]
+			if _, ok := positions.get(some); !ok {
+				t.Fatal("a key set is not there")
+			}
+			positions.set(some, 8)
+			if v, ok := positions.get(absent); !ok || v != 7 {
+				t.Errorf("after set: get = %d, %v; want 7", v, ok)
+			}
+			if v, ok := positions.get(some); !ok || v != 8 {
+				t.Errorf("after replace: get = %d, %v; want 8", v, ok)
+			}
+			wantP[absent], wantP[some] = 7, 8
+			if positions.len() != len(wantP) {
+				t.Errorf("len = %d, want %d", positions.len(), len(wantP))
 			}
 			gotH := map[plumbing.Hash]plumbing.Hash{}
 			if err := hashes.each(func(h, v plumbing.Hash) error { gotH[h] = v; return nil }); err != nil {
