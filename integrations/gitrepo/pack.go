@@ -26,7 +26,7 @@ import (
 // re-resolving the same delta bases. Here the pack is opened once and read by every worker with
 // positioned reads into its own buffers; deltas are resolved as a tree (each base inflated once,
 // its children patched from it, the same order `git index-pack` uses), so every object is
-// inflated exactly once. go-git still decodes the index (idxfile).
+// inflated exactly once. The index is read by readIdx (idxread.go).
 //
 // Entries are read with ReadAt, not through a memory map: a map's pages count in the process's
 // resident memory once touched, so a scan's RSS grew by the whole pack (117 MiB on the bench's

@@ -33,7 +33,7 @@ import (
 // first built: on the bench repository (70,000 new trees and commits) the encoder spent 6.3 s
 // deflating at the default level with a compressor reset per object, and PackfileWriter.Close
 // another 2 s re-inflating the pack to index it, 8 s of a 13 s purge. Here new objects are
-// deflated in parallel at BestSpeed and indexed from what was written (idxfile.Writer).
+// deflated in parallel at BestSpeed and indexed from what was written (idxBuilder).
 func (rw *rewriter) apply(ctx context.Context, res *PurgeResult, lk *repoLock, reset *resetPlan) error {
 	d := rw.d
 	keep, err := rw.reachableOld()

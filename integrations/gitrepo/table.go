@@ -56,9 +56,8 @@ func (b *budget) takeAbove(n, floor int64) bool {
 func (b *budget) give(n int64) { b.left.Add(n) }
 
 // table holds object data by hash: in memory while the budget lasts, then appended to a
-// temporary file (removed on close). Per object it keeps one fixed-size index entry (the hash
-// and a 64-bit position, no pointer for the collector to scan), so memory grows by ~40 bytes
-// an object, not by the objects' data. Puts are safe for concurrent use with each other, gets
+// temporary file (removed on close). Its index (hash to a 64-bit position, no pointer for the
+// collector to scan) is a spillMap within the same budget, on disk beyond it. Puts are safe for concurrent use with each other, gets
 // with each other; a get after a put sees it.
 type table struct {
 	mu     sync.Mutex
