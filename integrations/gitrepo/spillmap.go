@@ -344,7 +344,7 @@ func (d *diskMap) grow() error {
 		bigger.close()
 		return err
 	}
-	d.f.Close()
+	d.close() // removes the smaller file where it could not be unlinked at creation
 	*d = *bigger
 	return nil
 }
