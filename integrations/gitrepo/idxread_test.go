@@ -17,8 +17,8 @@ import (
 // whole version 2 index.
 func TestReadIdxMatchesGoGit(t *testing.T) {
 	t.Parallel()
-	r := rand.New(rand.NewPCG(9, 10))
 	encode := func(t *testing.T, n int, large bool) []byte {
+		r := rand.New(rand.NewPCG(9, uint64(n))) // one per call: subtests run in parallel
 		var w idxfile.Writer
 		_ = w.OnHeader(uint32(n))
 		off := uint64(12)

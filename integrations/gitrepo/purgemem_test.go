@@ -291,7 +291,6 @@ func writeLoose(t *testing.T, gitDir string, typ plumbing.ObjectType, data []byt
 // bucket, and offsets past 2 GiB (the 64-bit table). Two entries of one hash are refused.
 func TestIdxBuilderMatchesGoGit(t *testing.T) {
 	t.Parallel()
-	r := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range []struct {
 		name  string
 		n     int
@@ -304,6 +303,7 @@ func TestIdxBuilderMatchesGoGit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			r := rand.New(rand.NewPCG(3, uint64(tc.n))) // one per subtest: they run in parallel
 			dir := t.TempDir()
 			b := newIdxBuilder(dir)
 			defer b.close()
